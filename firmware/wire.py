@@ -1,0 +1,253 @@
+# leakmon wire format, protocol v1: the one home of the frame layout.
+#
+# This file runs unchanged on the node (MicroPython) and on the host (CPython,
+# imported as leakmon.firmware.wire). PROTOCOL.md explains it; the golden vectors
+# in tests/vectors/ pin it byte for byte on both interpreters.
+#
+# Frame: A5 4C | ver u8 | type u8 | seq u16 | len u16 | payload[len] | crc16
+# All integers little-endian. CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF)
+# over ver..payload (everything but the sync bytes and the CRC itself).
+
+import struct
+import sys
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+SYNC0 = const(0xA5)
+SYNC1 = const(0x4C)
+SYNC = b"\xa5\x4c"
+VERSION = const(1)
+VERSION_MINOR = const(0)
+HEADER_SIZE = const(8)
+CRC_SIZE = const(2)
+OVERHEAD = const(10)
+MAX_PAYLOAD = const(1024)
+
+# Node -> host message types.
+T_HELLO = const(0x01)
+T_CALIB = const(0x02)
+T_SAMPLES = const(0x03)
+T_EVENT = const(0x04)
+T_ACK = const(0x05)
+T_STATUS = const(0x06)
+# Host -> node commands.
+C_PING = const(0x41)
+C_INFO = const(0x42)
+C_START = const(0x43)
+C_STOP = const(0x44)
+C_SET_PERIOD = const(0x45)
+
+# ACK status codes.
+ACK_OK = const(0)
+ACK_UNKNOWN_COMMAND = const(1)
+ACK_BAD_LENGTH = const(2)
+ACK_BAD_VALUE = const(3)
+
+# EVENT codes.
+EV_BOOT = const(1)
+EV_SENSOR_ERROR = const(2)
+EV_SENSOR_LOST = const(3)
+EV_SENSOR_BACK = const(4)
+EV_OVERRUN = const(5)
+EV_EXCEPTION = const(6)
+EV_NO_SENSORS = const(7)
+
+NO_CHANNEL = const(0xFF)
+NO_MUX = const(0xFF)
+
+# Chip codes, as carried in HELLO and CALIB.
+CHIP_BMP388 = const(1)
+CHIP_BMP390 = const(2)
+
+# Payload layouts (struct formats).
+HEADER_FMT = "<BBHH"  # ver, type, seq, len (after the two sync bytes)
+HELLO_FMT = "<BBBBIH"  # proto major, minor, ticks bits, n channels, period_us, rows per frame
+HELLO_CHANNEL_FMT = "<BBBBBB"  # channel, chip, bus, mux, addr, raw size
+SAMPLES_FMT = "<IIHBB"  # t0_us, period_us, n_rows, n_ch, flags
+SAMPLES_HEADER_SIZE = const(12)
+EVENT_FMT = "<IBBi"  # t_us, code, channel, detail
+ACK_FMT = "<HBB"  # command seq, command type, status
+STATUS_FMT = "<IIIIII"  # uptime_s, samples, frames, overruns, i2c_errors, free_heap
+
+
+def _crc_table():
+    t = bytearray(512)
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+        c &= 0xFFFF
+        t[2 * i] = c & 0xFF
+        t[2 * i + 1] = c >> 8
+    return t
+
+
+if sys.implementation.name == "micropython":
+    import micropython
+
+    _CRC_TABLE = _crc_table()
+
+    @micropython.viper
+    def _crc16(buf, start: int, end: int, table) -> int:
+        b = ptr8(buf)  # noqa: F821 (viper built-in)
+        t = ptr16(table)  # noqa: F821
+        crc = 0xFFFF
+        i = start
+        while i < end:
+            crc = ((crc << 8) & 0xFFFF) ^ t[((crc >> 8) ^ b[i]) & 0xFF]
+            i += 1
+        return crc
+
+    def crc16(buf, start, end):
+        """CRC-16/CCITT-FALSE of buf[start:end]; allocates nothing."""
+        return _crc16(buf, start, end, _CRC_TABLE)
+
+else:
+    from binascii import crc_hqx
+
+    def crc16(buf, start, end):
+        """CRC-16/CCITT-FALSE of buf[start:end]."""
+        return crc_hqx(memoryview(buf)[start:end], 0xFFFF)
+
+
+def seal(buf, msg_type, seq, payload_len):
+    """Write header and CRC around a payload already at buf[8:8+payload_len].
+
+    Returns the frame length. Allocates nothing: the node calls this per frame.
+    """
+    buf[0] = SYNC0
+    buf[1] = SYNC1
+    struct.pack_into(HEADER_FMT, buf, 2, VERSION, msg_type, seq & 0xFFFF, payload_len)
+    end = HEADER_SIZE + payload_len
+    c = crc16(buf, 2, end)
+    buf[end] = c & 0xFF
+    buf[end + 1] = c >> 8
+    return end + CRC_SIZE
+
+
+def frame(msg_type, seq, payload):
+    """A whole frame as bytes (allocates; for replies, commands and tests)."""
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise ValueError("payload too long")
+    buf = bytearray(n + OVERHEAD)
+    buf[HEADER_SIZE : HEADER_SIZE + n] = payload
+    seal(buf, msg_type, seq, n)
+    return bytes(buf)
+
+
+def _text(s):
+    b = s.encode() if isinstance(s, str) else bytes(s)
+    return bytes((len(b),)) + b[:255]
+
+
+def hello_payload(fw_version, board, ticks_bits, period_us, rows_per_frame, channels):
+    """channels: sequence of (channel, chip, bus, mux, addr, raw_size)."""
+    out = struct.pack(HELLO_FMT, VERSION, VERSION_MINOR, ticks_bits, len(channels), period_us, rows_per_frame)
+    out += _text(fw_version) + _text(board)
+    for ch in channels:
+        out += struct.pack(HELLO_CHANNEL_FMT, *ch)
+    return out
+
+
+def calib_payload(channel, chip, block):
+    return bytes((channel, chip)) + bytes(block)
+
+
+def event_payload(t_us, code, channel, detail, text=""):
+    return struct.pack(EVENT_FMT, t_us, code, channel, detail) + text.encode()
+
+
+def ack_payload(cmd_seq, cmd_type, status, text=""):
+    return struct.pack(ACK_FMT, cmd_seq, cmd_type, status) + text.encode()
+
+
+def status_payload(uptime_s, samples, frames, overruns, i2c_errors, free_heap):
+    return struct.pack(STATUS_FMT, uptime_s, samples, frames, overruns, i2c_errors, free_heap)
+
+
+def samples_begin(buf, t0_us, period_us, n_rows, channels):
+    """Write a SAMPLES payload header at buf[8:]; channels: [(channel, raw_size)].
+
+    Returns the payload offset at which the first row starts.
+    """
+    struct.pack_into(SAMPLES_FMT, buf, HEADER_SIZE, t0_us, period_us, n_rows, len(channels), 0)
+    off = HEADER_SIZE + SAMPLES_HEADER_SIZE
+    for ch, size in channels:
+        buf[off] = ch
+        buf[off + 1] = size
+        off += 2
+    return off
+
+
+def samples_payload(t0_us, period_us, channels, rows):
+    """SAMPLES payload as bytes: channels [(channel, raw_size)], rows [bytes per row]."""
+    head = bytearray(HEADER_SIZE + SAMPLES_HEADER_SIZE + 2 * len(channels))
+    samples_begin(head, t0_us, period_us, len(rows), channels)
+    return bytes(head[HEADER_SIZE:]) + b"".join(bytes(r) for r in rows)
+
+
+class FrameReader:
+    """Byte-at-a-time frame parser with a fixed buffer; used by the node for commands.
+
+    feed(b) returns True when buf holds a whole frame with a good CRC; then
+    msg_type, seq and payload_len describe it and the payload is at buf[8:].
+    Bad CRCs and oversize lengths are counted and parsing restarts at the next sync.
+    """
+
+    def __init__(self, max_payload=64):
+        self.max_payload = max_payload
+        self.buf = bytearray(max_payload + OVERHEAD)
+        self.n = 0
+        self.need = HEADER_SIZE
+        self.msg_type = 0
+        self.seq = 0
+        self.payload_len = 0
+        self.crc_errors = 0
+        self.oversize = 0
+
+    def feed(self, b):
+        buf = self.buf
+        n = self.n
+        if n == 0:
+            if b == SYNC0:
+                buf[0] = b
+                self.n = 1
+            return False
+        if n == 1:
+            if b == SYNC1:
+                buf[1] = b
+                self.n = 2
+            elif b != SYNC0:
+                self.n = 0
+            return False
+        buf[n] = b
+        n += 1
+        self.n = n
+        if n == HEADER_SIZE:
+            plen = buf[6] | (buf[7] << 8)
+            if plen > self.max_payload:
+                self.oversize += 1
+                self.n = 0
+                return False
+            self.need = HEADER_SIZE + plen + CRC_SIZE
+            return False
+        if n < HEADER_SIZE or n < self.need:
+            return False
+        self.n = 0
+        plen = self.need - OVERHEAD
+        self.need = HEADER_SIZE
+        c = crc16(buf, 2, HEADER_SIZE + plen)
+        if buf[HEADER_SIZE + plen] != (c & 0xFF) or buf[HEADER_SIZE + plen + 1] != (c >> 8):
+            self.crc_errors += 1
+            return False
+        self.msg_type = buf[3]
+        self.seq = buf[4] | (buf[5] << 8)
+        self.payload_len = plen
+        return buf[2] == VERSION

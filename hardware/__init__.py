@@ -1,0 +1,1 @@
+# Marks this folder as the host package leakmon.hardware (scenarios, board data).

@@ -1,0 +1,3 @@
+from leakmon.cli import main
+
+raise SystemExit(main())

