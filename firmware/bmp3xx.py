@@ -1,0 +1,169 @@
+"""Bosch BMP388 / BMP390 barometer driver: raw counts only, no float maths.
+
+The node streams the 6 data bytes and the 21-byte calibration block; the host
+compensates them in float64 (leakmon.compensation.bmp3). Defaults suit a slow
+leak: pressure x32, temperature x2, 12.5 Hz, IIR off so successive samples stay
+independent for the host's regression.
+"""
+
+import time
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# Registers (datasheet section 4, bmp3_defs.h)
+_CHIP_ID = const(0x00)
+_ERR_REG = const(0x02)
+_STATUS = const(0x03)
+_DATA_0 = const(0x04)
+_PWR_CTRL = const(0x1B)
+_OSR = const(0x1C)
+_ODR = const(0x1D)
+_CONFIG = const(0x1F)
+_CALIB_0 = const(0x31)
+_CMD = const(0x7E)
+
+_ID_BMP388 = const(0x50)
+_ID_BMP390 = const(0x60)
+_CALIB_LEN = const(21)
+
+_SOFT_RESET = const(0xB6)
+_ERR_FATAL = const(0x01)
+_ERR_CMD = const(0x02)
+_ERR_CONF = const(0x04)
+_CMD_RDY = const(0x10)
+_DRDY_BOTH = const(0x60)  # drdy_press | drdy_temp
+_PRESS_TEMP_NORMAL = const(0x33)  # press_en | temp_en | mode = normal
+
+_RESET_TRIES = const(10)
+_POLL_MS = const(2)
+
+# Wire chip codes (the CHIP_* values of wire.py).
+CHIP_BMP388 = const(1)
+CHIP_BMP390 = const(2)
+
+# Oversampling codes for osr_p / osr_t: x1, x2, x4, x8, x16, x32.
+OSR_X1 = const(0)
+OSR_X2 = const(1)
+OSR_X4 = const(2)
+OSR_X8 = const(3)
+OSR_X16 = const(4)
+OSR_X32 = const(5)
+
+# Output data rate: odr_sel n gives a period of 5 ms << n (0 = 200 Hz .. 17 = 1/655 s).
+ODR_200_HZ = const(0)
+ODR_25_HZ = const(3)
+ODR_12_5_HZ = const(4)
+ODR_MAX_SEL = const(17)
+
+# IIR filter codes: off, then coefficients 1, 3, 7, 15, 31, 63, 127.
+IIR_OFF = const(0)
+IIR_MAX = const(7)
+
+
+def meas_time_us(osr_p, osr_t):
+    """Conversion time with pressure and temperature enabled (bmp3.c formula)."""
+    return 234 + 392 + (2000 << osr_p) + 313 + (2000 << osr_t)
+
+
+def min_odr_sel(osr_p, osr_t):
+    """Fastest odr_sel whose period exceeds the conversion time."""
+    t = meas_time_us(osr_p, osr_t)
+    sel = 0
+    while (5000 << sel) <= t:
+        sel += 1
+    return sel
+
+
+class BMP3XX:
+    """One BMP388/BMP390 on an I2C bus, in normal mode, read as raw counts."""
+
+    RAW_SIZE = 6
+
+    def __init__(self, i2c, address=0x77, osr_p=OSR_X32, osr_t=OSR_X2,
+                 odr_sel=ODR_12_5_HZ, iir=IIR_OFF):
+        _check_settings(osr_p, osr_t, odr_sel, iir)
+        self.i2c = i2c
+        self.address = address
+        self._b1 = bytearray(1)
+
+        chip_id = self._read_u8(_CHIP_ID)
+        if chip_id == _ID_BMP388:
+            self.chip = CHIP_BMP388
+        elif chip_id == _ID_BMP390:
+            self.chip = CHIP_BMP390
+        else:
+            raise OSError("no BMP388/BMP390 at 0x%02x: chip id 0x%02x (want 0x50 or 0x60)"
+                          % (address, chip_id))
+        self.chip_id = chip_id
+
+        self._soft_reset()
+        buf = bytearray(_CALIB_LEN)
+        i2c.readfrom_mem_into(address, _CALIB_0, buf)
+        self.calib = bytes(buf)
+
+        self._write_u8(_OSR, osr_p | (osr_t << 3))
+        self._write_u8(_ODR, odr_sel)
+        self._write_u8(_CONFIG, iir << 1)
+        self._write_u8(_PWR_CTRL, _PRESS_TEMP_NORMAL)
+        err = self._read_u8(_ERR_REG)
+        if err & (_ERR_CONF | _ERR_FATAL):
+            raise OSError("BMP3XX at 0x%02x: configuration rejected (ERR_REG 0x%02x)"
+                          % (address, err))
+        self._wait_ready(meas_time_us(osr_p, osr_t) // 1000 // _POLL_MS + 10)
+
+    def read_raw_into(self, buf):
+        """Fill buf with the 6 data bytes: pressure then temperature, 24-bit LE each.
+
+        Allocates nothing: safe under micropython.heap_lock().
+        """
+        self.i2c.readfrom_mem_into(self.address, _DATA_0, buf)
+
+    def _soft_reset(self):
+        self._write_u8(_CMD, _SOFT_RESET)
+        for _ in range(_RESET_TRIES):
+            time.sleep_ms(_POLL_MS)
+            try:
+                if self._read_u8(_STATUS) & _CMD_RDY:
+                    break
+            except OSError:
+                pass  # the chip may NACK while it restarts
+        else:
+            raise OSError("BMP3XX at 0x%02x: not ready %d ms after soft reset"
+                          % (self.address, _RESET_TRIES * _POLL_MS))
+        if self._read_u8(_ERR_REG) & _ERR_CMD:
+            raise OSError("BMP3XX at 0x%02x: soft reset command rejected" % self.address)
+
+    def _wait_ready(self, tries):
+        for _ in range(tries):
+            if (self._read_u8(_STATUS) & _DRDY_BOTH) == _DRDY_BOTH:
+                return
+            time.sleep_ms(_POLL_MS)
+        raise OSError("BMP3XX at 0x%02x: no data %d ms after start"
+                      % (self.address, tries * _POLL_MS))
+
+    def _read_u8(self, reg):
+        self.i2c.readfrom_mem_into(self.address, reg, self._b1)
+        return self._b1[0]
+
+    def _write_u8(self, reg, value):
+        self._b1[0] = value
+        self.i2c.writeto_mem(self.address, reg, self._b1)
+
+
+def _check_settings(osr_p, osr_t, odr_sel, iir):
+    if not 0 <= osr_p <= OSR_X32:
+        raise ValueError("osr_p must be 0..5 (x1, x2, x4, x8, x16, x32)")
+    if not 0 <= osr_t <= OSR_X32:
+        raise ValueError("osr_t must be 0..5 (x1, x2, x4, x8, x16, x32)")
+    if not 0 <= iir <= IIR_MAX:
+        raise ValueError("iir must be 0..7 (off, 1, 3, 7, 15, 31, 63, 127)")
+    lo = min_odr_sel(osr_p, osr_t)
+    if not lo <= odr_sel <= ODR_MAX_SEL:
+        raise ValueError("odr_sel must be %d..%d for osr_p=%d, osr_t=%d (period 5 ms << odr_sel)"
+                         % (lo, ODR_MAX_SEL, osr_p, osr_t))
