@@ -42,6 +42,7 @@ C_INFO = const(0x42)
 C_START = const(0x43)
 C_STOP = const(0x44)
 C_SET_PERIOD = const(0x45)
+C_REPL = const(0x46)
 
 # ACK status codes.
 ACK_OK = const(0)
@@ -77,36 +78,30 @@ STATUS_FMT = "<IIIIII"  # uptime_s, samples, frames, overruns, i2c_errors, free_
 
 
 def _crc_table():
-    t = bytearray(512)
+    from array import array
+
+    t = array("H", bytes(512))
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        c &= 0xFFFF
-        t[2 * i] = c & 0xFF
-        t[2 * i + 1] = c >> 8
+        t[i] = c & 0xFFFF
     return t
 
 
 if sys.implementation.name == "micropython":
-    import micropython
-
     _CRC_TABLE = _crc_table()
 
-    @micropython.viper
-    def _crc16(buf, start: int, end: int, table) -> int:
-        b = ptr8(buf)  # noqa: F821 (viper built-in)
-        t = ptr16(table)  # noqa: F821
-        crc = 0xFFFF
-        i = start
-        while i < end:
-            crc = ((crc << 8) & 0xFFFF) ^ t[((crc >> 8) ^ b[i]) & 0xFF]
-            i += 1
-        return crc
-
     def crc16(buf, start, end):
-        """CRC-16/CCITT-FALSE of buf[start:end]; allocates nothing."""
-        return _crc16(buf, start, end, _CRC_TABLE)
+        """CRC-16/CCITT-FALSE of buf[start:end]; small ints only, so it allocates nothing.
+
+        Plain bytecode on purpose: a viper version would need mpy-cross -march per board.
+        """
+        t = _CRC_TABLE
+        crc = 0xFFFF
+        for i in range(start, end):
+            crc = ((crc << 8) & 0xFFFF) ^ t[((crc >> 8) ^ buf[i]) & 0xFF]
+        return crc
 
 else:
     from binascii import crc_hqx
