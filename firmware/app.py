@@ -12,7 +12,17 @@ MIN_PERIOD_US = 2000
 MAX_PERIOD_US = 60000000
 MAX_ROWS = 64
 MAX_POLL_BYTES = 64  # command bytes handled per tick: the loop stays bounded
-BMP3_ADDRESSES = (0x77, 0x76)
+# (module, class, addresses) in probe order. Every driver checks the chip id before
+# it writes anything and raises OSError if it is not its chip; MS5611 has no id
+# register (its PROM CRC identifies it), so it is tried last. A driver module that
+# is not on the board is skipped.
+DRIVERS = (
+    ("bmp3xx", "BMP3XX", (0x77, 0x76)),
+    ("dps310", "DPS310", (0x77, 0x76)),
+    ("bmp280", "BMP280", (0x77, 0x76)),
+    ("lps22", "LPS22", (0x5C, 0x5D)),
+    ("ms5611", "MS5611", (0x77, 0x76)),
+)
 
 
 def _load_config(path="config.json"):
@@ -23,22 +33,39 @@ def _load_config(path="config.json"):
         return {}
 
 
-def discover(buses):
-    """[(bus_id, addr, driver)] for every sensor that answers with a known chip id."""
-    import bmp3xx
+def _driver_class(module, name):
+    try:
+        return getattr(__import__(module), name)
+    except ImportError:
+        return None
 
+
+def probe(i2c, addr):
+    """The driver of the sensor at addr, or None."""
+    for module, name, addresses in DRIVERS:
+        if addr in addresses:
+            cls = _driver_class(module, name)
+            if cls is None:
+                continue
+            try:
+                return cls(i2c, addr)
+            except OSError:
+                pass
+    return None
+
+
+def discover(buses):
+    """[(bus_id, mux_channel, addr, driver)] for every sensor that identifies itself."""
     found = []
     for bus_id, i2c in buses:
         try:
             present = i2c.scan()
         except OSError:
             continue
-        for addr in BMP3_ADDRESSES:
-            if addr in present:
-                try:
-                    found.append((bus_id, addr, bmp3xx.BMP3XX(i2c, addr)))
-                except OSError:
-                    pass
+        for addr in present:
+            drv = probe(i2c, addr)
+            if drv is not None:
+                found.append((bus_id, wire.NO_MUX, addr, drv))
     return found
 
 
@@ -46,7 +73,7 @@ class Node:
     def __init__(self, board, cfg, sensors):
         self.board = board
         self.link = board.link
-        self.sensors = [s[2] for s in sensors]
+        self.sensors = [s[3] for s in sensors]
         self.inventory = sensors
         self.nch = len(sensors)
         self.rows = min(max(int(cfg.get("rows_per_frame", 10)), 1), MAX_ROWS)
@@ -100,8 +127,8 @@ class Node:
 
     def send_info(self):
         chans = []
-        for i, (bus_id, addr, s) in enumerate(self.inventory):
-            chans.append((i, s.chip, bus_id, wire.NO_MUX, addr, s.RAW_SIZE))
+        for i, (bus_id, mux, addr, s) in enumerate(self.inventory):
+            chans.append((i, s.chip, bus_id, mux, addr, s.RAW_SIZE))
         self.send(wire.T_HELLO, wire.hello_payload(
             FW_VERSION, self.board.name, self.board.TICKS_BITS, self.period_us, self.rows, chans))
         for i, s in enumerate(self.sensors):

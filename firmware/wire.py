@@ -65,6 +65,12 @@ NO_MUX = const(0xFF)
 # Chip codes, as carried in HELLO and CALIB.
 CHIP_BMP388 = const(1)
 CHIP_BMP390 = const(2)
+CHIP_BMP280 = const(3)
+CHIP_BME280 = const(4)
+CHIP_DPS310 = const(5)
+CHIP_LPS22HB = const(6)
+CHIP_LPS22HH = const(7)
+CHIP_MS5611 = const(8)
 
 # Payload layouts (struct formats).
 HEADER_FMT = "<BBHH"  # ver, type, seq, len (after the two sync bytes)

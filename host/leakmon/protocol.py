@@ -11,7 +11,16 @@ from leakmon import wire
 from leakmon.decoder import Frame
 from leakmon.errors import ProtocolError
 
-CHIP_NAMES = {wire.CHIP_BMP388: "BMP388", wire.CHIP_BMP390: "BMP390"}
+CHIP_NAMES = {
+    wire.CHIP_BMP388: "BMP388",
+    wire.CHIP_BMP390: "BMP390",
+    wire.CHIP_BMP280: "BMP280",
+    wire.CHIP_BME280: "BME280",
+    wire.CHIP_DPS310: "DPS310",
+    wire.CHIP_LPS22HB: "LPS22HB",
+    wire.CHIP_LPS22HH: "LPS22HH",
+    wire.CHIP_MS5611: "MS5611",
+}
 EVENT_NAMES = {
     wire.EV_BOOT: "boot",
     wire.EV_SENSOR_ERROR: "sensor-error",
@@ -140,7 +149,7 @@ def parse_hello(p: bytes) -> Hello:
     fw, off = _text(p, fixed)
     board, off = _text(p, off)
     size = struct.calcsize(wire.HELLO_CHANNEL_FMT)
-    if len(p) != off + nch * size:
+    if len(p) < off + nch * size:  # trailing bytes: fields of a later minor version
         raise ProtocolError(f"HELLO lists {nch} channels but carries {len(p) - off} bytes for them")
     chans = tuple(
         ChannelInfo(*struct.unpack_from(wire.HELLO_CHANNEL_FMT, p, off + k * size)) for k in range(nch)

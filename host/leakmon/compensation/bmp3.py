@@ -16,6 +16,7 @@ same sequence of float operations, so the two agree bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import struct
 from dataclasses import dataclass
 
@@ -146,3 +147,14 @@ def compensate(
         pressure = np.clip(pressure, PRESSURE_MIN_PA, PRESSURE_MAX_PA)
 
     return np.asarray(pressure, dtype=np.float64), np.asarray(t_lin + ZERO_C_IN_K, dtype=np.float64)
+
+
+def make_compensator(block: bytes) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """raw (n, 6) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
+    cal = parse_calibration(block)
+
+    def run(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rp, rt = unpack_raw(raw)
+        return compensate(rp, rt, cal)
+
+    return run

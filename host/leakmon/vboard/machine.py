@@ -47,6 +47,13 @@ class I2C:
     def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
         self._bus.write(addr, memaddr, buf)
 
+    def writeto(self, addr, buf, stop=True):
+        self._bus.writeto(addr, buf)
+        return len(buf)
+
+    def readfrom_into(self, addr, buf, stop=True):
+        self._bus.readfrom_into(addr, buf)
+
 
 SoftI2C = I2C
 

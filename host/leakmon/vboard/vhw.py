@@ -17,9 +17,18 @@ import vclock
 EIO = 5
 
 
-def _lock_depth():
+def _exempt():
+    """Leave every level of heap_lock the caller holds; returns how many."""
     micropython.heap_lock()
-    return micropython.heap_unlock()
+    depth = micropython.heap_unlock()
+    for _ in range(depth):
+        micropython.heap_unlock()
+    return depth
+
+
+def _relock(depth):
+    for _ in range(depth):
+        micropython.heap_lock()
 
 
 class Gauss:
@@ -43,45 +52,122 @@ class Gauss:
         return r * math.cos(2 * math.pi * u2)
 
 
+class Mux:
+    """TCA9548A: a control byte whose bit n connects downstream channel n."""
+
+    def __init__(self):
+        self.control = 0
+        self.channels = [Bus() for _ in range(8)]
+
+    def write_raw(self, data):
+        if len(data):
+            self.control = data[len(data) - 1]
+
+    def read_raw(self, buf):
+        for i in range(len(buf)):
+            buf[i] = self.control
+
+
 class Bus:
-    """One I2C bus: device models by 7-bit address."""
+    """One I2C bus: device models by 7-bit address, and TCA9548A muxes on it.
+
+    Every transaction first exempts itself from heap_lock (see the top of this file).
+    """
 
     def __init__(self):
         self.devices = {}
+        self.muxes = {}
 
-    def attach(self, addr, model):
-        self.devices[addr] = model
+    def attach(self, addr, model, mux_addr=None, mux_channel=0):
+        if mux_addr is None:
+            self.devices[addr] = model
+            return
+        mux = self.muxes.get(mux_addr)
+        if mux is None:
+            mux = self.muxes[mux_addr] = Mux()
+        mux.channels[mux_channel].attach(addr, model)
 
     def scan(self):
-        return sorted(self.devices)
+        return sorted(list(self.devices) + list(self.muxes) + self._selected_addresses())
+
+    def _selected_addresses(self):
+        out = []
+        for mux in self.muxes.values():
+            for ch in range(8):
+                if mux.control & (1 << ch):
+                    out += mux.channels[ch].scan()
+        return out
 
     def _device(self, addr):
         d = self.devices.get(addr)
-        if d is None:
+        if d is not None:
+            return d
+        hits = []
+        for mux in self.muxes.values():
+            for ch in range(8):
+                if mux.control & (1 << ch):
+                    sub = mux.channels[ch]._device_or_none(addr)
+                    if sub is not None:
+                        hits.append(sub)
+        if len(hits) != 1:  # absent, or two selected devices answering at once
             raise OSError(EIO)
-        return d
+        return hits[0]
 
-    def read_into(self, addr, reg, buf):
-        d = self._device(addr)
-        depth = _lock_depth()
-        for _ in range(depth):
-            micropython.heap_unlock()
+    def _device_or_none(self, addr):
         try:
-            d.read_into(reg, buf)
+            return self._device(addr)
+        except OSError:
+            return None
+
+    def _mux(self, addr):
+        mux = self.muxes.get(addr)
+        if mux is None:
+            raise OSError(EIO)
+        return mux
+
+    # Each transaction leaves heap_lock first, before it makes any object.
+    def read_into(self, addr, reg, buf):
+        depth = _exempt()
+        try:
+            self._device(addr).read_into(reg, buf)
         finally:
-            for _ in range(depth):
-                micropython.heap_lock()
+            _relock(depth)
 
     def write(self, addr, reg, data):
-        d = self._device(addr)
-        depth = _lock_depth()
-        for _ in range(depth):
-            micropython.heap_unlock()
+        depth = _exempt()
         try:
-            d.write(reg, data)
+            self._device(addr).write(reg, data)
         finally:
-            for _ in range(depth):
-                micropython.heap_lock()
+            _relock(depth)
+
+    def writeto(self, addr, data):
+        """A plain write (no register address): the mux control byte."""
+        depth = _exempt()
+        try:
+            self._mux(addr).write_raw(data)
+        finally:
+            _relock(depth)
+
+    def readfrom_into(self, addr, buf):
+        depth = _exempt()
+        try:
+            self._mux(addr).read_raw(buf)
+        finally:
+            _relock(depth)
+
+
+# chip name -> (model module, class); each model is Model(chip, hw, cfg) with
+# read_into(reg, buf) and write(reg, data), register-level like the silicon.
+MODELS = {
+    "BMP388": ("bmp3_model", "BMP3Model"),
+    "BMP390": ("bmp3_model", "BMP3Model"),
+    "BMP280": ("bmp280_model", "BMP280Model"),
+    "BME280": ("bmp280_model", "BMP280Model"),
+    "DPS310": ("dps310_model", "DPS310Model"),
+    "LPS22HB": ("lps22_model", "LPS22Model"),
+    "LPS22HH": ("lps22_model", "LPS22Model"),
+    "MS5611": ("ms5611_model", "MS5611Model"),
+}
 
 
 class Hardware:
@@ -95,7 +181,7 @@ class Hardware:
             bus = self.buses.get(s.get("bus", 0))
             if bus is None:
                 bus = self.buses[s.get("bus", 0)] = Bus()
-            bus.attach(s["addr"], self._model(s))
+            bus.attach(s["addr"], self._model(s), s.get("mux_addr"), s.get("mux_channel", 0))
 
     def env(self):
         """(pressure_pa, temperature_k) of the gas now."""
@@ -103,11 +189,10 @@ class Hardware:
 
     def _model(self, s):
         chip = s["chip"]
-        if chip in ("BMP388", "BMP390"):
-            import bmp3_model
-
-            return bmp3_model.BMP3Model(chip, self, s)
-        raise ValueError("sim.json: unknown chip " + chip + " (supported: BMP388, BMP390)")
+        spec = MODELS.get(chip)
+        if spec is None:
+            raise ValueError("sim.json: unknown chip " + chip + " (supported: " + ", ".join(sorted(MODELS)) + ")")
+        return getattr(__import__(spec[0]), spec[1])(chip, self, s)
 
     def bus(self, bus_id):
         b = self.buses.get(bus_id)

@@ -1,0 +1,107 @@
+"""`leakmon monitor`: live leak rate from a node or the virtual board."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+from leakmon import protocol
+from leakmon.commands.argtypes import non_negative, positive
+from leakmon.errors import SimulatorError
+from leakmon.monitor import LeakTracker, LeakUpdate
+from leakmon.node import Node
+from leakmon.stream import SampleBlock
+
+HELP = "live leak rate from a node or the virtual board"
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--port", help="serial port or pyserial URL of a node (e.g. /dev/ttyACM0)")
+    src.add_argument("--sim", action="store_true", help="run the firmware on a virtual board (the default without --port)")
+    p.add_argument("--scenario", default="steady_leak", help="virtual board scenario: a shipped name or a .toml path")
+    p.add_argument("--seed", type=int, default=1, help="virtual board noise seed (default 1)")
+    p.add_argument("--speed", type=non_negative, default=1.0,
+                   help="virtual board device-time speed-up; 0 = as fast as possible (default 1)")
+    p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
+    p.add_argument("--window", type=positive, default=600.0, metavar="S",
+                   help="sliding window of the leak-rate fit in seconds (default 600)")
+    p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
+
+
+HEADER = (f"{'t_s':>9} {'ch':>2} {'pressure_Pa':>12} {'temp_C':>8} {'leak_Pa/s':>11} "
+          f"{'95% interval Pa/s':>23} {'mmHg/day':>9}")
+
+
+def format_update(u: LeakUpdate) -> str:
+    return (f"{u.t_s:9.1f} {u.channel:2d} {u.pressure_pa:12.3f} {u.temperature_k - 273.15:8.3f} "
+            f"{u.leak_rate_pa_per_s:+11.5f} [{u.leak_rate_ci95_low_pa_per_s:+10.5f},{u.leak_rate_ci95_high_pa_per_s:+10.5f}]"
+            f" {u.leak_rate_mmhg_per_day:+9.3f}")
+
+
+def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
+                    alive: Callable[[], None] = lambda: None,
+                    on_event: Callable[[protocol.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
+    """Leak updates from a node that has completed its handshake."""
+    t_first: float | None = None
+    while True:
+        alive()
+        for item in node.read():
+            if isinstance(item, protocol.Event):
+                on_event(item)
+            if not isinstance(item, SampleBlock):
+                continue
+            if t_first is None:
+                t_first = float(item.t_s[0])
+            u = tracker.add(item)
+            if u is not None:
+                yield u
+            if duration_s is not None and float(item.t_s[-1]) - t_first >= duration_s:
+                return
+
+
+def run(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        alive: Callable[[], None] = lambda: None
+        if args.port:
+            url = args.port
+        else:
+            from leakmon import scenario as scenario_mod
+            from leakmon.simboard import VirtualBoard
+
+            board = stack.enter_context(VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed))
+            url = board.port
+
+            def alive() -> None:
+                if board.poll() is not None:
+                    raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
+
+            print(f"leakmon: virtual board on {url} (scenario {args.scenario}, seed {args.seed}, speed {args.speed:g})",
+                  file=sys.stderr)
+        node = stack.enter_context(Node.open(url, args.baud))
+        hello = node.handshake()
+        names = ", ".join(f"ch{c.channel}={c.chip_name}@0x{c.addr:02x}" for c in hello.channels)
+        print(f"leakmon: node {hello.board} firmware {hello.fw_version} protocol v{hello.proto_major}.{hello.proto_minor}, "
+              f"{len(hello.channels)} sensor(s): {names or 'none'}, {1e6 / hello.period_us:g} Hz", file=sys.stderr)
+
+        def on_event(e: protocol.Event) -> None:
+            if e.name != "boot":
+                print(f"leakmon: node event {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip(),
+                      file=sys.stderr)
+
+        tracker = LeakTracker(args.window)
+        if not args.json:
+            print(HEADER, flush=True)
+        try:
+            for u in monitor_updates(node, tracker, args.duration, alive, on_event):
+                print(json.dumps(u.as_dict()) if args.json else format_update(u), flush=True)
+        except KeyboardInterrupt:
+            print("leakmon: stopped", file=sys.stderr)
+        st = node.stream.stats
+        print(f"leakmon: {st.frames} frames, {st.lost_frames} lost, {node.stream.decoder.stats.crc_errors} CRC errors",
+              file=sys.stderr)
+    return 0
