@@ -1,0 +1,267 @@
+"""The slope estimator: exactness against references, and honest uncertainty by simulation."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from leakmon.analysis.slope import (
+    IncrementalSlope,
+    SlopeFit,
+    fit_slope,
+    sliding_slopes,
+    student_t_ppf,
+)
+
+FloatArray = npt.NDArray[np.float64]
+FIELDS = tuple(SlopeFit.__dataclass_fields__)
+
+
+# ---------------------------------------------------------------- Student's t
+def t_cdf(q: float, dof: float) -> float:
+    """Independent reference: integrate the density after s = sqrt(dof) tan(phi).
+
+    F(q) = 1/2 + C sqrt(dof) * integral_0^atan(q/sqrt(dof)) cos(phi)^(dof-1) dphi, where the
+    integrand is smooth and bounded; composite Simpson with 20,000 intervals.
+    """
+    log_c = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
+    theta = math.atan(abs(q) / math.sqrt(dof))
+    phi = np.linspace(0.0, theta, 20_001)
+    f = np.cos(phi) ** (dof - 1.0)
+    simpson = (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum()) * (theta / 20_000) / 3
+    return 0.5 + math.copysign(math.exp(log_c) * math.sqrt(dof) * simpson, q)
+
+
+def t_pdf(q: float, dof: float) -> float:
+    log_c = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
+    return math.exp(log_c - (dof + 1) / 2 * math.log1p(q * q / dof))
+
+
+@pytest.mark.parametrize("p", [0.6, 0.9, 0.975, 0.995, 0.9995])
+def test_student_t_ppf_inverts_the_cdf(p: float) -> None:
+    dofs = np.array([1, 1.02, 1.3, 1.5, 2, 2.5, 2.97, 3, 3.7, 4, 5, 8.5, 12, 30, 120, 1e3, 1e5])
+    q = student_t_ppf(p, dofs)
+    for dof, qi in zip(dofs, q):
+        # Error in p, turned into a relative error of the quantile.
+        rel = abs(t_cdf(qi, dof) - p) / (t_pdf(qi, dof) * qi)
+        limit = 1e-5 if dof >= 3 and dof not in (4.0,) else 1e-8
+        assert rel < limit, f"p={p} dof={dof}: q={qi}, relative error {rel:.2e}"
+
+
+def test_student_t_ppf_published_values() -> None:
+    table = {1: 12.7062047, 2: 4.30265273, 3: 3.18244631, 4: 2.77644511, 10: 2.22813885,
+             30: 2.04227246, 100: 1.98397152}  # fmt: skip
+    got = student_t_ppf(0.975, np.array(list(table), dtype=float))
+    np.testing.assert_allclose(got, list(table.values()), rtol=1e-6)
+    assert student_t_ppf(0.995, 5.0) == pytest.approx(4.03214298, rel=1e-5)
+
+
+def test_student_t_ppf_shapes_symmetry_and_limits() -> None:
+    assert isinstance(student_t_ppf(0.975, 7.0), float)
+    assert student_t_ppf(0.5, 2.5) == 0.0
+    dofs = np.array([1.0, 1.7, 2.0, 2.4, 3.0, 6.5, 40.0])
+    np.testing.assert_allclose(student_t_ppf(0.1, dofs), -student_t_ppf(0.9, dofs), rtol=1e-12)
+    # Array p runs the direct Newton solve, scalar p the cached interpolant: they must agree.
+    p = np.full(dofs.shape, 0.99)
+    np.testing.assert_allclose(student_t_ppf(p, dofs), student_t_ppf(0.99, dofs), rtol=1e-10)
+    z = NormalDist().inv_cdf(0.975)
+    assert student_t_ppf(0.975, math.inf) == pytest.approx(z, rel=1e-12)
+    assert student_t_ppf(0.975, 1e9) == pytest.approx(z, rel=1e-8)
+    assert np.isnan(student_t_ppf(0.975, np.array([np.nan]))[0])
+    # Monotone in dof, over the boundaries between branches.
+    fine = np.linspace(1.0, 6.0, 2001)
+    assert np.all(np.diff(student_t_ppf(0.975, fine)) < 0)
+
+
+@pytest.mark.parametrize(("p", "dof"), [(0.0, 3.0), (1.0, 3.0), (0.975, 0.5), (1.2, 10.0)])
+def test_student_t_ppf_rejects_bad_arguments(p: float, dof: float) -> None:
+    with pytest.raises(ValueError):
+        student_t_ppf(p, dof)
+
+
+# ---------------------------------------------------------------- fit_slope
+def expected_fit(t: FloatArray, y: FloatArray) -> dict[str, float]:
+    """The textbook recipe, written out independently of the library."""
+    slope, intercept0 = np.polyfit(t - t[0], y, 1)
+    r = y - (intercept0 + slope * (t - t[0]))
+    n = t.size
+    sxx = float(np.sum((t - t.mean()) ** 2))
+    sigma = math.sqrt(float(r @ r) / (n - 2))
+    rho1 = float(r[:-1] @ r[1:]) / float(r @ r)
+    rho = min(max(rho1, 0.0), 0.99)
+    se = sigma / math.sqrt(sxx) * math.sqrt((1 + rho) / (1 - rho))
+    n_eff = n * (1 - rho) / (1 + rho)
+    half = student_t_ppf(0.975, max(n_eff - 2, 1.0)) * se
+    return dict(slope=slope, intercept=float(y.mean()), stderr=se, ci95_low=slope - half,
+                ci95_high=slope + half, residual_sigma=sigma, n=n, n_eff=n_eff, rho1=rho1,
+                t_mid_s=float(t.mean()), t_end_s=float(t[-1]))  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fit_slope_matches_the_textbook(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 400))
+    t = 1e6 + np.cumsum(rng.uniform(0.05, 0.3, n))
+    noise = np.cumsum(rng.normal(size=n)) * 0.05 if seed % 2 else rng.normal(size=n)
+    y = 341.0 - 0.02 * (t - t[0]) + noise  # odd seeds: correlated residuals (rho1 > 0)
+    got, want = fit_slope(t, y), expected_fit(t, y)
+    for field in FIELDS:
+        assert getattr(got, field) == pytest.approx(want[field], rel=1e-8, abs=1e-12), field
+    assert got.ci95_low < got.slope < got.ci95_high
+
+
+def test_fit_slope_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="at least 3"):
+        fit_slope([0.0, 1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="equal length"):
+        fit_slope([0.0, 1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="one time"):
+        fit_slope([5.0, 5.0, 5.0], [1.0, 2.0, 3.0])
+
+
+def test_fit_slope_of_an_exact_line() -> None:
+    t = np.linspace(0.0, 10.0, 11)
+    fit = fit_slope(t, 2.0 - 0.25 * t)
+    assert fit.slope == pytest.approx(-0.25, rel=1e-14)
+    assert fit.stderr < 1e-14 and fit.residual_sigma < 1e-13
+
+
+# ---------------------------------------------------------------- sliding_slopes
+@pytest.mark.parametrize(("window_n", "t_offset_s"), [(3, 0.0), (5, 1e6), (64, 1e6), (301, 2e9)])
+def test_sliding_slopes_equals_fit_slope_on_every_window(window_n: int, t_offset_s: float) -> None:
+    rng = np.random.default_rng(window_n)
+    n = 1500
+    t = t_offset_s + np.cumsum(rng.uniform(0.5, 1.5, n))
+    y = 340.0 - 0.03 * (t - t[0]) + 2.0 * np.sin((t - t[0]) / 200) + rng.normal(0, 0.3, n)
+    got = sliding_slopes(t, y, window_n)
+    assert got.slope.shape == (n - window_n + 1,)
+    fits = [fit_slope(t[i : i + window_n], y[i : i + window_n]) for i in range(got.slope.size)]
+    want = {f: np.array([getattr(fit, f) for fit in fits]) for f in FIELDS}
+    # Slope: relative to its own size, or to its standard error where it crosses zero.
+    scale = np.maximum(np.abs(want["slope"]), want["stderr"])
+    err = np.abs(got.slope - want["slope"]) / scale
+    assert err.max() < 1e-9, f"worst slope error {err.max():.2e} (relative)"
+    # An independent reference on a subset: numpy.polyfit per window.
+    for i in range(0, n - window_n + 1, 97):
+        ref = np.polyfit(t[i : i + window_n] - t[i], y[i : i + window_n], 1)[0]
+        assert abs(got.slope[i] - ref) <= 1e-9 * scale[i]
+    for f in ("intercept", "t_mid_s", "t_end_s"):
+        np.testing.assert_allclose(getattr(got, f), want[f], rtol=1e-13, err_msg=f)
+    # Spreads: 1e-9 relative, or 1e-8 of their typical size where a window's residuals are
+    # nearly zero by chance (3-point windows): sums of squares cannot resolve those further.
+    for f in ("stderr", "residual_sigma"):
+        np.testing.assert_allclose(getattr(got, f), want[f], rtol=1e-9,
+                                   atol=1e-8 * np.median(want[f]), err_msg=f)  # fmt: skip
+    half = want["ci95_high"] - want["slope"]
+    np.testing.assert_allclose(got.ci95_high - got.slope, half, rtol=1e-8,
+                               atol=1e-8 * np.median(half))  # fmt: skip
+    # rho1 = autocovariance / variance: compare the autocovariance, for the same reason.
+    var = want["residual_sigma"] ** 2
+    np.testing.assert_allclose(got.rho1 * got.residual_sigma**2, want["rho1"] * var, rtol=1e-8,
+                               atol=1e-8 * np.median(var))  # fmt: skip
+    np.testing.assert_allclose(got.rho1, want["rho1"], atol=1e-4)
+    np.testing.assert_allclose(got.n_eff, want["n_eff"], rtol=1e-6)
+    assert np.all(got.n == window_n)
+
+
+def test_sliding_slopes_edges() -> None:
+    t = np.arange(10.0)
+    assert sliding_slopes(t, t, 11).slope.shape == (0,)
+    assert sliding_slopes(t, t, 10).slope.shape == (1,)
+    with pytest.raises(ValueError, match="window_n"):
+        sliding_slopes(t, t, 2)
+    t_dup = np.array([0.0, 1.0, 1.0, 1.0, 2.0, 3.0])
+    got = sliding_slopes(t_dup, np.arange(6.0), 3)
+    assert np.isnan(got.slope[1]) and np.all(np.isfinite(got.slope[[0, 2, 3]]))
+
+
+# ---------------------------------------------------------------- honesty by simulation
+def test_white_noise_reaches_cramer_rao_and_covers_95_percent() -> None:
+    rng = np.random.default_rng(2024)
+    runs, n, dt, sigma, b = 1000, 600, 0.5, 1.2, -0.02
+    t = 1e6 + dt * np.arange(n)
+    ys = 340.0 + b * (t - t[0]) + sigma * rng.normal(size=(runs, n))
+    fits = [fit_slope(t, y) for y in ys]
+    slopes = np.array([f.slope for f in fits])
+    cramer_rao = sigma * math.sqrt(12.0 / (n * (n * n - 1))) / dt
+    ratio = slopes.std(ddof=1) / cramer_rao
+    assert abs(ratio - 1.0) < 0.10, f"empirical std / Cramer-Rao = {ratio:.3f}"
+    covered = sum(f.ci95_low <= b <= f.ci95_high for f in fits)
+    assert 0.92 * runs <= covered <= 0.98 * runs, f"95% interval covered {covered}/{runs}"
+
+
+def ar1_noise(rng: np.random.Generator, runs: int, n: int, rho: float, sigma: float) -> FloatArray:
+    """Stationary AR(1) rows with marginal std sigma, as one matrix product (no time loop)."""
+    k = np.arange(n)
+    lag = k[:, None] - k[None, :]
+    mix = np.where(lag >= 0, rho ** np.maximum(lag, 0).astype(float), 0.0)
+    mix[:, 0] /= math.sqrt(1.0 - rho * rho)  # the first innovation carries the stationary start
+    return (rng.normal(size=(runs, n)) @ mix.T) * sigma * math.sqrt(1.0 - rho * rho)
+
+
+def test_ar1_noise_plain_ols_under_covers_ours_does_not() -> None:
+    rng = np.random.default_rng(7)
+    runs, n, rho, sigma, b = 600, 600, 0.8, 1.0, 0.01
+    t = np.arange(n, dtype=float)
+    ys = 100.0 + b * t + ar1_noise(rng, runs, n, rho, sigma)
+    fits = [fit_slope(t, y) for y in ys]
+    ours = sum(f.ci95_low <= b <= f.ci95_high for f in fits)
+    # The textbook interval: OLS error, t quantile on n - 2 dof, no allowance for correlation.
+    q = student_t_ppf(0.975, n - 2.0)
+    sxx = float(np.sum((t - t.mean()) ** 2))
+    plain = sum(abs(f.slope - b) <= q * f.residual_sigma / math.sqrt(sxx) for f in fits)
+    assert plain < 0.75 * runs, f"plain OLS covered {plain}/{runs}: expected far below 95%"
+    assert ours >= 0.88 * runs, f"AR(1)-inflated interval covered {ours}/{runs} (plain {plain})"
+
+
+# ---------------------------------------------------------------- IncrementalSlope
+@pytest.mark.parametrize("window_s", [37.5, None])
+def test_incremental_equals_fit_slope_on_the_trailing_window(window_s: float | None) -> None:
+    rng = np.random.default_rng(11)
+    n = 15_000
+    t = 1e6 + np.cumsum(rng.uniform(0.05, 0.15, n))
+    t[100:103] = t[100]  # repeated times are allowed
+    y = 340.0 - 0.01 * (t - t[0]) + 0.5 * np.sin((t - t[0]) / 300) + rng.normal(0, 0.1, n)
+    inc = IncrementalSlope(window_s)
+    assert inc.fit() is None
+    i = 0
+    while i < n:
+        k = int(rng.integers(1, 60))
+        inc.add(t[i : i + k], y[i : i + k])
+        i = min(i + k, n)
+        lo = 0 if window_s is None else int(np.searchsorted(t, t[i - 1] - window_s, "left"))
+        assert len(inc) == i - lo
+        got = inc.fit()
+        if i - lo < 3:
+            assert got is None
+            continue
+        assert got is not None
+        want = fit_slope(t[lo:i], y[lo:i])
+        for f in FIELDS:
+            rel, abs_ = (None, 1e-9) if f == "rho1" else (1e-9, None)
+            assert getattr(got, f) == pytest.approx(getattr(want, f), rel=rel, abs=abs_), (i, f)
+
+
+def test_incremental_validates() -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        IncrementalSlope(0.0)
+    inc = IncrementalSlope(10.0)
+    inc.add(np.array([0.0, 1.0]), np.array([5.0, 5.0]))
+    assert inc.fit() is None
+    with pytest.raises(ValueError, match="decrease"):
+        inc.add(np.array([0.5]), np.array([5.0]))
+    with pytest.raises(ValueError, match="decrease"):
+        inc.add(np.array([3.0, 2.0]), np.array([5.0, 5.0]))
+    with pytest.raises(ValueError, match="finite"):
+        inc.add(np.array([3.0]), np.array([np.nan]))
+    inc.add(np.array([], dtype=float), np.array([], dtype=float))
+    assert len(inc) == 2
+    buf_t, buf_y = np.array([2.0]), np.array([4.0])
+    inc.add(buf_t, buf_y)
+    buf_t[0], buf_y[0] = 99.0, 99.0  # the caller reuses its buffer
+    fit = inc.fit()
+    assert fit is not None and fit.t_end_s == 2.0 and fit.slope == pytest.approx(-0.5)
