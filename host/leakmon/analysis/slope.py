@@ -92,14 +92,6 @@ def _t_2(pu: FloatArray, nu: FloatArray) -> FloatArray:
     return (2.0 * pu - 1.0) / np.sqrt(2.0 * pu * (1.0 - pu)) + np.zeros_like(nu)
 
 
-def _t_4(pu: FloatArray, nu: FloatArray) -> FloatArray:
-    # 2 sqrt(cos(th/3) / cos(th) - 1), rewritten so that p -> 0.5 does not cancel.
-    cos_th = np.sqrt(4.0 * pu * (1.0 - pu))
-    th = np.arctan2(2.0 * pu - 1.0, cos_th)
-    q = 2.0 * np.sqrt(2.0 * np.sin(2.0 * th / 3.0) * np.sin(th / 3.0) / cos_th)
-    return q + np.zeros_like(nu)
-
-
 def _t_inf(pu: FloatArray, nu: FloatArray) -> FloatArray:
     return -_norm_ppf(1.0 - pu) + np.zeros_like(nu)
 
@@ -127,7 +119,7 @@ def _t_hill(pu: FloatArray, nu: FloatArray) -> FloatArray:
 def _t_newton(pu: FloatArray, nu: FloatArray) -> FloatArray:
     """1 < dof < 3: log q interpolated in 1/dof (~1 %), then Newton on the exact CDF."""
     nodes = (1.0, 2.0, 3.0, 4.0)
-    branches = (_t_1, _t_2, _t_hill, _t_4)
+    branches = (_t_1, _t_2, _t_hill, _t_hill)
     logs = [np.log(f(pu, np.asarray(k, dtype=np.float64))) for f, k in zip(branches, nodes)]
     log_q = np.zeros_like(nu)
     for i, (n_i, log_i) in enumerate(zip(nodes, logs)):
@@ -166,7 +158,7 @@ def student_t_ppf(p: FloatArray, dof: float | FloatArray) -> FloatArray: ...
 def student_t_ppf(p: npt.ArrayLike, dof: npt.ArrayLike) -> float | FloatArray:
     """Quantile of Student's t for real `dof` >= 1, without scipy; vectorized over both.
 
-    Exact for dof 1, 2, 4 and inf; Hill's algorithm for other dof >= 3 (better than 1e-5
+    Exact for dof 1, 2 and inf; Hill's algorithm for other dof >= 3 (better than 1e-5
     relative); Newton on the incomplete-beta CDF for 1 < dof < 3 (about 1e-12).
     """
     p_arr, nu = np.asarray(p, dtype=np.float64), np.asarray(dof, dtype=np.float64)
@@ -180,8 +172,8 @@ def student_t_ppf(p: npt.ArrayLike, dof: npt.ArrayLike) -> float | FloatArray:
     pu = np.maximum(p_arr, 1.0 - p_arr)  # work in the upper half, restore the sign last
     nu_b, q = np.broadcast_to(nu, shape), np.full(shape, np.nan)  # NaN dof stays NaN
     branches = (
-        (nu_b == 1.0, _t_1), (nu_b == 2.0, _t_2), (nu_b == 4.0, _t_4), (nu_b == np.inf, _t_inf),
-        ((nu_b >= 3.0) & (nu_b != 4.0) & (nu_b < np.inf), _t_hill),
+        (nu_b == 1.0, _t_1), (nu_b == 2.0, _t_2), (nu_b == np.inf, _t_inf),
+        ((nu_b >= 3.0) & (nu_b < np.inf), _t_hill),
         ((nu_b > 1.0) & (nu_b < 3.0) & (nu_b != 2.0), _t_fractional),
     )  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # p = 0.5 patched below
@@ -200,8 +192,8 @@ def _t_ppf_one(p: float, nu: float) -> float:
         raise ValueError(_DOF_RANGE)
     if p == 0.5 or math.isnan(nu):
         return 0.0 if p == 0.5 else math.nan
-    branch = (_t_1 if nu == 1.0 else _t_2 if nu == 2.0 else _t_4 if nu == 4.0 else
-              _t_inf if nu == math.inf else _t_hill if nu >= 3.0 else _t_fractional)  # fmt: skip
+    branch = (_t_1 if nu == 1.0 else _t_2 if nu == 2.0 else _t_inf if nu == math.inf else
+              _t_hill if nu >= 3.0 else _t_fractional)  # fmt: skip
     with np.errstate(over="ignore"):
         q = float(branch(np.asarray(max(p, 1.0 - p))[()], np.asarray(nu)[()]))
     return q if p > 0.5 else -q
@@ -284,6 +276,7 @@ def fit_slope(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[float]:
         raise ValueError("all samples share one time: the slope is undefined")
     slope = float(tc @ yc) / sxx
     r = yc - slope * tc
+    r -= r.mean()  # OLS residuals sum to 0; this drops the rounding of t_mid times the slope
     return _finish_one(t.size, slope, sxx, float(r @ r), float(r[:-1] @ r[1:]), t_mid, y_mid,
                        float(t[-1]))  # fmt: skip
 
