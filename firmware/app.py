@@ -5,6 +5,7 @@ import gc
 import json
 import struct
 
+import txframes
 import wire
 
 FW_VERSION = "0.1.0"
@@ -12,6 +13,11 @@ MIN_PERIOD_US = 2000
 MAX_PERIOD_US = 60000000
 MAX_ROWS = 64
 MAX_POLL_BYTES = 64  # command bytes handled per tick: the loop stays bounded
+READ_TRIES = 3  # a read that fails this many times in a row loses the channel
+RETRY_FIRST_MS = 1000  # a lost channel is probed again after 1 s, 2 s, 4 s ... 32 s
+RETRY_MAX_MS = 32000
+EVENT_GAP_US = 1000000  # at most one sensor-error event per channel per second
+MASK = txframes.COUNTER_MASK
 # (module, class, addresses) in probe order. Every driver checks the chip id before
 # it writes anything and raises OSError if it is not its chip; MS5611 has no id
 # register (its PROM CRC identifies it), so it is tried last. A driver module that
@@ -73,57 +79,52 @@ class Node:
     def __init__(self, board, cfg, sensors):
         self.board = board
         self.link = board.link
-        self.sensors = [s[3] for s in sensors]
-        self.inventory = sensors
-        self.nch = len(sensors)
+        self.inventory = sensors  # [(bus_id, mux, addr, driver)]; channel id = index
+        self.drivers = [s[3] for s in sensors]
+        self.buses = {}
         self.rows = min(max(int(cfg.get("rows_per_frame", 10)), 1), MAX_ROWS)
         self.period_us = self._valid_period(int(cfg.get("period_us", 100000)))
+        self.status_every_us = int(cfg.get("status_every_s", 10)) * 1000000
         self.running = bool(cfg.get("autostart", True))
         self.looping = True
         self.seq = 0
         self.reader = wire.FrameReader(64)
+        n = len(sensors)
+        # Counters wrap at 2**30 so that they stay small ints (no heap) on 32-bit ports.
         self.samples_taken = 0
         self.frames_sent = 0
         self.overruns = 0
-        self.i2c_errors = 0
-        self._layout()
-        self.row = 0
-        self.t0 = 0
+        self.errors = [0] * n
+        self.last_event_t = [0] * n
+        self.lost = {}  # channel -> [next retry ticks, backoff ms]
+        self.uptime_s = 0
+        self._uptime_us = 0
+        self._status_us = 0
+        self.status = txframes.StatusFrame(n)
+        self.active = list(range(n))
+        self._relayout()
         self.next_t = board.ticks_add(board.ticks_us(), self.period_us)
 
     @staticmethod
     def _valid_period(p):
         return p if MIN_PERIOD_US <= p <= MAX_PERIOD_US else 100000
 
-    def _layout(self):
-        """Preallocate the SAMPLES frame and one memoryview per (row, channel) slot."""
-        chans = [(i, s.RAW_SIZE) for i, s in enumerate(self.sensors)]
-        row_size = 0
-        for s in self.sensors:
-            row_size += s.RAW_SIZE
-        head = wire.SAMPLES_HEADER_SIZE + 2 * self.nch
-        self.sbuf = bytearray(wire.OVERHEAD + head + self.rows * row_size)
-        mv = memoryview(self.sbuf)
-        data = wire.samples_begin(self.sbuf, 0, self.period_us, self.rows, chans)
-        self.slots = []
-        for r in range(self.rows):
-            off = data + r * row_size
-            for s in self.sensors:
-                self.slots.append(mv[off : off + s.RAW_SIZE])
-                off += s.RAW_SIZE
-        # A view of the whole frame for every row count, so a short frame costs nothing.
-        self.views = [mv[: wire.OVERHEAD + head + n * row_size] for n in range(self.rows + 1)]
-        self.plens = [head + n * row_size for n in range(self.rows + 1)]
+    def _relayout(self):
+        """A new SAMPLES frame for the channels now active (allocates: not per sample)."""
+        self.frame = txframes.SamplesFrame(
+            [(ch, self.drivers[ch].RAW_SIZE) for ch in self.active], self.rows, self.period_us)
+        self.act_drivers = [self.drivers[ch] for ch in self.active]
+        self.nact = len(self.active)
 
     # -- sending -------------------------------------------------------------
     def _next_seq(self):
         s = self.seq
         self.seq = (s + 1) & 0xFFFF
+        self.frames_sent = (self.frames_sent + 1) & MASK
         return s
 
     def send(self, msg_type, payload):
         self.link.write(wire.frame(msg_type, self._next_seq(), payload))
-        self.frames_sent += 1
 
     def send_info(self):
         chans = []
@@ -131,7 +132,7 @@ class Node:
             chans.append((i, s.chip, bus_id, mux, addr, s.RAW_SIZE))
         self.send(wire.T_HELLO, wire.hello_payload(
             FW_VERSION, self.board.name, self.board.TICKS_BITS, self.period_us, self.rows, chans))
-        for i, s in enumerate(self.sensors):
+        for i, s in enumerate(self.drivers):
             self.send(wire.T_CALIB, wire.calib_payload(i, s.chip, s.calib))
 
     def event(self, code, channel=wire.NO_CHANNEL, detail=0, text=""):
@@ -139,52 +140,107 @@ class Node:
 
     def flush(self):
         """Send the rows gathered so far as one SAMPLES frame."""
-        n = self.row
-        if n == 0:
-            return
-        struct.pack_into("<IIH", self.sbuf, wire.HEADER_SIZE, self.t0, self.period_us, n)
-        wire.seal(self.sbuf, wire.T_SAMPLES, self._next_seq(), self.plens[n])
-        self.link.write(self.views[n])
-        self.frames_sent += 1
-        self.row = 0
+        if self.frame.row:
+            self.link.write(self.frame.seal(self._next_seq(), self.period_us))
+
+    def send_status(self):
+        self.link.write(self.status.seal(self._next_seq(), self.uptime_s, self.samples_taken,
+                                         self.frames_sent, self.overruns, self.errors, gc.mem_free()))
 
     # -- sampling ------------------------------------------------------------
     def sample(self, t):
-        r = self.row
+        f = self.frame
+        r = f.row
         if r == 0:
-            self.t0 = t
-        base = r * self.nch
-        slots = self.slots
-        sensors = self.sensors
-        for i in range(self.nch):
-            try:
-                sensors[i].read_raw_into(slots[base + i])
-            except OSError as e:
-                self.i2c_errors += 1
-                self.flush()  # the grid breaks here: the host sees the gap
-                self.event(wire.EV_SENSOR_ERROR, i, e.args[0] if e.args else 0)
-                return
-        self.row = r + 1
-        self.samples_taken += self.nch
-        if self.row == self.rows:
+            f.t0 = t
+        base = r * self.nact
+        slots = f.slots
+        drivers = self.act_drivers
+        for k in range(self.nact):
+            for attempt in range(READ_TRIES):
+                try:
+                    drivers[k].read_raw_into(slots[base + k])
+                    break
+                except OSError as e:
+                    self.read_failed(self.active[k], e, attempt)
+            else:
+                self.lose(self.active[k])
+                return self.sample(t)  # the others' row again, in the new layout
+        f.row = r + 1
+        self.samples_taken = (self.samples_taken + self.nact) & MASK
+        if f.row == f.rows:
             self.flush()
+
+    def read_failed(self, ch, e, attempt):
+        """Count every failed read; report the first of a burst as an event."""
+        self.errors[ch] = (self.errors[ch] + 1) & MASK
+        now = self.board.ticks_us()
+        if attempt == 0 and self.board.ticks_diff(now, self.last_event_t[ch]) >= EVENT_GAP_US:
+            self.last_event_t[ch] = now
+            self.event(wire.EV_SENSOR_ERROR, ch, e.args[0] if e.args and isinstance(e.args[0], int) else 0)
+
+    def lose(self, ch):
+        self.flush()
+        self.active.remove(ch)
+        self.lost[ch] = [self.board.ticks_add(self.board.ticks_us(), RETRY_FIRST_MS * 1000), RETRY_FIRST_MS]
+        self._relayout()
+        self.event(wire.EV_SENSOR_LOST, ch, READ_TRIES)
+
+    def retry_lost(self):
+        """Probe lost channels whose backoff has expired; a sensor that answers is set up again."""
+        now = self.board.ticks_us()
+        for ch in list(self.lost):
+            due, backoff_ms = self.lost[ch]
+            if self.board.ticks_diff(now, due) < 0:
+                continue
+            bus_id, mux, addr, old = self.inventory[ch]
+            try:
+                drv = type(old)(old.i2c, addr)  # a re-plugged chip needs its configuration again
+            except OSError:
+                backoff_ms = min(2 * backoff_ms, RETRY_MAX_MS)
+                self.lost[ch] = [self.board.ticks_add(now, backoff_ms * 1000), backoff_ms]
+                continue
+            self.flush()
+            del self.lost[ch]
+            self.inventory[ch] = (bus_id, mux, addr, drv)
+            self.drivers[ch] = drv
+            self.active = sorted(self.active + [ch])
+            self._relayout()
+            self.event(wire.EV_SENSOR_BACK, ch)
+            if drv.calib != old.calib:
+                self.send(wire.T_CALIB, wire.calib_payload(ch, drv.chip, drv.calib))
 
     def tick(self):
         """Wait for the next slot, sample it, serve commands. Allocates nothing."""
         b = self.board
         wait = b.ticks_diff(self.next_t, b.ticks_us())
+        step = self.period_us
         if wait > 0:
             b.sleep_us(wait)
         elif wait <= -self.period_us:
             missed = (-wait) // self.period_us
-            self.overruns += 1
+            self.overruns = (self.overruns + 1) & MASK
             self.flush()
             self.next_t = b.ticks_add(self.next_t, missed * self.period_us)
-        if self.running and self.nch:
+            step += missed * self.period_us
+        if self.running and self.nact:
             self.sample(self.next_t)
+        if self.lost:
+            self.retry_lost()
         self.poll_commands()
+        self._clock(step)
         b.feed_watchdog()
         self.next_t = b.ticks_add(self.next_t, self.period_us)
+
+    def _clock(self, step_us):
+        self._uptime_us += step_us
+        while self._uptime_us >= 1000000:
+            self._uptime_us -= 1000000
+            self.uptime_s = (self.uptime_s + 1) & MASK
+        self._status_us += step_us
+        if self.status_every_us and self._status_us >= self.status_every_us:
+            self._status_us = 0
+            self.send_status()
 
     # -- commands ------------------------------------------------------------
     def poll_commands(self):
@@ -198,36 +254,35 @@ class Node:
                 self.command(rd.msg_type, rd.seq, memoryview(rd.buf)[wire.HEADER_SIZE : wire.HEADER_SIZE + rd.payload_len])
 
     def command(self, cmd, cmd_seq, payload):
-        status = wire.ACK_OK
-        text = ""
-        n = len(payload)
-        if cmd in (wire.C_PING, wire.C_INFO, wire.C_START, wire.C_STOP, wire.C_REPL):
-            if n:
-                status, text = wire.ACK_BAD_LENGTH, "takes no payload"
-        elif cmd == wire.C_SET_PERIOD:
-            if n != 4:
-                status, text = wire.ACK_BAD_LENGTH, "needs u32 period_us"
-            else:
-                p = struct.unpack_from("<I", payload, 0)[0]
-                if not MIN_PERIOD_US <= p <= MAX_PERIOD_US:
-                    status, text = wire.ACK_BAD_VALUE, "period_us %d..%d" % (MIN_PERIOD_US, MAX_PERIOD_US)
-        else:
-            status, text = wire.ACK_UNKNOWN_COMMAND, "unknown command 0x%02x" % cmd
+        status, text = self.check_command(cmd, payload)
         if status == wire.ACK_OK:
+            self.flush()
             if cmd == wire.C_INFO:
-                self.flush()
                 self.send_info()
             elif cmd == wire.C_START:
                 self.running = True
             elif cmd == wire.C_STOP or cmd == wire.C_REPL:
-                self.flush()
                 self.running = False
                 self.looping = cmd != wire.C_REPL
             elif cmd == wire.C_SET_PERIOD:
-                self.flush()
-                self.period_us = p
-                self.next_t = self.board.ticks_add(self.board.ticks_us(), p)
+                self.period_us = struct.unpack_from("<I", payload, 0)[0]
+                self.next_t = self.board.ticks_add(self.board.ticks_us(), self.period_us)
         self.send(wire.T_ACK, wire.ack_payload(cmd_seq, cmd, status, text))
+
+    @staticmethod
+    def check_command(cmd, payload):
+        """(status, reason) for a command: nothing the host sends can do more than refuse."""
+        n = len(payload)
+        if cmd in (wire.C_PING, wire.C_INFO, wire.C_START, wire.C_STOP, wire.C_REPL):
+            return (wire.ACK_BAD_LENGTH, "takes no payload") if n else (wire.ACK_OK, "")
+        if cmd == wire.C_SET_PERIOD:
+            if n != 4:
+                return wire.ACK_BAD_LENGTH, "needs u32 period_us"
+            p = struct.unpack_from("<I", payload, 0)[0]
+            if not MIN_PERIOD_US <= p <= MAX_PERIOD_US:
+                return wire.ACK_BAD_VALUE, "period_us %d..%d" % (MIN_PERIOD_US, MAX_PERIOD_US)
+            return wire.ACK_OK, ""
+        return wire.ACK_UNKNOWN_COMMAND, "unknown command 0x%02x" % cmd
 
     def run(self):
         """Sample until the REPL command; an exception is reported and the loop goes on."""
@@ -236,8 +291,8 @@ class Node:
                 self.tick()
             except Exception as e:  # the node never dies from one fault
                 try:
+                    self.frame.row = 0
                     self.event(wire.EV_EXCEPTION, wire.NO_CHANNEL, 0, repr(e)[:120])
-                    self.row = 0
                 except Exception:
                     pass
 
@@ -248,9 +303,9 @@ def main():
     cfg = _load_config()
     board = board_mod.load(cfg)
     node = Node(board, cfg, discover(board.i2c_buses()))
-    node.event(wire.EV_BOOT, wire.NO_CHANNEL, node.nch, FW_VERSION)
+    node.event(wire.EV_BOOT, wire.NO_CHANNEL, len(node.drivers), FW_VERSION)
     node.send_info()
-    if not node.nch:
+    if not node.drivers:
         node.event(wire.EV_NO_SENSORS)
     gc.collect()
     node.run()

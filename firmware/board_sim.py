@@ -22,7 +22,7 @@ class Board:
         self.led = machine.Pin(25, machine.Pin.OUT)
 
     def i2c_buses(self):
-        return [(0, machine.I2C(0))]
+        return [(bus_id, machine.I2C(bus_id)) for bus_id in sorted(vhw.hardware().buses)]
 
     def feed_watchdog(self):
         self.wdt.feed()

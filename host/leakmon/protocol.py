@@ -124,6 +124,7 @@ class Status:
     overruns: int
     i2c_errors: int
     free_heap: int
+    channel_errors: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,9 @@ def parse(frame: Frame) -> Message:
             n = struct.calcsize(wire.ACK_FMT)
             return Ack(*struct.unpack_from(wire.ACK_FMT, p, 0), p[n:].decode("utf-8", "replace"))
         if t == wire.T_STATUS:
-            return Status(*struct.unpack_from(wire.STATUS_FMT, p, 0))
+            n = struct.calcsize(wire.STATUS_FMT)
+            per_channel = struct.unpack_from(f"<{(len(p) - n) // 4}I", p, n)
+            return Status(*struct.unpack_from(wire.STATUS_FMT, p, 0), channel_errors=per_channel)
     except (struct.error, IndexError, ValueError) as e:
         raise ProtocolError(f"malformed payload of message type 0x{t:02x}: {e}") from e
     return Unknown(t, p)

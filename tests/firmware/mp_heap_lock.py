@@ -35,4 +35,4 @@ gc.collect()
 frames0 = node.frames_sent
 locked_ticks(node, locked)
 sys.stderr.write("OK ticks=%d frames=%d samples=%d channels=%d\n" % (
-    locked, node.frames_sent - frames0, node.samples_taken, node.nch))
+    locked, node.frames_sent - frames0, node.samples_taken, len(node.drivers)))

@@ -156,6 +156,44 @@ class Bus:
             _relock(depth)
 
 
+class Faulty:
+    """Fault injection around a sensor model, from its sim.json entry: random NACKs
+    ("nack_prob" per transaction), removal ("remove_at_s") and re-plug ("replug_at_s",
+    after which the chip starts from power-on: the firmware must set it up again)."""
+
+    def __init__(self, model, cfg, hw, make):
+        self.model = model
+        self.hw = hw
+        self.make = make
+        self.nack_prob = cfg.get("nack_prob", 0.0)
+        self.remove_at_us = int(cfg["remove_at_s"] * 1e6) if "remove_at_s" in cfg else None
+        self.replug_at_us = int(cfg["replug_at_s"] * 1e6) if "replug_at_s" in cfg else None
+        self.replugged = False
+        self.nacks = 0  # injected NACKs, for the tests to compare with the node's count
+        self.absent_hits = 0
+
+    def _check(self):
+        now = self.hw.clock.now_us()
+        if self.remove_at_us is not None and now >= self.remove_at_us:
+            if self.replug_at_us is None or now < self.replug_at_us:
+                self.absent_hits += 1
+                raise OSError(EIO)
+            if not self.replugged:
+                self.replugged = True
+                self.model = self.make()  # power-on state
+        if self.nack_prob and random.random() < self.nack_prob:
+            self.nacks += 1
+            raise OSError(EIO)
+
+    def read_into(self, reg, buf):
+        self._check()
+        self.model.read_into(reg, buf)
+
+    def write(self, reg, data):
+        self._check()
+        self.model.write(reg, data)
+
+
 # chip name -> (model module, class); each model is Model(chip, hw, cfg) with
 # read_into(reg, buf) and write(reg, data), register-level like the silicon.
 MODELS = {
@@ -177,6 +215,7 @@ class Hardware:
         self.gauss = Gauss(cfg.get("seed", 1))
         self.chamber = chamber.from_config(cfg["chamber"])
         self.buses = {}
+        self.faulty = []  # Faulty wrappers, in sensor order
         for s in cfg.get("sensors", ()):
             bus = self.buses.get(s.get("bus", 0))
             if bus is None:
@@ -192,7 +231,12 @@ class Hardware:
         spec = MODELS.get(chip)
         if spec is None:
             raise ValueError("sim.json: unknown chip " + chip + " (supported: " + ", ".join(sorted(MODELS)) + ")")
-        return getattr(__import__(spec[0]), spec[1])(chip, self, s)
+        cls = getattr(__import__(spec[0]), spec[1])
+        model = cls(chip, self, s)
+        if "nack_prob" in s or "remove_at_s" in s:
+            model = Faulty(model, s, self, lambda: cls(chip, self, s))
+            self.faulty.append(model)
+        return model
 
     def bus(self, bus_id):
         b = self.buses.get(bus_id)
