@@ -2,13 +2,16 @@
 # board.load() picks the profile for the port the firmware runs on.
 import sys
 
+PROFILES = {
+    "rp2": "board_rp2",
+    "esp32": "board_esp32",
+    "pyboard": "board_stm32",
+    "linux": "board_sim",  # the virtual board: the unix port with simulated hardware
+}
+
 
 def load(cfg):
-    p = sys.platform
-    if p == "rp2":
-        import board_rp2 as profile
-    elif p == "linux":
-        import board_sim as profile
-    else:
-        raise OSError("no board profile for platform " + p + " (have: rp2, linux)")
-    return profile.Board(cfg)
+    name = PROFILES.get(sys.platform)
+    if name is None:
+        raise OSError("no board profile for platform %s (have: %s)" % (sys.platform, ", ".join(PROFILES)))
+    return __import__(name).Board(cfg)

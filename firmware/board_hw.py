@@ -1,0 +1,49 @@
+# What the hardware board profiles share: I2C buses from a pin table, the USB/UART
+# stdio link, ticks_us clock, watchdog and LED. A profile only names its pins.
+import time
+
+import machine
+import micropython
+
+from link import StdioLink
+
+
+class HardwareBoard:
+    name = "?"
+    TICKS_BITS = 30  # ticks_us wraps at 2**30 on every 32-bit port
+    BUSES = ()  # ((bus_id, sda_pin, scl_pin, freq_hz),); pins None = fixed by the port
+    LED = None
+    WDT_TIMEOUT_MS = 8000
+
+    def __init__(self, cfg):
+        self.ticks_us = time.ticks_us
+        self.ticks_diff = time.ticks_diff
+        self.ticks_add = time.ticks_add
+        self.sleep_us = time.sleep_us
+        self.link = StdioLink()
+        # Binary frames may contain 0x03: it must not raise KeyboardInterrupt.
+        # The REPL command (PROTOCOL.md) gives the REPL back for reflashing.
+        micropython.kbd_intr(-1)
+        self.wdt = machine.WDT(timeout=self.WDT_TIMEOUT_MS) if cfg.get("watchdog", True) else None
+        self.led = None
+        if self.LED is not None:
+            try:
+                self.led = machine.Pin(self.LED, machine.Pin.OUT)
+            except (TypeError, ValueError):
+                pass
+
+    def i2c_buses(self):
+        out = []
+        for bus_id, sda, scl, freq in self.BUSES:
+            if sda is None:
+                out.append((bus_id, machine.I2C(bus_id, freq=freq)))
+            else:
+                out.append((bus_id, machine.I2C(bus_id, sda=machine.Pin(sda), scl=machine.Pin(scl), freq=freq)))
+        return out
+
+    def feed_watchdog(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def release(self):
+        micropython.kbd_intr(3)
