@@ -60,18 +60,86 @@ def probe(i2c, addr):
     return None
 
 
+# Control bytes written to a candidate TCA9548A, each of which it must read back.
+# 0xA6 and 0xAC are also MS5611 PROM-read commands, harmless to one at 0x76/0x77
+# (to a register chip a one-byte write only moves its register pointer); 0x00
+# goes last and leaves a mux with every channel disconnected.
+_MUX_PATTERNS = (0xA6, 0xAC, 0x00)
+
+
+def _is_mux(i2c, addr):
+    """True if addr reads back every control byte written to it, as a TCA9548A does."""
+    b = bytearray(1)
+    try:
+        for pattern in _MUX_PATTERNS:
+            b[0] = pattern
+            i2c.writeto(addr, b)
+            b[0] = pattern ^ 0xFF
+            i2c.readfrom_into(addr, b)
+            if b[0] != pattern:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _find_muxes(i2c, present):
+    """Addresses of the TCA9548A muxes on a bus, each left disconnected."""
+    try:
+        import tca9548a
+    except ImportError:
+        return []
+    muxes = []
+    for addr in present:
+        if tca9548a.MUX_ADDR_FIRST <= addr <= tca9548a.MUX_ADDR_LAST and _is_mux(i2c, addr):
+            tca9548a.mux(i2c, addr).write(0)
+            muxes.append(addr)
+    return muxes
+
+
+def _discover_behind(bus_id, i2c, mux_addr):
+    """Sensors on each channel of one mux, probed through a MuxChannel."""
+    import tca9548a
+
+    found = []
+    for ch in range(tca9548a.CHANNELS):
+        port = tca9548a.MuxChannel(i2c, mux_addr, ch)
+        try:
+            behind = port.scan()
+        except OSError:
+            continue
+        for addr in behind:
+            drv = probe(port, addr)
+            if drv is not None:
+                found.append((bus_id, ch, addr, drv))
+    return found
+
+
 def discover(buses):
-    """[(bus_id, mux_channel, addr, driver)] for every sensor that identifies itself."""
+    """[(bus_id, mux_channel, addr, driver)] for every sensor that identifies itself.
+
+    Sensors straight on a bus get mux_channel NO_MUX; TCA9548A muxes (0x70..0x77,
+    told from sensors at 0x76/0x77 by reading back their control byte) have each
+    of their channels scanned and probed. A device behind a channel that shares
+    its address with one upstream is not probed (they would answer together).
+    """
     found = []
     for bus_id, i2c in buses:
         try:
             present = i2c.scan()
+            muxes = _find_muxes(i2c, present)
+            if muxes:
+                present = i2c.scan()  # again, with every channel disconnected
         except OSError:
             continue
         for addr in present:
+            if addr in muxes:
+                continue
             drv = probe(i2c, addr)
             if drv is not None:
                 found.append((bus_id, wire.NO_MUX, addr, drv))
+        for mux_addr in muxes:
+            found.extend(_discover_behind(bus_id, i2c, mux_addr))
     return found
 
 
@@ -131,7 +199,7 @@ class Node:
         for i, (bus_id, mux, addr, s) in enumerate(self.inventory):
             chans.append((i, s.chip, bus_id, mux, addr, s.RAW_SIZE))
         self.send(wire.T_HELLO, wire.hello_payload(
-            FW_VERSION, self.board.name, self.board.TICKS_BITS, self.period_us, self.rows, chans))
+            FW_VERSION, self.board.name, self.board.TICKS_BITS, self.period_us, self.frame.rows, chans))
         for i, s in enumerate(self.drivers):
             self.send(wire.T_CALIB, wire.calib_payload(i, s.chip, s.calib))
 

@@ -12,14 +12,18 @@ class SamplesFrame:
     """Rows of raw sensor bytes for a fixed list of channels."""
 
     def __init__(self, channels, rows, period_us):
-        # channels: [(channel_id, raw_size)]
+        # channels: [(channel_id, raw_size)]; rows is clamped so the payload fits MAX_PAYLOAD.
         self.channels = channels
         self.nch = len(channels)
-        self.rows = rows
         row_size = 0
         for _, size in channels:
             row_size += size
         head = wire.SAMPLES_HEADER_SIZE + 2 * self.nch
+        if row_size:
+            rows = min(rows, (wire.MAX_PAYLOAD - head) // row_size)
+        if rows < 1:
+            raise ValueError("one row of %d channels does not fit a frame" % self.nch)
+        self.rows = rows
         self.buf = bytearray(wire.OVERHEAD + head + rows * row_size)
         mv = memoryview(self.buf)
         data = wire.samples_begin(self.buf, 0, period_us, rows, channels)

