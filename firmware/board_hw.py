@@ -11,8 +11,9 @@ from link import StdioLink
 class HardwareBoard:
     name = "?"
     TICKS_BITS = 30  # ticks_us wraps at 2**30 on every 32-bit port
-    BUSES = ()  # ((bus_id, sda_pin, scl_pin, freq_hz),); pins None = fixed by the port
-    LED = None
+    # ((bus_id, sda_pin, scl_pin, freq_hz),); pins None = fixed by the port
+    BUSES = ()  # type: tuple[tuple[int, int | None, int | None, int], ...]
+    LED = None  # type: int | str | None
     WDT_TIMEOUT_MS = 8000
 
     def __init__(self, cfg):
@@ -33,7 +34,7 @@ class HardwareBoard:
                 pass
 
     def i2c_buses(self):
-        out = []
+        out = []  # type: list[tuple[int, machine.I2C]]
         for bus_id, sda, scl, freq in self.BUSES:
             if sda is None:
                 out.append((bus_id, machine.I2C(bus_id, freq=freq)))

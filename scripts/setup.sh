@@ -17,6 +17,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install --quiet -e '.[test]'
     touch "$stamp"
 fi
+# MicroPython type stubs per port, each in its own folder (they replace the stdlib
+# stubs, so they must not land in site-packages): tests type-check the firmware.
+for port in rp2 esp32 stm32; do
+    if [ ! -d ".venv/mpstubs/$port" ]; then
+        .venv/bin/python -m pip install --quiet --target ".venv/mpstubs/$port" "micropython-$port-stubs==1.29.0.post1"
+    fi
+done
 if ! .venv/bin/python -c 'import shutil,sys; sys.exit(shutil.which("micropython") is None)' 2>/dev/null \
    && [ ! -x .venv/bin/micropython ]; then
     echo "setup: note: no 'micropython' command; the virtual board needs the MicroPython unix port on PATH" >&2
