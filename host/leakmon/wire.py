@@ -4,7 +4,4 @@ firmware/wire.py is the single source of truth: it runs on the node and is
 shipped inside this package as leakmon.firmware.wire.
 """
 
-from leakmon.firmware import wire as _wire
 from leakmon.firmware.wire import *  # noqa: F401,F403
-
-__all__ = [name for name in dir(_wire) if not name.startswith("_")]
