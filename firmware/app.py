@@ -155,6 +155,7 @@ class Node:
         self.status_every_us = int(cfg.get("status_every_s", 10)) * 1000000
         self.running = bool(cfg.get("autostart", True))
         self.looping = True
+        self.time_ref = None
         self.seq = 0
         self.reader = wire.FrameReader(64)
         n = len(sensors)
@@ -322,26 +323,53 @@ class Node:
                 self.command(rd.msg_type, rd.seq, memoryview(rd.buf)[wire.HEADER_SIZE : wire.HEADER_SIZE + rd.payload_len])
 
     def command(self, cmd, cmd_seq, payload):
-        status, text = self.check_command(cmd, payload)
+        status, text = self.check_command(cmd, payload, len(self.drivers))
+        after = None
         if status == wire.ACK_OK:
             self.flush()
-            if cmd == wire.C_INFO:
-                self.send_info()
-            elif cmd == wire.C_START:
-                self.running = True
-            elif cmd == wire.C_STOP or cmd == wire.C_REPL:
-                self.running = False
-                self.looping = cmd != wire.C_REPL
-            elif cmd == wire.C_SET_PERIOD:
-                self.period_us = struct.unpack_from("<I", payload, 0)[0]
-                self.next_t = self.board.ticks_add(self.board.ticks_us(), self.period_us)
+            try:
+                after = self.execute(cmd, payload)
+            except (ValueError, OSError) as e:
+                status, text = wire.ACK_BAD_VALUE, str(e)
         self.send(wire.T_ACK, wire.ack_payload(cmd_seq, cmd, status, text))
+        if after is not None:
+            after()
+
+    def execute(self, cmd, payload):
+        """Carry out a checked command; returns what to do after the ACK is out, if anything."""
+        if cmd == wire.C_INFO:
+            self.send_info()
+        elif cmd == wire.C_CALIB:
+            for ch in ([payload[0]] if len(payload) else range(len(self.drivers))):
+                d = self.drivers[ch]
+                self.send(wire.T_CALIB, wire.calib_payload(ch, d.chip, d.calib))
+        elif cmd == wire.C_START:
+            self.running = True
+        elif cmd == wire.C_STOP or cmd == wire.C_REPL:
+            self.running = False
+            self.looping = cmd != wire.C_REPL
+        elif cmd == wire.C_SET_PERIOD:
+            self.period_us = struct.unpack_from("<I", payload, 0)[0]
+            self.next_t = self.board.ticks_add(self.board.ticks_us(), self.period_us)
+        elif cmd == wire.C_SET_TIME:
+            host_us = struct.unpack_from("<Q", payload, 0)[0]
+            self.time_ref = wire.time_payload(self.board.ticks_us(), host_us)
+            return lambda: self.send(wire.T_TIME, self.time_ref)
+        elif cmd == wire.C_SET_OVERSAMPLING:
+            ch, osr_p, osr_t = payload[0], payload[1], payload[2]
+            drv = self.drivers[ch]
+            if not hasattr(drv, "set_oversampling"):
+                raise ValueError("channel %d has no oversampling setting" % ch)
+            drv.set_oversampling(osr_p, osr_t)
+        elif cmd == wire.C_RESET:
+            return self.board.reset
+        return None
 
     @staticmethod
-    def check_command(cmd, payload):
+    def check_command(cmd, payload, nch):
         """(status, reason) for a command: nothing the host sends can do more than refuse."""
         n = len(payload)
-        if cmd in (wire.C_PING, wire.C_INFO, wire.C_START, wire.C_STOP, wire.C_REPL):
+        if cmd in (wire.C_PING, wire.C_INFO, wire.C_START, wire.C_STOP, wire.C_REPL, wire.C_RESET):
             return (wire.ACK_BAD_LENGTH, "takes no payload") if n else (wire.ACK_OK, "")
         if cmd == wire.C_SET_PERIOD:
             if n != 4:
@@ -350,6 +378,15 @@ class Node:
             if not MIN_PERIOD_US <= p <= MAX_PERIOD_US:
                 return wire.ACK_BAD_VALUE, "period_us %d..%d" % (MIN_PERIOD_US, MAX_PERIOD_US)
             return wire.ACK_OK, ""
+        if cmd == wire.C_CALIB or cmd == wire.C_SET_OVERSAMPLING:
+            want = (0, 1) if cmd == wire.C_CALIB else (3,)
+            if n not in want:
+                return wire.ACK_BAD_LENGTH, "needs %s byte(s)" % " or ".join(str(w) for w in want)
+            if n and payload[0] >= nch:
+                return wire.ACK_BAD_VALUE, "no channel %d (have %d)" % (payload[0], nch)
+            return wire.ACK_OK, ""
+        if cmd == wire.C_SET_TIME:
+            return (wire.ACK_OK, "") if n == 8 else (wire.ACK_BAD_LENGTH, "needs u64 host time in us")
         return wire.ACK_UNKNOWN_COMMAND, "unknown command 0x%02x" % cmd
 
     def run(self):

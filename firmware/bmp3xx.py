@@ -39,6 +39,7 @@ _ERR_CONF = const(0x04)
 _CMD_RDY = const(0x10)
 _DRDY_BOTH = const(0x60)  # drdy_press | drdy_temp
 _PRESS_TEMP_NORMAL = const(0x33)  # press_en | temp_en | mode = normal
+_PRESS_TEMP_SLEEP = const(0x03)  # press_en | temp_en | mode = sleep
 
 _RESET_TRIES = const(10)
 _POLL_MS = const(2)
@@ -107,6 +108,12 @@ class BMP3XX:
         i2c.readfrom_mem_into(address, _CALIB_0, buf)
         self.calib = bytes(buf)
 
+        self.configure(osr_p, osr_t, odr_sel, iir)
+
+    def configure(self, osr_p, osr_t, odr_sel, iir):
+        """Sleep, write oversampling, rate and filter, then sample in normal mode again."""
+        _check_settings(osr_p, osr_t, odr_sel, iir)
+        self._write_u8(_PWR_CTRL, _PRESS_TEMP_SLEEP)
         self._write_u8(_OSR, osr_p | (osr_t << 3))
         self._write_u8(_ODR, odr_sel)
         self._write_u8(_CONFIG, iir << 1)
@@ -114,8 +121,13 @@ class BMP3XX:
         err = self._read_u8(_ERR_REG)
         if err & (_ERR_CONF | _ERR_FATAL):
             raise OSError("BMP3XX at 0x%02x: configuration rejected (ERR_REG 0x%02x)"
-                          % (address, err))
+                          % (self.address, err))
+        self.osr_p, self.osr_t, self.odr_sel, self.iir = osr_p, osr_t, odr_sel, iir
         self._wait_ready(meas_time_us(osr_p, osr_t) // 1000 // _POLL_MS + 10)
+
+    def set_oversampling(self, osr_p, osr_t):
+        """New oversampling codes (0..5 = x1..x32); the output rate slows down if it must."""
+        self.configure(osr_p, osr_t, max(self.odr_sel, min_odr_sel(osr_p, osr_t)), self.iir)
 
     def read_raw_into(self, buf):
         """Fill buf with the 6 data bytes: pressure then temperature, 24-bit LE each.

@@ -46,5 +46,8 @@ class HardwareBoard:
         if self.wdt is not None:
             self.wdt.feed()
 
+    def reset(self):
+        machine.reset()
+
     def release(self):
         micropython.kbd_intr(3)

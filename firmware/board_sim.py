@@ -27,5 +27,8 @@ class Board:
     def feed_watchdog(self):
         self.wdt.feed()
 
+    def reset(self):
+        machine.reset()
+
     def release(self):
         pass

@@ -36,6 +36,7 @@ T_SAMPLES = const(0x03)
 T_EVENT = const(0x04)
 T_ACK = const(0x05)
 T_STATUS = const(0x06)
+T_TIME = const(0x07)
 # Host -> node commands.
 C_PING = const(0x41)
 C_INFO = const(0x42)
@@ -43,6 +44,10 @@ C_START = const(0x43)
 C_STOP = const(0x44)
 C_SET_PERIOD = const(0x45)
 C_REPL = const(0x46)
+C_CALIB = const(0x47)
+C_SET_TIME = const(0x48)
+C_RESET = const(0x49)
+C_SET_OVERSAMPLING = const(0x4A)
 
 # ACK status codes.
 ACK_OK = const(0)
@@ -81,6 +86,7 @@ SAMPLES_HEADER_SIZE = const(12)
 EVENT_FMT = "<IBBi"  # t_us, code, channel, detail
 ACK_FMT = "<HBB"  # command seq, command type, status
 STATUS_FMT = "<IIIIII"  # uptime_s, samples, frames, overruns, i2c_errors, free_heap
+TIME_FMT = "<IQ"  # device ticks when SET_TIME arrived, host time in microseconds since 1970
 
 
 def _crc_table():
@@ -171,6 +177,10 @@ def ack_payload(cmd_seq, cmd_type, status, text=""):
 
 def status_payload(uptime_s, samples, frames, overruns, i2c_errors, free_heap):
     return struct.pack(STATUS_FMT, uptime_s, samples, frames, overruns, i2c_errors, free_heap)
+
+
+def time_payload(ticks_us, host_time_us):
+    return struct.pack(TIME_FMT, ticks_us, host_time_us)
 
 
 def samples_begin(buf, t0_us, period_us, n_rows, channels):

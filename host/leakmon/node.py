@@ -70,12 +70,16 @@ class Node:
         self._write(protocol.command(cmd, seq, payload))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for item in self._read_items():
-                if isinstance(item, protocol.Ack) and item.cmd_seq == seq and item.cmd_type == cmd:
-                    if not item.ok:
-                        raise CommandError(f"node refused command 0x{cmd:02x}: {item.status_name} {item.text}".rstrip())
-                    return item
-                self._backlog.append(item)
+            ack = None
+            for item in self._read_items():  # whatever came with the ACK is kept, in order
+                if ack is None and isinstance(item, protocol.Ack) and item.cmd_seq == seq and item.cmd_type == cmd:
+                    ack = item
+                else:
+                    self._backlog.append(item)
+            if ack is not None:
+                if not ack.ok:
+                    raise CommandError(f"node refused command 0x{cmd:02x}: {ack.status_name} {ack.text}".rstrip())
+                return ack
         raise CommandError(f"no acknowledgement of command 0x{cmd:02x} within {timeout_s:g} s")
 
     def handshake(self, timeout_s: float = 5.0) -> protocol.Hello:

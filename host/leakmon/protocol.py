@@ -128,12 +128,20 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeRef:
+    """The node's answer to SET_TIME: its ticks when the host's time arrived."""
+
+    ticks_us: int
+    host_time_us: int
+
+
+@dataclass(frozen=True, slots=True)
 class Unknown:
     msg_type: int
     payload: bytes
 
 
-Message = Hello | Calibration | Samples | Event | Ack | Status | Unknown
+Message = Hello | Calibration | Samples | Event | Ack | Status | TimeRef | Unknown
 
 
 def _text(payload: bytes, off: int) -> tuple[str, int]:
@@ -191,6 +199,8 @@ def parse(frame: Frame) -> Message:
             n = struct.calcsize(wire.STATUS_FMT)
             per_channel = struct.unpack_from(f"<{(len(p) - n) // 4}I", p, n)
             return Status(*struct.unpack_from(wire.STATUS_FMT, p, 0), channel_errors=per_channel)
+        if t == wire.T_TIME:
+            return TimeRef(*struct.unpack_from(wire.TIME_FMT, p, 0))
     except (struct.error, IndexError, ValueError) as e:
         raise ProtocolError(f"malformed payload of message type 0x{t:02x}: {e}") from e
     return Unknown(t, p)

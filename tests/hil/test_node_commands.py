@@ -80,3 +80,47 @@ def test_garbage_on_the_command_link_is_ignored(node):
     node.port.write(bytes(range(256)) + b"\xa5\x4c\x01\x41\x00\x00\x00\x00\x00\x00")  # junk, then a bad-CRC PING
     assert node.command(wire.C_PING).ok
     assert isinstance(node.stream.hello, protocol.Hello)
+
+
+def test_calib_resends_one_or_all(node):
+    node.command(wire.C_PING)  # the node answers in order: the handshake's INFO reply is in
+    node.read()  # drop what the handshake left behind
+    node.command(wire.C_CALIB)
+    node.command(wire.C_CALIB, b"\x00")
+    cals = [i for i in node.read() if isinstance(i, protocol.Calibration)]
+    assert len(cals) == 2 and all(c.block == node.stream.calibrations[0].block for c in cals)
+    with pytest.raises(CommandError, match="no channel 5"):
+        node.command(wire.C_CALIB, b"\x05")
+
+
+def test_set_time_pairs_device_ticks_with_host_time(node):
+    host_us = 1_764_000_000_123_456
+    node.command(wire.C_SET_TIME, struct.pack("<Q", host_us))
+    deadline = time.monotonic() + 5
+    refs = []
+    while not refs and time.monotonic() < deadline:
+        refs = [i for i in node.read() if isinstance(i, protocol.TimeRef)]
+    assert refs and refs[0].host_time_us == host_us
+    assert 0 <= refs[0].ticks_us < 1 << 30
+
+
+def test_set_oversampling_reconfigures_the_sensor_or_says_why_not(node):
+    assert node.command(wire.C_SET_OVERSAMPLING, bytes([0, 4, 1])).ok
+    assert blocks(node, 2)
+    with pytest.raises(CommandError, match="osr_p must be 0..5"):
+        node.command(wire.C_SET_OVERSAMPLING, bytes([0, 9, 1]))
+    with pytest.raises(CommandError, match="bad length"):
+        node.command(wire.C_SET_OVERSAMPLING, bytes([0, 4]))
+    assert blocks(node, 2)
+
+
+def test_reset_acknowledges_then_restarts_the_board(node):
+    assert node.command(wire.C_RESET).ok
+    deadline = time.monotonic() + 5
+    booted = False
+    while time.monotonic() < deadline and not booted and node.board.poll() is None:
+        try:
+            booted = any(isinstance(i, protocol.Event) and i.name == "boot" for i in node.read())
+        except Exception:
+            break
+    assert booted or node.board.poll() == 0

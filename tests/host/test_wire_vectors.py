@@ -63,5 +63,7 @@ def test_decoder_and_parser_read_every_vector():
     assert isinstance(e, protocol.Event) and (e.detail, e.text, e.name) == (-5, "NACK", "sensor-error")
     a = msgs["ack-refused"]
     assert isinstance(a, protocol.Ack) and not a.ok and a.cmd_seq == 7 and a.text.startswith("period_us")
+    tr = msgs["time"]
+    assert isinstance(tr, protocol.TimeRef) and (tr.ticks_us, tr.host_time_us) == ((1 << 30) - 1, 1764000000123456)
     st = msgs["status"]
     assert isinstance(st, protocol.Status) and st.free_heap == 150000

@@ -30,6 +30,9 @@ SPECS = [
     ("status", wire.T_STATUS, 65535, "status_payload", [3600, 36000, 3600, 1, 2, 150000]),
     ("cmd-ping", wire.C_PING, 0, None, {"hex": ""}),
     ("cmd-set-period", wire.C_SET_PERIOD, 9, None, {"hex": struct.pack("<I", 50000).hex()}),
+    ("time", wire.T_TIME, 10, "time_payload", [(1 << 30) - 1, 1764000000123456]),
+    ("cmd-set-time", wire.C_SET_TIME, 11, None, {"hex": struct.pack("<Q", 1764000000123456).hex()}),
+    ("cmd-set-oversampling", wire.C_SET_OVERSAMPLING, 12, None, {"hex": "000401"}),
 ]
 
 
