@@ -191,14 +191,17 @@ def parse(frame: Frame) -> Message:
             return Calibration(p[0], p[1], bytes(p[2:]))
         if t == wire.T_EVENT:
             n = struct.calcsize(wire.EVENT_FMT)
-            return Event(*struct.unpack_from(wire.EVENT_FMT, p, 0), p[n:].decode("utf-8", "replace"))
+            t_us, code, channel, detail = struct.unpack_from(wire.EVENT_FMT, p, 0)
+            return Event(t_us, code, channel, detail, p[n:].decode("utf-8", "replace"))
         if t == wire.T_ACK:
             n = struct.calcsize(wire.ACK_FMT)
-            return Ack(*struct.unpack_from(wire.ACK_FMT, p, 0), p[n:].decode("utf-8", "replace"))
+            cmd_seq, cmd_type, status = struct.unpack_from(wire.ACK_FMT, p, 0)
+            return Ack(cmd_seq, cmd_type, status, p[n:].decode("utf-8", "replace"))
         if t == wire.T_STATUS:
             n = struct.calcsize(wire.STATUS_FMT)
             per_channel = struct.unpack_from(f"<{(len(p) - n) // 4}I", p, n)
-            return Status(*struct.unpack_from(wire.STATUS_FMT, p, 0), channel_errors=per_channel)
+            uptime_s, samples, frames, overruns, i2c_errors, free_heap = struct.unpack_from(wire.STATUS_FMT, p, 0)
+            return Status(uptime_s, samples, frames, overruns, i2c_errors, free_heap, per_channel)
         if t == wire.T_TIME:
             return TimeRef(*struct.unpack_from(wire.TIME_FMT, p, 0))
     except (struct.error, IndexError, ValueError) as e:
