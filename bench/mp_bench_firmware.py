@@ -20,6 +20,7 @@ class FakeSensor:
         self.i2c = None
 
     def read_raw_into(self, buf):
+        self.raw[5] = (self.raw[5] + 1) & 0xFF  # a live sensor's low bits move
         buf[0:6] = self.raw
 
 
@@ -69,7 +70,7 @@ def run(n_sensors, ticks, rows):
     samples = node.samples_taken - s0
     wire_bytes = board.link.nbytes - b0
     # Frame cost alone: seal (header + CRC) and send a full frame, repeatedly.
-    f = node.frame
+    f = node.groups[0].frame
     t1 = time.ticks_us()
     reps = 200
     for _ in range(reps):

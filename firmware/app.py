@@ -92,7 +92,10 @@ def _find_muxes(i2c, present):
     muxes = []
     for addr in present:
         if tca9548a.MUX_ADDR_FIRST <= addr <= tca9548a.MUX_ADDR_LAST and _is_mux(i2c, addr):
-            tca9548a.mux(i2c, addr).write(0)
+            try:
+                tca9548a.mux(i2c, addr).write(0)  # its shared state now knows it
+            except OSError:
+                continue
             muxes.append(addr)
     return muxes
 
@@ -143,6 +146,19 @@ def discover(buses):
     return found
 
 
+class Group:
+    """Channels sampled at the same rate (every decim-th tick), sharing one SAMPLES frame."""
+
+    def __init__(self, decim, channels, drivers, rows, period_us):
+        self.decim = decim
+        self.left = 1  # ticks until the next sample of this group
+        self.channels = channels
+        self.drivers = drivers
+        self.n = len(channels)
+        self.frame = txframes.SamplesFrame([(ch, d.RAW_SIZE) for ch, d in zip(channels, drivers)],
+                                           rows, period_us * decim)
+
+
 class Node:
     def __init__(self, board, cfg, sensors):
         self.board = board
@@ -166,6 +182,7 @@ class Node:
         self.errors = [0] * n
         self.last_event_t = [0] * n
         self.lost = {}  # channel -> [next retry ticks, backoff ms]
+        self.decim = [1] * n  # per-channel rate: sampled every decim-th tick
         self.uptime_s = 0
         self._uptime_us = 0
         self._status_us = 0
@@ -179,11 +196,17 @@ class Node:
         return p if MIN_PERIOD_US <= p <= MAX_PERIOD_US else 100000
 
     def _relayout(self):
-        """A new SAMPLES frame for the channels now active (allocates: not per sample)."""
-        self.frame = txframes.SamplesFrame(
-            [(ch, self.drivers[ch].RAW_SIZE) for ch in self.active], self.rows, self.period_us)
-        self.act_drivers = [self.drivers[ch] for ch in self.active]
+        """New SAMPLES frames for the active channels, one per rate (allocates: not per sample)."""
+        by_rate = {}  # type: dict[int, list[int]]
+        for ch in self.active:
+            by_rate.setdefault(self.decim[ch], []).append(ch)
+        self.groups = [Group(d, by_rate[d], [self.drivers[ch] for ch in by_rate[d]], self.rows, self.period_us)
+                       for d in sorted(by_rate)]
         self.nact = len(self.active)
+
+    @property
+    def rows_per_frame(self):
+        return self.groups[0].frame.rows if self.groups else self.rows
 
     # -- sending -------------------------------------------------------------
     def _next_seq(self):
@@ -200,7 +223,7 @@ class Node:
         for i, (bus_id, mux, addr, s) in enumerate(self.inventory):
             chans.append((i, s.chip, bus_id, mux, addr, s.RAW_SIZE))
         self.send(wire.T_HELLO, wire.hello_payload(
-            FW_VERSION, self.board.name, self.board.TICKS_BITS, self.period_us, self.frame.rows, chans))
+            FW_VERSION, self.board.name, self.board.TICKS_BITS, self.period_us, self.rows_per_frame, chans))
         for i, s in enumerate(self.drivers):
             self.send(wire.T_CALIB, wire.calib_payload(i, s.chip, s.calib))
 
@@ -208,9 +231,19 @@ class Node:
         self.send(wire.T_EVENT, wire.event_payload(self.board.ticks_us(), code, channel, detail, text))
 
     def flush(self):
-        """Send the rows gathered so far as one SAMPLES frame."""
-        if self.frame.row:
-            self.link.write(self.frame.seal(self._next_seq(), self.period_us))
+        """Send the rows gathered so far, one SAMPLES frame per rate group."""
+        for g in self.groups:
+            self.flush_group(g)
+
+    def flush_group(self, g):
+        f = g.frame
+        if f.row:
+            stuck = f.stuck_channel()
+            self.link.write(f.seal(self._next_seq(), self.period_us * g.decim))
+            if stuck >= 0:
+                ch = g.channels[stuck]
+                self.event(wire.EV_SENSOR_STUCK, ch, f.rows)
+                self.lose(ch)
 
     def send_status(self):
         self.link.write(self.status.seal(self._next_seq(), self.uptime_s, self.samples_taken,
@@ -218,27 +251,38 @@ class Node:
 
     # -- sampling ------------------------------------------------------------
     def sample(self, t):
-        f = self.frame
+        """Sample every group whose turn it is at slot time t."""
+        for g in self.groups:
+            g.left -= 1
+            if g.left <= 0:
+                g.left = g.decim
+                self.sample_group(g, t)
+
+    def sample_group(self, g, t):
+        if not g.n:
+            return
+        f = g.frame
         r = f.row
         if r == 0:
             f.t0 = t
-        base = r * self.nact
+        base = r * g.n
         slots = f.slots
-        drivers = self.act_drivers
-        for k in range(self.nact):
+        drivers = g.drivers
+        for k in range(g.n):
             for attempt in range(READ_TRIES):
                 try:
                     drivers[k].read_raw_into(slots[base + k])
                     break
                 except OSError as e:
-                    self.read_failed(self.active[k], e, attempt)
+                    self.read_failed(g.channels[k], e, attempt)
             else:
-                self.lose(self.active[k])
-                return self.sample(t)  # the others' row again, in the new layout
+                i = self.groups.index(g)
+                self.lose(g.channels[k])
+                return self.sample_group(self.groups[i], t)  # the others' row again, without it
         f.row = r + 1
-        self.samples_taken = (self.samples_taken + self.nact) & MASK
+        self.samples_taken = (self.samples_taken + g.n) & MASK
         if f.row == f.rows:
-            self.flush()
+            self.flush_group(g)
 
     def read_failed(self, ch, e, attempt):
         """Count every failed read; report the first of a burst as an event."""
@@ -249,10 +293,21 @@ class Node:
             self.event(wire.EV_SENSOR_ERROR, ch, e.args[0] if e.args and isinstance(e.args[0], int) else 0)
 
     def lose(self, ch):
+        """Leave ch out of the rows until it answers again; its group is rebuilt in place,
+        so the other groups keep their frames' phase."""
+        if ch not in self.active:
+            return
         self.flush()
         self.active.remove(ch)
+        self.nact = len(self.active)
         self.lost[ch] = [self.board.ticks_add(self.board.ticks_us(), RETRY_FIRST_MS * 1000), RETRY_FIRST_MS]
-        self._relayout()
+        for i, g in enumerate(self.groups):
+            if ch in g.channels:
+                keep = [c for c in g.channels if c != ch]
+                ng = Group(g.decim, keep, [self.drivers[c] for c in keep], self.rows, self.period_us)
+                ng.left = g.left
+                self.groups[i] = ng
+                break
         self.event(wire.EV_SENSOR_LOST, ch, READ_TRIES)
 
     def retry_lost(self):
@@ -361,6 +416,13 @@ class Node:
             if not hasattr(drv, "set_oversampling"):
                 raise ValueError("channel %d has no oversampling setting" % ch)
             drv.set_oversampling(osr_p, osr_t)
+        elif cmd == wire.C_SET_RATE:
+            ch = payload[0]
+            period = struct.unpack_from("<I", payload, 1)[0]
+            if period % self.period_us:
+                raise ValueError("period_us must be a multiple of the node's %d" % self.period_us)
+            self.decim[ch] = period // self.period_us
+            self._relayout()
         elif cmd == wire.C_RESET:
             return self.board.reset
         return None
@@ -387,6 +449,14 @@ class Node:
             return wire.ACK_OK, ""
         if cmd == wire.C_SET_TIME:
             return (wire.ACK_OK, "") if n == 8 else (wire.ACK_BAD_LENGTH, "needs u64 host time in us")
+        if cmd == wire.C_SET_RATE:
+            if n != 5:
+                return wire.ACK_BAD_LENGTH, "needs u8 channel, u32 period_us"
+            if payload[0] >= nch:
+                return wire.ACK_BAD_VALUE, "no channel %d (have %d)" % (payload[0], nch)
+            if struct.unpack_from("<I", payload, 1)[0] == 0:
+                return wire.ACK_BAD_VALUE, "period_us must be positive"
+            return wire.ACK_OK, ""
         return wire.ACK_UNKNOWN_COMMAND, "unknown command 0x%02x" % cmd
 
     def run(self):
@@ -396,7 +466,8 @@ class Node:
                 self.tick()
             except Exception as e:  # the node never dies from one fault
                 try:
-                    self.frame.row = 0
+                    for g in self.groups:
+                        g.frame.row = 0
                     self.event(wire.EV_EXCEPTION, wire.NO_CHANNEL, 0, repr(e)[:120])
                 except Exception:
                     pass

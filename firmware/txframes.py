@@ -39,6 +39,39 @@ class SamplesFrame:
         self.row = 0
         self.t0 = 0
 
+    def stuck_channel(self):
+        """Index of a channel whose raw bytes are impossible (all 0x00 or all 0xFF) or
+        identical in every row of a full frame (a live sensor's noise moves its low
+        bits), else -1. Runs once per frame, before seal."""
+        n = self.nch
+        rows = self.row
+        slots = self.slots
+        for k in range(n):
+            first = slots[k]
+            size = len(first)
+            zeros = ones = 0
+            for i in range(size):
+                b = first[i]
+                if b == 0:
+                    zeros += 1
+                elif b == 0xFF:
+                    ones += 1
+            if zeros == size or ones == size:
+                return k
+            if rows == self.rows and rows >= 4:
+                same = True
+                for r in range(1, rows):
+                    other = slots[r * n + k]
+                    for i in range(size):
+                        if other[i] != first[i]:
+                            same = False
+                            break
+                    if not same:
+                        break
+                if same:
+                    return k
+        return -1
+
     def seal(self, seq, period_us):
         """Close the rows gathered so far; returns the frame view to send (or None)."""
         n = self.row

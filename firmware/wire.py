@@ -48,6 +48,7 @@ C_CALIB = const(0x47)
 C_SET_TIME = const(0x48)
 C_RESET = const(0x49)
 C_SET_OVERSAMPLING = const(0x4A)
+C_SET_RATE = const(0x4B)
 
 # ACK status codes.
 ACK_OK = const(0)
@@ -63,6 +64,7 @@ EV_SENSOR_BACK = const(4)
 EV_OVERRUN = const(5)
 EV_EXCEPTION = const(6)
 EV_NO_SENSORS = const(7)
+EV_SENSOR_STUCK = const(8)
 
 NO_CHANNEL = const(0xFF)
 NO_MUX = const(0xFF)

@@ -29,6 +29,7 @@ EVENT_NAMES = {
     wire.EV_OVERRUN: "overrun",
     wire.EV_EXCEPTION: "exception",
     wire.EV_NO_SENSORS: "no-sensors",
+    wire.EV_SENSOR_STUCK: "sensor-stuck",
 }
 ACK_NAMES = {
     wire.ACK_OK: "ok",

@@ -19,8 +19,11 @@ def test_firmware_type_checks_against_port_stubs(port, tmp_path):
     stubs = STUBS / port
     if not (stubs / "stdlib").is_dir():
         pytest.skip(f"no stubs for {port}: run scripts/setup.sh")
+    config = tmp_path / "mypy.ini"  # not the host's settings in pyproject.toml
+    config.write_text("[mypy]\n")
     res = subprocess.run(
-        [sys.executable, "-m", "mypy", "--custom-typeshed-dir", str(stubs), "--python-version", "3.11",
+        [sys.executable, "-m", "mypy", "--config-file", str(config), "--custom-typeshed-dir", str(stubs),
+         "--python-version", "3.11",
          "--no-site-packages", "--ignore-missing-imports", "--check-untyped-defs", "--explicit-package-bases",
          "--cache-dir", str(tmp_path / "cache"), *SOURCES],
         capture_output=True, text=True, cwd=FIRMWARE, timeout=300,

@@ -75,3 +75,21 @@ def test_sensor_pulled_and_replugged_comes_back_while_others_keep_streaming(run_
     assert 4.8 <= t_out <= 5.0
     assert 12.0 <= t_back <= 12.0 + 8.5  # next probe after 1, 2, 4 s of backoff
     assert t[pulled][-1] >= 29.0
+
+
+def test_stuck_sensor_is_reported_and_dropped_while_the_other_streams(run_mp, tmp_path):
+    sensors = [{"chip": "BMP390", "bus": 0, "addr": 0x77},
+               {"chip": "BMP390", "bus": 0, "addr": 0x76, "stuck_from_s": 6.0, "stuck_until_s": 15.0}]
+    sim_json(tmp_path, sensors)
+    summary, stream, items = run(run_mp, tmp_path, ticks=300)
+    assert stream.hello is not None
+    stuck = next(c.channel for c in stream.hello.channels if c.addr == 0x76)
+    names = [(i.name, i.channel) for i in items if isinstance(i, protocol.Event)]
+    assert ("sensor-stuck", stuck) in names and ("sensor-lost", stuck) in names
+    assert names[-1] == ("sensor-back", stuck) and summary["lost"] == []
+    t_ok = np.concatenate([b.t_s for b in items if isinstance(b, SampleBlock) and b.channel != stuck])
+    np.testing.assert_allclose(np.diff(t_ok), 0.1, atol=1e-9)
+    # The stuck stretch is cut short: at most one frame of frozen values gets out.
+    t_stuck = np.concatenate([b.t_s for b in items if isinstance(b, SampleBlock) and b.channel == stuck])
+    inside = t_stuck[(t_stuck >= 6.0) & (t_stuck < 15.0)]
+    assert len(inside) <= 20

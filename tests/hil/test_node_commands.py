@@ -124,3 +124,23 @@ def test_reset_acknowledges_then_restarts_the_board(node):
         except Exception:
             break
     assert booted or node.board.poll() == 0
+
+
+def test_set_rate_per_channel(micropython, tmp_path):
+    from leakmon.scenario import Scenario, SensorSpec
+    import dataclasses
+    sc = scenario.load("steady_leak")
+    sc = dataclasses.replace(sc, sensors=(SensorSpec("BMP390", 0, 0x77, 0.3, 0.002), SensorSpec("BMP390", 0, 0x76, 0.3, 0.002)))
+    with VirtualBoard(sc, seed=4, speed=20) as board, Node.open(board.port) as n:
+        n.handshake()
+        slow = next(c.channel for c in n.stream.hello.channels if c.addr == 0x76)
+        n.command(wire.C_SET_RATE, bytes([slow]) + struct.pack("<I", 400000))
+        with pytest.raises(CommandError, match="multiple"):
+            n.command(wire.C_SET_RATE, bytes([slow]) + struct.pack("<I", 150000))
+        n.read()
+        got = blocks(n, 12)
+        fast = np.concatenate([b.t_s for b in got if b.channel != slow])
+        slow_t = np.concatenate([b.t_s for b in got if b.channel == slow])
+        np.testing.assert_allclose(np.diff(fast), 0.1, atol=1e-9)
+        assert len(slow_t) >= 3
+        np.testing.assert_allclose(np.diff(slow_t), 0.4, atol=1e-9)

@@ -33,6 +33,7 @@ SPECS = [
     ("time", wire.T_TIME, 10, "time_payload", [(1 << 30) - 1, 1764000000123456]),
     ("cmd-set-time", wire.C_SET_TIME, 11, None, {"hex": struct.pack("<Q", 1764000000123456).hex()}),
     ("cmd-set-oversampling", wire.C_SET_OVERSAMPLING, 12, None, {"hex": "000401"}),
+    ("cmd-set-rate", wire.C_SET_RATE, 13, None, {"hex": "01" + struct.pack("<I", 400000).hex()}),
 ]
 
 

@@ -169,6 +169,9 @@ class Faulty:
         self.remove_at_us = int(cfg["remove_at_s"] * 1e6) if "remove_at_s" in cfg else None
         self.replug_at_us = int(cfg["replug_at_s"] * 1e6) if "replug_at_s" in cfg else None
         self.replugged = False
+        self.stuck_from_us = int(cfg["stuck_from_s"] * 1e6) if "stuck_from_s" in cfg else None
+        self.stuck_until_us = int(cfg["stuck_until_s"] * 1e6) if "stuck_until_s" in cfg else None
+        self.frozen = {}  # register -> the bytes a stuck chip keeps returning
         self.nacks = 0  # injected NACKs, for the tests to compare with the node's count
         self.absent_hits = 0
 
@@ -185,9 +188,21 @@ class Faulty:
             self.nacks += 1
             raise OSError(EIO)
 
+    def _stuck(self):
+        now = self.hw.clock.now_us()
+        return (self.stuck_from_us is not None and now >= self.stuck_from_us
+                and (self.stuck_until_us is None or now < self.stuck_until_us))
+
     def read_into(self, reg, buf):
         self._check()
-        self.model.read_into(reg, buf)
+        if not self._stuck():
+            self.model.read_into(reg, buf)
+            return
+        key = (reg, len(buf))
+        if key not in self.frozen:
+            self.model.read_into(reg, buf)
+            self.frozen[key] = bytes(buf)
+        buf[:] = self.frozen[key]
 
     def write(self, reg, data):
         self._check()
@@ -233,7 +248,7 @@ class Hardware:
             raise ValueError("sim.json: unknown chip " + chip + " (supported: " + ", ".join(sorted(MODELS)) + ")")
         cls = getattr(__import__(spec[0]), spec[1])
         model = cls(chip, self, s)
-        if "nack_prob" in s or "remove_at_s" in s:
+        if "nack_prob" in s or "remove_at_s" in s or "stuck_from_s" in s:
             model = Faulty(model, s, self, lambda: cls(chip, self, s))
             self.faulty.append(model)
         return model
