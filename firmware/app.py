@@ -311,8 +311,14 @@ class Node:
         self.event(wire.EV_SENSOR_LOST, ch, READ_TRIES)
 
     def retry_lost(self):
-        """Probe lost channels whose backoff has expired; a sensor that answers is set up again."""
+        """Probe lost channels whose backoff has expired; a sensor that answers is set up again.
+        A bus on which every sensor is lost is recovered first (it may be held stuck)."""
         now = self.board.ticks_us()
+        due = [ch for ch in self.lost if self.board.ticks_diff(now, self.lost[ch][0]) >= 0]
+        for bus_id in set(self.inventory[ch][0] for ch in due):
+            if all(c in self.lost for c in range(len(self.inventory)) if self.inventory[c][0] == bus_id):
+                if self.board.recover_bus(bus_id):
+                    self.event(wire.EV_BUS_RECOVERY, wire.NO_CHANNEL, bus_id)
         for ch in list(self.lost):
             due, backoff_ms = self.lost[ch]
             if self.board.ticks_diff(now, due) < 0:

@@ -42,6 +42,26 @@ class HardwareBoard:
                 out.append((bus_id, machine.I2C(bus_id, sda=machine.Pin(sda), scl=machine.Pin(scl), freq=freq)))
         return out
 
+    def recover_bus(self, bus_id):
+        """Free a bus a slave holds: nine SCL pulses, a STOP, a fresh I2C. False where
+        the port fixes the pins (the peripheral's own reset is all there is)."""
+        for bid, sda, scl, freq in self.BUSES:
+            if bid != bus_id or sda is None or scl is None:
+                continue
+            clk = machine.Pin(scl, machine.Pin.OPEN_DRAIN, value=1)
+            dat = machine.Pin(sda, machine.Pin.OPEN_DRAIN, value=1)
+            for _ in range(9):
+                clk.value(0)
+                time.sleep_us(5)
+                clk.value(1)
+                time.sleep_us(5)
+            dat.value(0)
+            time.sleep_us(5)
+            dat.value(1)
+            machine.I2C(bid, sda=machine.Pin(sda), scl=machine.Pin(scl), freq=freq)
+            return True
+        return False
+
     def feed_watchdog(self):
         if self.wdt is not None:
             self.wdt.feed()

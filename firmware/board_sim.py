@@ -27,6 +27,10 @@ class Board:
     def feed_watchdog(self):
         self.wdt.feed()
 
+    def recover_bus(self, bus_id):
+        vhw.hardware().bus(bus_id).recover()
+        return True
+
     def reset(self):
         machine.reset()
 

@@ -65,6 +65,7 @@ EV_OVERRUN = const(5)
 EV_EXCEPTION = const(6)
 EV_NO_SENSORS = const(7)
 EV_SENSOR_STUCK = const(8)
+EV_BUS_RECOVERY = const(9)
 
 NO_CHANNEL = const(0xFF)
 NO_MUX = const(0xFF)

@@ -30,6 +30,7 @@ EVENT_NAMES = {
     wire.EV_EXCEPTION: "exception",
     wire.EV_NO_SENSORS: "no-sensors",
     wire.EV_SENSOR_STUCK: "sensor-stuck",
+    wire.EV_BUS_RECOVERY: "bus-recovery",
 }
 ACK_NAMES = {
     wire.ACK_OK: "ok",

@@ -34,6 +34,7 @@ C_START: int
 C_STOP: int
 EVENT_FMT: str
 EV_BOOT: int
+EV_BUS_RECOVERY: int
 EV_EXCEPTION: int
 EV_NO_SENSORS: int
 EV_OVERRUN: int

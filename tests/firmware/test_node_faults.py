@@ -93,3 +93,26 @@ def test_stuck_sensor_is_reported_and_dropped_while_the_other_streams(run_mp, tm
     t_stuck = np.concatenate([b.t_s for b in items if isinstance(b, SampleBlock) and b.channel == stuck])
     inside = t_stuck[(t_stuck >= 6.0) & (t_stuck < 15.0)]
     assert len(inside) <= 20
+
+
+def test_stuck_bus_is_recovered_and_its_sensors_come_back(run_mp, tmp_path):
+    sensors = [{"chip": "BMP390", "bus": 0, "addr": 0x77}, {"chip": "BMP390", "bus": 0, "addr": 0x76},
+               {"chip": "BMP390", "bus": 1, "addr": 0x77}]
+    cfg = scenario.load("steady_leak").sim_config(seed=12, speed=0)
+    cfg["sensors"] = sensors
+    cfg["buses"] = {"0": {"stuck_from_s": 4.0}}
+    (tmp_path / "sim.json").write_text(json.dumps(cfg))
+    summary, stream, items = run(run_mp, tmp_path, ticks=200)
+    assert stream.hello is not None
+    on_bus0 = {c.channel for c in stream.hello.channels if c.bus == 0}
+    names = [(i.name, i.channel, i.detail) for i in items if isinstance(i, protocol.Event)]
+    assert {ch for name, ch, _ in names if name == "sensor-lost"} == on_bus0
+    assert ("bus-recovery", 0xFF, 0) in names
+    assert {ch for name, ch, _ in names if name == "sensor-back"} == on_bus0
+    assert summary["lost"] == []
+    for ch in on_bus0:
+        t = np.concatenate([b.t_s for b in items if isinstance(b, SampleBlock) and b.channel == ch])
+        assert t[-1] >= 19.0 and not np.any((t > 4.05) & (t < 5.0))
+    other = next(c.channel for c in stream.hello.channels if c.bus == 1)
+    t1 = np.concatenate([b.t_s for b in items if isinstance(b, SampleBlock) and b.channel == other])
+    np.testing.assert_allclose(np.diff(t1), 0.1, atol=1e-9)

@@ -15,6 +15,7 @@ import chamber
 import vclock
 
 EIO = 5
+ETIMEDOUT = 110
 
 
 def _exempt():
@@ -77,6 +78,21 @@ class Bus:
     def __init__(self):
         self.devices = {}
         self.muxes = {}
+        # A stuck bus (a slave holding SDA low) from sim.json "buses": every
+        # transaction times out until the firmware recovers the bus.
+        self.clock = None
+        self.stuck_from_us = None
+        self.recoveries = 0
+
+    def _held(self):
+        if self.stuck_from_us is not None and self.clock.now_us() >= self.stuck_from_us:
+            raise OSError(ETIMEDOUT)
+
+    def recover(self):
+        """Clock pulses and a STOP: a slave holding SDA finishes its byte and lets go."""
+        if self.stuck_from_us is not None and self.clock.now_us() >= self.stuck_from_us:
+            self.stuck_from_us = None
+            self.recoveries += 1
 
     def attach(self, addr, model, mux_addr=None, mux_channel=0):
         if mux_addr is None:
@@ -99,6 +115,7 @@ class Bus:
         return out
 
     def _device(self, addr):
+        self._held()
         d = self.devices.get(addr)
         if d is not None:
             return d
@@ -120,6 +137,7 @@ class Bus:
             return None
 
     def _mux(self, addr):
+        self._held()
         mux = self.muxes.get(addr)
         if mux is None:
             raise OSError(EIO)
@@ -268,4 +286,13 @@ def hardware():
     if _hw is None:
         with open("sim.json") as f:
             _hw = Hardware(json.load(f))
+        _bus_faults(_hw)
     return _hw
+
+
+def _bus_faults(hw):
+    for bus_id, spec in hw.cfg.get("buses", {}).items():
+        bus = hw.bus(int(bus_id))
+        bus.clock = hw.clock
+        if "stuck_from_s" in spec:
+            bus.stuck_from_us = int(spec["stuck_from_s"] * 1e6)
