@@ -421,7 +421,10 @@ class Node:
             drv = self.drivers[ch]
             if not hasattr(drv, "set_oversampling"):
                 raise ValueError("channel %d has no oversampling setting" % ch)
+            calib = drv.calib
             drv.set_oversampling(osr_p, osr_t)
+            if drv.calib != calib:  # e.g. DPS310: the scale factors follow the oversampling
+                return lambda: self.send(wire.T_CALIB, wire.calib_payload(ch, drv.chip, drv.calib))
         elif cmd == wire.C_SET_RATE:
             ch = payload[0]
             period = struct.unpack_from("<I", payload, 1)[0]

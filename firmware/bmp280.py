@@ -118,6 +118,11 @@ class BMP280:
             raise OSError("BMP280 at 0x%02x: CTRL_MEAS did not take 0x%02x" % (address, ctrl))
         self._wait_first_data(meas_time_max_us(osrs_p, osrs_t) // 1000 // _POLL_MS + 10)
 
+    def set_oversampling(self, osr_p, osr_t):
+        """New OSRS codes (1..5 = x1..x16) for pressure and temperature: the chip is set
+        up again from a soft reset with the other settings at their defaults."""
+        self.__init__(self.i2c, self.address, osr_p, osr_t)
+
     def read_raw_into(self, buf):
         """Fill buf with the 6 data bytes 0xF7..0xFC: pressure then temperature.
 
