@@ -121,7 +121,7 @@ class BMP280:
     def set_oversampling(self, osr_p, osr_t):
         """New OSRS codes (1..5 = x1..x16) for pressure and temperature: the chip is set
         up again from a soft reset with the other settings at their defaults."""
-        self.__init__(self.i2c, self.address, osr_p, osr_t)
+        BMP280.__init__(self, self.i2c, self.address, osr_p, osr_t)
 
     def read_raw_into(self, buf):
         """Fill buf with the 6 data bytes 0xF7..0xFC: pressure then temperature.

@@ -135,7 +135,7 @@ class DPS310:
     def set_oversampling(self, osr_p, osr_t):
         """New precision codes (PRC_*, 0..7 = x1..x128) at the default rates; the
         calibration block changes with them (it carries PRS_CFG/TMP_CFG)."""
-        self.__init__(self.i2c, self.address, prs_prc=osr_p, tmp_prc=osr_t)
+        DPS310.__init__(self, self.i2c, self.address, prs_prc=osr_p, tmp_prc=osr_t)
 
     def read_raw_into(self, buf):
         """Fill buf with the 6 data bytes 0x00..0x05: pressure then temperature.

@@ -160,7 +160,7 @@ class MS5611:
         """One OSR code (0, 2, 4, 6, 8 = 256..4096) serves both conversions."""
         if osr_p != osr_t:
             raise ValueError("MS5611 has one OSR for pressure and temperature: give the same code twice")
-        self.__init__(self.i2c, self.address, osr=osr_p)
+        MS5611.__init__(self, self.i2c, self.address, osr=osr_p)
 
     def read_raw_into(self, buf):
         """Fill buf with D1 then D2 (u24 big-endian each), never waiting.

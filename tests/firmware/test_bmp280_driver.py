@@ -205,11 +205,11 @@ def test_invalid_settings_rejected_before_io(run_mp: Any, tmp_path: Path, kwargs
 
 
 def test_discovered_by_the_node(run_mp: Any, tmp_path: Path) -> None:
-    # app.probe tries the BMP3xx and DPS310 drivers first: both must let these chips be.
+    # discovery.probe tries the BMP3xx and DPS310 drivers first: both must let these chips be.
     sim = _sim({"chip": "BMP280", "addr": 0x76}, {"bus": 0, "addr": 0x77, "chip": "BME280"})
     script = (
-        "import machine, app\n"
-        "for bus_id, mux, addr, drv in app.discover([(0, machine.I2C(0))]):\n"
+        "import machine, discovery\n"
+        "for bus_id, mux, addr, drv in discovery.discover([(0, machine.I2C(0))]):\n"
         "    print('FOUND', addr, type(drv).__name__, drv.chip, drv.RAW_SIZE, len(drv.calib))\n"
     )
     lines = _run(run_mp, tmp_path, sim, script)

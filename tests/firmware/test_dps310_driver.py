@@ -226,11 +226,11 @@ def test_shift_bits_follow_oversampling(run_mp: Any, tmp_path: Path) -> None:
 
 
 def test_discovered_by_the_node(run_mp: Any, tmp_path: Path) -> None:
-    # app.probe tries the BMP3xx driver first: it must leave a DPS310 be.
+    # discovery.probe tries the BMP3xx driver first: it must leave a DPS310 be.
     sim = _sim({"addr": 0x77}, {"bus": 0, "addr": 0x76, "chip": "DPS310"})
     script = (
-        "import machine, app\n"
-        "for bus_id, mux, addr, drv in app.discover([(0, machine.I2C(0))]):\n"
+        "import machine, discovery\n"
+        "for bus_id, mux, addr, drv in discovery.discover([(0, machine.I2C(0))]):\n"
         "    print('FOUND', addr, type(drv).__name__, drv.chip, drv.RAW_SIZE, len(drv.calib))\n"
     )
     lines = _run(run_mp, tmp_path, sim, script)

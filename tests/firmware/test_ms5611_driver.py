@@ -234,11 +234,11 @@ def test_invalid_settings_rejected_before_io(mp) -> None:
 
 
 NODE_SCRIPT = """
-import gc, sys, micropython, app, board as board_mod
+import gc, sys, micropython, app, discovery, board as board_mod
 period = int(sys.argv[1]); warm = int(sys.argv[2]); n = int(sys.argv[3])
 cfg = {"period_us": period, "rows_per_frame": 10, "autostart": True}
 b = board_mod.load(cfg)
-node = app.Node(b, cfg, app.discover(b.i2c_buses()))
+node = app.Node(b, cfg, discovery.discover(b.i2c_buses()))
 node.send_info()
 for _ in range(warm):
     node.tick()

@@ -1,4 +1,4 @@
-"""TCA9548A support: app.discover() finds sensors behind muxes, the node streams
+"""TCA9548A support: discovery.discover() finds sensors behind muxes, the node streams
 them without allocating, the host decodes every channel; plus firmware/tca9548a.py
 and the mux identification against fake buses under CPython."""
 
@@ -114,19 +114,19 @@ def test_sensor_behind_a_channel_clashing_with_a_direct_one_is_skipped(run_mp, t
     assert sorted((c.mux, c.addr) for c in s.hello.channels) == [(3, 0x76), (NO_MUX, 0x77)]
 
 
-# ---- firmware/tca9548a.py and app's mux identification, under CPython ----
+# ---- firmware/tca9548a.py and discovery's mux identification, under CPython ----
 
 @pytest.fixture
 def fw() -> Iterator[Any]:
     """Fresh imports of the firmware modules (tca9548a keeps per-bus state)."""
     sys.path.insert(0, str(FIRMWARE))
     try:
-        for name in ("tca9548a", "app"):
+        for name in ("tca9548a", "discovery"):
             sys.modules.pop(name, None)
-        yield importlib.import_module("tca9548a"), importlib.import_module("app")
+        yield importlib.import_module("tca9548a"), importlib.import_module("discovery")
     finally:
         sys.path.remove(str(FIRMWARE))
-        for name in ("tca9548a", "app"):
+        for name in ("tca9548a", "discovery"):
             sys.modules.pop(name, None)
 
 
@@ -307,7 +307,7 @@ def test_arguments_are_checked(fw) -> None:
 def test_mux_identification_spares_sensors_at_0x76_0x77(fw) -> None:
     """Only a device that reads back each control byte is a mux; a register chip and
     an MS5611 at mux addresses are left as they were (no register data written)."""
-    _, app = fw
+    _, discovery = fw
     bus = FakeBus()
     bmp = RegisterChip({0x00: 0x60, 0xA6: 0xA6})  # even one coincidence is not enough
     prom = [0, 40127, 36924, 23317, 23282, 33464, 28312, 0x4A0A]
@@ -316,7 +316,7 @@ def test_mux_identification_spares_sensors_at_0x76_0x77(fw) -> None:
     bus.direct[0x76] = ms
     bus.muxes[0x73] = FakeMux()
     bus.muxes[0x73].control = 0x81  # left connected by an earlier program
-    muxes = app._find_muxes(bus, bus.scan())
+    muxes = discovery._find_muxes(bus, bus.scan())
     assert muxes == [0x73]
     assert bus.muxes[0x73].control == 0  # left disconnected
     assert bmp.data_writes == 0
@@ -326,7 +326,7 @@ def test_mux_identification_spares_sensors_at_0x76_0x77(fw) -> None:
 def test_discover_probes_behind_each_channel(fw) -> None:
     """discover() on a fake bus: direct sensors as NO_MUX, sensors behind channels
     as their channel, with drivers whose bus is a MuxChannel."""
-    tca, app = fw
+    tca, discovery = fw
     bus = FakeBus()
     bus.muxes[0x70] = FakeMux()
     bus.direct[0x5D] = RegisterChip({0x0F: 0x00})  # answers, but no driver claims it
@@ -340,8 +340,8 @@ def test_discover_probes_behind_each_channel(fw) -> None:
             i2c.readfrom_mem(addr, 0, 1)  # goes through the channel's select
             self.i2c = i2c
 
-    app.probe = lambda i2c, addr: Probe(i2c, addr) if addr in (0x76, 0x77) else None
-    found = app.discover([(0, bus)])
+    discovery.probe = lambda i2c, addr: Probe(i2c, addr) if addr in (0x76, 0x77) else None
+    found = discovery.discover([(0, bus)])
     assert [(b, ch, a) for b, ch, a, _ in found] == [(0, 0, 0x77), (0, 7, 0x76)]
     for _, ch, _, drv in found:
         assert isinstance(drv.i2c, tca.MuxChannel) and drv.i2c.channel == ch

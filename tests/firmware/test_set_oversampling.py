@@ -10,10 +10,11 @@ from leakmon import scenario
 HERE = Path(__file__).parent
 SCRIPT = """
 import json, sys
-import app, board as board_mod
+import app, discovery
+import board as board_mod
 cfg = {"period_us": 100000, "rows_per_frame": 4}
 b = board_mod.load(cfg)
-node = app.Node(b, cfg, app.discover(b.i2c_buses()))
+node = app.Node(b, cfg, discovery.discover(b.i2c_buses()))
 out = []
 for p, t in json.loads(sys.argv[1]):
     d = node.drivers[0]
