@@ -21,6 +21,7 @@ EXIT_INTERRUPTED = 130
 COMMANDS = {
     "monitor": "monitor",
     "ports": "ports",
+    "analyze": "analyze",
 }
 
 
