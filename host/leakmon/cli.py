@@ -22,6 +22,8 @@ COMMANDS = {
     "monitor": "monitor",
     "ports": "ports",
     "analyze": "analyze",
+    "sim": "sim",
+    "flash": "flash",
 }
 
 
