@@ -70,4 +70,15 @@ class HardwareBoard:
         machine.reset()
 
     def release(self):
+        """Back to the REPL: Ctrl-C works again. The watchdog cannot be stopped once
+        started (rp2), so a timer keeps feeding it while a person or `leakmon flash`
+        uses the REPL; a reset ends that."""
         micropython.kbd_intr(3)
+        if self.wdt is not None:
+            wdt = self.wdt
+            try:
+                self._feeder = machine.Timer(-1, period=1000, mode=machine.Timer.PERIODIC,
+                                             callback=lambda t: wdt.feed())
+            except (TypeError, ValueError, OSError):
+                self._feeder = machine.Timer(0, period=1000, mode=machine.Timer.PERIODIC,
+                                             callback=lambda t: wdt.feed())

@@ -1,6 +1,7 @@
 # The virtual board: the MicroPython unix port with the simulated `machine`
 # (leakmon's vboard folder comes first on MICROPYPATH) and a virtual clock.
 import machine
+import micropython
 import vclock
 import vhw
 
@@ -18,6 +19,8 @@ class Board:
         self.ticks_diff = vclock.ticks_diff
         self.ticks_add = vclock.ticks_add
         self.link = StdioLink()
+        # As on the hardware boards: a 0x03 byte in a frame must not stop the firmware.
+        micropython.kbd_intr(-1)
         self.wdt = machine.WDT(timeout=8000)
         self.led = machine.Pin(25, machine.Pin.OUT)
 
@@ -35,4 +38,4 @@ class Board:
         machine.reset()
 
     def release(self):
-        pass
+        micropython.kbd_intr(3)
