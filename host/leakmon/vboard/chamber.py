@@ -1,6 +1,8 @@
-# A sealed chamber with a steady leak and a drifting gas temperature.
-# Written in the subset MicroPython and CPython share: the virtual board samples
-# it, and the host evaluates it for the ground truth.
+# A sealed chamber with a steady leak and a drifting gas temperature, in closed
+# form. Written in the subset MicroPython and CPython share. Scenario files go
+# through physics.py (segments, hatches, orifice leaks); this stays as the closed
+# form of the one-chamber, fixed-rate case (Scenario.chamber(), checked against
+# physics.py in tests/sim) and for sim.json files that give a "chamber".
 import math
 
 R = 8.314462  # J/(mol K)

@@ -12,6 +12,7 @@ import random
 import micropython
 
 import chamber
+import physics
 import vclock
 
 EIO = 5
@@ -241,12 +242,36 @@ MODELS = {
 }
 
 
+class SegmentView:
+    """What one sensor model gets as its `hw`: the board's clock and noise source,
+    and env() of the segment the sensor sits in."""
+
+    def __init__(self, hw, segment):
+        self.hw = hw
+        self.segment = segment
+        self.clock = hw.clock
+        self.gauss = hw.gauss
+
+    def env(self):
+        return self.hw.env(self.segment)
+
+
 class Hardware:
+    """Buses and sensor models from sim.json. The gas comes from "physics" (segments,
+    hatches, leaks: physics.Plant) or, in older configs, one "chamber" (chamber.Chamber)."""
+
     def __init__(self, cfg):
         self.cfg = cfg
         self.clock = vclock.VClock(cfg.get("speed", 0))
         self.gauss = Gauss(cfg.get("seed", 1))
-        self.chamber = chamber.from_config(cfg["chamber"])
+        self.plant = None
+        self.chamber = None
+        if "physics" in cfg:
+            self.plant = physics.Plant(cfg["physics"])
+            self.n_segments = len(self.plant.vol)
+        else:
+            self.chamber = chamber.from_config(cfg["chamber"])
+            self.n_segments = 1
         self.buses = {}
         self.faulty = []  # Faulty wrappers, in sensor order
         for s in cfg.get("sensors", ()):
@@ -255,9 +280,12 @@ class Hardware:
                 bus = self.buses[s.get("bus", 0)] = Bus()
             bus.attach(s["addr"], self._model(s), s.get("mux_addr"), s.get("mux_channel", 0))
 
-    def env(self):
-        """(pressure_pa, temperature_k) of the gas now."""
-        return self.chamber.state(self.clock.now_us() * 1e-6)
+    def env(self, segment=0):
+        """(pressure_pa, temperature_k) of the gas in a segment now."""
+        t_s = self.clock.now_us() * 1e-6
+        if self.plant is not None:
+            return self.plant.state(segment, t_s)
+        return self.chamber.state(t_s)
 
     def _model(self, s):
         chip = s["chip"]
@@ -265,9 +293,13 @@ class Hardware:
         if spec is None:
             raise ValueError("sim.json: unknown chip " + chip + " (supported: " + ", ".join(sorted(MODELS)) + ")")
         cls = getattr(__import__(spec[0]), spec[1])
-        model = cls(chip, self, s)
+        seg = s.get("segment", 0)
+        if not (isinstance(seg, int) and 0 <= seg < self.n_segments):
+            raise ValueError("sim.json: sensor segment " + repr(seg) + " (" + str(self.n_segments) + " segments)")
+        view = SegmentView(self, seg)
+        model = cls(chip, view, s)
         if "nack_prob" in s or "remove_at_s" in s or "stuck_from_s" in s:
-            model = Faulty(model, s, self, lambda: cls(chip, self, s))
+            model = Faulty(model, s, self, lambda: cls(chip, view, s))
             self.faulty.append(model)
         return model
 
