@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from leakmon.commands.argtypes import non_negative
+from leakmon.commands.argtypes import non_negative, positive
 from leakmon.errors import SimulatorError
 
 HELP = "run a virtual board on a pseudo-terminal until Ctrl-C"
@@ -27,6 +27,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="the board's flash folder, kept across runs (default: a temporary one)")
     p.add_argument("--empty", action="store_true",
                    help="start with no firmware installed (default with --flash: the folder as it is)")
+    p.add_argument("--truth", type=Path, metavar="FILE",
+                   help="write the scenario's ground truth (per segment: pressure, temperature, mass, leak) "
+                        "to a .csv or .npz file first")
+    p.add_argument("--truth-duration", type=positive, default=3600.0, metavar="S",
+                   help="device seconds the truth file covers (default 3600)")
+    p.add_argument("--truth-every", type=positive, default=1.0, metavar="S",
+                   help="seconds between truth rows (default 1)")
     p.add_argument("--ctrl-c", action="store_true",
                    help="let Ctrl-C (0x03) interrupt main.py, as a generic MicroPython board does "
                         "(the node firmware turns it off: its link is binary)")
@@ -37,7 +44,16 @@ def run(args: argparse.Namespace) -> int:
     from leakmon.simboard import VirtualBoard
 
     install = False if args.empty else (None if args.flash is None else False)
-    board = VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed, flash_dir=args.flash,
+    sc = scenario_mod.load(args.scenario)
+    if args.truth is not None:
+        import numpy as np
+
+        from leakmon.truth import write_truth
+
+        t_s = np.arange(0.0, args.truth_duration + args.truth_every / 2, args.truth_every)
+        print(f"leakmon: ground truth for {t_s[-1]:g} s of device time in {write_truth(args.truth, sc, t_s)}",
+              file=sys.stderr)
+    board = VirtualBoard(sc, args.seed, args.speed, flash_dir=args.flash,
                          install_firmware=install, link=args.link, ctrl_c=args.ctrl_c)
     with board:
         where = f" (link {args.link})" if args.link else ""
