@@ -40,6 +40,7 @@ class SensorSpec:
     mux_channel: int = 0
     offset_pa: float = 0.0
     tempco_pa_per_k: float = 0.0
+    faults: tuple[tuple[str, float], ...] = ()  # injected on the virtual board: nack_prob, remove_at_s ...
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Scenario:
     step_s: float = 1.0
     duration_s: float = 3600.0
     path: str = ""
+    bus_faults: tuple[tuple[int, float], ...] = ()  # (bus, stuck_from_s): held stuck until recovered
 
     # -- single-chamber view, kept for the tests and tools written against it --
 
@@ -176,8 +178,12 @@ class Scenario:
                                  "segment": self.segment_index(s.segment) if s.segment else 0}
             if s.mux_addr is not None:
                 d.update(mux_addr=s.mux_addr, mux_channel=s.mux_channel)
+            d.update(s.faults)
             sensors.append(d)
-        return {"seed": seed, "speed": speed, "physics": self.physics_config(), "sensors": sensors}
+        cfg: dict[str, Any] = {"seed": seed, "speed": speed, "physics": self.physics_config(), "sensors": sensors}
+        if self.bus_faults:
+            cfg["buses"] = {str(bus): {"stuck_from_s": t_s} for bus, t_s in self.bus_faults}
+        return cfg
 
 
 def scenarios_dir() -> Path:

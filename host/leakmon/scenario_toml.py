@@ -12,7 +12,7 @@ from leakmon.scenario import (BOUNDARIES, LINK_STATES, SECONDS_PER_DAY, SUPPORTE
 from leakmon.vboard import physics
 
 TOP_KEYS = ("name", "description", "simulation", "ambient", "supplies", "segments", "hatches", "valves", "leaks",
-            "phases", "sensors")
+            "phases", "sensors", "buses")
 KEYS = {
     "simulation": ("step_s", "duration_s"),
     "ambient": ("pressure_pa", "temperature_k"),
@@ -23,7 +23,10 @@ KEYS = {
     "leaks": ("name", "segment", "to", "start_s", "area_m2", "diameter_mm", "cd", "mass_kg_per_day"),
     "phases": ("name", "duration_s"),
     "sensors": ("chip", "bus", "addr", "mux_addr", "mux_channel", "segment", "noise_pa", "noise_k", "offset_pa",
-                "tempco_pa_per_k"),
+                "tempco_pa_per_k", "faults"),
+    # Fault injection (host/leakmon/vboard/vhw.py): per sensor, and per bus.
+    "faults": ("nack_prob", "remove_at_s", "replug_at_s", "stuck_from_s", "stuck_until_s"),
+    "buses": ("bus", "stuck_from_s"),
 }
 KEYS["valves"] = KEYS["hatches"]
 
@@ -213,10 +216,30 @@ def _sensors(data: dict[str, Any], source: str, segs: list[str]) -> list[SensorS
             _num(s, "noise_pa", w, 0.3, lo=0.0), _num(s, "noise_k", w, 0.002, lo=0.0),
             _choice(_str(s, "segment", w, segs[0]), segs, "segment", w), mux,
             int(_num(s, "mux_channel", w, 0, lo=0)), _num(s, "offset_pa", w, 0.0),
-            _num(s, "tempco_pa_per_k", w, 0.0)))
+            _num(s, "tempco_pa_per_k", w, 0.0), _faults(s, w)))
     if not out:
         raise ConfigError(f"{source}: no [[sensors]]")
     return out
+
+
+def _faults(s: dict[str, Any], w: _Where) -> tuple[tuple[str, float], ...]:
+    f = s.get("faults", {})
+    if not isinstance(f, dict):
+        raise w.fail("'faults' must be a table, e.g. faults = { nack_prob = 0.01 }")
+    _keys(f, KEYS["faults"], w)
+    out = tuple((k, _num(f, k, w, lo=0.0)) for k in KEYS["faults"] if k in f)
+    if dict(out).get("nack_prob", 0.0) > 1.0:
+        raise w.fail("'nack_prob' is a probability: 0..1")
+    return out
+
+
+def _bus_faults(data: dict[str, Any], source: str) -> tuple[tuple[int, float], ...]:
+    out = []
+    for k, t in enumerate(_array(data, "buses", source)):
+        w = _Where(source, f"[[buses]] #{k + 1}")
+        _keys(t, KEYS["buses"], w)
+        out.append((int(_num(t, "bus", w, lo=0)), _num(t, "stuck_from_s", w, lo=0.0)))
+    return tuple(out)
 
 
 def _auto_step(segments: list[SegmentSpec], links: list[LinkSpec], phases: list[Phase]) -> float:
@@ -273,4 +296,5 @@ def parse(data: dict[str, Any], source: str) -> Scenario:
         description=str(data.get("description", "")),
         segments=tuple(segments), links=tuple(links), sensors=tuple(sensors), boundaries=tuple(boundaries),
         phases=tuple(phases), step_s=step, duration_s=duration, path=source,
+        bus_faults=_bus_faults(data, source),
     )
