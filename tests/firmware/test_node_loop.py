@@ -57,3 +57,16 @@ def test_many_sensors_keep_frames_within_the_payload_limit(run_mp, tmp_path):
     assert {b.channel for b in blocks} == set(range(16))
     per_channel = sum(len(b.t_s) for b in blocks) / 16
     assert per_channel >= 490
+
+
+def test_runs_are_identical_for_a_seed_at_any_speed(run_mp, tmp_path):
+    outs = []
+    for k, speed in enumerate((0, 40, 40)):
+        d = tmp_path / f"run{k}"
+        d.mkdir()
+        (d / "sim.json").write_text(json.dumps(scenario.load("steady_leak").sim_config(seed=8, speed=speed)))
+        res = run_mp(HERE / "mp_run_node.py", "100", cwd=d)
+        assert res.returncode == 0, res.stderr.decode()[-800:]
+        outs.append(res.stdout)
+    assert len(outs[0]) > 900
+    assert outs[0] == outs[1] == outs[2]

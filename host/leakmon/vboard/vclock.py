@@ -19,6 +19,9 @@ def ticks_add(t, d):
 
 
 class VClock:
+    """Device time moves only when the firmware sleeps, so a run is the same for a
+    seed at any speed; speed > 0 only paces those sleeps against the wall clock."""
+
     def __init__(self, speed=0):
         # Integer ratio so that reading the clock allocates nothing.
         self.num = int(round(speed * 1000))
@@ -26,27 +29,19 @@ class VClock:
         self.now = 0  # unwrapped virtual microseconds
         self._real0 = time.ticks_us()
 
-    def _advance(self):
-        if self.num:
-            real = time.ticks_diff(time.ticks_us(), self._real0)
-            v = real * self.num // self.den
-            if v > self.now:
-                self.now = v
-
     def now_us(self):
         """Unwrapped device time in microseconds (for the hardware models)."""
-        self._advance()
         return self.now
 
     def ticks_us(self):
-        self._advance()
         return self.now & TICKS_MASK
 
     def sleep_us(self, us):
         if us <= 0:
             return
+        self.now += us
         if self.num:
-            time.sleep_us(us * self.den // self.num)
-            self._advance()
-        else:
-            self.now += us
+            due = time.ticks_add(self._real0, self.now * self.den // self.num)
+            wait = time.ticks_diff(due, time.ticks_us())
+            if wait > 0:
+                time.sleep_us(wait)
