@@ -21,9 +21,13 @@ EXIT_INTERRUPTED = 130
 COMMANDS = {
     "monitor": "monitor",
     "ports": "ports",
-    "analyze": "analyze",
     "sim": "sim",
     "flash": "flash",
+    "record": "record",
+    "replay": "replay",
+    "export": "export",
+    "info": "info",
+    "analyze": "analyze",
 }
 
 

@@ -63,6 +63,7 @@ class FrameDecoder:
             plen = buf[i + 6] | (buf[i + 7] << 8)
             if plen > self.max_payload:
                 self.stats.oversize += 1
+                self.stats.bytes_skipped += 1
                 pos = i + 1
                 continue
             end = i + wire.HEADER_SIZE + plen
@@ -71,6 +72,7 @@ class FrameDecoder:
             crc = buf[end] | (buf[end + 1] << 8)
             if crc != wire.crc16(buf, i + 2, end):
                 self.stats.crc_errors += 1
+                self.stats.bytes_skipped += 1  # the false sync byte itself
                 pos = i + 1
                 continue
             pos = end + wire.CRC_SIZE
@@ -81,6 +83,11 @@ class FrameDecoder:
             out.append(Frame(buf[i + 3], buf[i + 4] | (buf[i + 5] << 8), bytes(buf[i + wire.HEADER_SIZE : end])))
         del buf[:pos]
         return out
+
+    def drop_pending(self) -> None:
+        """Forget a partial frame (the link broke inside it): its bytes count as skipped."""
+        self.stats.bytes_skipped += len(self._buf)
+        self._buf.clear()
 
     def finish(self) -> list[Frame]:
         """At end of input: give up on an incomplete frame and rescan what is behind it.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import serial
 
@@ -19,19 +19,37 @@ READ_CHUNK = 4096
 
 
 class Node:
-    def __init__(self, port: serial.SerialBase) -> None:
+    def __init__(self, port: serial.SerialBase, opener: Callable[[], serial.SerialBase] | None = None) -> None:
         self.port = port
+        self._opener = opener  # opens the same port again, for reopen()
         self.stream = NodeStream()
         self._seq = 0
         self._backlog: deque[Item] = deque()
+        # Raw byte taps (a recorder): called with every chunk read or written, before decoding.
+        self.rx_taps: list[Callable[[bytes], None]] = []
+        self.tx_taps: list[Callable[[bytes], None]] = []
 
     @classmethod
     def open(cls, url: str, baudrate: int = 115200) -> "Node":
+        def opener() -> serial.SerialBase:
+            try:
+                return serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, exclusive=True)
+            except (serial.SerialException, OSError, ValueError) as e:
+                raise TransportError(f"cannot open {url}: {e}") from e
+
+        return cls(opener(), opener)
+
+    def reopen(self) -> None:
+        """Open the port again after it vanished (same URL), keeping the stream's time
+        base and sequence numbers, so the frames lost meanwhile are counted."""
+        if self._opener is None:
+            raise TransportError("this link cannot be reopened (no URL)")
         try:
-            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as e:
-            raise TransportError(f"cannot open {url}: {e}") from e
-        return cls(port)
+            self.port.close()
+        except (serial.SerialException, OSError):
+            pass
+        self.port = self._opener()
+        self.stream.decoder.drop_pending()
 
     def close(self) -> None:
         self.port.close()
@@ -50,9 +68,13 @@ class Node:
                 data += self.port.read(min(READ_CHUNK, self.port.in_waiting))
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"link lost: {e}") from e
+        for tap in self.rx_taps:
+            tap(data)
         return self.stream.feed(data) if data else []
 
     def _write(self, data: bytes) -> None:
+        for tap in self.tx_taps:
+            tap(data)
         try:
             self.port.write(data)
         except (serial.SerialException, OSError) as e:

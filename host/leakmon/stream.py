@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leakmon import protocol, wire
-from leakmon.decoder import FrameDecoder
+from leakmon.decoder import Frame, FrameDecoder
 from leakmon.errors import HandshakeError, ProtocolError
 from leakmon.sensors import Compensator, compensator
 from leakmon.timebase import TickUnwrapper
@@ -57,8 +57,15 @@ class NodeStream:
         return self.hello is not None and all(c.channel in self._comp for c in self.hello.channels)
 
     def feed(self, data: bytes) -> list[Item]:
+        return self._items(self.decoder.feed(data))
+
+    def finish(self) -> list[Item]:
+        """At the end of a recording: what the decoder recovers behind a torn frame."""
+        return self._items(self.decoder.finish())
+
+    def _items(self, frames: list[Frame]) -> list[Item]:
         out: list[Item] = []
-        for fr in self.decoder.feed(data):
+        for fr in frames:
             self._count_seq(fr.seq)
             try:
                 msg = protocol.parse(fr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 
 from leakmon import protocol
@@ -13,12 +13,13 @@ from leakmon.commands.argtypes import non_negative, positive
 from leakmon.errors import SimulatorError
 from leakmon.monitor import LeakTracker, LeakUpdate
 from leakmon.node import Node
-from leakmon.stream import SampleBlock
+from leakmon.stream import Item, NodeStream, SampleBlock
 
 HELP = "live leak rate from a node or the virtual board"
 
 
-def add_args(p: argparse.ArgumentParser) -> None:
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """--port or --sim and the virtual board's flags: shared by monitor, record and info."""
     src = p.add_mutually_exclusive_group()
     src.add_argument("--port", help="serial port or pyserial URL of a node (e.g. /dev/ttyACM0)")
     src.add_argument("--sim", action="store_true", help="run the firmware on a virtual board (the default without --port)")
@@ -26,11 +27,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="virtual board noise seed (default 1)")
     p.add_argument("--speed", type=non_negative, default=1.0,
                    help="virtual board device-time speed-up; 0 = as fast as possible (default 1)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_source_args(p)
     p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
     p.add_argument("--window", type=positive, default=600.0, metavar="S",
                    help="sliding window of the leak-rate fit in seconds (default 600)")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
-    p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
 
 
 HEADER = (f"{'t_s':>9} {'ch':>2} {'pressure_Pa':>12} {'temp_C':>8} {'leak_Pa/s':>11} "
@@ -43,14 +48,12 @@ def format_update(u: LeakUpdate) -> str:
             f" {u.leak_rate_mmhg_per_day:+9.3f}")
 
 
-def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
-                    alive: Callable[[], None] = lambda: None,
-                    on_event: Callable[[protocol.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
-    """Leak updates from a node that has completed its handshake."""
+def updates_from(batches: Iterable[list[Item]], tracker: LeakTracker, duration_s: float | None,
+                 on_event: Callable[[protocol.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
+    """Leak updates from batches of stream items: the one loop behind monitor and replay."""
     t_first: float | None = None
-    while True:
-        alive()
-        for item in node.read():
+    for batch in batches:
+        for item in batch:
             if isinstance(item, protocol.Event):
                 on_event(item)
             if not isinstance(item, SampleBlock):
@@ -64,44 +67,75 @@ def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
                 return
 
 
+def node_batches(node: Node, alive: Callable[[], None] = lambda: None,
+                 read: Callable[[], list[Item]] | None = None) -> Iterator[list[Item]]:
+    """What the node sends, batch by batch (read: another reader of it, e.g. a reconnecting one)."""
+    while True:
+        alive()
+        yield read() if read is not None else node.read()
+
+
+def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
+                    alive: Callable[[], None] = lambda: None,
+                    on_event: Callable[[protocol.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
+    """Leak updates from a node that has completed its handshake."""
+    return updates_from(node_batches(node, alive), tracker, duration_s, on_event)
+
+
+def open_source(args: argparse.Namespace, stack: ExitStack) -> tuple[Node, Callable[[], None]]:
+    """The node of --port, or of a virtual board started for --sim; and a liveness check."""
+    alive: Callable[[], None] = lambda: None
+    if args.port:
+        url = args.port
+    else:
+        from leakmon import scenario as scenario_mod
+        from leakmon.simboard import VirtualBoard
+
+        board = stack.enter_context(VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed))
+        url = board.port
+
+        def alive() -> None:
+            if board.poll() is not None:
+                raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
+
+        print(f"leakmon: virtual board on {url} (scenario {args.scenario}, seed {args.seed}, speed {args.speed:g})",
+              file=sys.stderr)
+    return stack.enter_context(Node.open(url, args.baud)), alive
+
+
+def describe(hello: protocol.Hello) -> str:
+    names = ", ".join(f"ch{c.channel}={c.chip_name}@0x{c.addr:02x}" for c in hello.channels)
+    return (f"leakmon: node {hello.board} firmware {hello.fw_version} protocol v{hello.proto_major}.{hello.proto_minor}, "
+            f"{len(hello.channels)} sensor(s): {names or 'none'}, {1e6 / hello.period_us:g} Hz")
+
+
+def print_event(e: protocol.Event) -> None:
+    if e.name != "boot":
+        print(f"leakmon: node event {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip(), file=sys.stderr)
+
+
+def print_updates(updates: Iterable[LeakUpdate], as_json: bool) -> None:
+    """The monitor view: a header and one line per update, or one JSON object per update."""
+    if not as_json:
+        print(HEADER, flush=True)
+    for u in updates:
+        print(json.dumps(u.as_dict()) if as_json else format_update(u), flush=True)
+
+
+def summary(stream: NodeStream) -> str:
+    st = stream.stats
+    return f"leakmon: {st.frames} frames, {st.lost_frames} lost, {stream.decoder.stats.crc_errors} CRC errors"
+
+
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        alive: Callable[[], None] = lambda: None
-        if args.port:
-            url = args.port
-        else:
-            from leakmon import scenario as scenario_mod
-            from leakmon.simboard import VirtualBoard
-
-            board = stack.enter_context(VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed))
-            url = board.port
-
-            def alive() -> None:
-                if board.poll() is not None:
-                    raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
-
-            print(f"leakmon: virtual board on {url} (scenario {args.scenario}, seed {args.seed}, speed {args.speed:g})",
-                  file=sys.stderr)
-        node = stack.enter_context(Node.open(url, args.baud))
+        node, alive = open_source(args, stack)
         hello = node.handshake()
-        names = ", ".join(f"ch{c.channel}={c.chip_name}@0x{c.addr:02x}" for c in hello.channels)
-        print(f"leakmon: node {hello.board} firmware {hello.fw_version} protocol v{hello.proto_major}.{hello.proto_minor}, "
-              f"{len(hello.channels)} sensor(s): {names or 'none'}, {1e6 / hello.period_us:g} Hz", file=sys.stderr)
-
-        def on_event(e: protocol.Event) -> None:
-            if e.name != "boot":
-                print(f"leakmon: node event {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip(),
-                      file=sys.stderr)
-
+        print(describe(hello), file=sys.stderr)
         tracker = LeakTracker(args.window)
-        if not args.json:
-            print(HEADER, flush=True)
         try:
-            for u in monitor_updates(node, tracker, args.duration, alive, on_event):
-                print(json.dumps(u.as_dict()) if args.json else format_update(u), flush=True)
+            print_updates(monitor_updates(node, tracker, args.duration, alive, print_event), args.json)
         except KeyboardInterrupt:
             print("leakmon: stopped", file=sys.stderr)
-        st = node.stream.stats
-        print(f"leakmon: {st.frames} frames, {st.lost_frames} lost, {node.stream.decoder.stats.crc_errors} CRC errors",
-              file=sys.stderr)
+        print(summary(node.stream), file=sys.stderr)
     return 0

@@ -1,0 +1,119 @@
+"""`leakmon export`: a recording's decoded, compensated samples as CSV or Parquet.
+
+One row per sample per channel, in the order the node sent them (frame by frame,
+within a frame channel by channel): t_s (device time), channel, pressure_pa,
+temperature_k, seq (of the SAMPLES frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from leakmon.errors import LeakmonError, ProtocolError
+from leakmon.fastdecode import SampleTable, decode_recording
+from leakmon.recording import RecordingError, RecordingReader, open_recording, truncation_message
+
+HELP = "export a recording's compensated samples to CSV or Parquet"
+COLUMNS = ("t_s", "channel", "pressure_pa", "temperature_k", "seq")
+PROGRESS_MIN_BYTES = 8 << 20  # smaller inputs export without a progress line
+PROGRESS_STEP_BYTES = 1 << 20  # decoded (and progress updated) this much at a time
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a recording made by `leakmon record`")
+    p.add_argument("--to", choices=("csv", "parquet"), default="csv", help="output format (default csv)")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE with .csv/.parquet; - = stdout for csv)")
+
+
+class Progress:
+    """A percentage on stderr for big inputs: one rewritten line on a terminal, else every 10%."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None) -> None:
+        self.total = total
+        self.stream = stream = stream or sys.stderr
+        self.enabled = total >= PROGRESS_MIN_BYTES
+        self.tty = stream.isatty()
+        self.color = self.tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        self._shown = -1
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        pct = min(100, done * 100 // max(self.total, 1))
+        if pct == self._shown or (not self.tty and pct // 10 == self._shown // 10):
+            return
+        self._shown = pct
+        text = f"\x1b[36m{pct:3d}%\x1b[0m" if self.color else f"{pct:3d}%"
+        end = "\r" if self.tty else "\n"
+        print(f"leakmon: exporting {text}", end=end, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=self.stream)
+
+
+def tables(reader: RecordingReader, progress: Progress) -> Iterator[SampleTable]:
+    try:
+        for table in decode_recording(reader, chunk_bytes=PROGRESS_STEP_BYTES):
+            progress.update(reader.position)
+            yield table
+    except ProtocolError as e:
+        raise RecordingError(f"{reader.path}: {e}") from e
+    progress.close()
+
+
+def write_csv(out: IO[str], ts: Iterator[SampleTable]) -> int:
+    out.write(",".join(COLUMNS) + "\n")
+    n = 0
+    for t in ts:
+        cols = (t.t_s.tolist(), t.channel.tolist(), t.pressure_pa.tolist(), t.temperature_k.tolist(), t.seq.tolist())
+        out.write("".join(f"{a!r},{b},{c!r},{d!r},{e}\n" for a, b, c, d, e in zip(*cols)))
+        n += len(t)
+    return n
+
+
+def write_parquet(path: Path, ts: Iterator[SampleTable]) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise LeakmonError("parquet export needs pyarrow: pip install 'leakmon[parquet]'") from e
+    schema = pa.schema([("t_s", pa.float64()), ("channel", pa.uint8()), ("pressure_pa", pa.float64()),
+                        ("temperature_k", pa.float64()), ("seq", pa.uint16())])
+    n = 0
+    with pq.ParquetWriter(str(path), schema) as w:
+        for t in ts:
+            arrays: list[Any] = [t.t_s, t.channel, t.pressure_pa, t.temperature_k, t.seq]
+            w.write_table(pa.Table.from_arrays([pa.array(np.ascontiguousarray(a)) for a in arrays], schema=schema))
+            n += len(t)
+    return n
+
+
+def run(args: argparse.Namespace) -> int:
+    src = Path(args.file)
+    out = args.output or str(src.with_suffix(f".{args.to}"))
+    if out == "-" and args.to != "csv":
+        raise LeakmonError("parquet cannot go to stdout: give -o FILE")
+    with open_recording(src) as reader:
+        ts = tables(reader, Progress(reader.size))
+        try:
+            if args.to == "parquet":
+                n = write_parquet(Path(out), ts)
+            elif out == "-":
+                n = write_csv(sys.stdout, ts)
+            else:
+                with open(out, "w", encoding="utf-8", newline="") as f:
+                    n = write_csv(f, ts)
+        except OSError as e:
+            raise LeakmonError(f"cannot write {out}: {e.strerror or e}") from e
+        if reader.truncated:
+            print(f"leakmon: {truncation_message(reader)}", file=sys.stderr)
+    print(f"leakmon: {n} samples to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,169 @@
+"""Reading a node in the background: a reader thread that hands every item to
+listeners (python-can's Notifier and Listener), and a reader that survives the port
+vanishing and coming back, reporting the gap from sequence numbers and device time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from leakmon import protocol, wire
+from leakmon.errors import HandshakeError, LeakmonError, TransportError
+from leakmon.node import Node
+from leakmon.stream import Item, SampleBlock
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """What a link outage cost, known at the first samples after it."""
+
+    host_s: float  # host time from the loss to the first samples after it
+    lost_frames: int | None  # from sequence numbers; None when the node restarted
+    device_s: float | None  # device time with no samples; None when the node restarted
+    node_restarted: bool
+
+
+class Listener:
+    """Override what you need; the reader thread calls these in order."""
+
+    def on_item(self, item: Item) -> None:
+        """A message or a block of compensated samples."""
+
+    def on_link_lost(self, error: TransportError) -> None:
+        """The port vanished; a reconnecting reader keeps trying."""
+
+    def on_gap(self, gap: Gap) -> None:
+        """Samples flow again after an outage."""
+
+    def on_error(self, error: BaseException) -> None:
+        """The reader stopped on this error."""
+
+    def stop(self) -> None:
+        """The notifier stopped."""
+
+
+class ReconnectingReader:
+    """node.read() that, when the port vanishes, reopens it until it is back and
+    handshakes again; the outage is reported as a Gap when samples flow again."""
+
+    def __init__(self, node: Node, retry_s: float = 0.5, give_up_s: float | None = None,
+                 on_lost: Callable[[TransportError], None] = lambda e: None,
+                 on_gap: Callable[[Gap], None] = lambda g: None,
+                 stop: threading.Event | None = None, clock: Callable[[], float] = time.monotonic,
+                 on_reopened: Callable[[], None] = lambda: None) -> None:
+        self.node = node
+        self.retry_s = retry_s
+        self.give_up_s = give_up_s
+        self.on_lost = on_lost
+        self.on_gap = on_gap
+        self.on_reopened = on_reopened  # the port is open again, before any byte is read from it
+        self._stop = stop or threading.Event()
+        self._clock = clock
+        self._last_block: SampleBlock | None = None
+        self._outage: tuple[float, int, SampleBlock | None] | None = None  # loss time, lost frames, last block
+        self._restarted = False
+
+    def read(self) -> list[Item]:
+        try:
+            items = self.node.read()
+        except TransportError as e:
+            self.on_lost(e)
+            self._outage = (self._clock(), self.node.stream.stats.lost_frames, self._last_block)
+            self._reconnect(e)
+            return []
+        for item in items:
+            if isinstance(item, protocol.Event) and item.code == wire.EV_BOOT and self._outage is not None:
+                self._restarted = True
+            if isinstance(item, SampleBlock):
+                if self._outage is not None:
+                    self._report(item)
+                self._last_block = item
+        return items
+
+    def _reconnect(self, cause: TransportError) -> None:
+        """Until the port is back and answers, or give_up_s has passed, or stop is set."""
+        start = self._clock()
+        while not self._stop.is_set():
+            try:
+                self.node.reopen()
+                self.on_reopened()
+                self.node.handshake()
+                return
+            except (TransportError, HandshakeError) as e:
+                if self.give_up_s is not None and self._clock() - start >= self.give_up_s:
+                    raise TransportError(f"{cause}; not back within {self.give_up_s:g} s ({e})") from e
+                self._stop.wait(self.retry_s)
+
+    def _report(self, first: SampleBlock) -> None:
+        assert self._outage is not None
+        lost_at, lost_before, last = self._outage
+        self._outage = None
+        restarted, self._restarted = self._restarted, False
+        lost = None if restarted else self.node.stream.stats.lost_frames - lost_before
+        device_s = None
+        if last is not None and not restarted and len(last.t_s) and len(first.t_s):
+            period_s = float(last.t_s[1] - last.t_s[0]) if len(last.t_s) > 1 else 0.0
+            device_s = float(first.t_s[0] - last.t_s[-1]) - period_s
+        self.on_gap(Gap(self._clock() - lost_at, lost, device_s, restarted))
+
+
+class Notifier:
+    """A thread reading a node and calling every listener for each item.
+
+    With reconnect=True the thread rides out the port vanishing (ReconnectingReader);
+    otherwise, and on any other error, it stops and calls on_error.
+    """
+
+    def __init__(self, node: Node, listeners: Iterable[Listener], reconnect: bool = False,
+                 retry_s: float = 0.5, give_up_s: float | None = None) -> None:
+        self.node = node
+        self.listeners = list(listeners)
+        self._stop = threading.Event()
+        self._reader: ReconnectingReader | None = None
+        if reconnect:
+            self._reader = ReconnectingReader(node, retry_s, give_up_s, self._lost, self._gap, self._stop)
+        self._thread = threading.Thread(target=self._run, name="leakmon-notifier", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> "Notifier":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    items = self._reader.read() if self._reader is not None else self.node.read()
+                except TransportError as e:
+                    if self._reader is None:
+                        self._lost(e)
+                    raise
+                for item in items:
+                    for listener in self.listeners:
+                        listener.on_item(item)
+        except (LeakmonError, OSError) as e:
+            self.error = e
+            for listener in self.listeners:
+                listener.on_error(e)
+        finally:
+            for listener in self.listeners:
+                listener.stop()
+
+    def _lost(self, e: TransportError) -> None:
+        for listener in self.listeners:
+            listener.on_link_lost(e)
+
+    def _gap(self, g: Gap) -> None:
+        for listener in self.listeners:
+            listener.on_gap(g)
