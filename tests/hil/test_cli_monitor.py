@@ -74,3 +74,24 @@ def test_bad_input_gets_one_clear_line(argv, needle):
     assert res.returncode != 0
     assert needle in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_view_draws_rows_for_every_segment(micropython):
+    res = subprocess.run(LEAKMON + ["monitor", "--sim", "--scenario", "station_hatches", "--speed", "0",
+                                    "--duration", "30", "--view", "--limit", "520mmHg", "--unit", "mmHg"],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    assert res.returncode == 0, res.stderr
+    last = res.stdout.split("\x1b[H\x1b[J")[-1]
+    for seg in ("zvezda", "zarya", "unity", "destiny"):
+        assert any(line.startswith("ch") and seg in line for line in last.splitlines()), seg
+    assert "0 lost, 0 CRC errors" in last and "to 520 mmHg" in last and "pressure (mmHg)" in last
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--view", "--limit", "lots"], "--limit: not a pressure"),
+    (["--view", "--unit", "furlong"], "furlong"),
+])
+def test_view_flags_are_checked(micropython, argv, needle):
+    res = subprocess.run(LEAKMON + ["monitor", "--speed", "0", "--duration", "2", *argv],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and needle in res.stderr and "Traceback" not in res.stderr

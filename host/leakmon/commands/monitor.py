@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 
 from leakmon import protocol
 from leakmon.commands.argtypes import non_negative, positive
-from leakmon.errors import SimulatorError
+from leakmon.errors import LeakmonError, SimulatorError
 from leakmon.monitor import LeakTracker, LeakUpdate
 from leakmon.node import Node
 from leakmon.stream import Item, NodeStream, SampleBlock
@@ -36,6 +38,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=positive, default=600.0, metavar="S",
                    help="sliding window of the leak-rate fit in seconds (default 600)")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.add_argument("--view", action="store_true",
+                   help="a live screen: a row per sensor, link health and a pressure plot, redrawn in place")
+    p.add_argument("--unit", default="hPa", help="pressure unit of --view: Pa, hPa, kPa, mbar, mmHg, psi")
+    p.add_argument("--limit", metavar="P", help="--view shows the time until the pressure falls to P (e.g. 520mmHg)")
 
 
 HEADER = (f"{'t_s':>9} {'ch':>2} {'pressure_Pa':>12} {'temp_C':>8} {'leak_Pa/s':>11} "
@@ -122,6 +128,49 @@ def print_updates(updates: Iterable[LeakUpdate], as_json: bool) -> None:
         print(json.dumps(u.as_dict()) if as_json else format_update(u), flush=True)
 
 
+def sensor_labels(hello: protocol.Hello, args: argparse.Namespace) -> dict[int, str]:
+    """'ch0 zvezda BMP390': with --sim the scenario says which segment each sensor is in."""
+    segment: dict[tuple[int, int, int], str] = {}
+    if not args.port:
+        from leakmon import scenario as scenario_mod
+
+        for sp in scenario_mod.load(args.scenario).sensors:
+            mux = sp.mux_channel if sp.mux_addr is not None else 0xFF
+            segment[(sp.bus, mux, sp.addr)] = sp.segment
+    return {c.channel: " ".join(x for x in (f"ch{c.channel}", segment.get((c.bus, c.mux, c.addr), ""),
+                                             c.chip_name) if x) for c in hello.channels}
+
+
+def show_view(updates: Iterable[LeakUpdate], node: Node, hello: protocol.Hello, args: argparse.Namespace) -> None:
+    """Redraw the live screen at most twice a second (each update is one frame, <= 2 s)."""
+    from leakmon.liveview import HOME_CLEAR, LiveView, parse_pressure
+
+    try:
+        limit = parse_pressure(args.limit) if args.limit else None
+    except ValueError as e:
+        raise LeakmonError(f"--limit: {e}") from e
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    view = LiveView(sensor_labels(hello, args), args.unit, limit, color, history_s=min(args.window, 3600.0))
+    title = (f"leakmon  {hello.board} firmware {hello.fw_version}  {1e6 / hello.period_us:g} Hz  "
+             f"window {args.window:g} s")
+    t0, f0, shown = time.monotonic(), node.stream.stats.frames, 0.0
+
+    def draw() -> None:
+        fps = (node.stream.stats.frames - f0) / max(time.monotonic() - t0, 1e-9)
+        screen = view.render(title, node.stream.stats, node.stream.decoder.stats.crc_errors, fps)
+        sys.stdout.write(HOME_CLEAR + screen)
+        sys.stdout.flush()
+
+    try:
+        for u in updates:
+            view.update(u)
+            if time.monotonic() - shown >= 0.5:
+                draw()
+                shown = time.monotonic()
+    finally:
+        draw()
+
+
 def summary(stream: NodeStream) -> str:
     st = stream.stats
     return f"leakmon: {st.frames} frames, {st.lost_frames} lost, {stream.decoder.stats.crc_errors} CRC errors"
@@ -134,7 +183,11 @@ def run(args: argparse.Namespace) -> int:
         print(describe(hello), file=sys.stderr)
         tracker = LeakTracker(args.window)
         try:
-            print_updates(monitor_updates(node, tracker, args.duration, alive, print_event), args.json)
+            updates = monitor_updates(node, tracker, args.duration, alive, print_event)
+            if args.view:
+                show_view(updates, node, hello, args)
+            else:
+                print_updates(updates, args.json)
         except KeyboardInterrupt:
             print("leakmon: stopped", file=sys.stderr)
         print(summary(node.stream), file=sys.stderr)
