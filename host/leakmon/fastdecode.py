@@ -307,9 +307,11 @@ def unwrap_many(u: TickUnwrapper, ticks: np.ndarray) -> np.ndarray:
     return us
 
 
-def decode_recording(reader: RecordingReader, chunk_bytes: int = 8 << 20) -> Iterator[SampleTable]:
-    """The samples of a recording, a table per ~chunk_bytes of received data."""
-    fs = FastStream()
+def decode_recording(reader: RecordingReader, chunk_bytes: int = 8 << 20,
+                     fs: FastStream | None = None) -> Iterator[SampleTable]:
+    """The samples of a recording, a table per ~chunk_bytes of received data (fs: to keep
+    the stream, for its HELLO and counters)."""
+    fs = fs if fs is not None else FastStream()
     buf: list[bytes] = []
     size = 0
     for c in reader.chunks():

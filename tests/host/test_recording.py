@@ -265,7 +265,7 @@ def test_export_reports_a_truncated_recording_and_keeps_what_is_whole(tmp_path, 
 def test_export_progress_respects_no_color(monkeypatch):
     import io
 
-    from leakmon.commands.export import Progress
+    from leakmon.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -278,7 +278,7 @@ def test_export_progress_respects_no_color(monkeypatch):
             monkeypatch.delenv("NO_COLOR", raising=False)
         monkeypatch.setenv("TERM", "xterm")
         s = Tty()
-        p = Progress(100 << 20, s)
+        p = Progress(100 << 20, "exporting", s)
         p.update(50 << 20)
         assert "50%" in s.getvalue() and ("\x1b[" in s.getvalue()) == has_escape
 

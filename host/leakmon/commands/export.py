@@ -18,45 +18,17 @@ import numpy as np
 
 from leakmon.errors import LeakmonError, ProtocolError
 from leakmon.fastdecode import SampleTable, decode_recording
+from leakmon.progress import PROGRESS_STEP_BYTES, Progress
 from leakmon.recording import RecordingError, RecordingReader, open_recording, truncation_message
 
 HELP = "export a recording's compensated samples to CSV or Parquet"
 COLUMNS = ("t_s", "channel", "pressure_pa", "temperature_k", "seq")
-PROGRESS_MIN_BYTES = 8 << 20  # smaller inputs export without a progress line
-PROGRESS_STEP_BYTES = 1 << 20  # decoded (and progress updated) this much at a time
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="a recording made by `leakmon record`")
     p.add_argument("--to", choices=("csv", "parquet"), default="csv", help="output format (default csv)")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE with .csv/.parquet; - = stdout for csv)")
-
-
-class Progress:
-    """A percentage on stderr for big inputs: one rewritten line on a terminal, else every 10%."""
-
-    def __init__(self, total: int, stream: IO[str] | None = None) -> None:
-        self.total = total
-        self.stream = stream = stream or sys.stderr
-        self.enabled = total >= PROGRESS_MIN_BYTES
-        self.tty = stream.isatty()
-        self.color = self.tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-        self._shown = -1
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        pct = min(100, done * 100 // max(self.total, 1))
-        if pct == self._shown or (not self.tty and pct // 10 == self._shown // 10):
-            return
-        self._shown = pct
-        text = f"\x1b[36m{pct:3d}%\x1b[0m" if self.color else f"{pct:3d}%"
-        end = "\r" if self.tty else "\n"
-        print(f"leakmon: exporting {text}", end=end, file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            print(file=self.stream)
 
 
 def tables(reader: RecordingReader, progress: Progress) -> Iterator[SampleTable]:
@@ -102,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if out == "-" and args.to != "csv":
         raise LeakmonError("parquet cannot go to stdout: give -o FILE")
     with open_recording(src) as reader:
-        ts = tables(reader, Progress(reader.size))
+        ts = tables(reader, Progress(reader.size, "exporting"))
         try:
             if args.to == "parquet":
                 n = write_parquet(Path(out), ts)

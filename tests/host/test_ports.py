@@ -1,0 +1,22 @@
+"""`leakmon ports` names the boards it recognises by USB id."""
+
+from types import SimpleNamespace
+
+from leakmon.commands import ports
+
+
+def test_known_boards_and_vendors_are_recognised():
+    assert ports.board_guess(0x2E8A, 0x0005) == "pico"
+    assert ports.board_guess(0x10C4, 0xEA60) == "esp32"  # the DevKitC's USB-UART bridge
+    assert ports.board_guess(0x303A, 0x9999) in ("esp32", "Espressif")
+    assert ports.board_guess(0x0403, 0x6001) is None  # an FTDI cable: not ours
+    assert ports.board_guess(None, None) is None
+
+
+def test_listing_marks_them(mocker, capsys):
+    fake = [SimpleNamespace(device="/dev/ttyACM0", vid=0x2E8A, pid=0x0005, serial_number="E66", description="Board"),
+            SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None, serial_number=None, description="n/a")]
+    mocker.patch("serial.tools.list_ports.comports", return_value=fake)
+    assert ports.run(SimpleNamespace(json=False)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "[pico]" in out[0] and "2e8a:0005" in out[0] and "[" not in out[1]
