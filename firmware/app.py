@@ -119,7 +119,7 @@ class Node:
     def flush_group(self, g):
         f = g.frame
         if f.row:
-            stuck = f.stuck_channel()
+            stuck = f.stuck_channel(self.period_us * g.decim)
             self.link.write(f.seal(self._next_seq(), self.period_us * g.decim))
             if stuck >= 0:
                 ch = g.channels[stuck]

@@ -6,6 +6,7 @@ import struct
 import wire
 
 COUNTER_MASK = 0x3FFFFFFF  # counters wrap at 2**30: small ints on every port
+STUCK_SPAN_US = 1000000  # identical rows over a shorter span may just be a slow conversion rate
 
 
 class SamplesFrame:
@@ -38,13 +39,17 @@ class SamplesFrame:
         self.plens = [head + n * row_size for n in range(rows + 1)]
         self.row = 0
         self.t0 = 0
+        # Stuck detection: each channel's latest raw bytes and how many samples in a
+        # row repeated them (-1: nothing seen yet).
+        self.last = [bytearray(size) for _, size in channels]
+        self.runs = [-1] * self.nch
 
-    def stuck_channel(self):
+    def stuck_channel(self, period_us):
         """Index of a channel whose raw bytes are impossible (all 0x00 or all 0xFF) or
-        identical in every row of a full frame (a live sensor's noise moves its low
-        bits), else -1. Runs once per frame, before seal."""
+        have not changed for STUCK_SPAN_US, across frames (a live sensor's noise moves
+        its low bits; a shorter run may just be sampling faster than the chip
+        converts), else -1. Runs once per frame, before seal; allocates nothing."""
         n = self.nch
-        rows = self.row
         slots = self.slots
         for k in range(n):
             first = slots[k]
@@ -58,18 +63,20 @@ class SamplesFrame:
                     ones += 1
             if zeros == size or ones == size:
                 return k
-            if rows == self.rows and rows >= 4:
-                same = True
-                for r in range(1, rows):
-                    other = slots[r * n + k]
-                    for i in range(size):
-                        if other[i] != first[i]:
-                            same = False
-                            break
-                    if not same:
-                        break
-                if same:
-                    return k
+            prev = self.last[k]
+            run = self.runs[k]
+            for r in range(self.row):
+                cur = slots[r * n + k]
+                same = run >= 0
+                for i in range(size):
+                    if cur[i] != prev[i]:
+                        same = False
+                    prev[i] = cur[i]
+                run = run + 1 if same else 0
+            self.runs[k] = run
+            if run * period_us >= STUCK_SPAN_US:
+                self.runs[k] = -1
+                return k
         return -1
 
     def seal(self, seq, period_us):

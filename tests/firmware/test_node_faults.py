@@ -116,3 +116,17 @@ def test_stuck_bus_is_recovered_and_its_sensors_come_back(run_mp, tmp_path):
     other = next(c.channel for c in stream.hello.channels if c.bus == 1)
     t1 = np.concatenate([b.t_s for b in items if isinstance(b, SampleBlock) and b.channel == other])
     np.testing.assert_allclose(np.diff(t1), 0.1, atol=1e-9)
+
+
+def test_sampling_faster_than_the_chip_converts_is_not_called_stuck(run_mp, tmp_path):
+    # Registers frozen for 0.4 s looks like a chip converting slower than it is read
+    # (10 rows at 20 ms span 0.2 s): not a fault. Frozen for good, it is one.
+    sensors = [{"chip": "BMP390", "bus": 0, "addr": 0x77, "stuck_from_s": 1.0, "stuck_until_s": 1.4},
+               {"chip": "BMP390", "bus": 0, "addr": 0x76, "stuck_from_s": 1.0}]
+    sim_json(tmp_path, sensors)
+    summary, stream, items = run(run_mp, tmp_path, ticks=300, period_us=20000)
+    assert stream.hello is not None
+    brief = next(c.channel for c in stream.hello.channels if c.addr == 0x77)
+    frozen = 1 - brief
+    stuck = {i.channel for i in items if isinstance(i, protocol.Event) and i.name == "sensor-stuck"}
+    assert stuck == {frozen}
