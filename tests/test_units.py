@@ -84,3 +84,15 @@ def test_throughput_units() -> None:
     assert q == pytest.approx(1e-3)
     got = units.to_sccm(np.array([q, 2 * q]))
     np.testing.assert_allclose(got, [q / 1.689e-3, 2 * q / 1.689e-3], rtol=1e-14)
+
+
+def test_gas_mass_and_choked_flow_speed() -> None:
+    # 1 m3 of air at 1 atm and 20 C weighs about 1.204 kg.
+    assert units.gas_mass_kg(101325.0, 293.15, 1.0) == pytest.approx(1.204, abs=0.001)
+    arr = units.gas_mass_kg(np.array([101325.0, 50662.5]), np.array([293.15, 293.15]), 2.0)
+    np.testing.assert_allclose(arr, [2.408, 1.204], atol=0.002)
+    # REFERENCE 2: c* is about 199 m/s for air at 20 C.
+    assert units.choked_flow_speed_m_per_s(293.15) == pytest.approx(199.0, abs=0.5)
+    # sccm: 1 sccm of air is 1 cm3/min at 0 C, 1 atm.
+    kg_per_s = 1e-6 / 60 * 101325.0 * units.M / (units.R * 273.15)
+    assert units.kg_per_s_to_sccm(kg_per_s) == pytest.approx(1.0, rel=2e-4)

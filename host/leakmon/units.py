@@ -117,3 +117,31 @@ def pressure_from_pa(value_pa: F, unit: str) -> F:
 def pressure_to_pa(value: F, unit: str) -> F:
     """Pressure in `unit` -> Pa; the inverse of :func:`pressure_from_pa`."""
     return value * _pa_per_unit(unit)
+
+
+# ---------------------------------------------------------------- gas amount and flow
+T_STD_K: Final = 273.15  # standard conditions of sccm: 0 C ...
+P_STD_PA: Final = 101325.0  # ... and 1 atm
+GAMMA_AIR: Final = 1.4
+
+
+def gas_mass_kg(
+    pressure_pa: F, temperature_k: F, volume_m3: float, molar_mass_kg_per_mol: float = M
+) -> F:
+    """Gas mass in a volume, ideal gas: m = P V M / (R T), per sample."""
+    return pressure_pa * (volume_m3 * molar_mass_kg_per_mol / R) / temperature_k
+
+
+def kg_per_s_to_sccm(mass_rate_kg_per_s: F, molar_mass_kg_per_mol: float = M) -> F:
+    """Mass flow -> sccm: the flow's volume at 0 C and 1 atm, in cm3 per minute."""
+    q_std_pa_m3_per_s = mass_rate_kg_per_s * (R * T_STD_K / molar_mass_kg_per_mol)
+    return to_sccm(q_std_pa_m3_per_s)
+
+
+def choked_flow_speed_m_per_s(
+    temperature_k: float, gamma: float = GAMMA_AIR, molar_mass_kg_per_mol: float = M
+) -> float:
+    """c* = sqrt(gamma R T / M) (2 / (gamma + 1))^((gamma + 1) / (2 (gamma - 1))): the
+    volume flow per unit hole area of a choked orifice (about 199 m/s for air at 20 C)."""
+    sound = math.sqrt(gamma * R * temperature_k / molar_mass_kg_per_mol)
+    return sound * (2.0 / (gamma + 1.0)) ** ((gamma + 1.0) / (2.0 * (gamma - 1.0)))

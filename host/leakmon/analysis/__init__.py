@@ -1,6 +1,12 @@
-"""Leak analysis on recorded or live samples: slopes with honest uncertainty.
+"""Leak analysis on recorded or live samples: pure numpy functions, no I/O.
 
-`slope` holds the estimator core (one window, every window of a record, a live stream).
+- `slope` (with `fit`, `sliding`, `incremental`, `student_t`): least-squares slopes with
+  honest 95 % intervals over one window, every window of a record, or a live stream.
+- `rates`: a slope of P/T as a leak in kg/day, lb/day, Pa.m3/s, mbar.L/s, sccm, psi/day, ...
+- `decay`: linear or exponential (choked flow) model, hole size, time to a pressure limit.
+- `cusum`: leak onset detection with a stated false-alarm spacing.
+- `segments`: which hatch-isolated segment leaks.
+- `recipe`: industrial pressure-decay test recipes and verdicts.
 """
 
 from leakmon.analysis.slope import (
