@@ -28,6 +28,7 @@ COMMANDS = {
     "export": "export",
     "info": "info",
     "analyze": "analyze",
+    "test": "test",
 }
 
 
