@@ -25,7 +25,7 @@ LEAKMON = [sys.executable, "-m", "leakmon"]
 TICKER = "import time\nprint('main started')\nfor i in range(100000):\n    print('tick', i)\n    time.sleep(0.05)\n"
 
 
-def mpremote(port: str, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def mpremote(port: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(MPREMOTE + ["connect", port, *args], capture_output=True, text=True, timeout=timeout)
 
 
