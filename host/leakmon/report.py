@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from leakmon import units
+from leakmon.analysis.cusum import CusumResult
 from leakmon.errors import LeakmonError
 
 
@@ -33,6 +34,7 @@ class ChannelTrace:
     ci95_low_pa_per_s: np.ndarray
     ci95_high_pa_per_s: np.ndarray
     alarm_t_s: list[float] = field(default_factory=list)
+    cusum: CusumResult | None = None
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
