@@ -16,6 +16,8 @@ from leakmon.compensation.bmp280 import (
     parse_calibration,
     unpack_raw,
 )
+from compensation_util import FakeHardware, assert_model_is_host, assert_rejects_bad_raw
+from compensation_util import assert_within_half_count, burst, grid
 from leakmon.vboard import bmp280_model
 
 # Worked example: BMP280 datasheet (BST-BMP280-DS001) section 3.12, table
@@ -73,10 +75,7 @@ def test_unpack_raw_shapes() -> None:
     # The low nibble of xlsb is not data.
     p, _ = unpack_raw(bytes.fromhex("655ACF7EED0F"))
     assert p.tolist() == [EXAMPLE_ADC_P]
-    with pytest.raises(ValueError, match="multiple of 6"):
-        unpack_raw(np.zeros(7, dtype=np.uint8))
-    with pytest.raises(ValueError, match="uint8"):
-        unpack_raw(np.zeros((2, 6), dtype=np.int32))
+    assert_rejects_bad_raw(unpack_raw, 6)
 
 
 def test_make_compensator() -> None:
@@ -192,22 +191,16 @@ def test_model_forward_is_host_maths_bit_for_bit() -> None:
                                              -10500, 3100, 3000, 120, -7, 15000, -14000, 6100)):
         model_cal = bmp280_model.parse_calib(block)
         p, t = compensate(np.array(ups), np.array(uts), parse_calibration(block))
-        mp = np.empty(len(ups))
-        mt = np.empty(len(ups))
-        for i, (u, v) in enumerate(zip(ups, uts)):
+
+        def model(u: int, v: int) -> tuple[float, float]:
             tf = bmp280_model.t_fine(v, model_cal)
-            mp[i] = bmp280_model.pressure_pa(u, tf, model_cal)
-            mt[i] = tf / 5120.0 + 273.15
-        assert np.array_equal(p, mp)
-        assert np.array_equal(t, mt)
+            return bmp280_model.pressure_pa(u, tf, model_cal), tf / 5120.0 + 273.15
+
+        assert_model_is_host(model, ups, uts, p, t)
 
 
 def _grid() -> tuple[np.ndarray, np.ndarray]:
-    # The rated range: 300..1100 hPa, -40..85 C.
-    p = np.linspace(30_000.0, 110_000.0, 61)
-    t = np.linspace(-40.0, 85.0, 51) + 273.15
-    pp, tt = np.meshgrid(p, t)
-    return pp.ravel(), tt.ravel()  # 3111 points
+    return grid(30_000.0, 110_000.0)  # the rated range: 300..1100 hPa
 
 
 def test_round_trip_quantized() -> None:
@@ -217,18 +210,10 @@ def test_round_trip_quantized() -> None:
     p_true, t_true = _grid()
     raw = np.array([bmp280_model.raw_counts(p, t, model_cal) for p, t in zip(p_true, t_true)])
     assert raw.min() > 0 and raw.max() < 2**20 - 1
-    p, t = compensate(raw[:, 0], raw[:, 1], cal)
-    p_err = np.abs(p - p_true)
-    t_err = np.abs(t - t_true)
+    p, t = assert_within_half_count(lambda up, ut: compensate(up, ut, cal), raw, p_true, t_true)
     # One pressure count is 0.13..0.19 Pa for this chip; one temperature count ~3e-4 K.
-    p_up, _ = compensate(raw[:, 0] + 1, raw[:, 1], cal)
-    p_dn, _ = compensate(raw[:, 0] - 1, raw[:, 1], cal)
-    half_count = 0.5 * np.maximum(np.abs(p_up - p), np.abs(p - p_dn))
-    assert np.all(p_err <= half_count * (1 + 1e-9) + 1e-9)
-    assert p_err.max() < 0.1
-    _, t_up = compensate(raw[:, 0], raw[:, 1] + 1, cal)
-    assert np.all(t_err <= 0.5 * np.abs(t_up - t) * (1 + 1e-6) + 1e-12)
-    assert t_err.max() < 2e-4
+    assert np.abs(p - p_true).max() < 0.1
+    assert np.abs(t - t_true).max() < 2e-4
 
 
 def test_round_trip_unquantized() -> None:
@@ -246,26 +231,9 @@ def test_round_trip_unquantized() -> None:
     assert np.abs(t - t_true).max() < 1e-9
 
 
-class _FakeGauss:
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
-
-    def next(self) -> float:
-        return self._rng.gauss(0.0, 1.0)
-
-
-class _FakeHardware:
-    def __init__(self, pressure_pa: float, temperature_k: float) -> None:
-        self.state = (pressure_pa, temperature_k)
-        self.gauss = _FakeGauss(1)
-
-    def env(self) -> tuple[float, float]:
-        return self.state
-
-
 @pytest.mark.parametrize("chip", ["BMP280", "BME280"])
 def test_round_trip_through_registers(chip: str) -> None:
-    hw = _FakeHardware(101_325.0, 293.15)
+    hw = FakeHardware(101_325.0, 293.15)
     model = bmp280_model.BMP280Model(chip, hw, {"noise_pa": 0, "noise_k": 0})
     block = bytearray(24)
     model.read_into(0x88, block)
@@ -281,23 +249,12 @@ def test_round_trip_through_registers(chip: str) -> None:
 
 
 def test_model_offset_tempco_and_noise() -> None:
-    hw = _FakeHardware(100_000.0, 308.15)
+    hw = FakeHardware(100_000.0, 308.15)
     cfg = {"noise_pa": 1.3, "noise_k": 0.0, "offset_pa": 3.0, "tempco_pa_per_k": 1.5}
     model = bmp280_model.BMP280Model("BMP280", hw, cfg)
     model.write(0xF4, b"\x57")
     cal = parse_calibration(model.calib)
-    buf = bytearray(6 * 2000)
-    for i in range(2000):
-        model.read_into(0xF7, memoryview(buf)[6 * i:6 * i + 6])
-    p, _ = compensate(*unpack_raw(buf), cal)
+    p, _ = compensate(*unpack_raw(burst(model, 0xF7, 6)), cal)
     expected = 100_000.0 + 3.0 + 1.5 * 10.0
     assert abs(p.mean() - expected) < 4 * 1.3 / np.sqrt(2000)
     assert 1.2 < p.std() < 1.4
-
-
-def test_vectorized_million() -> None:
-    rng = np.random.default_rng(0)
-    raw = rng.integers(0, 256, size=(1_000_000, 6), dtype=np.uint8)
-    p, t = compensate(*unpack_raw(raw), parse_calibration(EXAMPLE_CALIB))
-    assert p.shape == (1_000_000,) and t.shape == (1_000_000,)
-    assert p.dtype == np.float64 and t.dtype == np.float64

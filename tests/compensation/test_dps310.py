@@ -17,6 +17,8 @@ from leakmon.compensation.dps310 import (
     parse_coefficients,
     unpack_raw,
 )
+from compensation_util import FakeHardware, assert_model_is_host, assert_rejects_bad_raw
+from compensation_util import assert_within_half_count, burst, grid
 from leakmon.vboard import dps310_model
 
 # Published example: the unit tests of ojousima/ojousima.dps310.c
@@ -122,10 +124,7 @@ def test_unpack_raw_signs_and_shapes() -> None:
     for shaped in (np.frombuffer(raw, dtype=np.uint8), np.frombuffer(raw, dtype=np.uint8).reshape(2, 6)):
         p2, t2 = unpack_raw(shaped)
         assert p2.dtype == np.int64 and p2.tolist() == p.tolist() and t2.tolist() == t.tolist()
-    with pytest.raises(ValueError, match="multiple of 6"):
-        unpack_raw(np.zeros(7, dtype=np.uint8))
-    with pytest.raises(ValueError, match="uint8"):
-        unpack_raw(np.zeros((2, 6), dtype=np.int16))
+    assert_rejects_bad_raw(unpack_raw, 6, np.int16)
 
 
 def test_make_compensator() -> None:
@@ -176,17 +175,12 @@ def test_model_forward_is_host_maths_bit_for_bit() -> None:
             kp, kt = SCALE_FACTORS[prc_p], SCALE_FACTORS[prc_t]
             p, t = compensate(np.array(ups), np.array(uts), parse_calibration(_block(coef, prc_p, prc_t, 0)))
             model_cal = dps310_model.parse_coef(coef)
-            m = np.array([dps310_model.compensate(u, v, model_cal, kp, kt) for u, v in zip(ups, uts)])
-            assert np.array_equal(p, m[:, 0])
-            assert np.array_equal(t, m[:, 1])
+            assert_model_is_host(lambda u, v: dps310_model.compensate(u, v, model_cal, kp, kt),
+                                 ups, uts, p, t)
 
 
 def _grid() -> tuple[np.ndarray, np.ndarray]:
-    # The rated range: 300..1200 hPa, -40..85 C.
-    p = np.linspace(30_000.0, 120_000.0, 61)
-    t = np.linspace(-40.0, 85.0, 51) + 273.15
-    pp, tt = np.meshgrid(p, t)
-    return pp.ravel(), tt.ravel()  # 3111 points
+    return grid(30_000.0, 120_000.0)  # the rated range: 300..1200 hPa
 
 
 @pytest.mark.parametrize("prc_p,prc_t", [(5, 1), (0, 0), (3, 3), (4, 4), (7, 7)])
@@ -198,14 +192,8 @@ def test_round_trip_quantized(prc_p: int, prc_t: int) -> None:
     p_true, t_true = _grid()
     raw = np.array([dps310_model.raw_counts(p, t, model_cal, kp, kt) for p, t in zip(p_true, t_true)])
     assert raw.min() > -2**23 and raw.max() < 2**23 - 1
-    p, t = compensate(raw[:, 0], raw[:, 1], cal)
-    p_up, _ = compensate(raw[:, 0] + 1, raw[:, 1], cal)
-    p_dn, _ = compensate(raw[:, 0] - 1, raw[:, 1], cal)
-    half_count = 0.5 * np.maximum(np.abs(p_up - p), np.abs(p - p_dn))
-    assert np.all(np.abs(p - p_true) <= half_count * (1 + 1e-9) + 1e-9)
+    p, _ = assert_within_half_count(lambda up, ut: compensate(up, ut, cal), raw, p_true, t_true)
     assert np.abs(p - p_true).max() < 0.15  # x16's count is the coarsest, ~0.29 Pa
-    _, t_up = compensate(raw[:, 0], raw[:, 1] + 1, cal)
-    assert np.all(np.abs(t - t_true) <= 0.5 * np.abs(t_up - t) * (1 + 1e-6) + 1e-12)
 
 
 def test_round_trip_unquantized() -> None:
@@ -219,26 +207,9 @@ def test_round_trip_unquantized() -> None:
     assert np.abs(t - t_true).max() < 1e-9
 
 
-class _FakeGauss:
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
-
-    def next(self) -> float:
-        return self._rng.gauss(0.0, 1.0)
-
-
-class _FakeHardware:
-    def __init__(self, pressure_pa: float, temperature_k: float) -> None:
-        self.state = (pressure_pa, temperature_k)
-        self.gauss = _FakeGauss(1)
-
-    def env(self) -> tuple[float, float]:
-        return self.state
-
-
 def _configured_model(cfg: dict[str, object]) -> tuple[dps310_model.DPS310Model, bytes]:
     """A model set up as the firmware sets it up; (model, the firmware's block)."""
-    hw = _FakeHardware(101_325.0, 293.15)
+    hw = FakeHardware(101_325.0, 293.15)
     m = dps310_model.DPS310Model("DPS310", hw, cfg)
     for reg, value in ((0x0E, 0xA5), (0x0F, 0x96), (0x62, 0x02), (0x0E, 0), (0x0F, 0)):
         m.write(reg, bytes([value]))
@@ -270,18 +241,7 @@ def test_model_offset_tempco_and_noise() -> None:
     m, block = _configured_model(cfg)
     m.hw.state = (100_000.0, 308.15)
     cal = parse_calibration(block)
-    buf = bytearray(6 * 2000)
-    for i in range(2000):
-        m.read_into(0x00, memoryview(buf)[6 * i:6 * i + 6])
-    p, _ = compensate(*unpack_raw(buf), cal)
+    p, _ = compensate(*unpack_raw(burst(m, 0x00, 6)), cal)
     expected = 100_000.0 + 3.0 + 0.5 * 10.0
     assert abs(p.mean() - expected) < 4 * 0.5 / np.sqrt(2000)
     assert 0.45 < p.std() < 0.56
-
-
-def test_vectorized_million() -> None:
-    rng = np.random.default_rng(0)
-    raw = rng.integers(0, 256, size=(1_000_000, 6), dtype=np.uint8)
-    p, t = compensate(*unpack_raw(raw), parse_calibration(_block()))
-    assert p.shape == (1_000_000,) and t.shape == (1_000_000,)
-    assert p.dtype == np.float64 and t.dtype == np.float64

@@ -16,6 +16,8 @@ from leakmon.compensation.lps22 import (
     parse_calibration,
     unpack_raw,
 )
+from compensation_util import FakeHardware, assert_model_is_host, assert_rejects_bad_raw, burst
+from compensation_util import grid
 from leakmon.vboard import lps22_model
 
 # Both datasheets (LPS22HB DocID027083 table 2, LPS22HH DS12503 table 2):
@@ -50,10 +52,7 @@ def test_unpack_raw_sign_and_shapes() -> None:
         assert p.tolist() == [0x3FF58A] * 3 and t.tolist() == [0x0A1C] * 3
     p, t = unpack_raw(bytes.fromhex("000080" "0080"))
     assert p.tolist() == [-(2**23)] and t.tolist() == [-(2**15)]
-    with pytest.raises(ValueError, match="multiple of 5"):
-        unpack_raw(np.zeros(7, dtype=np.uint8))
-    with pytest.raises(ValueError, match="uint8"):
-        unpack_raw(np.zeros((2, 5), dtype=np.int32))
+    assert_rejects_bad_raw(unpack_raw, 5)
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 21])
@@ -88,16 +87,12 @@ def test_model_forward_is_host_maths_bit_for_bit() -> None:
     rp = [rng.randrange(-(2**23), 2**23) for _ in range(5000)]
     rt = [rng.randrange(-(2**15), 2**15) for _ in range(5000)]
     p, t = compensate(np.array(rp), np.array(rt))
-    mp = np.array([lps22_model.pressure_pa(v) for v in rp])
-    mt = np.array([lps22_model.temperature_k(v) for v in rt])
-    assert np.array_equal(p, mp) and np.array_equal(t, mt)
+    assert_model_is_host(lambda u, v: (lps22_model.pressure_pa(u), lps22_model.temperature_k(v)),
+                         rp, rt, p, t)
 
 
 def _grid() -> tuple[np.ndarray, np.ndarray]:
-    p = np.linspace(26_000.0, 126_000.0, 61)  # the rated 260..1260 hPa
-    t = np.linspace(-40.0, 85.0, 51) + 273.15
-    pp, tt = np.meshgrid(p, t)
-    return pp.ravel(), tt.ravel()
+    return grid(26_000.0, 126_000.0)  # the rated 260..1260 hPa
 
 
 def test_round_trip_quantized() -> None:
@@ -111,25 +106,8 @@ def test_round_trip_quantized() -> None:
     assert np.abs(t - t_true).max() <= half_t * (1 + 1e-9)
 
 
-class _Gauss:
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
-
-    def next(self) -> float:
-        return self._rng.gauss(0.0, 1.0)
-
-
-class _Hardware:
-    def __init__(self, pressure_pa: float, temperature_k: float) -> None:
-        self.state = (pressure_pa, temperature_k)
-        self.gauss = _Gauss(1)
-
-    def env(self) -> tuple[float, float]:
-        return self.state
-
-
 def test_round_trip_through_registers() -> None:
-    hw = _Hardware(101_325.0, 293.15)
+    hw = FakeHardware(101_325.0, 293.15)
     model = lps22_model.LPS22Model("LPS22HH", hw, {"noise_pa": 0, "noise_k": 0})
     model.write(0x10, b"\x5e")
     comp = make_compensator(b"\xb3\x5e")
@@ -143,22 +121,12 @@ def test_round_trip_through_registers() -> None:
 
 
 def test_model_offset_tempco_and_noise() -> None:
-    hw = _Hardware(100_000.0, 308.15)
+    hw = FakeHardware(100_000.0, 308.15)
     cfg = {"noise_pa": 0.7, "noise_k": 0.0, "offset_pa": 3.0, "tempco_pa_per_k": 0.65}
     model = lps22_model.LPS22Model("LPS22HB", hw, cfg)
     model.write(0x10, b"\x5e")
-    buf = bytearray(5 * 2000)
-    for i in range(2000):
-        model.read_into(0x28, memoryview(buf)[5 * i:5 * i + 5])
+    buf = burst(model, 0x28, 5)
     p, _ = make_compensator(b"\xb1\x5e")(np.frombuffer(bytes(buf), dtype=np.uint8))
     expected = 100_000.0 + 3.0 + 0.65 * 10.0
     assert abs(p.mean() - expected) < 4 * 0.7 / np.sqrt(2000)
     assert 0.63 < p.std() < 0.77
-
-
-def test_vectorized_million() -> None:
-    rng = np.random.default_rng(0)
-    raw = rng.integers(0, 256, size=(1_000_000, 5), dtype=np.uint8)
-    p, t = make_compensator(b"\xb1\x5e")(raw)
-    assert p.shape == (1_000_000,) and t.shape == (1_000_000,)
-    assert p.dtype == np.float64 and t.dtype == np.float64

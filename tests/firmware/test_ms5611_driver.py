@@ -14,41 +14,26 @@ from typing import Any
 import numpy as np
 import pytest
 
+import drivers_util
 from conftest import FIRMWARE
+from drivers_util import CHAMBER, Board, assert_allocates_nothing, assert_reads_chamber
+from drivers_util import heap_lock_script, read, tagged
 from leakmon.compensation.ms5611 import compensate, make_compensator, parse_calibration, unpack_raw
 from leakmon.stream import NodeStream, SampleBlock
-from leakmon.vboard import chamber, ms5611_model
+from leakmon.vboard import ms5611_model
 
-CHAMBER = {"volume_m3": 0.05, "p0_pa": 101325.0, "t0_k": 293.15}
 NOISE_PA = 1.2  # the model's defaults
 NOISE_K = 0.002
 C = ms5611_model.DEFAULT_COEFFICIENTS
 
 
 def _sim(sensor: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-    s = {"bus": 0, "addr": 0x77, "chip": "MS5611"}
-    s.update(sensor or {})
-    cfg: dict[str, Any] = {"seed": 3, "speed": 0, "chamber": CHAMBER, "sensors": [s]}
-    cfg.update(kw)
-    return cfg
+    return drivers_util.sim({"bus": 0, "addr": 0x77, "chip": "MS5611"}, sensor, **kw)
 
 
 @pytest.fixture
-def mp(run_mp, tmp_path: Path):
-    """Run a script on the virtual board described by sim: (stdout lines, raw result)."""
-
-    def run(sim: dict[str, Any], script: str, *args: str) -> list[str]:
-        (tmp_path / "sim.json").write_text(json.dumps(sim))
-        (tmp_path / "t.py").write_text(script)
-        r = run_mp(tmp_path / "t.py", *args, cwd=tmp_path)
-        assert r.returncode == 0, f"micropython failed:\n{r.stdout.decode()}\n{r.stderr.decode()}"
-        return r.stdout.decode().splitlines()
-
-    return run
-
-
-def _tagged(lines: list[str], tag: str) -> list[str]:
-    return [ln.split(" ", 1)[1] for ln in lines if ln.startswith(tag + " ")]
+def board(run_mp: Any, tmp_path: Path) -> Board:
+    return Board(run_mp, tmp_path)
 
 
 # The node sleeps a period between samples; at speed 0 that is what moves the
@@ -70,14 +55,14 @@ print("MISSES", s.misses)
 """
 
 
-def test_reads_match_chamber_and_schedule(mp) -> None:
-    lines = mp(_sim(), READ_SCRIPT)
-    assert _tagged(lines, "CHIP") == ["8"]
-    calib = bytes.fromhex(_tagged(lines, "CALIB")[0])
+def test_reads_match_chamber_and_schedule(board: Board) -> None:
+    lines = board.run(_sim(), READ_SCRIPT)
+    assert tagged(lines, "CHIP") == ["8"]
+    calib = bytes.fromhex(tagged(lines, "CALIB")[0])
     assert calib == struct.pack(">6H", *C)  # C1..C6, big-endian
-    assert _tagged(lines, "RESETS") == ["1"]  # identified first, then one reset
-    assert _tagged(lines, "MISSES") == ["0"]
-    raw = np.frombuffer(bytes.fromhex("".join(_tagged(lines, "RAW"))), dtype=np.uint8).reshape(-1, 6)
+    assert tagged(lines, "RESETS") == ["1"]  # identified first, then one reset
+    assert tagged(lines, "MISSES") == ["0"]
+    raw = np.frombuffer(bytes.fromhex("".join(tagged(lines, "RAW"))), dtype=np.uint8).reshape(-1, 6)
     d1, d2 = unpack_raw(raw)
     # Schedule: D2 every 10th call, so D2 changes only every 10 rows, and the row
     # after a D2 slot repeats the pressure of the row before it.
@@ -88,81 +73,34 @@ def test_reads_match_chamber_and_schedule(mp) -> None:
     assert len(d1_repeats) - len(d2_changes) <= 4  # equal counts by chance (~60 counts of noise)
 
     p, t = make_compensator(calib)(raw)
-    p_true, t_true = chamber.from_config(CHAMBER).state(0.0)
-    assert np.all(np.abs(p - p_true) < 6 * NOISE_PA)
-    fresh = np.delete(p, d1_repeats + 1)
-    assert abs(fresh.mean() - p_true) < 4 * NOISE_PA / np.sqrt(len(fresh))
-    assert 0.8 * NOISE_PA < fresh.std() < 1.2 * NOISE_PA
-    assert np.all(np.abs(t - t_true) < 6 * NOISE_K)
+    assert_reads_chamber(p, t, NOISE_PA, NOISE_K, std_band=(0.8, 1.2),
+                         fresh=np.delete(p, d1_repeats + 1))
 
 
-def test_other_osr_and_interleave(mp) -> None:
+def test_other_osr_and_interleave(board: Board) -> None:
     script = READ_SCRIPT.replace("ms5611.MS5611(machine.I2C(0), 0x77)",
                                  "ms5611.MS5611(machine.I2C(0), 0x77, osr=ms5611.OSR_256, temp_every=4)")
-    lines = mp(_sim(), script)
-    d1, d2 = unpack_raw(np.frombuffer(bytes.fromhex("".join(_tagged(lines, "RAW"))), dtype=np.uint8))
+    lines = board.run(_sim(), script)
+    d1, d2 = unpack_raw(np.frombuffer(bytes.fromhex("".join(tagged(lines, "RAW"))), dtype=np.uint8))
     assert np.all(np.diff(np.flatnonzero(np.diff(d2))) % 4 == 0)
 
 
-def test_model_forward_bit_for_bit_in_micropython(mp) -> None:
+def test_model_forward_bit_for_bit_in_micropython(board: Board) -> None:
     rng = random.Random(2)
     pairs = [(rng.randrange(2_500_000, 11_000_000), rng.randrange(7_400_000, 10_300_000))
              for _ in range(300)]
-    script = (
-        "import binascii, struct, ms5611_model as m\n"
-        f"for d1, d2 in {pairs!r}:\n"
-        "    b = struct.pack('<dd', *m.compensate(d1, d2, m.DEFAULT_COEFFICIENTS))\n"
-        "    print('PT', binascii.hexlify(b).decode())\n"
-    )
-    got = np.array([struct.unpack("<dd", bytes.fromhex(h)) for h in _tagged(mp(_sim(), script), "PT")])
     d1, d2 = np.array(pairs).T
     p, t = compensate(d1, d2, parse_calibration(struct.pack(">6H", *C)))
-    assert got.shape == (300, 2)
-    assert np.array_equal(got[:, 0], p) and np.array_equal(got[:, 1], t)
+    board.assert_forward(_sim(), "import ms5611_model as m\n", "d1, d2", pairs,
+                         "    b = struct.pack('<dd', *m.compensate(d1, d2, m.DEFAULT_COEFFICIENTS))\n", p, t)
 
 
-HEAP_LOCK_SCRIPT = """
-import binascii, machine, micropython, vhw, ms5611
-clock = vhw.hardware().clock
-
-def locked(fn, n):
-    micropython.heap_lock()
-    try:
-        for _ in range(n):
-            fn()
-    except MemoryError:
-        micropython.heap_unlock()
-        return False
-    micropython.heap_unlock()
-    return True
-
-def step():
-    clock.sleep_us(100000)  # what the node's tick does between samples
-    s.read_raw_into(mv)
-
-def alloc():
-    bytes(mv)
-
-s = ms5611.MS5611(machine.I2C(0), 0x77)
-frame = bytearray(16)
-mv = memoryview(frame)[4:10]
-step()  # warm-up: first calls of some built-ins allocate once
-first = bytes(frame)
-print("LOCKED_OK", locked(step, 100))
-print("CHANGED", frame != first)
-print("MISSES", s.misses)
-print("FRAME", binascii.hexlify(frame).decode())
-print("CONTROL_OK", locked(alloc, 1))
-"""
-
-
-def test_read_raw_into_allocates_nothing(mp) -> None:
-    lines = mp(_sim(), HEAP_LOCK_SCRIPT)
-    assert "LOCKED_OK True" in lines
-    assert "CONTROL_OK False" in lines  # the harness catches an exception's allocation
-    assert "CHANGED True" in lines and "MISSES 0" in lines
-    frame = bytes.fromhex(_tagged(lines, "FRAME")[0])
-    assert frame[:4] == bytes(4) and frame[10:] == bytes(6)
+def test_read_raw_into_allocates_nothing(board: Board) -> None:
+    script = heap_lock_script("ms5611", "MS5611", 0x77, 6, sleep_us=100000,
+                              extra='print("MISSES", s.misses)\n')
+    lines = board.run(_sim(), script)
+    assert_allocates_nothing(lines, 6)  # CONTROL_OK: the harness catches an exception's allocation
+    assert "MISSES 0" in lines
 
 
 MISS_SCRIPT = """
@@ -179,57 +117,50 @@ for i in range(6):
 """
 
 
-def test_unfinished_conversions_keep_values_then_raise(mp) -> None:
-    lines = mp(_sim(), MISS_SCRIPT)
-    raws = _tagged(lines, "RAW")
+def test_unfinished_conversions_keep_values_then_raise(board: Board) -> None:
+    lines = board.run(_sim(), MISS_SCRIPT)
+    raws = tagged(lines, "RAW")
     assert len(set(raws)) == 1  # the primed values, repeated
-    assert _tagged(lines, "ERR") == ["3 110"]  # ETIMEDOUT after 4 misses in a row
+    assert tagged(lines, "ERR") == ["3 110"]  # ETIMEDOUT after 4 misses in a row
     d1, d2 = unpack_raw(bytes.fromhex(raws[0]))
     assert d1[0] > 0 and d2[0] > 0
 
 
-def _expect_error(mp, sim: dict[str, Any], ctor: str, addr: int = 0x77) -> tuple[str, list[str]]:
-    script = (
-        "import machine, vhw, ms5611\n"
-        "try:\n"
-        f"    ms5611.{ctor}\n"
-        "    print('NO_ERROR')\n"
-        "except Exception as e:\n"
-        "    print('ERR', type(e).__name__, e)\n"
+def _expect_error(board: Board, sim: dict[str, Any], ctor: str,
+                  addr: int = 0x77) -> tuple[str, list[str]]:
+    lines = board.error(sim, "import machine, vhw, ms5611\n", f"ms5611.{ctor}", (
         f"d = vhw.hardware().bus(0).devices.get({addr})\n"
         "print('STATE', getattr(d, 'resets', '-'), getattr(d, 'commands', '-'))\n"
-    )
-    lines = mp(sim, script)
-    assert "NO_ERROR" not in lines
-    return _tagged(lines, "ERR")[0], _tagged(lines, "STATE")[0].split()
+    ))
+    return tagged(lines, "ERR")[0], tagged(lines, "STATE")[0].split()
 
 
-def test_bad_prom_crc_raises_after_one_reset(mp) -> None:
-    err, (resets, commands) = _expect_error(mp, _sim({"bad_crc": True}), "MS5611(machine.I2C(0), 0x77)")
+def test_bad_prom_crc_raises_after_one_reset(board: Board) -> None:
+    err, (resets, commands) = _expect_error(board, _sim({"bad_crc": True}), "MS5611(machine.I2C(0), 0x77)")
     assert err.startswith("OSError") and "no MS5611 at 0x77" in err and "CRC-4" in err
     assert resets == "1" and commands == "1"  # the one reset, and nothing else
 
 
-def test_other_chip_is_not_taken_for_an_ms5611(mp) -> None:
+def test_other_chip_is_not_taken_for_an_ms5611(board: Board) -> None:
     sim = _sim({"chip": "BMP390"})
-    err, _ = _expect_error(mp, sim, "MS5611(machine.I2C(0), 0x77)")
+    err, _ = _expect_error(board, sim, "MS5611(machine.I2C(0), 0x77)")
     assert err.startswith("OSError") and "no MS5611 at 0x77" in err and "0x0000" in err
 
 
-def test_no_device_at_address(mp) -> None:
-    err, _ = _expect_error(mp, _sim(), "MS5611(machine.I2C(0), 0x76)")
+def test_no_device_at_address(board: Board) -> None:
+    err, _ = _expect_error(board, _sim(), "MS5611(machine.I2C(0), 0x76)")
     assert err.startswith("OSError")
 
 
-def test_reset_wait_is_bounded(mp) -> None:
-    err, _ = _expect_error(mp, _sim({"reset_busy_transactions": 10_000}), "MS5611(machine.I2C(0), 0x77)")
+def test_reset_wait_is_bounded(board: Board) -> None:
+    err, _ = _expect_error(board, _sim({"reset_busy_transactions": 10_000}), "MS5611(machine.I2C(0), 0x77)")
     assert err.startswith("OSError") and "after reset" in err
 
 
-def test_invalid_settings_rejected_before_io(mp) -> None:
-    err, (_, commands) = _expect_error(mp, _sim(), "MS5611(machine.I2C(0), 0x77, osr=3)")
+def test_invalid_settings_rejected_before_io(board: Board) -> None:
+    err, (_, commands) = _expect_error(board, _sim(), "MS5611(machine.I2C(0), 0x77, osr=3)")
     assert err.startswith("ValueError") and "osr must be" in err and commands == "0"
-    err, (_, commands) = _expect_error(mp, _sim(), "MS5611(machine.I2C(0), 0x77, temp_every=1)")
+    err, (_, commands) = _expect_error(board, _sim(), "MS5611(machine.I2C(0), 0x77, temp_every=1)")
     assert err.startswith("ValueError") and "temp_every" in err and commands == "0"
 
 
@@ -290,11 +221,6 @@ def test_driver_compiles_with_mpy_cross(tmp_path: Path) -> None:
 
 # ---- the command model alone, under CPython ----
 
-class _Gauss:
-    def next(self) -> float:
-        return 0.0
-
-
 class _Clock:
     def __init__(self) -> None:
         self.t = 0
@@ -303,14 +229,9 @@ class _Clock:
         return self.t
 
 
-class _Hardware:
-    gauss = _Gauss()
-
+class _Hardware(drivers_util.QuietHardware):
     def __init__(self) -> None:
         self.clock = _Clock()
-
-    def env(self) -> tuple[float, float]:
-        return 101325.0, 293.15
 
 
 def _model(**cfg: Any) -> tuple[ms5611_model.MS5611Model, _Hardware]:
@@ -321,34 +242,28 @@ def _model(**cfg: Any) -> tuple[ms5611_model.MS5611Model, _Hardware]:
     return ms5611_model.MS5611Model("MS5611", hw, cfg), hw
 
 
-def _read(m: ms5611_model.MS5611Model, cmd: int, n: int) -> bytes:
-    buf = bytearray(n)
-    m.read_into(cmd, buf)
-    return bytes(buf)
-
-
 def test_model_prom_and_crc() -> None:
     m, _ = _model()
-    words = [struct.unpack(">H", _read(m, 0xA0 + 2 * i, 2))[0] for i in range(8)]
+    words = [struct.unpack(">H", read(m, 0xA0 + 2 * i, 2))[0] for i in range(8)]
     assert words[1:7] == list(C)
     assert ms5611_model.crc4(words) == words[7] & 0xF
     bad, _ = _model(bad_crc=True)
-    words = [struct.unpack(">H", _read(bad, 0xA0 + 2 * i, 2))[0] for i in range(8)]
+    words = [struct.unpack(">H", read(bad, 0xA0 + 2 * i, 2))[0] for i in range(8)]
     assert ms5611_model.crc4(words) != words[7] & 0xF
 
 
 def test_model_adc_read_needs_a_finished_conversion() -> None:
     m, hw = _model()
-    assert _read(m, 0x00, 3) == bytes(3)  # nothing converted
+    assert read(m, 0x00, 3) == bytes(3)  # nothing converted
     m.write(0x48, b"")  # D1, OSR 4096
     hw.clock.t += 9000
-    assert _read(m, 0x00, 3) == bytes(3)  # 9.00 ms < 9.04 ms: not finished
+    assert read(m, 0x00, 3) == bytes(3)  # 9.00 ms < 9.04 ms: not finished
     hw.clock.t += 40
-    d1 = int.from_bytes(_read(m, 0x00, 3), "big")
-    assert _read(m, 0x00, 3) == bytes(3)  # a result is read once
+    d1 = int.from_bytes(read(m, 0x00, 3), "big")
+    assert read(m, 0x00, 3) == bytes(3)  # a result is read once
     m.write(0x50, b"")  # D2, OSR 256: 0.60 ms
     hw.clock.t += 600
-    d2 = int.from_bytes(_read(m, 0x00, 3), "big")
+    d2 = int.from_bytes(read(m, 0x00, 3), "big")
     assert (d1, d2) == ms5611_model.raw_counts(101325.0, 293.15, C)
 
 
@@ -358,9 +273,9 @@ def test_model_reset_nacks_then_drops_the_conversion() -> None:
     m.write(0x1E, b"")
     for _ in range(2):
         with pytest.raises(OSError):
-            _read(m, 0xA2, 2)
+            read(m, 0xA2, 2)
     hw.clock.t += 10_000
-    assert _read(m, 0x00, 3) == bytes(3)
+    assert read(m, 0x00, 3) == bytes(3)
     assert m.resets == 1
 
 
@@ -368,8 +283,8 @@ def test_model_ignores_unknown_commands() -> None:
     m, hw = _model()
     m.write(0x4A, b"")  # not an OSR code
     hw.clock.t += 20_000
-    assert _read(m, 0x00, 3) == bytes(3)
-    assert _read(m, 0xA1, 2) == bytes(2)  # odd PROM address: not a command
+    assert read(m, 0x00, 3) == bytes(3)
+    assert read(m, 0xA1, 2) == bytes(2)  # odd PROM address: not a command
 
 
 def test_model_unknown_chip() -> None:

@@ -23,11 +23,12 @@ same order, so the two agree bit for bit.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from leakmon.compensation import Compensator, compensator, raw_rows
 
 CALIB_REG = 0x88
 CALIB_LEN = 24
@@ -77,20 +78,7 @@ def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[n
     ``raw`` is an (N, 6) uint8 array or a flat buffer of N*6 bytes: press_msb,
     press_lsb, press_xlsb, temp_msb, temp_lsb, temp_xlsb (xlsb holds bits 7..4).
     """
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        a = np.frombuffer(raw, dtype=np.uint8)
-    else:
-        a = np.asarray(raw)
-    if a.dtype != np.uint8:
-        raise ValueError(f"raw BMP280 data must be uint8 bytes, got dtype {a.dtype}")
-    if a.ndim == 1 and a.size % RAW_LEN == 0:
-        a = a.reshape(-1, RAW_LEN)
-    if a.ndim != 2 or a.shape[1] != RAW_LEN:
-        raise ValueError(
-            f"raw BMP280 data must be (N, {RAW_LEN}) or a flat multiple of {RAW_LEN} bytes, "
-            f"got shape {a.shape}"
-        )
-    w = a.astype(np.int64)
+    w = raw_rows(raw, RAW_LEN, "BMP280")
     pressure = (w[:, 0] << 12) | (w[:, 1] << 4) | (w[:, 2] >> 4)
     temperature = (w[:, 3] << 12) | (w[:, 4] << 4) | (w[:, 5] >> 4)
     return pressure, temperature
@@ -142,12 +130,6 @@ def compensate(
             np.asarray(temperature_c + ZERO_C_IN_K, dtype=np.float64))
 
 
-def make_compensator(block: bytes) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def make_compensator(block: bytes) -> Compensator:
     """raw (n, 6) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
-    cal = parse_calibration(block)
-
-    def run(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        adc_p, adc_t = unpack_raw(raw)
-        return compensate(adc_p, adc_t, cal)
-
-    return run
+    return compensator(unpack_raw, compensate, parse_calibration(block))

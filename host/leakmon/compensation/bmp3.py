@@ -16,12 +16,13 @@ same sequence of float operations, so the two agree bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import struct
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from leakmon.compensation import Compensator, compensator, raw_rows
 
 CALIB_REG = 0x31
 CALIB_LEN = 21
@@ -92,20 +93,7 @@ def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[n
     ``raw`` is an (N, 6) uint8 array or a flat buffer of N*6 bytes: pressure then
     temperature, each 24-bit little-endian.
     """
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        a = np.frombuffer(raw, dtype=np.uint8)
-    else:
-        a = np.asarray(raw)
-    if a.dtype != np.uint8:
-        raise ValueError(f"raw BMP3 data must be uint8 bytes, got dtype {a.dtype}")
-    if a.ndim == 1 and a.size % RAW_LEN == 0:
-        a = a.reshape(-1, RAW_LEN)
-    if a.ndim != 2 or a.shape[1] != RAW_LEN:
-        raise ValueError(
-            f"raw BMP3 data must be (N, {RAW_LEN}) or a flat multiple of {RAW_LEN} bytes, "
-            f"got shape {a.shape}"
-        )
-    w = a.astype(np.int64)
+    w = raw_rows(raw, RAW_LEN, "BMP3")
     pressure = w[:, 0] | (w[:, 1] << 8) | (w[:, 2] << 16)
     temperature = w[:, 3] | (w[:, 4] << 8) | (w[:, 5] << 16)
     return pressure, temperature
@@ -149,12 +137,6 @@ def compensate(
     return np.asarray(pressure, dtype=np.float64), np.asarray(t_lin + ZERO_C_IN_K, dtype=np.float64)
 
 
-def make_compensator(block: bytes) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def make_compensator(block: bytes) -> Compensator:
     """raw (n, 6) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
-    cal = parse_calibration(block)
-
-    def run(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rp, rt = unpack_raw(raw)
-        return compensate(rp, rt, cal)
-
-    return run
+    return compensator(unpack_raw, compensate, parse_calibration(block))

@@ -25,11 +25,12 @@ operations in the same order, so the two agree bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from leakmon.compensation import Compensator, compensator, raw_rows
 
 COEF_REG = 0x10
 COEF_LEN = 18
@@ -109,20 +110,7 @@ def parse_calibration(block: bytes) -> Dps310Calibration:
 
 def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(P_raw, T_raw) signed 24-bit counts from registers 0x00..0x05 (big-endian)."""
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        a = np.frombuffer(raw, dtype=np.uint8)
-    else:
-        a = np.asarray(raw)
-    if a.dtype != np.uint8:
-        raise ValueError(f"raw DPS310 data must be uint8 bytes, got dtype {a.dtype}")
-    if a.ndim == 1 and a.size % RAW_LEN == 0:
-        a = a.reshape(-1, RAW_LEN)
-    if a.ndim != 2 or a.shape[1] != RAW_LEN:
-        raise ValueError(
-            f"raw DPS310 data must be (N, {RAW_LEN}) or a flat multiple of {RAW_LEN} bytes, "
-            f"got shape {a.shape}"
-        )
-    w = a.astype(np.int64)
+    w = raw_rows(raw, RAW_LEN, "DPS310")
     pressure = (w[:, 0] << 16) | (w[:, 1] << 8) | w[:, 2]
     temperature = (w[:, 3] << 16) | (w[:, 4] << 8) | w[:, 5]
     pressure = np.where(pressure & 0x800000, pressure - 0x1000000, pressure)
@@ -147,12 +135,6 @@ def compensate(
             np.asarray(temperature_c + ZERO_C_IN_K, dtype=np.float64))
 
 
-def make_compensator(block: bytes) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def make_compensator(block: bytes) -> Compensator:
     """raw (n, 6) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
-    cal = parse_calibration(block)
-
-    def run(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rp, rt = unpack_raw(raw)
-        return compensate(rp, rt, cal)
-
-    return run
+    return compensator(unpack_raw, compensate, parse_calibration(block))

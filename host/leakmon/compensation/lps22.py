@@ -19,11 +19,12 @@ same float operations, so the two agree bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from leakmon.compensation import Compensator, compensator, raw_rows
 
 RAW_LEN = 5  # PRESS_OUT_XL, PRESS_OUT_L, PRESS_OUT_H, TEMP_OUT_L, TEMP_OUT_H (0x28..0x2C)
 CALIB_LEN = 2
@@ -79,20 +80,7 @@ def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[n
 
     ``raw`` is an (N, 5) uint8 array or a flat buffer of N*5 bytes, little-endian.
     """
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        a = np.frombuffer(raw, dtype=np.uint8)
-    else:
-        a = np.asarray(raw)
-    if a.dtype != np.uint8:
-        raise ValueError(f"raw LPS22 data must be uint8 bytes, got dtype {a.dtype}")
-    if a.ndim == 1 and a.size % RAW_LEN == 0:
-        a = a.reshape(-1, RAW_LEN)
-    if a.ndim != 2 or a.shape[1] != RAW_LEN:
-        raise ValueError(
-            f"raw LPS22 data must be (N, {RAW_LEN}) or a flat multiple of {RAW_LEN} bytes, "
-            f"got shape {a.shape}"
-        )
-    w = a.astype(np.int64)
+    w = raw_rows(raw, RAW_LEN, "LPS22")
     p = w[:, 0] | (w[:, 1] << 8) | (w[:, 2] << 16)
     p = p - ((p & 0x800000) << 1)  # sign-extend 24 bits
     t = w[:, 3] | (w[:, 4] << 8)
@@ -115,11 +103,7 @@ def compensate(
     return np.asarray(pressure, dtype=np.float64), np.asarray(temperature, dtype=np.float64)
 
 
-def make_compensator(block: bytes) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def make_compensator(block: bytes) -> Compensator:
     """raw (n, 5) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
     parse_calibration(block)  # validates; the conversion needs no coefficients
-
-    def run(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return compensate(*unpack_raw(raw))
-
-    return run
+    return compensator(unpack_raw, compensate)

@@ -31,11 +31,12 @@ float operations in the same order, so the two agree bit for bit.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from leakmon.compensation import Compensator, compensator, raw_rows
 
 CALIB_LEN = 12
 CALIB_FMT = ">6H"
@@ -67,20 +68,7 @@ def parse_calibration(block: bytes) -> Ms5611Calibration:
 
 def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(D1, D2) from (N, 6) uint8 rows (or a flat multiple of 6 bytes): u24 BE each."""
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        a = np.frombuffer(raw, dtype=np.uint8)
-    else:
-        a = np.asarray(raw)
-    if a.dtype != np.uint8:
-        raise ValueError(f"raw MS5611 data must be uint8 bytes, got dtype {a.dtype}")
-    if a.ndim == 1 and a.size % RAW_LEN == 0:
-        a = a.reshape(-1, RAW_LEN)
-    if a.ndim != 2 or a.shape[1] != RAW_LEN:
-        raise ValueError(
-            f"raw MS5611 data must be (N, {RAW_LEN}) or a flat multiple of {RAW_LEN} bytes, "
-            f"got shape {a.shape}"
-        )
-    w = a.astype(np.int64)
+    w = raw_rows(raw, RAW_LEN, "MS5611")
     d1 = (w[:, 0] << 16) | (w[:, 1] << 8) | w[:, 2]
     d2 = (w[:, 3] << 16) | (w[:, 4] << 8) | w[:, 5]
     return d1, d2
@@ -123,12 +111,6 @@ def compensate(
     return np.asarray(pressure, dtype=np.float64), np.asarray(temperature, dtype=np.float64)
 
 
-def make_compensator(block: bytes) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def make_compensator(block: bytes) -> Compensator:
     """raw (n, 6) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
-    cal = parse_calibration(block)
-
-    def run(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d1, d2 = unpack_raw(raw)
-        return compensate(d1, d2, cal)
-
-    return run
+    return compensator(unpack_raw, compensate, parse_calibration(block))

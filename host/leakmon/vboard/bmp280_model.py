@@ -15,6 +15,11 @@
 import math
 import struct
 
+try:
+    from . import regfile  # CPython, as leakmon.vboard.bmp280_model
+except ImportError:
+    import regfile  # MicroPython (the board's path), or CPython with vboard/ on sys.path
+
 # Registers
 _CALIB_0 = 0x88
 _CALIB_H1 = 0xA1  # BME280
@@ -134,11 +139,7 @@ def pressure_counts(target_pa, tf, cal):
 
 def _to_counts(x):
     """Round to an integer count and clip to 20 bits (NaN reads as 0)."""
-    if not x == x or x <= 0.0:
-        return 0
-    if x >= RAW_MAX:
-        return RAW_MAX
-    return int(math.floor(x + 0.5))
+    return regfile.round_clip(x, 0, RAW_MAX)
 
 
 def raw_counts(pressure, temperature_k, cal):
@@ -154,25 +155,17 @@ def raw_counts(pressure, temperature_k, cal):
 
 # ---- The chip ----
 
-class BMP280Model:
+class BMP280Model(regfile.RegisterModel):
     """BMP280/BME280 on the virtual I2C bus: a 256-byte register file."""
 
     def __init__(self, chip, hw, cfg):
-        if chip not in CHIP_IDS:
-            raise ValueError("BMP280Model: unknown chip " + str(chip) + " (supported: BMP280, BME280)")
-        self.chip = chip
-        self.hw = hw
+        # reset_busy_reads: status reads that show im_update (NVM copy) after a soft reset.
+        regfile.RegisterModel.__init__(self, chip, hw, cfg, ("BMP280", "BME280"),
+                                       noise_pa=1.3, noise_k=0.005, reset_busy_reads=1)
         self.is_bme = chip == "BME280"
         self.chip_id = cfg.get("chip_id", CHIP_IDS[chip])
-        self.noise_pa = float(cfg.get("noise_pa", 1.3))
-        self.noise_k = float(cfg.get("noise_k", 0.005))
-        self.offset_pa = float(cfg.get("offset_pa", 0.0))
-        self.tempco_pa_per_k = float(cfg.get("tempco_pa_per_k", 0.0))
-        # Status reads that show im_update (NVM copy) after a soft reset.
-        self.reset_busy_reads = int(cfg.get("reset_busy_reads", 1))
         self.calib = bytes.fromhex(cfg.get("calib", DEFAULT_CALIB_HEX))
         self.cal = parse_calib(self.calib)
-        self.regs = bytearray(256)
         r = self.regs
         r[_CHIP_ID] = self.chip_id
         r[_CALIB_0:_CALIB_0 + CALIB_LEN] = self.calib
@@ -198,13 +191,7 @@ class BMP280Model:
 
     def measure(self):
         """Take one conversion of the chamber into the data registers."""
-        p, t = self.hw.env()
-        p_meas = p + self.offset_pa + self.tempco_pa_per_k * (t - 298.15)
-        t_meas = t
-        if self.noise_pa:
-            p_meas += self.noise_pa * self.hw.gauss.next()
-        if self.noise_k:
-            t_meas += self.noise_k * self.hw.gauss.next()
+        p_meas, t_meas = self.sensed()
         adc_p, adc_t = raw_counts(p_meas, t_meas, self.cal)
         r = self.regs
         ctrl = r[_CTRL_MEAS]
@@ -228,21 +215,12 @@ class BMP280Model:
         if reg < _DATA_END and end > _DATA_0 and (r[_CTRL_MEAS] & _MODE_MASK) == _MODE_NORMAL:
             self.measure()
         if reg <= _STATUS < end:
-            if self._busy:
-                self._busy -= 1
-                r[_STATUS] = _IM_UPDATE
-            else:
-                r[_STATUS] = 0
-        for i in range(n):
-            buf[i] = r[(reg + i) & 0xFF]
+            r[_STATUS] = _IM_UPDATE if self.busy_read() else 0
+        self.copy_out(reg, buf)
 
     def write(self, reg, data):
         # Multi-byte writes carry (address, data) pairs: reg, d0, reg1, d1, ...
-        if len(data) == 0:
-            return
-        self._write_one(reg, data[0])
-        for i in range(1, len(data) - 1, 2):
-            self._write_one(data[i], data[i + 1])
+        self.write_pairs(reg, data)
 
     def _write_one(self, reg, value):
         r = self.regs

@@ -13,6 +13,11 @@
 import math
 import struct
 
+try:
+    from . import regfile  # CPython, as leakmon.vboard.bmp3_model
+except ImportError:
+    import regfile  # MicroPython (the board's path), or CPython with vboard/ on sys.path
+
 # Registers
 _CHIP_ID = 0x00
 _REV_ID = 0x01
@@ -135,11 +140,7 @@ def pressure_counts(target_pa, tl, cal):
 
 def _to_counts(x):
     """Round to an integer count and clip to 24 bits (NaN reads as 0)."""
-    if not x == x or x <= 0.0:
-        return 0
-    if x >= RAW_MAX:
-        return RAW_MAX
-    return int(math.floor(x + 0.5))
+    return regfile.round_clip(x, 0, RAW_MAX)
 
 
 def raw_counts(pressure, temperature_k, cal):
@@ -163,24 +164,16 @@ def meas_time_ok(osr, odr):
 
 # ---- The chip ----
 
-class BMP3Model:
+class BMP3Model(regfile.RegisterModel):
     """BMP388/BMP390 on the virtual I2C bus: a 256-byte register file."""
 
     def __init__(self, chip, hw, cfg):
-        if chip not in CHIP_IDS:
-            raise ValueError("BMP3Model: unknown chip " + str(chip) + " (supported: BMP388, BMP390)")
-        self.chip = chip
-        self.hw = hw
+        # reset_busy_reads: status reads that show the chip busy (cmd_rdy = 0) after a soft reset.
+        regfile.RegisterModel.__init__(self, chip, hw, cfg, ("BMP388", "BMP390"),
+                                       noise_pa=0.3, noise_k=0.002, reset_busy_reads=1)
         self.chip_id = cfg.get("chip_id", CHIP_IDS[chip])
-        self.noise_pa = float(cfg.get("noise_pa", 0.3))
-        self.noise_k = float(cfg.get("noise_k", 0.002))
-        self.offset_pa = float(cfg.get("offset_pa", 0.0))
-        self.tempco_pa_per_k = float(cfg.get("tempco_pa_per_k", 0.0))
-        # Status reads that show the chip busy (cmd_rdy = 0) after a soft reset.
-        self.reset_busy_reads = int(cfg.get("reset_busy_reads", 1))
         self.calib = bytes.fromhex(cfg.get("calib", DEFAULT_CALIB_HEX))
         self.cal = parse_calib(self.calib)
-        self.regs = bytearray(256)
         self.regs[_CHIP_ID] = self.chip_id
         self.regs[_REV_ID] = 0x01
         self.regs[_CALIB_0:_CALIB_0 + CALIB_LEN] = self.calib
@@ -199,25 +192,15 @@ class BMP3Model:
 
     def measure(self):
         """Take one conversion of the chamber into the data registers."""
-        p, t = self.hw.env()
-        p_meas = p + self.offset_pa + self.tempco_pa_per_k * (t - 298.15)
-        t_meas = t
-        if self.noise_pa:
-            p_meas += self.noise_pa * self.hw.gauss.next()
-        if self.noise_k:
-            t_meas += self.noise_k * self.hw.gauss.next()
+        p_meas, t_meas = self.sensed()
         raw_p, raw_t = raw_counts(p_meas, t_meas, self.cal)
         r = self.regs
         pwr = r[_PWR_CTRL]
         if pwr & _PRESS_EN:
-            r[0x04] = raw_p & 0xFF
-            r[0x05] = (raw_p >> 8) & 0xFF
-            r[0x06] = raw_p >> 16
+            self.put_le(0x04, raw_p, 3)
             r[_STATUS] |= _DRDY_PRESS
         if pwr & _TEMP_EN:
-            r[0x07] = raw_t & 0xFF
-            r[0x08] = (raw_t >> 8) & 0xFF
-            r[0x09] = raw_t >> 16
+            self.put_le(0x07, raw_t, 3)
             r[_STATUS] |= _DRDY_TEMP
 
     # -- bus interface --
@@ -228,14 +211,12 @@ class BMP3Model:
         end = reg + n
         if reg < _DATA_END and end > _DATA_0 and (r[_PWR_CTRL] & _MODE_MASK) == _MODE_NORMAL:
             self.measure()
-        status_read = reg <= _STATUS < end
-        if status_read and self._busy:
-            self._busy -= 1
-            r[_STATUS] &= ~_CMD_RDY & 0xFF
-        elif status_read:
-            r[_STATUS] |= _CMD_RDY
-        for i in range(n):
-            buf[i] = r[(reg + i) & 0xFF]
+        if reg <= _STATUS < end:
+            if self.busy_read():
+                r[_STATUS] &= ~_CMD_RDY & 0xFF
+            else:
+                r[_STATUS] |= _CMD_RDY
+        self.copy_out(reg, buf)
         # Clear-on-read flags.
         if reg <= _ERR_REG < end:
             r[_ERR_REG] &= ~(_ERR_CMD | _ERR_CONF) & 0xFF
@@ -247,12 +228,7 @@ class BMP3Model:
             r[_STATUS] &= ~(_DRDY_PRESS | _DRDY_TEMP) & 0xFF
 
     def write(self, reg, data):
-        # Bosch burst writes interleave addresses: reg, d0, reg1, d1, reg2, d2...
-        if len(data) == 0:
-            return
-        self._write_one(reg, data[0])
-        for i in range(1, len(data) - 1, 2):
-            self._write_one(data[i], data[i + 1])
+        self.write_pairs(reg, data)
 
     def _write_one(self, reg, value):
         r = self.regs

@@ -1,7 +1,7 @@
 # Register-level model of an Infineon DPS310 for the virtual board.
 #
 # Runs inside the MicroPython VM (and imports under CPython for tests), so it
-# uses only math. Reading the data registers 0x00..0x05 in background mode
+# imports only regfile. Reading the data registers 0x00..0x05 in background mode
 # takes a fresh measurement of the chamber: the true pressure and temperature
 # plus noise and offset, turned into signed 24-bit counts by inverting the
 # datasheet's compensation with the scale factors of the oversampling rates
@@ -23,7 +23,10 @@
 #
 # Not modelled: measurement timing (every read is a new conversion), the FIFO,
 # interrupts, command-mode busy time, the rate x time budget.
-import math
+try:
+    from . import regfile  # CPython, as leakmon.vboard.dps310_model
+except ImportError:
+    import regfile  # MicroPython (the board's path), or CPython with vboard/ on sys.path
 
 # Registers
 _PSR_B2 = 0x00
@@ -138,13 +141,7 @@ def pressure_scaled(target_pa, t_sc, cal):
 
 def _to_counts(x):
     """Round to an integer count and clip to signed 24 bits (NaN reads as 0)."""
-    if not x == x:
-        return 0
-    if x <= RAW_MIN:
-        return RAW_MIN
-    if x >= RAW_MAX:
-        return RAW_MAX
-    return int(math.floor(x + 0.5))
+    return regfile.round_clip(x, RAW_MIN, RAW_MAX)
 
 
 def raw_counts(pressure, temperature_k, cal, kp, kt):
@@ -174,26 +171,19 @@ def _shifted(raw, prc, shift_on):
 
 # ---- The chip ----
 
-class DPS310Model:
+class DPS310Model(regfile.RegisterModel):
     """DPS310 on the virtual I2C bus: a 256-byte register file."""
 
     def __init__(self, chip, hw, cfg):
-        if chip not in CHIP_IDS:
-            raise ValueError("DPS310Model: unknown chip " + str(chip) + " (supported: DPS310)")
-        self.chip = chip
-        self.hw = hw
+        # reset_busy_reads: MEAS_CFG reads that show the sensor and coefficients
+        # not ready after a reset.
+        regfile.RegisterModel.__init__(self, chip, hw, cfg, ("DPS310",),
+                                       noise_pa=0.3, noise_k=0.002, reset_busy_reads=2)
         self.chip_id = cfg.get("chip_id", CHIP_IDS[chip])
-        self.noise_pa = float(cfg.get("noise_pa", 0.3))
-        self.noise_k = float(cfg.get("noise_k", 0.002))
-        self.offset_pa = float(cfg.get("offset_pa", 0.0))
-        self.tempco_pa_per_k = float(cfg.get("tempco_pa_per_k", 0.0))
         self.bad_fuse = bool(cfg.get("bad_fuse", True))
-        # MEAS_CFG reads that show the sensor and coefficients not ready after a reset.
-        self.reset_busy_reads = int(cfg.get("reset_busy_reads", 2))
         self.coef = bytes.fromhex(cfg.get("calib", DEFAULT_COEF_HEX))
         self.cal = parse_coef(self.coef)
         self.coef_srce = int(cfg.get("coef_srce", DEFAULT_COEF_SRCE)) & 0x80
-        self.regs = bytearray(256)
         r = self.regs
         r[_PRODUCT_ID] = self.chip_id
         r[_COEF_0:_COEF_0 + COEF_LEN] = self.coef
@@ -221,13 +211,7 @@ class DPS310Model:
 
     def measure(self, pressure=True, temperature=True):
         """Take one conversion of the chamber into the data registers."""
-        p, t = self.hw.env()
-        p_meas = p + self.offset_pa + self.tempco_pa_per_k * (t - 298.15)
-        t_meas = t
-        if self.noise_pa:
-            p_meas += self.noise_pa * self.hw.gauss.next()
-        if self.noise_k:
-            t_meas += self.noise_k * self.hw.gauss.next()
+        p_meas, t_meas = self.sensed()
         r = self.regs
         kp, kt = self.scale_factors()
         raw_p, raw_t = raw_counts(p_meas, t_meas, self.cal, kp, kt)
@@ -264,23 +248,18 @@ class DPS310Model:
             mode = r[_MEAS_CFG] & _MEAS_CTRL
             self.measure(pressure=mode != 6, temperature=mode != 5)
         if reg <= _MEAS_CFG < end:
-            if self._busy:
-                self._busy -= 1
+            if self.busy_read():
                 r[_MEAS_CFG] &= ~(_COEF_RDY | _SENSOR_RDY) & 0xFF
             else:
                 r[_MEAS_CFG] |= _COEF_RDY | _SENSOR_RDY
-        for i in range(n):
-            buf[i] = r[(reg + i) & 0xFF]
+        self.copy_out(reg, buf)
         # Ready flags clear when their result is read.
         if reg < _TMP_B2 and end > _PSR_B2:
             r[_MEAS_CFG] &= ~_PRS_RDY & 0xFF
         if reg < _DATA_END and end > _TMP_B2:
             r[_MEAS_CFG] &= ~_TMP_RDY & 0xFF
 
-    def write(self, reg, data):
-        # Consecutive bytes go to consecutive registers (auto-increment).
-        for i in range(len(data)):
-            self._write_one((reg + i) & 0xFF, data[i])
+    # write(reg, data): RegisterModel's, auto-incrementing.
 
     def _write_one(self, reg, value):
         r = self.regs

@@ -1,8 +1,8 @@
 # Register-level model of an ST LPS22HB / LPS22HH for the virtual board.
 #
 # Runs inside the MicroPython VM (and imports under CPython for tests), so it
-# uses only math. In continuous mode (ODR != 0) every read that touches the
-# output registers 0x28..0x2C takes a fresh measurement of the chamber: true
+# imports only regfile. In continuous mode (ODR != 0) every read that touches
+# the output registers 0x28..0x2C takes a fresh measurement of the chamber: true
 # pressure and temperature plus noise and offset, rounded to the chip's output
 # counts (1/4096 hPa, 1/100 deg C). The forward maths below performs the same
 # float operations as leakmon.compensation.lps22.
@@ -13,7 +13,10 @@
 # IF_ADD_INC (without it a burst read repeats one register).
 # Not modelled: ODR timing, the low-pass filter's effect on noise, BDU, FIFO,
 # interrupts, reference/offset registers, LC_EN.
-import math
+try:
+    from . import regfile  # CPython, as leakmon.vboard.lps22_model
+except ImportError:
+    import regfile  # MicroPython (the board's path), or CPython with vboard/ on sys.path
 
 _WHO_AM_I = 0x0F
 _CTRL_REG1 = 0x10
@@ -67,43 +70,27 @@ def temperature_k(raw_t):
     return float(raw_t) / COUNTS_PER_DEG_C + ZERO_C_IN_K
 
 
-def _round_clip(x, lo, hi):
-    if not x == x:  # NaN
-        return 0
-    if x <= lo:
-        return lo
-    if x >= hi:
-        return hi
-    return int(math.floor(x + 0.5))
-
-
 def raw_counts(pressure, temperature):
     """(raw_p s24, raw_t s16) the chip reports for pressure (Pa) and temperature (K)."""
-    raw_p = _round_clip(pressure * COUNTS_PER_HPA / PA_PER_HPA, P_MIN, P_MAX)
-    raw_t = _round_clip((temperature - ZERO_C_IN_K) * COUNTS_PER_DEG_C, T_MIN, T_MAX)
+    raw_p = regfile.round_clip(pressure * COUNTS_PER_HPA / PA_PER_HPA, P_MIN, P_MAX)
+    raw_t = regfile.round_clip((temperature - ZERO_C_IN_K) * COUNTS_PER_DEG_C, T_MIN, T_MAX)
     return raw_p, raw_t
 
 
 # ---- The chip ----
 
-class LPS22Model:
+class LPS22Model(regfile.RegisterModel):
     """LPS22HB/LPS22HH on the virtual I2C bus: a 256-byte register file."""
 
     def __init__(self, chip, hw, cfg):
-        if chip not in CHIP_IDS:
-            raise ValueError("LPS22Model: unknown chip " + str(chip) + " (supported: LPS22HB, LPS22HH)")
-        self.chip = chip
-        self.hw = hw
+        # reset_busy_reads: CTRL_REG2 reads that still show SWRESET/BOOT set after
+        # one was written.
+        regfile.RegisterModel.__init__(self, chip, hw, cfg, ("LPS22HB", "LPS22HH"),
+                                       noise_pa=0.75 if chip == "LPS22HB" else 0.65,
+                                       noise_k=0.002, reset_busy_reads=1)
         self.who_am_i = cfg.get("chip_id", CHIP_IDS[chip])
-        self.noise_pa = float(cfg.get("noise_pa", 0.75 if chip == "LPS22HB" else 0.65))
-        self.noise_k = float(cfg.get("noise_k", 0.002))
-        self.offset_pa = float(cfg.get("offset_pa", 0.0))
-        self.tempco_pa_per_k = float(cfg.get("tempco_pa_per_k", 0.0))
-        # CTRL_REG2 reads that still show SWRESET/BOOT set after one was written.
-        self.reset_busy_reads = int(cfg.get("reset_busy_reads", 1))
         self._masks = _WRITE_MASKS[chip]
         self.writes = 0  # bus writes received (tests check none come before the id check)
-        self.regs = bytearray(256)
         self.regs[_WHO_AM_I] = self.who_am_i
         self._reset()
         self._busy = 0
@@ -120,22 +107,11 @@ class LPS22Model:
 
     def measure(self):
         """Take one conversion of the chamber into the output registers."""
-        p, t = self.hw.env()
-        p_meas = p + self.offset_pa + self.tempco_pa_per_k * (t - 298.15)
-        t_meas = t
-        if self.noise_pa:
-            p_meas += self.noise_pa * self.hw.gauss.next()
-        if self.noise_k:
-            t_meas += self.noise_k * self.hw.gauss.next()
+        p_meas, t_meas = self.sensed()
         raw_p, raw_t = raw_counts(p_meas, t_meas)
         r = self.regs
-        raw_p &= 0xFFFFFF
-        raw_t &= 0xFFFF
-        r[0x28] = raw_p & 0xFF
-        r[0x29] = (raw_p >> 8) & 0xFF
-        r[0x2A] = raw_p >> 16
-        r[0x2B] = raw_t & 0xFF
-        r[0x2C] = raw_t >> 8
+        self.put_le(_PRESS_OUT_XL, raw_p, 3)  # signed counts, in two's complement
+        self.put_le(_TEMP_OUT_L, raw_t, 2)
         r[_STATUS] |= _P_DA | _T_DA
 
     def _continuous(self):
@@ -154,8 +130,11 @@ class LPS22Model:
             self._busy -= 1
             if not self._busy:
                 r[_CTRL_REG2] &= ~(_SWRESET | _BOOT) & 0xFF
-        for i in range(n):
-            buf[i] = r[(reg + i) & 0xFF] if inc else r[reg]
+        if inc:
+            self.copy_out(reg, buf)
+        else:
+            for i in range(n):
+                buf[i] = r[reg]
         if reg <= _PRESS_OUT_H < end:
             r[_STATUS] &= ~_P_DA & 0xFF
         if reg <= _TEMP_OUT_H < end:

@@ -1,8 +1,8 @@
 # Command-level model of a TE (MEAS) MS5611-01BA for the virtual board.
 #
 # Runs inside the MicroPython VM (and imports under CPython for tests), so it
-# uses only math and time. The MS5611 has no registers: the bus "register" of a
-# write or a read is a command byte.
+# uses only math, time and regfile. The MS5611 has no registers: the bus
+# "register" of a write or a read is a command byte.
 #
 #   0x1E           reset: busy (NACKs) for `reset_busy_transactions`, conversion dropped
 #   0x40|osr       convert D1 (pressure), osr in 0, 2, 4, 6, 8 (256 .. 4096)
@@ -23,6 +23,11 @@
 # The compensation maths below performs the same float operations in the same
 # order as leakmon.compensation.ms5611. Not modelled: OSR's effect on noise, SPI.
 import math
+
+try:
+    from . import regfile  # CPython, as leakmon.vboard.ms5611_model
+except ImportError:
+    import regfile  # MicroPython (the board's path), or CPython with vboard/ on sys.path
 
 try:
     from time import ticks_diff as _ticks_diff  # type: ignore[attr-defined]
@@ -137,11 +142,7 @@ def pressure_counts(pressure, d2, cal):
 
 def _to_counts(x):
     """Round to an integer count and clip to 24 bits (NaN reads as 0)."""
-    if not x == x or x <= 0.0:
-        return 0
-    if x >= RAW_MAX:
-        return RAW_MAX
-    return int(math.floor(x + 0.5))
+    return regfile.round_clip(x, 0, RAW_MAX)
 
 
 def raw_counts(pressure, temperature_k, cal):
@@ -154,14 +155,11 @@ def raw_counts(pressure, temperature_k, cal):
 
 # ---- The chip ----
 
-class MS5611Model:
+class MS5611Model(regfile.SensorModel):
     """MS5611 on the virtual I2C bus: commands, an ADC result latch and the PROM."""
 
     def __init__(self, chip, hw, cfg):
-        if chip != "MS5611":
-            raise ValueError("MS5611Model: unknown chip " + str(chip) + " (supported: MS5611)")
-        self.chip = chip
-        self.hw = hw
+        regfile.SensorModel.__init__(self, chip, hw, cfg, ("MS5611",), noise_pa=1.2, noise_k=0.002)
         coefficients = tuple(cfg.get("coefficients", DEFAULT_COEFFICIENTS))
         if len(coefficients) != 6:
             raise ValueError("MS5611Model: coefficients must be C1..C6 (6 values)")
@@ -170,10 +168,6 @@ class MS5611Model:
                               cfg.get("serial", DEFAULT_SERIAL))
         if cfg.get("bad_crc", False):
             self.prom[7] ^= 0x5  # a corrupted PROM (or another chip answering)
-        self.noise_pa = float(cfg.get("noise_pa", 1.2))
-        self.noise_k = float(cfg.get("noise_k", 0.002))
-        self.offset_pa = float(cfg.get("offset_pa", 0.0))
-        self.tempco_pa_per_k = float(cfg.get("tempco_pa_per_k", 0.0))
         self.reset_busy = int(cfg.get("reset_busy_transactions", 1))
         self.real_time = bool(cfg.get("real_time_conversions", True))
         self.resets = 0
@@ -188,13 +182,7 @@ class MS5611Model:
         return clock.now_us() if clock is not None else 0
 
     def _measure(self):
-        p, t = self.hw.env()
-        p_meas = p + self.offset_pa + self.tempco_pa_per_k * (t - 298.15)
-        t_meas = t
-        if self.noise_pa:
-            p_meas += self.noise_pa * self.hw.gauss.next()
-        if self.noise_k:
-            t_meas += self.noise_k * self.hw.gauss.next()
+        p_meas, t_meas = self.sensed()
         return raw_counts(p_meas, t_meas, self.cal)
 
     def _start(self, cmd):
