@@ -10,9 +10,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leakmon.commands.argtypes import non_negative, positive
 from leakmon.errors import SimulatorError
+
+if TYPE_CHECKING:
+    from leakmon.simboard import VirtualBoard
 
 HELP = "run a virtual board on a pseudo-terminal until Ctrl-C"
 
@@ -55,27 +59,31 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     board = VirtualBoard(sc, args.seed, args.speed, flash_dir=args.flash,
                          install_firmware=install, link=args.link, ctrl_c=args.ctrl_c)
-    with board:
-        where = f" (link {args.link})" if args.link else ""
-        print(f"leakmon: virtual board on {board.port}{where}: scenario {args.scenario}, seed {args.seed}, "
-              f"speed {args.speed:g}, flash {board.flash_dir}; Ctrl-C stops it", file=sys.stderr, flush=True)
-        if not (board.flash_dir / "main.py").exists():
-            print(f"leakmon: no main.py in {board.flash_dir}: the board waits at its REPL "
-                  f"(deploy the firmware with: leakmon flash --port {args.link or board.port})", file=sys.stderr)
-        print(args.link or board.port, flush=True)
-        try:
-            while True:
-                for event in board.events():
-                    word, _, arg = event.partition(" ")
-                    if word == "main":
-                        how = {"0": "returned", "2": "interrupted"}.get(arg, "raised")
-                        print(f"leakmon: main.py ended ({how}): "
-                              "the board is at its REPL", file=sys.stderr, flush=True)
-                    elif word == "port" and arg != board.port:
-                        print(f"leakmon: device is now {arg}", file=sys.stderr, flush=True)
-                if not board.running():
-                    raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            print("leakmon: stopped", file=sys.stderr)
+    try:
+        with board:
+            serve(board, args)
+    except KeyboardInterrupt:  # at any moment, even before the loop: a clean stop
+        print("leakmon: stopped", file=sys.stderr)
     return 0
+
+
+def serve(board: "VirtualBoard", args: argparse.Namespace) -> None:
+    """Tell the user where the board is, then report what it does until Ctrl-C."""
+    where = f" (link {args.link})" if args.link else ""
+    print(f"leakmon: virtual board on {board.port}{where}: scenario {args.scenario}, seed {args.seed}, "
+          f"speed {args.speed:g}, flash {board.flash_dir}; Ctrl-C stops it", file=sys.stderr, flush=True)
+    if not (board.flash_dir / "main.py").exists():
+        print(f"leakmon: no main.py in {board.flash_dir}: the board waits at its REPL "
+              f"(deploy the firmware with: leakmon flash --port {args.link or board.port})", file=sys.stderr)
+    print(args.link or board.port, flush=True)
+    while True:
+        for event in board.events():
+            word, _, arg = event.partition(" ")
+            if word == "main":
+                how = {"0": "returned", "2": "interrupted"}.get(arg, "raised")
+                print(f"leakmon: main.py ended ({how}): the board is at its REPL", file=sys.stderr, flush=True)
+            elif word == "port" and arg != board.port:
+                print(f"leakmon: device is now {arg}", file=sys.stderr, flush=True)
+        if not board.running():
+            raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
+        time.sleep(0.2)
