@@ -21,6 +21,13 @@ def _micropython() -> str | None:
     return shutil.which("micropython") or (str(here) if here.exists() else None)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "hardware in the loop")
+    group.addoption("--port", help="serial port (pyserial URL) of a real board running the firmware; "
+                    "without it the HIL tests use the virtual board")
+    group.addoption("--board", choices=("pico", "esp32", "pyboard"), help="the real board on --port")
+
+
 @pytest.fixture(scope="session")
 def micropython() -> str:
     mp = _micropython()

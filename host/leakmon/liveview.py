@@ -68,6 +68,7 @@ class LiveView:
     history_s: float = 600.0
     latest: dict[int, LeakUpdate] = field(default_factory=dict)
     history: dict[int, deque[tuple[float, float]]] = field(default_factory=dict)
+    events: deque[str] = field(default_factory=lambda: deque(maxlen=3))
 
     def __post_init__(self) -> None:
         try:
@@ -81,6 +82,10 @@ class LiveView:
         h.append((u.t_s, u.pressure_pa))
         while h and h[0][0] < u.t_s - self.history_s:
             h.popleft()
+
+    def note(self, text: str) -> None:
+        """A node event, shown under the table (the screen is redrawn: stderr would scroll it)."""
+        self.events.append(text)
 
     def _paint(self, text: str, code: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
@@ -137,5 +142,6 @@ class LiveView:
     def render(self, title: str, link: LinkStats, crc_errors: int, frames_per_s: float, width: int = 120) -> str:
         health = f"link {frames_per_s:.1f} frames/s, {link.lost_frames} lost, {crc_errors} CRC errors"
         bad = link.lost_frames or crc_errors
-        lines = [f"{title}   {self._paint(health, YELLOW if bad else DIM)}", ""] + self.rows() + [""] + self.plot(width)
+        lines = [f"{title}   {self._paint(health, YELLOW if bad else DIM)}", ""] + self.rows()
+        lines += [self._paint(f"event: {e}", YELLOW) for e in self.events] + [""] + self.plot(width)
         return "\n".join(lines) + "\n"

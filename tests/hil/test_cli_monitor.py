@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -43,6 +42,7 @@ def test_monitor_text_view_has_a_header_and_a_line_per_update(micropython):
 
 
 def test_ctrl_c_stops_cleanly_and_takes_the_virtual_board_down(micropython):
+    psutil = pytest.importorskip("psutil")
     proc = subprocess.Popen(LEAKMON + ["monitor", "--sim", "--speed", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -50,6 +50,8 @@ def test_ctrl_c_stops_cleanly_and_takes_the_virtual_board_down(micropython):
         proc.stdout.readline()  # header
         first = proc.stdout.readline()  # a first live update
         assert first.strip()
+        board = psutil.Process(proc.pid).children(recursive=True)  # supervisor, interpreter
+        assert board
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
     finally:
@@ -57,11 +59,8 @@ def test_ctrl_c_stops_cleanly_and_takes_the_virtual_board_down(micropython):
             proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped" in err
-    port = err.split("virtual board on ")[1].split()[0]
-    time.sleep(0.2)
-    holders = subprocess.run(["fuser", port], capture_output=True, text=True) if os.path.exists("/bin/fuser") else None
-    if holders is not None:
-        assert holders.stdout.strip() == "", f"{port} still held by {holders.stdout}"
+    _, alive = psutil.wait_procs(board, timeout=5)
+    assert not alive, f"virtual board processes left running: {alive}"
 
 
 @pytest.mark.parametrize("argv, needle", [

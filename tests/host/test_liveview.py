@@ -56,3 +56,13 @@ def test_colour_only_when_asked():
     v = LiveView({0: "ch0"}, color=True)
     v.update(upd(1.0))
     assert "\x1b[31m" in v.render("t", LinkStats(), 0, 1.0)
+
+
+def test_node_events_show_on_the_screen_not_over_it():
+    v = LiveView({0: "ch0"})
+    v.update(upd(1.0))
+    for k in range(5):
+        v.note(f"sensor-error channel 0 detail {k}")
+    screen = v.render("t", LinkStats(), 0, 1.0)
+    shown = [line for line in screen.splitlines() if line.startswith("event: ")]
+    assert shown == [f"event: sensor-error channel 0 detail {k}" for k in (2, 3, 4)]

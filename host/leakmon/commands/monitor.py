@@ -141,7 +141,8 @@ def sensor_labels(hello: protocol.Hello, args: argparse.Namespace) -> dict[int, 
                                              c.chip_name) if x) for c in hello.channels}
 
 
-def show_view(updates: Iterable[LeakUpdate], node: Node, hello: protocol.Hello, args: argparse.Namespace) -> None:
+def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello: protocol.Hello,
+              args: argparse.Namespace) -> None:
     """Redraw the live screen at most twice a second (each update is one frame, <= 2 s)."""
     from leakmon.liveview import HOME_CLEAR, LiveView, parse_pressure
 
@@ -161,8 +162,12 @@ def show_view(updates: Iterable[LeakUpdate], node: Node, hello: protocol.Hello, 
         sys.stdout.write(HOME_CLEAR + screen)
         sys.stdout.flush()
 
+    def on_event(e: protocol.Event) -> None:
+        if e.name != "boot":
+            view.note(f"t={e.t_ticks_us / 1e6:.1f} s {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip())
+
     try:
-        for u in updates:
+        for u in monitor_updates(node, tracker, args.duration, alive, on_event):
             view.update(u)
             if time.monotonic() - shown >= 0.5:
                 draw()
@@ -183,11 +188,10 @@ def run(args: argparse.Namespace) -> int:
         print(describe(hello), file=sys.stderr)
         tracker = LeakTracker(args.window)
         try:
-            updates = monitor_updates(node, tracker, args.duration, alive, print_event)
             if args.view:
-                show_view(updates, node, hello, args)
+                show_view(node, tracker, alive, hello, args)
             else:
-                print_updates(updates, args.json)
+                print_updates(monitor_updates(node, tracker, args.duration, alive, print_event), args.json)
         except KeyboardInterrupt:
             print("leakmon: stopped", file=sys.stderr)
         print(summary(node.stream), file=sys.stderr)
