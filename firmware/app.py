@@ -258,9 +258,12 @@ class Node:
         link = self.link
         rd = self.reader
         for _ in range(MAX_POLL_BYTES):
-            c = link.read_byte()
-            if c < 0:
-                return
+            if rd.pending():  # bytes of a rejected frame first: a command may start in them
+                c = rd.next_spilled()
+            else:
+                c = link.read_byte()
+                if c < 0:
+                    return
             if rd.feed(c):
                 self.command(rd.msg_type, rd.seq, memoryview(rd.buf)[wire.HEADER_SIZE : wire.HEADER_SIZE + rd.payload_len])
 

@@ -208,16 +208,22 @@ def samples_payload(t0_us, period_us, channels, rows):
 
 
 class FrameReader:
-    """Byte-at-a-time frame parser with a fixed buffer; used by the node for commands.
+    """Byte-at-a-time frame parser with fixed buffers; used by the node for commands.
 
     feed(b) returns True when buf holds a whole frame with a good CRC; then
     msg_type, seq and payload_len describe it and the payload is at buf[8:].
-    Bad CRCs and oversize lengths are counted and parsing restarts at the next sync.
+    A frame that fails (bad CRC, oversize length) is given up one byte past its
+    sync, as the host's decoder does: its other bytes go to a spill buffer that the
+    caller feeds again (pending()/next_spilled()) before new bytes, so a torn or
+    corrupt command never swallows the intact one behind it. Allocates nothing.
     """
 
     def __init__(self, max_payload=64):
         self.max_payload = max_payload
         self.buf = bytearray(max_payload + OVERHEAD)
+        self.spill = bytearray(max_payload + OVERHEAD)
+        self.spill_i = 0
+        self.spill_n = 0
         self.n = 0
         self.need = HEADER_SIZE
         self.msg_type = 0
@@ -225,6 +231,36 @@ class FrameReader:
         self.payload_len = 0
         self.crc_errors = 0
         self.oversize = 0
+
+    def pending(self):
+        """True while bytes of a rejected frame wait to be fed again."""
+        return self.spill_i < self.spill_n
+
+    def next_spilled(self):
+        b = self.spill[self.spill_i]
+        self.spill_i += 1
+        return b
+
+    def _reject(self):
+        """Give up the frame in buf: buf[1:n] goes back in front of what still waits.
+        Never overflows: those bytes came from the spill or were read after it ran dry."""
+        keep = self.n - 1
+        self.n = 0
+        self.need = HEADER_SIZE
+        spill = self.spill
+        i = self.spill_i
+        rest = self.spill_n - i
+        if keep <= i:
+            for k in range(rest):
+                spill[keep + k] = spill[i + k]
+        else:
+            for k in range(rest - 1, -1, -1):
+                spill[keep + k] = spill[i + k]
+        buf = self.buf
+        for k in range(keep):
+            spill[k] = buf[1 + k]
+        self.spill_i = 0
+        self.spill_n = keep + rest
 
     def feed(self, b):
         buf = self.buf
@@ -248,19 +284,20 @@ class FrameReader:
             plen = buf[6] | (buf[7] << 8)
             if plen > self.max_payload:
                 self.oversize += 1
-                self.n = 0
+                self._reject()
                 return False
             self.need = HEADER_SIZE + plen + CRC_SIZE
             return False
         if n < HEADER_SIZE or n < self.need:
             return False
-        self.n = 0
         plen = self.need - OVERHEAD
-        self.need = HEADER_SIZE
         c = crc16(buf, 2, HEADER_SIZE + plen)
         if buf[HEADER_SIZE + plen] != (c & 0xFF) or buf[HEADER_SIZE + plen + 1] != (c >> 8):
             self.crc_errors += 1
+            self._reject()
             return False
+        self.n = 0
+        self.need = HEADER_SIZE
         self.msg_type = buf[3]
         self.seq = buf[4] | (buf[5] << 8)
         self.payload_len = plen
