@@ -75,7 +75,10 @@ class Supervisor:
                  ctrl_c: bool = True) -> None:
         self.micropython = micropython
         self.flash = flash
-        self.env = dict(os.environ, MICROPYPATH=mpypath)
+        # machine.reset() on the board says "reset" on the status fifo before it exits.
+        self.env = dict(os.environ, MICROPYPATH=mpypath, LEAKMON_VBOARD_STATUS=str(status))
+        self.reset_requested = False
+        self.status_fd = -1
         self.status_path = status
         self.link = link
         self.ctrl_c = ctrl_c
@@ -118,6 +121,11 @@ class Supervisor:
     def interpreter_ended(self, soft: bool = True, grace_s: float = 0.5) -> None:
         assert self.interp is not None
         code = self.interp.stop(0.0 if self.stopping else grace_s)
+        if self.status_fd >= 0:
+            self.read_status(self.status_fd)  # did the board ask for a reset before it went?
+        if self.reset_requested and not self.stopping:
+            self.reset_requested = False
+            self.raw, soft = False, False  # machine.reset(): a hard reset, main.py runs
         self.event(f"exit {code}")
         self.log(f"interpreter exit {code}")
         if self.stopping:
@@ -178,6 +186,21 @@ class Supervisor:
         elif pkt and pkt[0] & TIOCPKT_FLUSHREAD:
             self.to_client.clear()  # opening the port flushes what the board sent before
 
+    def drain_inner(self) -> None:
+        """Relay what the interpreter has written and not yet been read (bounded)."""
+        assert self.interp is not None
+        for _ in range(64):
+            r, _, _ = select.select([self.interp.master], [], [], 0.05)
+            if not r:
+                return
+            try:
+                data = os.read(self.interp.master, CHUNK)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self.from_board(data)
+
     def read_inner(self) -> None:
         assert self.interp is not None
         try:
@@ -236,6 +259,8 @@ class Supervisor:
         for line in data.decode(errors="replace").splitlines():
             if line.startswith("main "):
                 self.event(line)
+            elif line == "reset":
+                self.reset_requested = True
             self.log(line)
 
     # -- main loop -------------------------------------------------------------
@@ -245,7 +270,7 @@ class Supervisor:
         if self.status_path.exists():
             self.status_path.unlink()
         os.mkfifo(self.status_path)
-        status_fd = os.open(self.status_path, os.O_RDONLY | os.O_NONBLOCK)
+        status_fd = self.status_fd = os.open(self.status_path, os.O_RDONLY | os.O_NONBLOCK)
         keep_fd = os.open(self.status_path, os.O_WRONLY)  # never EOF between writers
         os.set_blocking(sys.stdout.fileno(), False)
         self.connect()
@@ -288,6 +313,10 @@ class Supervisor:
             self.read_control()
         if status_fd in r:
             self.read_status(status_fd)
+            if self.reset_requested:  # machine.reset() waits for this: restart it now,
+                self.drain_inner()  # once what it sent before (the RESET's ACK) is relayed
+                self.interpreter_ended(soft=False, grace_s=0.0)
+                return
         if self.outer is not None and self.outer.master in r:
             self.read_outer()
         if self.outer is not None and self.outer.master in w:

@@ -368,34 +368,19 @@ def soft_reset(n: Node) -> float:
     return waited
 
 
-def power_cycle(link: Link, target: Target) -> None:
-    """Restart the virtual board and connect to it again."""
-    link.node.close()
-    target.power_cycle()
-    link.node = reconnect(target.port)
-
-
 def test_reset_restarts_the_board(link: Link, hil_target: Target, board_port: str, hil_report: HilReport) -> None:
     """RESET: the board boots again and answers."""
     n = link.node
     assert n.command(wire.C_RESET).ok
     t0 = time.monotonic()
     try:
-        try:
-            wait_for(n, lambda i: True if isinstance(i, protocol.Event) and i.name == "boot" else None,
-                     3.0 if hil_target.virtual else 10.0)
-        except LeakmonError:  # a real board's USB goes away: open it again
-            n.close()
-            link.node = reconnect(board_port)
-        booted = time.monotonic() - t0
-        waited = answering(link.node, 3.0 if hil_target.virtual else 10.0)
-    except (AssertionError, LeakmonError) as e:
-        if hil_target.vboard is None:
-            raise
-        # A known gap of the virtual board (see the issue 7 report): it either stays at its
-        # REPL or boots with a dead command link. Power-cycle it for the checks after this one.
-        power_cycle(link, hil_target)
-        pytest.xfail(f"virtual board: after RESET the node does not answer again ({e}); board power-cycled")
+        wait_for(n, lambda i: True if isinstance(i, protocol.Event) and i.name == "boot" else None,
+                 3.0 if hil_target.virtual else 10.0)
+    except LeakmonError:  # a real board's USB goes away: open it again
+        n.close()
+        link.node = reconnect(board_port)
+    booted = time.monotonic() - t0
+    waited = answering(link.node, 3.0 if hil_target.virtual else 10.0)
     hil_report.figure(f"boot event {booted:.2f} s after the ACK; first command answered {waited:.2f} s after it")
 
 
