@@ -28,8 +28,9 @@ import random
 import sys
 import textwrap
 import time
+from pathlib import Path
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 try:
     import atheris
@@ -39,52 +40,14 @@ except ImportError:  # the simple engine needs nothing
 if atheris is not None:
     with atheris.instrument_imports(include=["leakmon"]):
         from leakmon import wire
-        from leakmon.decoder import DecoderStats, Frame, FrameDecoder
+        from leakmon.decoder import Frame, FrameDecoder
 else:
     from leakmon import wire
-    from leakmon.decoder import DecoderStats, Frame, FrameDecoder
+    from leakmon.decoder import Frame, FrameDecoder
 
-
-# -- the reference receiver ------------------------------------------------------------
-@dataclass
-class Found:
-    frames: list[tuple[int, Frame]] = field(default_factory=list)  # (offset, frame)
-    stats: DecoderStats = field(default_factory=DecoderStats)
-    unknown_version_bytes: int = 0
-
-
-def reference_decode(data: bytes, max_payload: int = wire.MAX_PAYLOAD) -> Found:
-    """PROTOCOL.md's receiver over a whole recording: at each offset, a frame or one byte skipped."""
-    out = Found()
-    s = out.stats
-    s.bytes_in = len(data)
-    p, n = 0, len(data)
-    while p < n:
-        if data[p : p + 2] != wire.SYNC or n - p < wire.HEADER_SIZE:
-            s.bytes_skipped += 1
-            p += 1
-            continue
-        plen = data[p + 6] | data[p + 7] << 8
-        end = p + wire.HEADER_SIZE + plen
-        if plen > max_payload:
-            s.oversize += 1
-        elif end + wire.CRC_SIZE > n:
-            pass  # incomplete at the end: given up, the bytes behind it rescanned
-        elif data[end] | data[end + 1] << 8 != wire.crc16(data, p + 2, end):
-            s.crc_errors += 1
-        elif data[p + 2] != wire.VERSION:
-            s.unknown_version += 1
-            out.unknown_version_bytes += end + wire.CRC_SIZE - p
-            p = end + wire.CRC_SIZE
-            continue
-        else:
-            out.frames.append((p, Frame(data[p + 3], data[p + 4] | data[p + 5] << 8, data[p + 8 : end])))
-            s.frames += 1
-            p = end + wire.CRC_SIZE
-            continue
-        s.bytes_skipped += 1
-        p += 1
-    return out
+# The reference receiver lives beside the property tests that share it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "property"))
+from reference_receiver import reference_decode  # noqa: E402
 
 
 # -- building a stream from an input -----------------------------------------------------
