@@ -105,7 +105,7 @@ def cusum_table(days: float, seed: int) -> None:
         hours = siegmund_arl(k, h) * block_n * dt / 3600
         print(f"   {k:4.2f} {h:4.1f} {siegmund_arl(k, h):14.0f} {hours:8.2f} {sim:15.0f} "
               f"{alarms / days:17.2f}")
-    print(f"   delays (k 0.5, h 5; leak starting at 2 h; 40 runs each):")
+    print("   delays (k 0.5, h 5; leak starting at 2 h; 40 runs each):")
     print(f"   {'shift':>6} {'leak Pa/s':>10} {'ARL1 Siegmund':>14} {'mean delay':>11} "
           f"{'median onset error':>19}")  # fmt: skip
     for shift in (0.5, 1.0, 2.0, 4.0):

@@ -46,7 +46,6 @@ class Node:
         self.link = board.link
         self.inventory = sensors  # [(bus_id, mux, addr, driver)]; channel id = index
         self.drivers = [s[3] for s in sensors]
-        self.buses = {}
         self.rows = min(max(int(cfg.get("rows_per_frame", 10)), 1), MAX_ROWS)
         self.period_us = self._valid_period(int(cfg.get("period_us", 100000)))
         self.status_every_us = int(cfg.get("status_every_s", 10)) * 1000000

@@ -8,7 +8,6 @@ temperature_k, seq (of the SAMPLES frame).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path

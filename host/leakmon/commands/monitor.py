@@ -90,23 +90,20 @@ def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
 
 def open_source(args: argparse.Namespace, stack: ExitStack) -> tuple[Node, Callable[[], None]]:
     """The node of --port, or of a virtual board started for --sim; and a liveness check."""
-    alive: Callable[[], None] = lambda: None
     if args.port:
-        url = args.port
-    else:
-        from leakmon import scenario as scenario_mod
-        from leakmon.simboard import VirtualBoard
+        return stack.enter_context(Node.open(args.port, args.baud)), lambda: None
+    from leakmon import scenario as scenario_mod
+    from leakmon.simboard import VirtualBoard
 
-        board = stack.enter_context(VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed))
-        url = board.port
+    board = stack.enter_context(VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed))
 
-        def alive() -> None:
-            if board.poll() is not None:
-                raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
+    def alive() -> None:
+        if board.poll() is not None:
+            raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
 
-        print(f"leakmon: virtual board on {url} (scenario {args.scenario}, seed {args.seed}, speed {args.speed:g})",
-              file=sys.stderr)
-    return stack.enter_context(Node.open(url, args.baud)), alive
+    print(f"leakmon: virtual board on {board.port} (scenario {args.scenario}, seed {args.seed}, speed {args.speed:g})",
+          file=sys.stderr)
+    return stack.enter_context(Node.open(board.port, args.baud)), alive
 
 
 def describe(hello: protocol.Hello) -> str:
