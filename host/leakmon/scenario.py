@@ -102,6 +102,7 @@ class Scenario:
     duration_s: float = 3600.0
     path: str = ""
     bus_faults: tuple[tuple[int, float], ...] = ()  # (bus, stuck_from_s): held stuck until recovered
+    board_faults: tuple[tuple[str, float], ...] = ()  # reset_at_s, disconnect_at_s, disconnect_s
 
     # -- single-chamber view, kept for the tests and tools written against it --
 
@@ -183,6 +184,8 @@ class Scenario:
         cfg: dict[str, Any] = {"seed": seed, "speed": speed, "physics": self.physics_config(), "sensors": sensors}
         if self.bus_faults:
             cfg["buses"] = {str(bus): {"stuck_from_s": t_s} for bus, t_s in self.bus_faults}
+        if self.board_faults:
+            cfg["board"] = dict(self.board_faults)
         return cfg
 
 

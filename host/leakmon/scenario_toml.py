@@ -12,7 +12,7 @@ from leakmon.scenario import (BOUNDARIES, LINK_STATES, SECONDS_PER_DAY, SUPPORTE
 from leakmon.vboard import physics
 
 TOP_KEYS = ("name", "description", "simulation", "ambient", "supplies", "segments", "hatches", "valves", "leaks",
-            "phases", "sensors", "buses")
+            "phases", "sensors", "buses", "board")
 KEYS = {
     "simulation": ("step_s", "duration_s"),
     "ambient": ("pressure_pa", "temperature_k"),
@@ -27,6 +27,7 @@ KEYS = {
     # Fault injection (host/leakmon/vboard/vhw.py): per sensor, and per bus.
     "faults": ("nack_prob", "remove_at_s", "replug_at_s", "stuck_from_s", "stuck_until_s"),
     "buses": ("bus", "stuck_from_s"),
+    "board": ("reset_at_s", "disconnect_at_s", "disconnect_s"),
 }
 KEYS["valves"] = KEYS["hatches"]
 
@@ -242,6 +243,13 @@ def _bus_faults(data: dict[str, Any], source: str) -> tuple[tuple[int, float], .
     return tuple(out)
 
 
+def _board_faults(data: dict[str, Any], source: str) -> tuple[tuple[str, float], ...]:
+    t = _table(data, "board", _Where(source, "(top level)"))
+    w = _Where(source, "[board]")
+    _keys(t, KEYS["board"], w)
+    return tuple((k, _num(t, k, w, lo=0.0)) for k in KEYS["board"] if k in t)
+
+
 def _auto_step(segments: list[SegmentSpec], links: list[LinkSpec], phases: list[Phase]) -> float:
     """Small against the slow time constants; hatch flows need no limit (implicit)."""
     step = 1.0
@@ -296,5 +304,5 @@ def parse(data: dict[str, Any], source: str) -> Scenario:
         description=str(data.get("description", "")),
         segments=tuple(segments), links=tuple(links), sensors=tuple(sensors), boundaries=tuple(boundaries),
         phases=tuple(phases), step_s=step, duration_s=duration, path=source,
-        bus_faults=_bus_faults(data, source),
+        bus_faults=_bus_faults(data, source), board_faults=_board_faults(data, source),
     )

@@ -261,6 +261,8 @@ class Supervisor:
                 self.event(line)
             elif line == "reset":
                 self.reset_requested = True
+            elif line.startswith("disconnect "):  # the scenario pulls the cable
+                self.command(line.split())
             self.log(line)
 
     # -- main loop -------------------------------------------------------------

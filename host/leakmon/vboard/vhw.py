@@ -7,6 +7,7 @@
 # while the models stay free to use floats.
 import json
 import math
+import os
 import random
 
 import micropython
@@ -148,6 +149,7 @@ class Bus:
     def read_into(self, addr, reg, buf):
         depth = _exempt()
         try:
+            _board_faults_due()
             self._device(addr).read_into(reg, buf)
         finally:
             _relock(depth)
@@ -319,7 +321,47 @@ def hardware():
         with open("sim.json") as f:
             _hw = Hardware(json.load(f))
         _bus_faults(_hw)
+        _board_faults(_hw)
     return _hw
+
+
+FAULTS_DONE = ".vboard_faults_done"  # survives the board's own reset (device time restarts)
+
+
+def _board_faults(hw):
+    """sim.json "board": reset_at_s, disconnect_at_s (+ disconnect_s): each fires once."""
+    spec = hw.cfg.get("board", {})
+    try:
+        with open(FAULTS_DONE) as f:
+            done = f.read().split()
+    except OSError:
+        done = []
+    faults = []
+    if "reset_at_s" in spec and "reset" not in done:
+        faults.append((int(spec["reset_at_s"] * 1e6), "reset", ""))
+    if "disconnect_at_s" in spec and "disconnect" not in done:
+        faults.append((int(spec["disconnect_at_s"] * 1e6), "disconnect", str(spec.get("disconnect_s", 1.0))))
+    faults.sort()
+    hw.board_faults = faults
+
+
+def _board_faults_due():
+    """Fire the board faults whose time has come: a reset, or the cable pulled. The
+    supervisor does them (leakmon.supervisor), asked over its status fifo."""
+    hw = _hw
+    if hw is None or not hw.board_faults or hw.board_faults[0][0] > hw.clock.now_us():
+        return
+    _, action, arg = hw.board_faults.pop(0)
+    with open(FAULTS_DONE, "a") as f:
+        f.write(action + "\n")
+    if action == "reset":
+        import machine
+
+        machine.reset()
+    path = os.getenv("LEAKMON_VBOARD_STATUS")
+    if path:
+        with open(path, "a") as f:
+            f.write("disconnect " + arg + "\n")
 
 
 def _bus_faults(hw):
