@@ -52,6 +52,8 @@ def time_to_limit(u: LeakUpdate, limit_pa: float) -> tuple[float, float, float]:
 
 
 def state(u: LeakUpdate) -> str:
+    if u.alarm_t_s is not None:  # the CUSUM rang: a leak began (at alarm_onset_t_s)
+        return "ALARM"
     if u.leak_rate_ci95_low_pa_per_s > 0:
         return "LEAK"
     if u.leak_rate_ci95_high_pa_per_s < 0:
@@ -102,7 +104,7 @@ class LiveView:
                 mid, lo, hi = time_to_limit(u, self.limit_pa)
                 ttl = f"{duration(mid)} [{duration(lo)}, {duration(hi)}]"
             st = state(u)
-            colour = {"LEAK": RED, "GAIN": YELLOW, "ok": GREEN}[st]
+            colour = {"ALARM": RED, "LEAK": RED, "GAIN": YELLOW, "ok": GREEN}[st]
             out.append(f"{self.labels.get(ch, f'ch{ch}')[:26]:<26} {p:16.3f} {u.temperature_k - 273.15:7.3f} "
                        f"{u.leak_rate_pa_per_s:+10.5f} [{u.leak_rate_ci95_low_pa_per_s:+9.5f},"
                        f"{u.leak_rate_ci95_high_pa_per_s:+9.5f}] {u.leak_rate_mmhg_per_day:+9.2f} "

@@ -52,6 +52,13 @@ def test_leak_rate_matches_truth_and_interval_is_honest(micropython):
     assert np.mean(se) < 0.05 * truth
 
 
+def test_live_onset_alarm_rings_for_a_leak_and_says_when_it_began(micropython):
+    u, truth, _ = run_once("steady_leak", seed=6, duration_s=60)
+    assert truth > 0 and u.alarm_t_s is not None and u.alarm_t_s <= 60.0, u
+    assert u.alarm_onset_t_s is not None and u.alarm_onset_t_s <= 12.0  # the leak is there from the start
+    assert u.false_alarm_spacing_s is not None and u.false_alarm_spacing_s > 3600
+
+
 def test_sealed_chamber_with_temperature_swing_reads_no_leak(micropython):
     u, truth, _ = run_once("sealed", seed=3, duration_s=120)
     assert truth == 0.0
@@ -59,3 +66,4 @@ def test_sealed_chamber_with_temperature_swing_reads_no_leak(micropython):
     # Without temperature compensation the swing alone would look like a leak of
     # ~0.1 Pa/s (dP = P dT / T); the P/T fit stays two orders of magnitude below.
     assert abs(u.leak_rate_pa_per_s) < 0.003
+    assert u.alarm_t_s is None, u  # and no onset alarm from the swing

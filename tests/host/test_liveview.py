@@ -66,3 +66,9 @@ def test_node_events_show_on_the_screen_not_over_it():
     screen = v.render("t", LinkStats(), 0, 1.0)
     shown = [line for line in screen.splitlines() if line.startswith("event: ")]
     assert shown == [f"event: sensor-error channel 0 detail {k}" for k in (2, 3, 4)]
+
+
+def test_an_onset_alarm_outranks_the_interval():
+    from dataclasses import replace
+
+    assert state(replace(upd(1, rate=0.005, half=0.01), alarm_t_s=40.0, alarm_onset_t_s=0.1)) == "ALARM"
