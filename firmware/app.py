@@ -82,7 +82,6 @@ class Node:
             by_rate.setdefault(self.decim[ch], []).append(ch)
         self.groups = [Group(d, by_rate[d], [self.drivers[ch] for ch in by_rate[d]], self.rows, self.period_us)
                        for d in sorted(by_rate)]
-        self.nact = len(self.active)
 
     @property
     def rows_per_frame(self):
@@ -179,7 +178,6 @@ class Node:
             return
         self.flush()
         self.active.remove(ch)
-        self.nact = len(self.active)
         self.lost[ch] = [self.board.ticks_add(self.board.ticks_us(), RETRY_FIRST_MS * 1000), RETRY_FIRST_MS]
         for i, g in enumerate(self.groups):
             if ch in g.channels:
@@ -233,7 +231,7 @@ class Node:
             self.flush()
             self.next_t = b.ticks_add(self.next_t, missed * self.period_us)
             step += missed * self.period_us
-        if self.running and self.nact:
+        if self.running and self.active:
             self.sample(self.next_t)
         if self.lost:
             self.retry_lost()
