@@ -13,17 +13,21 @@ machine does not halve the figures; --wall uses the wall clock instead.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test-only helpers
+
 import argparse
 import time
 from collections.abc import Callable
 
 import numpy as np
-
-from leakmon import wiregen
-from leakmon.decoder import DecoderStats, FrameDecoder
-from leakmon.fastdecode import FastStream
-from leakmon.fastframes import find_frames
-from leakmon.stream import NodeStream, SampleBlock
+import wiregen
+from leakmon.wire.fastdecode import FastStream
+from leakmon.wire.framing import DecoderStats, FrameDecoder
+from leakmon.wire.scan import find_frames
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 READ_CHUNK = 4096  # what the live node feeds the stream per read, at most
 FAST_CHUNK = 8 << 20  # what export feeds the vectorized path per call

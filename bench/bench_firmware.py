@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     ticks = sys.argv[1] if len(sys.argv) > 1 else "5000"
     mp = Path(sys.executable).parent / "micropython"
-    env = dict(os.environ, MICROPYPATH=f"{ROOT / 'host/leakmon/vboard'}:{ROOT / 'firmware'}::.frozen")
+    env = dict(os.environ, MICROPYPATH=f"{ROOT / 'host/leakmon/sim/vboard'}:{ROOT / 'firmware'}::.frozen")
     res = subprocess.run([str(mp), str(ROOT / "bench" / "mp_bench_firmware.py"), ticks], env=env,
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:

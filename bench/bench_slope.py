@@ -14,7 +14,6 @@ import math
 import time
 
 import numpy as np
-
 from leakmon.analysis.slope import SlopeFit, fit_slope, sliding_slopes
 
 

@@ -14,14 +14,13 @@ import struct
 import time
 
 import numpy as np
-
-from leakmon import scenario as scenario_mod
 from leakmon import wire
 from leakmon.analysis.cusum import cusum_scan
-from leakmon.node import Node
-from leakmon.simboard import VirtualBoard
-from leakmon.stream import SampleBlock
-from leakmon.truth import truth_table
+from leakmon.link.node import Node
+from leakmon.sim import scenario as scenario_mod
+from leakmon.sim.board import VirtualBoard
+from leakmon.sim.truth import truth_table
+from leakmon.wire.stream import SampleBlock
 
 RUNS = {  # scenario: (seconds of device time, sampling period us, watch from s, CUSUM block s)
     "steady_leak": (600.0, 100_000, 0.0, 10.0),

@@ -54,7 +54,7 @@ class BenchBoard:
 def run(n_sensors, ticks, rows):
     board = BenchBoard()
     cfg = {"period_us": 5000, "rows_per_frame": rows, "status_every_s": 10}
-    node = app.Node(board, cfg, [(0, 255, 0x40 + k, FakeSensor(k)) for k in range(n_sensors)])
+    node = app.NodeApp(board, cfg, [(0, 255, 0x40 + k, FakeSensor(k)) for k in range(n_sensors)])
     for _ in range(2 * rows):
         node.tick()  # warm-up: first calls of some built-ins allocate once
     gc.collect()

@@ -33,12 +33,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from leakmon import protocol, scenario, wire
-from leakmon.monitor import LeakTracker
-from leakmon.node import Node
-from leakmon.scenario import Scenario
-from leakmon.simboard import VirtualBoard
-from leakmon.stream import SampleBlock
+from leakmon import wire
+from leakmon.analysis.tracker import LeakTracker
+from leakmon.link.node import Node
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
+from leakmon.sim.scenario import Scenario
+from leakmon.wire import messages as protocol
+from leakmon.wire.stream import SampleBlock
 
 try:
     import psutil

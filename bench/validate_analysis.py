@@ -15,18 +15,22 @@ Not a test: prints figures and tables, never fails. The tests assert the key one
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test-only helpers
+
 import argparse
 import math
 
 import numpy as np
-
 from leakmon import units
 from leakmon.analysis.cusum import cusum_scan, siegmund_arl
 from leakmon.analysis.decay import choose_model, hole_from_tau, time_to_limit
 from leakmon.analysis.fit import fit_slope
 from leakmon.analysis.rates import leak_rates
-from leakmon.analysis.synthetic import chamber_truth, choked_record
-from leakmon.vboard.chamber import Chamber
+from leakmon.sim.vboard.chamber import Chamber
+from synthetic import chamber_truth, choked_record
 
 T0_K = 293.15
 

@@ -40,7 +40,7 @@ class Group:
                                            rows, period_us * decim)
 
 
-class Node:
+class NodeApp:
     def __init__(self, board, cfg, sensors):
         self.board = board
         self.link = board.link
@@ -368,7 +368,7 @@ def main():
 
     cfg = _load_config()
     board = board_mod.load(cfg)
-    node = Node(board, cfg, discovery.discover(board.i2c_buses()))
+    node = NodeApp(board, cfg, discovery.discover(board.i2c_buses()))
     node.event(wire.EV_BOOT, wire.NO_CHANNEL, len(node.drivers), FW_VERSION)
     node.send_info()
     if not node.drivers:

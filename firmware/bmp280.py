@@ -13,7 +13,7 @@ Calibration block (self.calib, 24 bytes, the same for both chips): registers
 0x88..0x9F raw, dig_T1 (u16), dig_T2, dig_T3, dig_P1 (u16), dig_P2..dig_P9
 (s16), little-endian. The BME280's humidity trimming (0xA1, 0xE1..0xE7) is not
 sent since humidity is not measured. The host compensates in float64
-(leakmon.compensation.bmp280).
+(leakmon.sensors.bmp280).
 
 Defaults suit a slow leak sampled at ~10 Hz: pressure x16, temperature x2 (the
 datasheet's "ultra high resolution" pair), IIR off so successive samples stay

@@ -1,7 +1,7 @@
 """Bosch BMP388 / BMP390 barometer driver: raw counts only, no float maths.
 
 The node streams the 6 data bytes and the 21-byte calibration block; the host
-compensates them in float64 (leakmon.compensation.bmp3). Defaults suit a slow
+compensates them in float64 (leakmon.sensors.bmp3). Defaults suit a slow
 leak: pressure x32, temperature x2, 12.5 Hz, IIR off so successive samples stay
 independent for the host's regression.
 """

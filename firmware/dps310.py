@@ -13,7 +13,7 @@ Calibration block (self.calib, 21 bytes), everything the host needs:
     byte  20      COEF_SRCE (0x28): bit 7 says which temperature sensor the
                   coefficients were trimmed with (TMP_EXT is set to match)
 
-The host compensates in float64 (leakmon.compensation.dps310).
+The host compensates in float64 (leakmon.sensors.dps310).
 
 Defaults suit a slow leak sampled at ~10 Hz: continuous ("background") mode,
 pressure x32 at 16 Hz and temperature x2 at 16 Hz, FIFO off, so each read of

@@ -2,7 +2,7 @@
 
 The chip compensates on-die; the node streams the 5 output bytes (0x28..0x2C:
 pressure s24 in 1/4096 hPa, temperature s16 in 1/100 deg C) and the host
-converts them (leakmon.compensation.lps22). ``calib`` is 2 bytes: WHO_AM_I and
+converts them (leakmon.sensors.lps22). ``calib`` is 2 bytes: WHO_AM_I and
 the CTRL_REG1 value written, so a recording says which chip and settings made it.
 
 Defaults suit a slow leak sampled at ~10 Hz: continuous mode at 75 Hz with the

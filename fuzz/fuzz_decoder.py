@@ -28,9 +28,9 @@ import random
 import sys
 import textwrap
 import time
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 try:
     import atheris
@@ -40,10 +40,10 @@ except ImportError:  # the simple engine needs nothing
 if atheris is not None:
     with atheris.instrument_imports(include=["leakmon"]):
         from leakmon import wire
-        from leakmon.decoder import Frame, FrameDecoder
+        from leakmon.wire.framing import Frame, FrameDecoder
 else:
     from leakmon import wire
-    from leakmon.decoder import Frame, FrameDecoder
+    from leakmon.wire.framing import Frame, FrameDecoder
 
 # The reference receiver lives beside the property tests that share it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "property"))

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
-VBOARD = ROOT / "host" / "leakmon" / "vboard"
+VBOARD = ROOT / "host" / "leakmon" / "sim" / "vboard"
 VECTORS = ROOT / "tests" / "vectors" / "wire_v1.json"
 
 

@@ -1,3 +1,3 @@
-from leakmon.cli import main
+from leakmon.cli.main import main
 
 raise SystemExit(main())

@@ -11,6 +11,7 @@ pressure falls (``-dP/dt``). Conversions are linear and keep the sign; only
 from __future__ import annotations
 
 import math
+import re
 from typing import Final, TypeVar, overload
 
 import numpy as np
@@ -117,6 +118,24 @@ def pressure_from_pa(value_pa: F, unit: str) -> F:
 def pressure_to_pa(value: F, unit: str) -> F:
     """Pressure in `unit` -> Pa; the inverse of :func:`pressure_from_pa`."""
     return value * _pa_per_unit(unit)
+
+
+def parse_pressure(text: str) -> float:
+    """'520mmHg', '13.9 psi', '69327' (Pa) -> pascals; ValueError names the units."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    if not m:
+        raise ValueError(f"not a pressure: {text!r} (e.g. 520mmHg, 13.9psi, 69327Pa)")
+    return float(pressure_to_pa(float(m.group(1)), m.group(2) or "Pa"))
+
+
+def format_duration(s: float) -> str:
+    """Seconds as a person reads them: 42 s, 3.5 min, 2.0 h, 5.1 d, never."""
+    if not math.isfinite(s):
+        return "never"
+    for size, name in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
+        if s >= size:
+            return f"{s / size:.1f} {name}"
+    return f"{s:.0f} s"
 
 
 # ---------------------------------------------------------------- gas amount and flow

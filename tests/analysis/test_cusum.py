@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from leakmon.analysis.cusum import LeakCusum, cusum_scan, siegmund_arl
 
 

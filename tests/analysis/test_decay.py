@@ -6,10 +6,9 @@ import math
 
 import numpy as np
 import pytest
-
 from leakmon import units
 from leakmon.analysis.decay import choose_model, hole_from_tau, time_to_limit
-from leakmon.analysis.synthetic import choked_record
+from synthetic import choked_record
 
 T_K = 293.15
 

@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
-
 from leakmon import units
 from leakmon.analysis.fit import fit_slope
 from leakmon.analysis.rates import leak_rates
-from leakmon.analysis.synthetic import add_noise, chamber_truth
-from leakmon.vboard.chamber import Chamber
+from leakmon.sim.vboard.chamber import Chamber
+from synthetic import add_noise, chamber_truth
 
 
 def test_leak_rates_recover_the_chamber_truth_through_a_temperature_swing() -> None:

@@ -6,7 +6,6 @@ import tomllib
 
 import numpy as np
 import pytest
-
 from leakmon.analysis.recipe import (
     ResultCode,
     calibrate_reference_leak,

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from leakmon.analysis.segments import group_measurements, locate_leaks
-from leakmon.analysis.synthetic import segments_record
+from synthetic import segments_record
 
 VOLS = [75.0, 100.0, 60.0]  # Zvezda-like, and two neighbours
 SCHEDULE = [(0.0, [[0, 1, 2]]), (3600.0, [[0], [1], [2]]), (7200.0, [[0, 1], [2]]),

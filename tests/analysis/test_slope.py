@@ -8,7 +8,6 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 import pytest
-
 from leakmon.analysis.slope import (
     IncrementalSlope,
     SlopeFit,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from leakmon import units
 from leakmon.analysis.fit import fit_slope
 from leakmon.analysis.rates import leak_rates
 from leakmon.analysis.slope import sliding_slopes
-from leakmon.analysis.synthetic import chamber_truth
-from leakmon.vboard.chamber import Chamber
+from leakmon.sim.vboard.chamber import Chamber
+from synthetic import chamber_truth
 
 T0_K = 293.15
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import FIRMWARE
-from leakmon.vboard import chamber
+from leakmon.sim.vboard import chamber
 
 CHAMBER = {"volume_m3": 0.05, "p0_pa": 101325.0, "t0_k": 293.15}
 

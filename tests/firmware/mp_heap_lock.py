@@ -5,19 +5,17 @@
 import gc
 import sys
 
-import micropython
-
 import app
-
-import discovery
 import board as board_mod
+import discovery
+import micropython
 
 warm = int(sys.argv[1])
 locked = int(sys.argv[2])
 rows = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 cfg = {"period_us": 5000, "rows_per_frame": rows, "autostart": True}
 b = board_mod.load(cfg)
-node = app.Node(b, cfg, discovery.discover(b.i2c_buses()))
+node = app.NodeApp(b, cfg, discovery.discover(b.i2c_buses()))
 node.send_info()
 for _ in range(warm):
     node.tick()

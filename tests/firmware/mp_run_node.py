@@ -5,16 +5,15 @@ import json
 import sys
 
 import app
-
-import discovery
 import board as board_mod
+import discovery
 import vhw
 
 ticks = int(sys.argv[1])
 cfg = {"period_us": int(sys.argv[2]) if len(sys.argv) > 2 else 100000, "rows_per_frame": 10,
        "status_every_s": 10}
 b = board_mod.load(cfg)
-node = app.Node(b, cfg, discovery.discover(b.i2c_buses()))
+node = app.NodeApp(b, cfg, discovery.discover(b.i2c_buses()))
 node.send_info()
 for _ in range(ticks):
     node.tick()

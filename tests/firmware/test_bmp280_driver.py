@@ -7,15 +7,24 @@ import random
 from pathlib import Path
 from typing import Any
 
+import drivers_util
 import numpy as np
 import pytest
-
-import drivers_util
-from drivers_util import DISCOVER_SCRIPT, Board, QuietHardware, assert_allocates_nothing
-from drivers_util import assert_reads_chamber, compile_with_mpy_cross, heap_lock_script, read
-from drivers_util import read_script, recorded_error, tagged
-from leakmon.compensation.bmp280 import compensate, parse_calibration, unpack_raw
-from leakmon.vboard import bmp280_model
+from drivers_util import (
+    DISCOVER_SCRIPT,
+    Board,
+    QuietHardware,
+    assert_allocates_nothing,
+    assert_reads_chamber,
+    compile_with_mpy_cross,
+    heap_lock_script,
+    read,
+    read_script,
+    recorded_error,
+    tagged,
+)
+from leakmon.sensors.bmp280 import compensate, parse_calibration, unpack_raw
+from leakmon.sim.vboard import bmp280_model
 
 NOISE_PA = 1.3  # the model's defaults
 NOISE_K = 0.005

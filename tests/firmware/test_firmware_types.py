@@ -2,10 +2,8 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from conftest import FIRMWARE, ROOT
 
 STUBS = ROOT / ".venv" / "mpstubs"

@@ -10,15 +10,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import drivers_util
 import numpy as np
 import pytest
-
-import drivers_util
 from conftest import FIRMWARE
-from drivers_util import CHAMBER, Board, QuietHardware, assert_allocates_nothing
-from drivers_util import assert_reads_chamber, heap_lock_script, read, read_script, tagged
-from leakmon.compensation.lps22 import compensate, make_compensator, parse_calibration
-from leakmon.vboard import lps22_model
+from drivers_util import (
+    CHAMBER,
+    Board,
+    QuietHardware,
+    assert_allocates_nothing,
+    assert_reads_chamber,
+    heap_lock_script,
+    read,
+    read_script,
+    tagged,
+)
+from leakmon.sensors.lps22 import compensate, make_compensator, parse_calibration
+from leakmon.sim.vboard import lps22_model
 
 NOISE_K = 0.002
 

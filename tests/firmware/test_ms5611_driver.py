@@ -11,16 +11,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import drivers_util
 import numpy as np
 import pytest
-
-import drivers_util
 from conftest import FIRMWARE
-from drivers_util import CHAMBER, Board, assert_allocates_nothing, assert_reads_chamber
-from drivers_util import heap_lock_script, read, tagged
-from leakmon.compensation.ms5611 import compensate, make_compensator, parse_calibration, unpack_raw
-from leakmon.stream import NodeStream, SampleBlock
-from leakmon.vboard import ms5611_model
+from drivers_util import (
+    CHAMBER,
+    Board,
+    assert_allocates_nothing,
+    assert_reads_chamber,
+    heap_lock_script,
+    read,
+    tagged,
+)
+from leakmon.sensors.ms5611 import (
+    compensate,
+    make_compensator,
+    parse_calibration,
+    unpack_raw,
+)
+from leakmon.sim.vboard import ms5611_model
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 NOISE_PA = 1.2  # the model's defaults
 NOISE_K = 0.002
@@ -169,7 +180,7 @@ import gc, sys, micropython, app, discovery, board as board_mod
 period = int(sys.argv[1]); warm = int(sys.argv[2]); n = int(sys.argv[3])
 cfg = {"period_us": period, "rows_per_frame": 10, "autostart": True}
 b = board_mod.load(cfg)
-node = app.Node(b, cfg, discovery.discover(b.i2c_buses()))
+node = app.NodeApp(b, cfg, discovery.discover(b.i2c_buses()))
 node.send_info()
 for _ in range(warm):
     node.tick()

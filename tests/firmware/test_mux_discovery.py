@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import FIRMWARE
 from leakmon import wire
-from leakmon.stream import NodeStream, SampleBlock
-from leakmon.vboard import chamber
+from leakmon.sim.vboard import chamber
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 HERE = Path(__file__).parent
 CHAMBER = {"volume_m3": 0.05, "p0_pa": 101325.0, "t0_k": 293.15, "leak_kg_per_s": 2e-7,

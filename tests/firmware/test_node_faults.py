@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from leakmon import protocol, scenario
-from leakmon.stream import NodeStream, SampleBlock
+from leakmon.sim import scenario
+from leakmon.wire import messages as protocol
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 HERE = Path(__file__).parent
 

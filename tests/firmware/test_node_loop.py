@@ -4,10 +4,9 @@ import json
 
 import numpy as np
 import pytest
-
-from leakmon import scenario
-from leakmon.stream import NodeStream, SampleBlock
 from conftest import FIRMWARE
+from leakmon.sim import scenario
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 HERE = __import__("pathlib").Path(__file__).parent
 

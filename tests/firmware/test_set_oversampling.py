@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from leakmon import scenario
+from leakmon.sim import scenario
 
 HERE = Path(__file__).parent
 SCRIPT = """
@@ -14,7 +13,7 @@ import app, discovery
 import board as board_mod
 cfg = {"period_us": 100000, "rows_per_frame": 4}
 b = board_mod.load(cfg)
-node = app.Node(b, cfg, discovery.discover(b.i2c_buses()))
+node = app.NodeApp(b, cfg, discovery.discover(b.i2c_buses()))
 out = []
 for p, t in json.loads(sys.argv[1]):
     d = node.drivers[0]

@@ -5,7 +5,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import FIRMWARE, ROOT
 
 BOARDS = sorted((ROOT / "hardware" / "boards").glob("*.toml"))

@@ -21,15 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-from leakmon import scenario
-from leakmon.simboard import VirtualBoard
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
 
 # Test modules import these from "conftest"; without __init__.py files every
 # conftest.py is the module "conftest", and the last one loaded wins.
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
-VBOARD = ROOT / "host" / "leakmon" / "vboard"
+VBOARD = ROOT / "host" / "leakmon" / "sim" / "vboard"
 VECTORS = ROOT / "tests" / "vectors" / "wire_v1.json"
 
 BOARDS = ("pico", "esp32", "pyboard")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from leakmon import protocol, scenario, wire
+from leakmon import wire
 from leakmon.errors import LeakmonError
-from leakmon.node import Node
-from leakmon.simboard import VirtualBoard
-from leakmon.stream import SampleBlock
+from leakmon.link.node import Node
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
+from leakmon.wire import messages as protocol
+from leakmon.wire.stream import SampleBlock
 
 pytestmark = pytest.mark.hil
 

@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from leakmon import scenario as scenario_mod
+from leakmon.sim import scenario as scenario_mod
 
 pytestmark = pytest.mark.hil
 LEAKMON = [sys.executable, "-m", "leakmon"]
@@ -76,8 +75,8 @@ def test_large_leak_is_exponential_and_gives_the_hole_and_time_to_limit(micropyt
     assert s["first_alarm_t_s"] is not None and s["false_alarm_spacing_s"] > 3600
     # Still above 300 mmHg at the end of the recording: when does the truth cross it?
     sc = scenario_mod.load("large_leak")
-    from leakmon.truth import truth_table
     import numpy as np
+    from leakmon.sim.truth import truth_table
     t = np.arange(0.0, 2000.0, 1.0)
     p = truth_table(sc, t)[f"{sc.segments[0].name}.pressure_pa"]
     t_cross = float(np.interp(-300 * 133.322, -p, t))

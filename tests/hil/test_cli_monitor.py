@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 import pytest
-
-from leakmon import scenario as scenario_mod
+from leakmon.sim import scenario as scenario_mod
 
 pytestmark = pytest.mark.hil
 LEAKMON = [sys.executable, "-m", "leakmon"]

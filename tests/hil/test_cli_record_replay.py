@@ -12,10 +12,9 @@ import sys
 
 import numpy as np
 import pytest
-
-from leakmon import scenario as scenario_mod
-from leakmon.recording import KIND_NOTE, open_recording
-from leakmon.simboard import VirtualBoard
+from leakmon.link.recording import KIND_NOTE, open_recording
+from leakmon.sim import scenario as scenario_mod
+from leakmon.sim.board import VirtualBoard
 
 pytestmark = pytest.mark.hil
 LEAKMON = [sys.executable, "-m", "leakmon"]

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from leakmon import scenario as scenario_mod
-from leakmon.truth import truth_table
+from leakmon.sim import scenario as scenario_mod
+from leakmon.sim.truth import truth_table
 
 pytestmark = pytest.mark.hil
 LEAKMON = [sys.executable, "-m", "leakmon"]

@@ -8,16 +8,17 @@ import hashlib
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-from leakmon import flash, scenario, wire
-from leakmon.rawrepl import NotAtReplError
-from leakmon.node import Node
-from leakmon.simboard import VirtualBoard, firmware_files
-from leakmon.stream import SampleBlock
+from leakmon import wire
+from leakmon.deploy import flash
+from leakmon.deploy.rawrepl import NotAtReplError
+from leakmon.firmware import firmware_files
+from leakmon.link.node import Node
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
+from leakmon.wire.stream import SampleBlock
 
 pytestmark = pytest.mark.hil
 LEAKMON = [sys.executable, "-m", "leakmon"]
@@ -59,7 +60,7 @@ def test_flash_an_empty_board_then_reflash_copies_nothing(micropython, tmp_path)
         assert ls.returncode == 0, ls.stderr
         assert expected | {"sim.json"} <= set(ls.stdout.split()), ls.stdout
         cat = mpremote(board.port, "fs", "cat", "config.json")
-        assert cat.stdout.strip() == (Path(flash.__file__).parents[2] / "firmware" / "config.json").read_text().strip()
+        assert cat.stdout.strip() == next(f for f in firmware_files() if f.name == "config.json").read_text().strip()
         for name in expected:
             assert (flash_dir / name).exists(), name
         main = (flash_dir / "main.py").read_bytes()

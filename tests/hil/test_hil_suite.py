@@ -22,13 +22,21 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
-
-from conftest import SCENARIO, SPEED, HilReport, Target, needs_real_hardware, needs_virtual_board
-from leakmon import protocol, scenario, wire
+from conftest import (
+    SCENARIO,
+    SPEED,
+    HilReport,
+    Target,
+    needs_real_hardware,
+    needs_virtual_board,
+)
+from leakmon import wire
+from leakmon.analysis.tracker import LeakTracker
 from leakmon.errors import CommandError, LeakmonError
-from leakmon.monitor import LeakTracker
-from leakmon.node import Node
-from leakmon.stream import Item, SampleBlock
+from leakmon.link.node import Node
+from leakmon.sim import scenario
+from leakmon.wire import messages as protocol
+from leakmon.wire.stream import Item, SampleBlock
 
 pytestmark = pytest.mark.hil
 ROOT = Path(__file__).resolve().parents[2]

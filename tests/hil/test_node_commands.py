@@ -7,12 +7,13 @@ import time
 
 import numpy as np
 import pytest
-
-from leakmon import protocol, scenario, wire
+from leakmon import wire
 from leakmon.errors import CommandError
-from leakmon.node import Node
-from leakmon.simboard import VirtualBoard
-from leakmon.stream import SampleBlock
+from leakmon.link.node import Node
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
+from leakmon.wire import messages as protocol
+from leakmon.wire.stream import SampleBlock
 
 pytestmark = pytest.mark.hil
 
@@ -127,8 +128,9 @@ def test_reset_acknowledges_then_restarts_the_board(node):
 
 
 def test_set_rate_per_channel(micropython, tmp_path):
-    from leakmon.scenario import Scenario, SensorSpec
     import dataclasses
+
+    from leakmon.sim.scenario import SensorSpec
     sc = scenario.load("steady_leak")
     sc = dataclasses.replace(sc, sensors=(SensorSpec("BMP390", 0, 0x77, 0.3, 0.002), SensorSpec("BMP390", 0, 0x76, 0.3, 0.002)))
     with VirtualBoard(sc, seed=4, speed=20) as board, Node.open(board.port) as n:

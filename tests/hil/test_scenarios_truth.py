@@ -8,15 +8,14 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-
-from leakmon import scenario as scenario_mod
 from leakmon import wire
 from leakmon.analysis.slope import fit_slope
-from leakmon.node import Node
-from leakmon.simboard import VirtualBoard
-from leakmon.stream import SampleBlock
-from leakmon.truth import truth_table
+from leakmon.link.node import Node
+from leakmon.sim import scenario as scenario_mod
+from leakmon.sim.board import VirtualBoard
+from leakmon.sim.truth import truth_table
 from leakmon.units import M_AIR_KG_PER_MOL, R_J_PER_MOL_K
+from leakmon.wire.stream import SampleBlock
 
 pytestmark = pytest.mark.hil
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from leakmon import scenario as scenario_mod
-from leakmon.commands.monitor import monitor_updates
-from leakmon.monitor import LeakTracker, LeakUpdate
-from leakmon.node import Node
-from leakmon.simboard import VirtualBoard
+from leakmon.analysis.tracker import LeakTracker, LeakUpdate
+from leakmon.cli.session import monitor_updates
+from leakmon.link.node import Node
+from leakmon.sim import scenario as scenario_mod
+from leakmon.sim.board import VirtualBoard
 
 pytestmark = pytest.mark.hil
 

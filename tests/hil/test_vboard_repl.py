@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 import serial
-
-from leakmon import scenario
-from leakmon.simboard import VirtualBoard
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
 
 pytestmark = pytest.mark.hil
 MPREMOTE = [sys.executable, "-m", "mpremote"]
@@ -160,7 +159,7 @@ def test_reset_and_disconnect_faults(board, tmp_path):
             read_until(old, b"tick")
             b.control("disconnect 0.3")  # the cable pulled: the open port dies
             # Which call meets the dead port decides the exception: pyserial's own, or
-            # EIO straight from its in_waiting ioctl (leakmon.node maps both to TransportError).
+            # EIO straight from its in_waiting ioctl (leakmon.link.node maps both to TransportError).
             with pytest.raises((serial.SerialException, OSError)):
                 read_until(old, b"never", timeout_s=3)
         seen: list[str] = []

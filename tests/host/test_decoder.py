@@ -3,9 +3,8 @@
 import random
 
 import pytest
-
 from leakmon import wire
-from leakmon.decoder import FrameDecoder
+from leakmon.wire.framing import FrameDecoder
 
 
 def frames(n, seed=0):

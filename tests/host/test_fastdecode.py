@@ -8,11 +8,11 @@ import struct
 
 import numpy as np
 import pytest
-
-from leakmon import wire, wiregen
-from leakmon.fastdecode import FastStream, SampleTable
-from leakmon.fastframes import crc16_many
-from leakmon.stream import NodeStream, SampleBlock
+import wiregen
+from leakmon import wire
+from leakmon.wire.fastdecode import FastStream, SampleTable
+from leakmon.wire.scan import crc16_many
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 
 def stream_result(data: bytes) -> tuple[SampleTable, NodeStream, list]:

@@ -3,10 +3,11 @@
 import math
 
 import pytest
-
-from leakmon.liveview import LiveView, duration, parse_pressure, state, time_to_limit
-from leakmon.monitor import LeakUpdate
-from leakmon.stream import LinkStats
+from leakmon.analysis.tracker import LeakUpdate
+from leakmon.cli.liveview import LiveView, seconds_to_limit, state
+from leakmon.units import format_duration as duration
+from leakmon.units import parse_pressure
+from leakmon.wire.stream import LinkStats
 
 
 def upd(t, ch=0, p=101325.0, rate=0.05, half=0.01):
@@ -23,9 +24,9 @@ def test_pressure_limits_parse_with_units():
 
 def test_time_to_limit_and_its_range_follow_the_interval():
     u = upd(10.0, p=80000.0, rate=0.5, half=0.1)
-    mid, lo, hi = time_to_limit(u, 70000.0)
+    mid, lo, hi = seconds_to_limit(u, 70000.0)
     assert (mid, lo, hi) == pytest.approx((20000.0, 10000 / 0.6, 10000 / 0.4))
-    _, _, never = time_to_limit(upd(1.0, rate=0.05, half=0.1), 70000.0)  # rate may be zero: no upper bound
+    _, _, never = seconds_to_limit(upd(1.0, rate=0.05, half=0.1), 70000.0)  # rate may be zero: no upper bound
     assert math.isinf(never)
     assert duration(90000.0) == "1.0 d" and duration(math.inf) == "never"
 

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from leakmon.commands import ports
+from leakmon.cli.commands import ports
 
 
 def test_known_boards_and_vendors_are_recognised():

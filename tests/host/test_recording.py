@@ -13,13 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
-
-from leakmon import cli, recording, wiregen
-from leakmon.fastdecode import SampleTable
-from leakmon.monitor import LeakTracker
-from leakmon.node import Node
-from leakmon.recording import KIND_RX, KIND_TX, RecordingError, RecordingWriter, open_recording
-from leakmon.stream import NodeStream, SampleBlock
+import wiregen
+from leakmon.analysis.tracker import LeakTracker
+from leakmon.cli import main as cli
+from leakmon.link import recording
+from leakmon.link.node import Node
+from leakmon.link.recording import (
+    KIND_RX,
+    KIND_TX,
+    RecordingError,
+    RecordingWriter,
+    open_recording,
+)
+from leakmon.wire.fastdecode import SampleTable
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 
 class FakeClock:
@@ -113,7 +120,7 @@ def test_a_missing_file_gets_one_clear_line(tmp_path, capsys):
 
 CRASH = """
 import os, sys
-from leakmon.recording import RecordingWriter
+from leakmon.link.recording import RecordingWriter
 t = [0.0]
 w = RecordingWriter(sys.argv[1], clock=lambda: t[0])
 for k in range(40):
@@ -265,7 +272,7 @@ def test_export_reports_a_truncated_recording_and_keeps_what_is_whole(tmp_path, 
 def test_export_progress_respects_no_color(monkeypatch):
     import io
 
-    from leakmon.progress import Progress
+    from leakmon.cli.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -284,7 +291,7 @@ def test_export_progress_respects_no_color(monkeypatch):
 
 
 def test_replay_and_export_drop_a_frame_torn_by_a_reconnect_as_the_live_run_did(tmp_path):
-    from leakmon.fastdecode import decode_recording
+    from leakmon.link.recording import decode_recording
 
     before = wiregen.capture(20, seed=10)
     after = wiregen.samples(20, seq=40, t0_us=40_000_000, seed=11)

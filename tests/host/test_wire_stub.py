@@ -1,4 +1,4 @@
-"""host/leakmon/wire.pyi types the shared wire module: it must name exactly what the
+"""host/leakmon/wire/__init__.pyi types the shared wire module: it must name exactly what the
 module defines (a constant added to firmware/wire.py must be added there too)."""
 
 import ast
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from leakmon.firmware import wire
 
-STUB = Path(__file__).resolve().parents[2] / "host" / "leakmon" / "wire.pyi"
+STUB = Path(__file__).resolve().parents[2] / "host" / "leakmon" / "wire" / "__init__.pyi"
 
 
 def test_stub_names_match_the_module():

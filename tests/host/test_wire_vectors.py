@@ -5,10 +5,10 @@ import struct
 
 import numpy as np
 import pytest
-
 from conftest import VECTORS
-from leakmon import protocol, wire
-from leakmon.decoder import FrameDecoder
+from leakmon import wire
+from leakmon.wire import messages as protocol
+from leakmon.wire.framing import FrameDecoder
 
 VEC = json.loads(VECTORS.read_text())["vectors"]
 

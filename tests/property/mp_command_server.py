@@ -5,7 +5,7 @@
 # In:  one line per case, "<extra ticks> <hex of the bytes the host sends>".
 # Out: one line per case, "OK <ticks> <resets> <hex of every byte the node wrote>"
 #      or "CRASH <ticks> <repr of the exception that escaped Node.tick()>".
-# Each case gets a fresh app.Node (seq 0, empty command parser) on the same board
+# Each case gets a fresh app.NodeApp (seq 0, empty command parser) on the same board
 # and sensors, behind a fake link that hands the node the case's bytes.
 import sys
 from binascii import hexlify, unhexlify
@@ -50,7 +50,7 @@ def run_case(extra, data):
     link = FakeLink(data)
     board.link = link
     resets[0] = 0
-    node = app.Node(board, cfg, sensors)
+    node = app.NodeApp(board, cfg, sensors)
     ticks = 0
     try:
         # app.MAX_POLL_BYTES per tick: the input is consumed in a bounded number of ticks.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from leakmon import wire
-from leakmon.decoder import DecoderStats, Frame
+from leakmon.wire.framing import DecoderStats, Frame
 
 
 @dataclass

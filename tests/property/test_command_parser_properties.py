@@ -2,7 +2,7 @@
 
 Arbitrary byte strings (garbage, command frames of any type, payload and length,
 cut-short and bit-flipped frames, frames of another protocol version) go to the
-firmware's app.Node through a fake link on the virtual board (mp_command_server.py,
+firmware's app.NodeApp through a fake link on the virtual board (mp_command_server.py,
 one MicroPython process for every example). What the node writes back is decoded
 here and checked against two oracles:
 
@@ -31,14 +31,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from leakmon import protocol, scenario, wire
-from leakmon.decoder import Frame, FrameDecoder
+from leakmon import wire
+from leakmon.sim import scenario
+from leakmon.wire import messages as protocol
+from leakmon.wire.framing import Frame, FrameDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "mp_command_server.py"
-NODE_MAX_PAYLOAD = 64  # app.Node's FrameReader(64)
+NODE_MAX_PAYLOAD = 64  # app.NodeApp's FrameReader(64)
 MIN_PERIOD_US, MAX_PERIOD_US = 2000, 60_000_000
 EXTRA_TICKS = 5  # after the input: rows_per_frame is 2 in the server, so >= 2 SAMPLES frames
 COMMANDS = sorted(v for k, v in vars(wire).items() if k.startswith("C_"))
@@ -59,7 +60,7 @@ class CommandServer:
     """mp_command_server.py on the virtual board; one case per request, with a deadline."""
 
     def __init__(self, micropython: str, cwd: Path) -> None:
-        env = dict(os.environ, MICROPYPATH=f"{ROOT / 'host' / 'leakmon' / 'vboard'}:{ROOT / 'firmware'}::.frozen")
+        env = dict(os.environ, MICROPYPATH=f"{ROOT / 'host' / 'leakmon' / 'sim' / 'vboard'}:{ROOT / 'firmware'}::.frozen")
         self.proc = subprocess.Popen([micropython, str(SERVER)], cwd=cwd, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         ready = self._line(timeout_s=20).split()

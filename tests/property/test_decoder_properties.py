@@ -24,9 +24,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-
 from leakmon import wire
-from leakmon.decoder import Frame, FrameDecoder
+from leakmon.wire.framing import Frame, FrameDecoder
 from reference_receiver import reference_decode
 
 FLIP_P = 0.01

@@ -1,4 +1,4 @@
-"""The scenario physics (host/leakmon/vboard/physics.py) against closed forms:
+"""The scenario physics (host/leakmon/sim/vboard/physics.py) against closed forms:
 conservation, equilibration, choked and subsonic orifice flow, the fill transient."""
 
 from __future__ import annotations
@@ -7,10 +7,9 @@ import math
 
 import numpy as np
 import pytest
-
-from leakmon import scenario
-from leakmon.vboard import physics
-from leakmon.vboard.physics import M_AIR, R_CRIT, R, orifice_mol_per_s
+from leakmon.sim import scenario
+from leakmon.sim.vboard import physics
+from leakmon.sim.vboard.physics import M_AIR, R_CRIT, R, orifice_mol_per_s
 
 GAMMA = 1.4
 

@@ -1,9 +1,8 @@
 """Fault injection written in a scenario file reaches the virtual board's sim.json."""
 
 import pytest
-
-from leakmon import scenario
 from leakmon.errors import ConfigError
+from leakmon.sim import scenario
 
 BASE = """
 [[segments]]

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from leakmon import scenario, truth
 from leakmon.errors import ConfigError
-from leakmon.stream import NodeStream, SampleBlock
+from leakmon.sim import scenario, truth
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 HERE = Path(__file__).parent
 SHIPPED = scenario.shipped()
@@ -98,7 +97,7 @@ def test_micropython_runs_the_same_physics(run_mp, tmp_path):
             for ln in cfg["links"]:
                 ln["schedule"] = [[t / 100.0, f] for t, f in ln["schedule"]]
         jobs.append((name, cfg, [float(x) for x in np.linspace(0.0, horizon, 16)] + [horizon + 0.37]))
-    from leakmon.vboard import physics
+    from leakmon.sim.vboard import physics
 
     for name, cfg, times in jobs:
         job = tmp_path / f"{name}.json"
@@ -130,7 +129,7 @@ def _run_node(run_mp, tmp_path: Path, cfg: dict[str, Any], ticks: int) -> NodeSt
 
 def _check_channels_read_their_segments(sc: scenario.Scenario, cfg: dict[str, Any], stream: Any,
                                         blocks: list[SampleBlock]) -> None:
-    from leakmon.vboard import physics
+    from leakmon.sim.vboard import physics
 
     key = {(s["bus"], s["mux_channel"] if "mux_addr" in s else NO_MUX, s["addr"]): s for s in cfg["sensors"]}
     assert len(stream.hello.channels) == len(cfg["sensors"])

@@ -9,7 +9,13 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from leakmon.analysis.fit import FloatArray, SlopeFit, _as_series, _finish_one, _from_sums
+from leakmon.analysis.fit import (
+    FloatArray,
+    SlopeFit,
+    _as_series,
+    _finish_one,
+    _from_sums,
+)
 
 _MIN_BLOCK: Final = 64
 

@@ -14,7 +14,7 @@ from typing import Generic
 import numpy as np
 
 from leakmon import units
-from leakmon.analysis.fit import V, SlopeFit
+from leakmon.analysis.fit import SlopeFit, V
 
 
 @dataclass(frozen=True)

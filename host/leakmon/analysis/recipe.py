@@ -90,7 +90,7 @@ def recipe_from_dict(table: Mapping[str, Any]) -> Recipe:
 
 
 @dataclass(frozen=True)
-class Calibration:
+class TransientCalibration:
     """Learned on good parts: the fill transient of the measure phase and a rate scale."""
 
     transient_t_s: FloatArray  # from the start of measure
@@ -126,7 +126,7 @@ def _series(
 
 
 def _measure_curve(recipe: Recipe, t: FloatArray, p: FloatArray, tk: FloatArray,
-                   cal: Calibration | None) -> tuple[FloatArray, FloatArray, float]:  # fmt: skip
+                   cal: TransientCalibration | None) -> tuple[FloatArray, FloatArray, float]:  # fmt: skip
     """(t from measure start, compensated pressure minus the learned transient, mean T)."""
     sel = (t >= recipe.measure_start_s) & (t <= recipe.measure_end_s)
     tm, t_mean = t[sel] - recipe.measure_start_s, float(np.mean(tk[sel]))
@@ -137,28 +137,28 @@ def _measure_curve(recipe: Recipe, t: FloatArray, p: FloatArray, tk: FloatArray,
 
 
 def learn_transient(recipe: Recipe, t_s: npt.ArrayLike, pressure_pa: npt.ArrayLike,
-                    temperature_k: npt.ArrayLike) -> Calibration:  # fmt: skip
+                    temperature_k: npt.ArrayLike) -> TransientCalibration:  # fmt: skip
     """The measure-phase curve of a known-good (leak-free) master part."""
     tm, pc, _ = _measure_curve(recipe, *_series(t_s, pressure_pa, temperature_k), None)
     if tm.size < 3:
         raise ValueError("the master record does not cover the measure phase")
-    return Calibration(tm, pc - pc[0])
+    return TransientCalibration(tm, pc - pc[0])
 
 
-def calibrate_reference_leak(recipe: Recipe, cal: Calibration, t_s: npt.ArrayLike,
+def calibrate_reference_leak(recipe: Recipe, cal: TransientCalibration, t_s: npt.ArrayLike,
                              pressure_pa: npt.ArrayLike, temperature_k: npt.ArrayLike,
-                             true_leak_pa_per_s: float) -> Calibration:  # fmt: skip
-    """Calibration with its scale set from a master part fitted with a calibrated leak."""
+                             true_leak_pa_per_s: float) -> TransientCalibration:  # fmt: skip
+    """TransientCalibration with its scale set from a master part fitted with a calibrated leak."""
     tm, pc, _ = _measure_curve(recipe, *_series(t_s, pressure_pa, temperature_k), cal)
     measured = -fit_slope(tm, pc).slope
     if not measured > 0.0:
         raise ValueError(f"the reference leak measured {measured:.3g} Pa/s: not a leak")
-    return Calibration(cal.transient_t_s, cal.transient_pa, true_leak_pa_per_s / measured)
+    return TransientCalibration(cal.transient_t_s, cal.transient_pa, true_leak_pa_per_s / measured)
 
 
 def evaluate(
     recipe: Recipe, t_s: npt.ArrayLike, pressure_pa: npt.ArrayLike,
-    temperature_k: npt.ArrayLike, calibration: Calibration | None = None,
+    temperature_k: npt.ArrayLike, calibration: TransientCalibration | None = None,
 ) -> Verdict:  # fmt: skip
     """Run the checks of one recorded test (times from the start of fill) -> Verdict."""
     t, p, tk = _series(t_s, pressure_pa, temperature_k)
@@ -181,7 +181,7 @@ def evaluate(
 
 
 def _judge_leak(recipe: Recipe, t: FloatArray, p: FloatArray, tk: FloatArray,
-                cal: Calibration | None, base: dict[str, Any]) -> Verdict:  # fmt: skip
+                cal: TransientCalibration | None, base: dict[str, Any]) -> Verdict:  # fmt: skip
     tm, pc, t_mean = _measure_curve(recipe, t, p, tk, cal)
     if tm.size < 3:
         return Verdict(ResultCode.ABORTED, "fewer than 3 samples in the measure phase", **base)

@@ -19,7 +19,14 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
-from leakmon.analysis.fit import CONFIDENCE, FIELDS, RHO_MAX, FloatArray, SlopeFit, _as_series
+from leakmon.analysis.fit import (
+    CONFIDENCE,
+    FIELDS,
+    RHO_MAX,
+    FloatArray,
+    SlopeFit,
+    _as_series,
+)
 from leakmon.analysis.student_t import upper_quantile_into
 
 BLOCK_WINDOWS: Final = 8  # windows per row, in window lengths: rows overlap by 1/(this + 1)

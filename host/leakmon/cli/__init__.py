@@ -1,0 +1,1 @@
+"""The command line: main, the session the commands share, the commands, the live view."""

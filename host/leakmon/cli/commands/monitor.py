@@ -1,0 +1,93 @@
+"""`leakmon monitor`: live leak rate from a node or the virtual board."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from leakmon import units
+from leakmon.analysis.tracker import LeakTracker
+from leakmon.cli.argtypes import positive
+from leakmon.cli.session import (
+    add_source_args,
+    describe,
+    monitor_updates,
+    open_source,
+    print_event,
+    print_updates,
+    sensor_labels,
+    summary,
+)
+from leakmon.errors import LeakmonError
+from leakmon.link.node import Node
+from leakmon.wire import messages
+
+HELP = "live leak rate from a node or the virtual board"
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_source_args(p)
+    p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
+    p.add_argument("--window", type=positive, default=600.0, metavar="S",
+                   help="sliding window of the leak-rate fit in seconds (default 600)")
+    p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.add_argument("--view", action="store_true",
+                   help="a live screen: a row per sensor, link health and a pressure plot, redrawn in place")
+    p.add_argument("--unit", default="hPa", help="pressure unit of --view: Pa, hPa, kPa, mbar, mmHg, psi")
+    p.add_argument("--limit", metavar="P", help="--view shows the time until the pressure falls to P (e.g. 520mmHg)")
+
+
+def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello: messages.Hello,
+              args: argparse.Namespace) -> None:
+    """Redraw the live screen at most twice a second (each update is one frame, <= 2 s)."""
+    from leakmon.cli.liveview import HOME_CLEAR, LiveView
+
+    try:
+        limit = units.parse_pressure(args.limit) if args.limit else None
+    except ValueError as e:
+        raise LeakmonError(f"--limit: {e}") from e
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    view = LiveView(sensor_labels(hello, args), args.unit, limit, color, history_s=min(args.window, 3600.0))
+    title = (f"leakmon  {hello.board} firmware {hello.fw_version}  {1e6 / hello.period_us:g} Hz  "
+             f"window {args.window:g} s")
+    t0, f0, shown = time.monotonic(), node.stream.stats.frames, 0.0
+
+    def draw() -> None:
+        fps = (node.stream.stats.frames - f0) / max(time.monotonic() - t0, 1e-9)
+        screen = view.render(title, node.stream.stats, node.stream.decoder.stats.crc_errors, fps)
+        sys.stdout.write(HOME_CLEAR + screen)
+        sys.stdout.flush()
+
+    def on_event(e: messages.Event) -> None:
+        if e.name != "boot":
+            view.note(f"t={e.t_ticks_us / 1e6:.1f} s {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip())
+
+    try:
+        for u in monitor_updates(node, tracker, args.duration, alive, on_event):
+            view.update(u)
+            if time.monotonic() - shown >= 0.5:
+                draw()
+                shown = time.monotonic()
+    finally:
+        draw()
+
+
+def run(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        node, alive = open_source(args, stack)
+        hello = node.handshake()
+        print(describe(hello), file=sys.stderr)
+        tracker = LeakTracker(args.window)
+        try:
+            if args.view:
+                show_view(node, tracker, alive, hello, args)
+            else:
+                print_updates(monitor_updates(node, tracker, args.duration, alive, print_event), args.json)
+        except KeyboardInterrupt:
+            print("leakmon: stopped", file=sys.stderr)
+        print(summary(node.stream), file=sys.stderr)
+    return 0

@@ -1,0 +1,117 @@
+"""`leakmon record`: save every byte a node sends, losslessly, while showing the leak rate."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from leakmon import __version__
+from leakmon.analysis.tracker import LeakTracker
+from leakmon.cli import session
+from leakmon.cli.argtypes import positive
+from leakmon.errors import TransportError
+from leakmon.link.node import Node
+from leakmon.link.reconnect import Gap, ReconnectingReader
+from leakmon.link.recording import KIND_TX, RecordingWriter
+from leakmon.wire.stream import Item
+
+HELP = "record everything a node sends to a file, losslessly (replay and export read it)"
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    session.add_source_args(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write (e.g. run.lkr)")
+    p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
+    p.add_argument("--window", type=positive, default=600.0, metavar="S",
+                   help="sliding window of the leak-rate fit shown while recording (default 600)")
+    p.add_argument("--json", action="store_true", help="one JSON object per update")
+    p.add_argument("-q", "--quiet", action="store_true", help="show no updates, only the summary")
+    p.add_argument("--reconnect", type=positive, metavar="S",
+                   help="when the port vanishes, wait up to S seconds for it to return and go on recording")
+
+
+def metadata(args: argparse.Namespace) -> dict[str, Any]:
+    """What a replay needs to show what this run showed: the source and the view's options."""
+    meta: dict[str, Any] = {"leakmon": __version__, "window_s": args.window, "duration_s": args.duration}
+    if args.port:
+        meta["source"] = args.port
+    else:
+        meta.update(source="sim", scenario=args.scenario, seed=args.seed, speed=args.speed)
+    return meta
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """A service manager's SIGTERM ends a recording as cleanly as Ctrl-C does."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        stack.enter_context(_sigterm_as_ctrl_c())
+        writer = stack.enter_context(RecordingWriter(args.output, metadata(args)))
+        node, alive = session.open_source(args, stack)
+        node.rx_taps.append(writer.write)
+        node.tx_taps.append(lambda data: writer.write(data, KIND_TX))
+        try:
+            hello = node.handshake()
+            print(session.describe(hello), file=sys.stderr)
+            read = _reconnecting(node, writer, args.reconnect) if args.reconnect else None
+            batches = session.node_batches(node, alive, read)
+            updates = session.updates_from(batches, LeakTracker(args.window), args.duration, session.print_event)
+            if args.quiet:
+                for _ in updates:
+                    pass
+            else:
+                session.print_updates(updates, args.json)
+            writer.note("stopped", reason="duration")
+        except KeyboardInterrupt:
+            print("leakmon: stopped", file=sys.stderr)
+        except TransportError as e:
+            writer.note("link-lost", error=str(e))
+            print(f"leakmon: {e}", file=sys.stderr)
+            return _done(writer, node, status=1)
+        return _done(writer, node, status=0)
+    return 0  # pragma: no cover (ExitStack does not swallow)
+
+
+def _reconnecting(node: Node, writer: RecordingWriter, give_up_s: float) -> Callable[[], list[Item]]:
+    """A reader that rides out the port vanishing, with notes in the recording and on stderr."""
+
+    def lost(e: TransportError) -> None:
+        writer.note("link-lost", error=str(e))
+        print(f"leakmon: {e}; waiting up to {give_up_s:g} s for the port to return", file=sys.stderr)
+
+    def gap(g: Gap) -> None:
+        writer.note("gap", host_s=g.host_s, lost_frames=g.lost_frames, device_s=g.device_s,
+                    node_restarted=g.node_restarted)
+        what = ("the node restarted" if g.node_restarted else
+                f"{g.lost_frames} frames lost, {g.device_s:.1f} s of device time" if g.device_s is not None else
+                f"{g.lost_frames} frames lost")
+        print(f"leakmon: link back after {g.host_s:.1f} s: {what}", file=sys.stderr)
+
+    reader = ReconnectingReader(node, retry_s=0.2, give_up_s=give_up_s, on_lost=lost, on_gap=gap,
+                                on_reopened=lambda: writer.note("reconnected"))
+    return reader.read
+
+
+def _done(writer: RecordingWriter, node: Node, status: int) -> int:
+    writer.close()
+    print(session.summary(node.stream), file=sys.stderr)
+    print(f"leakmon: recorded {writer.bytes_rx} bytes in {writer.elapsed_s():.1f} s to {writer.path}", file=sys.stderr)
+    return status

@@ -1,0 +1,152 @@
+"""What several commands share: where the node comes from (--port or --sim), the
+loop from stream items to leak updates, and how they are printed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+
+import numpy as np
+
+from leakmon.analysis.tracker import LeakTracker, LeakUpdate
+from leakmon.cli.argtypes import non_negative
+from leakmon.cli.progress import PROGRESS_STEP_BYTES, Progress
+from leakmon.errors import LeakmonError, ProtocolError, SimulatorError
+from leakmon.link.node import Node
+from leakmon.link.recording import decode_recording, open_recording
+from leakmon.wire import messages
+from leakmon.wire.fastdecode import FastStream, SampleTable
+from leakmon.wire.stream import Item, NodeStream, SampleBlock
+
+
+def add_source_args(p: argparse.ArgumentParser) -> None:
+    """--port or --sim and the virtual board's flags: shared by monitor, record and info."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--port", help="serial port or pyserial URL of a node (e.g. /dev/ttyACM0)")
+    src.add_argument("--sim", action="store_true", help="run the firmware on a virtual board (the default without --port)")
+    p.add_argument("--scenario", default="steady_leak", help="virtual board scenario: a shipped name or a .toml path")
+    p.add_argument("--seed", type=int, default=1, help="virtual board noise seed (default 1)")
+    p.add_argument("--speed", type=non_negative, default=1.0,
+                   help="virtual board device-time speed-up; 0 = as fast as possible (default 1)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
+
+
+HEADER = (f"{'t_s':>9} {'ch':>2} {'pressure_Pa':>12} {'temp_C':>8} {'leak_Pa/s':>11} "
+          f"{'95% interval Pa/s':>23} {'mmHg/day':>9}")
+
+
+def format_update(u: LeakUpdate) -> str:
+    return (f"{u.t_s:9.1f} {u.channel:2d} {u.pressure_pa:12.3f} {u.temperature_k - 273.15:8.3f} "
+            f"{u.leak_rate_pa_per_s:+11.5f} [{u.leak_rate_ci95_low_pa_per_s:+10.5f},{u.leak_rate_ci95_high_pa_per_s:+10.5f}]"
+            f" {u.leak_rate_mmhg_per_day:+9.3f}")
+
+
+def updates_from(batches: Iterable[list[Item]], tracker: LeakTracker, duration_s: float | None,
+                 on_event: Callable[[messages.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
+    """Leak updates from batches of stream items: the one loop behind monitor and replay."""
+    t_first: float | None = None
+    for batch in batches:
+        for item in batch:
+            if isinstance(item, messages.Event):
+                on_event(item)
+            if not isinstance(item, SampleBlock):
+                continue
+            if t_first is None:
+                t_first = float(item.t_s[0])
+            u = tracker.add(item)
+            if u is not None:
+                yield u
+            if duration_s is not None and float(item.t_s[-1]) - t_first >= duration_s:
+                return
+
+
+def node_batches(node: Node, alive: Callable[[], None] = lambda: None,
+                 read: Callable[[], list[Item]] | None = None) -> Iterator[list[Item]]:
+    """What the node sends, batch by batch (read: another reader of it, e.g. a reconnecting one)."""
+    while True:
+        alive()
+        yield read() if read is not None else node.read()
+
+
+def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
+                    alive: Callable[[], None] = lambda: None,
+                    on_event: Callable[[messages.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
+    """Leak updates from a node that has completed its handshake."""
+    return updates_from(node_batches(node, alive), tracker, duration_s, on_event)
+
+
+def open_source(args: argparse.Namespace, stack: ExitStack) -> tuple[Node, Callable[[], None]]:
+    """The node of --port, or of a virtual board started for --sim; and a liveness check."""
+    if args.port:
+        return stack.enter_context(Node.open(args.port, args.baud)), lambda: None
+    from leakmon.sim import scenario as scenario_mod
+    from leakmon.sim.board import VirtualBoard
+
+    board = stack.enter_context(VirtualBoard(scenario_mod.load(args.scenario), args.seed, args.speed))
+
+    def alive() -> None:
+        if board.poll() is not None:
+            raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
+
+    print(f"leakmon: virtual board on {board.port} (scenario {args.scenario}, seed {args.seed}, speed {args.speed:g})",
+          file=sys.stderr)
+    return stack.enter_context(Node.open(board.port, args.baud)), alive
+
+
+def describe(hello: messages.Hello) -> str:
+    names = ", ".join(f"ch{c.channel}={c.chip_name}@0x{c.addr:02x}" for c in hello.channels)
+    return (f"leakmon: node {hello.board} firmware {hello.fw_version} protocol v{hello.proto_major}.{hello.proto_minor}, "
+            f"{len(hello.channels)} sensor(s): {names or 'none'}, {1e6 / hello.period_us:g} Hz")
+
+
+def print_event(e: messages.Event) -> None:
+    if e.name != "boot":
+        print(f"leakmon: node event {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip(), file=sys.stderr)
+
+
+def print_updates(updates: Iterable[LeakUpdate], as_json: bool) -> None:
+    """The monitor view: a header and one line per update, or one JSON object per update."""
+    if not as_json:
+        print(HEADER, flush=True)
+    for u in updates:
+        print(json.dumps(u.as_dict()) if as_json else format_update(u), flush=True)
+
+
+def sensor_labels(hello: messages.Hello, args: argparse.Namespace) -> dict[int, str]:
+    """'ch0 zvezda BMP390': with --sim the scenario says which segment each sensor is in."""
+    segment: dict[tuple[int, int, int], str] = {}
+    if not args.port:
+        from leakmon.sim import scenario as scenario_mod
+
+        for sp in scenario_mod.load(args.scenario).sensors:
+            mux = sp.mux_channel if sp.mux_addr is not None else 0xFF
+            segment[(sp.bus, mux, sp.addr)] = sp.segment
+    return {c.channel: " ".join(x for x in (f"ch{c.channel}", segment.get((c.bus, c.mux, c.addr), ""),
+                                             c.chip_name) if x) for c in hello.channels}
+
+
+def summary(stream: NodeStream) -> str:
+    st = stream.stats
+    return f"leakmon: {st.frames} frames, {st.lost_frames} lost, {stream.decoder.stats.crc_errors} CRC errors"
+
+
+def load_series(path: str) -> tuple[FastStream, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """Every compensated sample of a recording, by channel: (t_s, pressure_pa, temperature_k).
+    Decoded a chunk at a time by the vectorized decoder, with progress for big files."""
+    fs = FastStream()
+    parts: list[SampleTable] = []
+    with open_recording(path) as rec:
+        progress = Progress(rec.size, "analyzing")
+        try:
+            for table in decode_recording(rec, PROGRESS_STEP_BYTES, fs):
+                parts.append(table)
+                progress.update(rec.position)
+        except ProtocolError as e:
+            raise LeakmonError(f"{path}: {e}") from e
+        progress.close()
+    table = SampleTable.concat(parts)
+    return fs, {int(ch): (table.t_s[table.channel == ch], table.pressure_pa[table.channel == ch],
+                          table.temperature_k[table.channel == ch]) for ch in np.unique(table.channel)}

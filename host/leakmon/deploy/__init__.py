@@ -1,0 +1,1 @@
+"""Putting firmware on boards: the raw REPL and flash."""

@@ -1,0 +1,1 @@
+"""The node link: a serial node, reconnects, the recording format and replay."""

@@ -1,0 +1,142 @@
+"""BMP388 / BMP390 compensation, vectorized over numpy arrays.
+
+Follows the floating-point path of Bosch's BMP3_SensorAPI (bmp3.c:
+``parse_calib_data``, ``compensate_temperature``, ``compensate_pressure``),
+with two deliberate differences:
+
+* powers are taken in float64 (Bosch's ``pow_bmp3`` rounds them through a
+  32-bit float, which moves the pressure by up to ~3e-4 Pa);
+* results are not clamped to the sensor's rated range unless ``clamp=True``
+  (a chamber leaking to vacuum goes below 30 kPa, and a flat line at the limit
+  would hide that).
+
+The virtual board's register model (``leakmon.sim.vboard.bmp3_model``) runs the
+same sequence of float operations, so the two agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from leakmon.sensors.base import Compensator, bind_compensator, raw_rows
+
+CALIB_REG = 0x31
+CALIB_LEN = 21
+RAW_LEN = 6
+CALIB_FMT = "<HHbhhbbHHbbhbb"
+
+# Bosch's clamping limits (BMP3_MIN/MAX_TEMP_DOUBLE, BMP3_MIN/MAX_PRES_DOUBLE).
+TEMP_MIN_C = -40.0
+TEMP_MAX_C = 85.0
+PRESSURE_MIN_PA = 30000.0
+PRESSURE_MAX_PA = 125000.0
+
+ZERO_C_IN_K = 273.15
+
+
+@dataclass(frozen=True)
+class Bmp3Calibration:
+    """Calibration coefficients after Bosch's scaling by powers of two."""
+
+    par_t1: float
+    par_t2: float
+    par_t3: float
+    par_p1: float
+    par_p2: float
+    par_p3: float
+    par_p4: float
+    par_p5: float
+    par_p6: float
+    par_p7: float
+    par_p8: float
+    par_p9: float
+    par_p10: float
+    par_p11: float
+
+
+def parse_calibration(block: bytes) -> Bmp3Calibration:
+    """Coefficients from the 21-byte NVM block read at registers 0x31..0x45."""
+    if len(block) != CALIB_LEN:
+        raise ValueError(
+            f"BMP3 calibration block must be {CALIB_LEN} bytes (registers 0x31..0x45), "
+            f"got {len(block)}"
+        )
+    t1, t2, t3, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11 = struct.unpack(
+        CALIB_FMT, bytes(block)
+    )
+    # Division by a power of two is exact in binary floating point.
+    return Bmp3Calibration(
+        par_t1=t1 / 2.0**-8,
+        par_t2=t2 / 2.0**30,
+        par_t3=t3 / 2.0**48,
+        par_p1=(p1 - 16384) / 2.0**20,
+        par_p2=(p2 - 16384) / 2.0**29,
+        par_p3=p3 / 2.0**32,
+        par_p4=p4 / 2.0**37,
+        par_p5=p5 / 2.0**-3,
+        par_p6=p6 / 2.0**6,
+        par_p7=p7 / 2.0**8,
+        par_p8=p8 / 2.0**15,
+        par_p9=p9 / 2.0**48,
+        par_p10=p10 / 2.0**48,
+        par_p11=p11 / 2.0**65,
+    )
+
+
+def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(raw_pressure, raw_temperature) from data registers 0x04..0x09.
+
+    ``raw`` is an (N, 6) uint8 array or a flat buffer of N*6 bytes: pressure then
+    temperature, each 24-bit little-endian.
+    """
+    w = raw_rows(raw, RAW_LEN, "BMP3")
+    pressure = w[:, 0] | (w[:, 1] << 8) | (w[:, 2] << 16)
+    temperature = w[:, 3] | (w[:, 4] << 8) | (w[:, 5] << 16)
+    return pressure, temperature
+
+
+def compensate(
+    raw_pressure: npt.ArrayLike,
+    raw_temperature: npt.ArrayLike,
+    cal: Bmp3Calibration,
+    *,
+    clamp: bool = False,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(pressure_pa, temperature_k) in float64 from raw 24-bit counts.
+
+    Inputs broadcast against each other. With ``clamp=True`` temperature and
+    pressure are limited to the rated range exactly as bmp3.c does (the clamped
+    temperature then feeds the pressure formula).
+    """
+    up = np.asarray(raw_pressure, dtype=np.float64)
+    ut = np.asarray(raw_temperature, dtype=np.float64)
+
+    # Temperature in deg C; Bosch calls it t_lin and feeds it to the pressure.
+    d1 = ut - cal.par_t1
+    d2 = d1 * cal.par_t2
+    t_lin = d2 + (d1 * d1) * cal.par_t3
+    if clamp:
+        t_lin = np.clip(t_lin, TEMP_MIN_C, TEMP_MAX_C)
+
+    # Same operation order as bmp3.c (pow_bmp3(x, 3) is x * (x * x)).
+    t_lin2 = t_lin * t_lin
+    t_lin3 = t_lin * t_lin2
+    offset = cal.par_p5 + cal.par_p6 * t_lin + cal.par_p7 * t_lin2 + cal.par_p8 * t_lin3
+    sensitivity = up * (cal.par_p1 + cal.par_p2 * t_lin + cal.par_p3 * t_lin2 + cal.par_p4 * t_lin3)
+    up2 = up * up
+    up3 = up * up2
+    quad = up2 * (cal.par_p9 + cal.par_p10 * t_lin) + up3 * cal.par_p11
+    pressure = offset + sensitivity + quad
+    if clamp:
+        pressure = np.clip(pressure, PRESSURE_MIN_PA, PRESSURE_MAX_PA)
+
+    return np.asarray(pressure, dtype=np.float64), np.asarray(t_lin + ZERO_C_IN_K, dtype=np.float64)
+
+
+def make_compensator(block: bytes) -> Compensator:
+    """raw (n, 6) uint8 -> (pressure_pa, temperature_k), for leakmon.sensors."""
+    return bind_compensator(unpack_raw, compensate, parse_calibration(block))

@@ -1,0 +1,1 @@
+"""The simulator: the virtual board, its supervisor and pty, scenarios, ground truth."""
