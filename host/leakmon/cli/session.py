@@ -16,7 +16,7 @@ from leakmon.cli.argtypes import non_negative
 from leakmon.cli.progress import PROGRESS_STEP_BYTES, Progress
 from leakmon.errors import LeakmonError, ProtocolError, SimulatorError
 from leakmon.link.node import Node
-from leakmon.link.recording import decode_recording, open_recording
+from leakmon.link.recording import decode_recording, open_recording, report_tail
 from leakmon.wire import messages
 from leakmon.wire.fastdecode import FastStream, SampleTable
 from leakmon.wire.stream import Item, NodeStream, SampleBlock
@@ -46,20 +46,29 @@ def format_update(u: LeakUpdate) -> str:
 
 def updates_from(batches: Iterable[list[Item]], tracker: LeakTracker, duration_s: float | None,
                  on_event: Callable[[messages.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
-    """Leak updates from batches of stream items: the one loop behind monitor and replay."""
-    t_first: float | None = None
+    """Leak updates from batches of stream items: the one loop behind monitor and replay.
+
+    duration_s counts device time: the samples' time, and the node's uptime in its
+    STATUS frames, so a node with no sensor (or none answering) still ends the run."""
+    first: dict[str, float] = {}  # where each device clock stood at its first reading
+
+    def elapsed_s(clock: str, t_s: float) -> float:
+        return t_s - first.setdefault(clock, t_s)
+
     for batch in batches:
         for item in batch:
             if isinstance(item, messages.Event):
                 on_event(item)
+            if isinstance(item, messages.Status):
+                if duration_s is not None and elapsed_s("uptime", float(item.uptime_s)) >= duration_s:
+                    return
             if not isinstance(item, SampleBlock):
                 continue
-            if t_first is None:
-                t_first = float(item.t_s[0])
+            elapsed_s("samples", float(item.t_s[0]))
             u = tracker.add(item)
             if u is not None:
                 yield u
-            if duration_s is not None and float(item.t_s[-1]) - t_first >= duration_s:
+            if duration_s is not None and elapsed_s("samples", float(item.t_s[-1])) >= duration_s:
                 return
 
 
@@ -133,9 +142,19 @@ def summary(stream: NodeStream) -> str:
     return f"leakmon: {st.frames} frames, {st.lost_frames} lost, {stream.decoder.stats.crc_errors} CRC errors"
 
 
-def load_series(path: str) -> tuple[FastStream, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def warn(message: str) -> None:
+    print(f"leakmon: {message}", file=sys.stderr)
+
+
+Series = dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def load_series(path: str) -> tuple[FastStream, Series, Callable[[], None]]:
     """Every compensated sample of a recording, by channel: (t_s, pressure_pa, temperature_k).
-    Decoded a chunk at a time by the vectorized decoder, with progress for big files."""
+    Decoded a chunk at a time by the vectorized decoder, with progress for big files.
+
+    The third item reports the file's tail: call it once the output is written, so a
+    damaged chunk costs nothing that came before it (a cut-short tail only warns)."""
     fs = FastStream()
     parts: list[SampleTable] = []
     with open_recording(path) as rec:
@@ -149,4 +168,5 @@ def load_series(path: str) -> tuple[FastStream, dict[int, tuple[np.ndarray, np.n
         progress.close()
     table = SampleTable.concat(parts)
     return fs, {int(ch): (table.t_s[table.channel == ch], table.pressure_pa[table.channel == ch],
-                          table.temperature_k[table.channel == ch]) for ch in np.unique(table.channel)}
+                          table.temperature_k[table.channel == ch]) for ch in np.unique(table.channel)}, \
+        lambda: report_tail(rec, warn)

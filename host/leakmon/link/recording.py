@@ -31,10 +31,12 @@ File format, version 1 (all integers little-endian)::
       13+n 4 crc32       of bytes 0 .. 13+n of the chunk
 
 A chunk's CRC protects the file, not the link: a chunk whose CRC fails holds bytes
-that changed on disk, and reading stops with RecordingError naming its offset. A
-chunk cut short by the end of the file (a crash mid-write), or a tail of zeros
-(what some filesystems leave after a power cut), ends the recording; the reader
-sets ``truncated`` and ``tail_bytes`` instead of raising.
+that changed on disk (or garbage appended to the file). Reading ends there and the
+reader sets ``damage`` naming its offset, so every chunk before it is still used;
+``report_tail`` then makes it one RecordingError, after the caller has written its
+output. A chunk cut short by the end of the file (a crash mid-write), or a tail of
+zeros (what some filesystems leave after a power cut), ends the recording too; the
+reader sets ``truncated`` and ``tail_bytes``, which is a warning, not an error.
 """
 
 from __future__ import annotations
@@ -162,12 +164,15 @@ class RecordingWriter:
             self.flush(fsync=now - self._last_fsync >= FSYNC_INTERVAL_S)
 
     def flush(self, fsync: bool = False) -> None:
+        if self._broken:
+            return
         try:
             self._f.flush()
             if fsync:
                 os.fsync(self._f.fileno())
                 self._last_fsync = self._clock()
         except OSError as e:
+            self._broken = True
             raise RecordingError(f"cannot write {self.path}: {e.strerror or e}") from e
         self._last_flush = self._clock()
 
@@ -184,12 +189,22 @@ class RecordingWriter:
             raise
 
     def close(self) -> None:
+        """Flush, fsync and close. After a failed write (a full disk) the file is closed
+        without flushing again: what was flushed before is intact, and the first
+        RecordingError, already raised, is the one the user sees."""
         if self._f.closed:
             return
         try:
-            self.flush(fsync=True)
+            if not self._broken:
+                self.flush(fsync=True)
+        except RecordingError:
+            self._broken = True
+            raise
         finally:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:
+                pass  # its buffer could not be written either: the error is reported once, above
 
     def __enter__(self) -> "RecordingWriter":
         return self
@@ -206,6 +221,7 @@ class RecordingReader:
     header: Header = field(init=False)
     truncated: bool = field(default=False, init=False)
     tail_bytes: int = field(default=0, init=False)  # bytes after the last whole chunk
+    damage: str | None = field(default=None, init=False)  # why reading stopped before the end
     position: int = field(default=0, init=False)
     size: int = field(default=0, init=False)
 
@@ -266,7 +282,7 @@ class RecordingReader:
             if n > MAX_CHUNK:
                 if self._zero_tail(off):
                     return self._truncated(off)
-                raise self._fail(f"corrupt chunk at byte {off} (length {n})")
+                return self._damaged(off, f"length {n}")
             body = f.read(n + CRC_SIZE)
             if len(body) < n + CRC_SIZE:
                 return self._truncated(off)
@@ -275,7 +291,7 @@ class RecordingReader:
             if crc != zlib.crc32(data, zlib.crc32(head)):
                 if self._zero_tail(off):
                     return self._truncated(off)
-                raise self._fail(f"corrupt chunk at byte {off} (CRC mismatch)")
+                return self._damaged(off, "CRC mismatch")
             self.position = off + CHUNK_HEAD + n + CRC_SIZE
             yield Chunk(kind, t_s, data, off)
 
@@ -285,6 +301,11 @@ class RecordingReader:
             if block.count(0) != len(block):
                 return False
         return True
+
+    def _damaged(self, off: int, why: str) -> None:
+        self.tail_bytes = self.size - off
+        self.damage = f"corrupt chunk at byte {off} ({why}); the {self.tail_bytes} bytes from there on were not read"
+        self.position = self.size
 
     def _truncated(self, off: int) -> None:
         self.truncated = True
@@ -311,6 +332,15 @@ def open_recording(path: str | os.PathLike[str]) -> RecordingReader:
 
 def truncation_message(r: RecordingReader) -> str:
     return f"{r.path}: recording ends in a cut-short chunk ({r.tail_bytes} bytes ignored)"
+
+
+def report_tail(r: RecordingReader, warn: Callable[[str], None]) -> None:
+    """Once everything readable was used: a cut-short tail is a warning (a crash or an
+    unplug mid-write), a damaged chunk a RecordingError, so the exit status says so."""
+    if r.damage is not None:
+        raise RecordingError(f"{r.path}: {r.damage}")
+    if r.truncated:
+        warn(truncation_message(r))
 
 
 def play(reader: RecordingReader, stream: "NodeStream", speed: float | None = None,

@@ -153,7 +153,7 @@ NOTES = [
 
 
 def run(args: argparse.Namespace) -> int:
-    stream, by_channel = load_series(args.file)
+    stream, by_channel, report_tail = load_series(args.file)
     if not by_channel:
         raise LeakmonError(f"{args.file}: no samples (no HELLO/CALIB from the node, or an empty recording)")
     names = {c.channel: f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}"
@@ -176,5 +176,6 @@ def run(args: argparse.Namespace) -> int:
     st = stream.decoder_stats
     print(f"leakmon: {st.frames} frames, {stream.stats.lost_frames} lost, {st.crc_errors} CRC errors",
           file=sys.stderr)
+    report_tail()
     return 0
 

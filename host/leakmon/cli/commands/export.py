@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from leakmon.cli import session
 from leakmon.cli.progress import PROGRESS_STEP_BYTES, Progress
 from leakmon.errors import LeakmonError, ProtocolError
 from leakmon.link.recording import (
@@ -22,7 +23,7 @@ from leakmon.link.recording import (
     RecordingReader,
     decode_recording,
     open_recording,
-    truncation_message,
+    report_tail,
 )
 from leakmon.wire.fastdecode import SampleTable
 
@@ -90,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
                     n = write_csv(f, ts)
         except OSError as e:
             raise LeakmonError(f"cannot write {out}: {e.strerror or e}") from e
-        if reader.truncated:
-            print(f"leakmon: {truncation_message(reader)}", file=sys.stderr)
-    print(f"leakmon: {n} samples to {out}", file=sys.stderr)
+        print(f"leakmon: {n} samples to {out}", file=sys.stderr)
+        report_tail(reader, session.warn)
     return 0

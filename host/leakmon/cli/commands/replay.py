@@ -14,7 +14,7 @@ from leakmon.link.recording import (
     RecordingError,
     open_recording,
     play,
-    truncation_message,
+    report_tail,
 )
 from leakmon.wire.stream import Item, NodeStream
 
@@ -55,9 +55,8 @@ def run(args: argparse.Namespace) -> int:
                                                        session.print_event), args.json)
         except ProtocolError as e:
             raise RecordingError(f"{args.file}: {e}") from e
-        if reader.truncated:
-            print(f"leakmon: {truncation_message(reader)}", file=sys.stderr)
         print(session.summary(stream), file=sys.stderr)
+        report_tail(reader, session.warn)
         if stream.hello is None:
             raise RecordingError(f"{args.file}: no HELLO from the node in the recording, nothing to decode")
     return 0

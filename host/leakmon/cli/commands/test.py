@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import tomllib
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
@@ -77,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     start = fill_start(args)
     end = start + recipe.measure_end_s + recipe.vent_s
+    report_tail: Callable[[], None] = lambda: None
     if args.recording:
-
-        _, by_channel = load_series(args.recording)
+        _, by_channel, report_tail = load_series(args.recording)
         if args.channel not in by_channel:
             raise ConfigError(f"{args.recording}: no samples of channel {args.channel} (have {sorted(by_channel)})")
         t, p, temp = by_channel[args.channel]
@@ -92,4 +93,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verdict.code.value}: {verdict.message}")
         print(f"  fill {verdict.fill_pressure_pa:.0f} Pa, stabilize drop {verdict.stabilize_drop_pa:.1f} Pa, "
               f"leak {verdict.leak_rate_pa_per_s:+.4f} Pa/s (limit {verdict.limit:g} {verdict.unit})")
+    report_tail()
     return 0 if verdict.code is ResultCode.PASS else EXIT_NOT_PASSED
