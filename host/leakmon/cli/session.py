@@ -12,10 +12,11 @@ from contextlib import ExitStack
 import numpy as np
 
 from leakmon.analysis.tracker import LeakTracker, LeakUpdate
-from leakmon.cli.argtypes import non_negative
+from leakmon.cli.argtypes import non_negative, positive
 from leakmon.cli.progress import PROGRESS_STEP_BYTES, Progress
-from leakmon.errors import LeakmonError, ProtocolError, SimulatorError
+from leakmon.errors import LeakmonError, ProtocolError, SimulatorError, TransportError
 from leakmon.link.node import Node
+from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.link.recording import decode_recording, open_recording, report_tail
 from leakmon.wire import messages
 from leakmon.wire.fastdecode import FastStream, SampleTable
@@ -82,9 +83,10 @@ def node_batches(node: Node, alive: Callable[[], None] = lambda: None,
 
 def monitor_updates(node: Node, tracker: LeakTracker, duration_s: float | None,
                     alive: Callable[[], None] = lambda: None,
-                    on_event: Callable[[messages.Event], None] = lambda e: None) -> Iterator[LeakUpdate]:
-    """Leak updates from a node that has completed its handshake."""
-    return updates_from(node_batches(node, alive), tracker, duration_s, on_event)
+                    on_event: Callable[[messages.Event], None] = lambda e: None,
+                    read: Callable[[], list[Item]] | None = None) -> Iterator[LeakUpdate]:
+    """Leak updates from a node that has completed its handshake (read: e.g. a reconnecting reader)."""
+    return updates_from(node_batches(node, alive, read), tracker, duration_s, on_event)
 
 
 def open_source(args: argparse.Namespace, stack: ExitStack) -> tuple[Node, Callable[[], None]]:
@@ -170,3 +172,29 @@ def load_series(path: str) -> tuple[FastStream, Series, Callable[[], None]]:
     return fs, {int(ch): (table.t_s[table.channel == ch], table.pressure_pa[table.channel == ch],
                           table.temperature_k[table.channel == ch]) for ch in np.unique(table.channel)}, \
         lambda: report_tail(rec, warn)
+
+
+def reconnecting(node: Node, give_up_s: float, say: Callable[[str], None],
+                 note: Callable[..., None] = lambda event, **fields: None) -> Callable[[], list[Item]]:
+    """A reader that rides out the port vanishing for up to give_up_s: what happened is
+    said to the user (say) and noted (note: the recording's notes, for record)."""
+
+    def lost(e: TransportError) -> None:
+        note("link-lost", error=str(e))
+        say(f"{e}; waiting up to {give_up_s:g} s for the port to return")
+
+    def gap(g: Gap) -> None:
+        note("gap", host_s=g.host_s, lost_frames=g.lost_frames, device_s=g.device_s, node_restarted=g.node_restarted)
+        what = ("the node restarted" if g.node_restarted else
+                f"{g.lost_frames} frames lost, {g.device_s:.1f} s of device time" if g.device_s is not None else
+                f"{g.lost_frames} frames lost")
+        say(f"link back after {g.host_s:.1f} s: {what}")
+
+    reader = ReconnectingReader(node, retry_s=0.2, give_up_s=give_up_s, on_lost=lost, on_gap=gap,
+                                on_reopened=lambda: note("reconnected"))
+    return reader.read
+
+
+def add_reconnect_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reconnect", type=positive, metavar="S",
+                   help="when the port vanishes, wait up to S seconds for it to return and go on")

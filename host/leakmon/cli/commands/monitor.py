@@ -13,14 +13,17 @@ from leakmon import units
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli.argtypes import positive
 from leakmon.cli.session import (
+    add_reconnect_arg,
     add_source_args,
     describe,
     monitor_updates,
     open_source,
     print_event,
     print_updates,
+    reconnecting,
     sensor_labels,
     summary,
+    warn,
 )
 from leakmon.errors import LeakmonError
 from leakmon.link.node import Node
@@ -39,6 +42,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="a live screen: a row per sensor, link health and a pressure plot, redrawn in place")
     p.add_argument("--unit", default="hPa", help="pressure unit of --view: Pa, hPa, kPa, mbar, mmHg, psi")
     p.add_argument("--limit", metavar="P", help="--view shows the time until the pressure falls to P (e.g. 520mmHg)")
+    add_reconnect_arg(p)
 
 
 def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello: messages.Hello,
@@ -66,8 +70,13 @@ def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello
         if e.name != "boot":
             view.note(f"t={e.t_ticks_us / 1e6:.1f} s {e.name} channel {e.channel} detail {e.detail} {e.text}".rstrip())
 
+    def say(text: str) -> None:  # link lost and back: inside the screen, drawn at once
+        view.note(text)
+        draw()
+
+    read = reconnecting(node, args.reconnect, say) if args.reconnect else None
     try:
-        for u in monitor_updates(node, tracker, args.duration, alive, on_event):
+        for u in monitor_updates(node, tracker, args.duration, alive, on_event, read):
             view.update(u)
             if time.monotonic() - shown >= 0.5:
                 draw()
@@ -86,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
             if args.view:
                 show_view(node, tracker, alive, hello, args)
             else:
-                print_updates(monitor_updates(node, tracker, args.duration, alive, print_event), args.json)
+                read = reconnecting(node, args.reconnect, warn) if args.reconnect else None
+                print_updates(monitor_updates(node, tracker, args.duration, alive, print_event, read), args.json)
         except KeyboardInterrupt:
             print("leakmon: stopped", file=sys.stderr)
         print(summary(node.stream), file=sys.stderr)

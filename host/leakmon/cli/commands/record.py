@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -16,9 +16,7 @@ from leakmon.cli import session
 from leakmon.cli.argtypes import positive
 from leakmon.errors import TransportError
 from leakmon.link.node import Node
-from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.link.recording import KIND_TX, RecordingWriter
-from leakmon.wire.stream import Item
 
 HELP = "record everything a node sends to a file, losslessly (replay and export read it)"
 
@@ -31,8 +29,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="sliding window of the leak-rate fit shown while recording (default 600)")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
     p.add_argument("-q", "--quiet", action="store_true", help="show no updates, only the summary")
-    p.add_argument("--reconnect", type=positive, metavar="S",
-                   help="when the port vanishes, wait up to S seconds for it to return and go on recording")
+    session.add_reconnect_arg(p)
 
 
 def metadata(args: argparse.Namespace) -> dict[str, Any]:
@@ -71,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             hello = node.handshake()
             print(session.describe(hello), file=sys.stderr)
-            read = _reconnecting(node, writer, args.reconnect) if args.reconnect else None
+            read = session.reconnecting(node, args.reconnect, session.warn, writer.note) if args.reconnect else None
             batches = session.node_batches(node, alive, read)
             updates = session.updates_from(batches, LeakTracker(args.window), args.duration, session.print_event)
             if args.quiet:
@@ -88,26 +85,6 @@ def run(args: argparse.Namespace) -> int:
             return _done(writer, node, status=1)
         return _done(writer, node, status=0)
     return 0  # pragma: no cover (ExitStack does not swallow)
-
-
-def _reconnecting(node: Node, writer: RecordingWriter, give_up_s: float) -> Callable[[], list[Item]]:
-    """A reader that rides out the port vanishing, with notes in the recording and on stderr."""
-
-    def lost(e: TransportError) -> None:
-        writer.note("link-lost", error=str(e))
-        print(f"leakmon: {e}; waiting up to {give_up_s:g} s for the port to return", file=sys.stderr)
-
-    def gap(g: Gap) -> None:
-        writer.note("gap", host_s=g.host_s, lost_frames=g.lost_frames, device_s=g.device_s,
-                    node_restarted=g.node_restarted)
-        what = ("the node restarted" if g.node_restarted else
-                f"{g.lost_frames} frames lost, {g.device_s:.1f} s of device time" if g.device_s is not None else
-                f"{g.lost_frames} frames lost")
-        print(f"leakmon: link back after {g.host_s:.1f} s: {what}", file=sys.stderr)
-
-    reader = ReconnectingReader(node, retry_s=0.2, give_up_s=give_up_s, on_lost=lost, on_gap=gap,
-                                on_reopened=lambda: writer.note("reconnected"))
-    return reader.read
 
 
 def _done(writer: RecordingWriter, node: Node, status: int) -> int:
