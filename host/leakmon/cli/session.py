@@ -52,6 +52,7 @@ def updates_from(batches: Iterable[list[Item]], tracker: LeakTracker, duration_s
     duration_s counts device time: the samples' time, and the node's uptime in its
     STATUS frames, so a node with no sensor (or none answering) still ends the run."""
     first: dict[str, float] = {}  # where each device clock stood at its first reading
+    last_t_s: dict[int, float] = {}  # per channel: the fit needs time that never goes back
 
     def elapsed_s(clock: str, t_s: float) -> float:
         return t_s - first.setdefault(clock, t_s)
@@ -63,8 +64,12 @@ def updates_from(batches: Iterable[list[Item]], tracker: LeakTracker, duration_s
             if isinstance(item, messages.Status):
                 if duration_s is not None and elapsed_s("uptime", float(item.uptime_s)) >= duration_s:
                     return
-            if not isinstance(item, SampleBlock):
+            if not isinstance(item, SampleBlock) or not len(item.t_s):
                 continue
+            if not np.all(np.diff(item.t_s) >= 0) or item.t_s[0] < last_t_s.get(item.channel, -np.inf):
+                warn(f"channel {item.channel}: a block of samples goes back in time (frame {item.seq}): skipped")
+                continue
+            last_t_s[item.channel] = float(item.t_s[-1])
             elapsed_s("samples", float(item.t_s[0]))
             u = tracker.add(item)
             if u is not None:
