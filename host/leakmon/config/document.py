@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from leakmon.config.loader import Count, I2cAddress, Model, NonNegative, Positive, Probability
+from leakmon.config.loader import Count, I2cAddress, Model, MuxAddress, NonNegative, Positive, Probability
 
 SUPPORTED_CHIPS = ("BMP388", "BMP390", "BMP280", "BME280", "DPS310", "LPS22HB", "LPS22HH", "MS5611")
 Chip = Literal["BMP388", "BMP390", "BMP280", "BME280", "DPS310", "LPS22HB", "LPS22HH", "MS5611"]
@@ -96,7 +96,7 @@ class Sensor(Model):
     chip: Chip
     bus: Count = 0
     addr: I2cAddress = 0x77
-    mux_addr: I2cAddress | None = None  # a TCA9548A: 0x70..0x77
+    mux_addr: MuxAddress | None = None  # a TCA9548A
     mux_channel: Count = 0
     segment: str | None = None  # required where there are several segments
     noise_pa: NonNegative = 0.3

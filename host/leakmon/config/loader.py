@@ -39,6 +39,12 @@ def _i2c_address(v: int) -> int:
     return v
 
 
+def _mux_address(v: int) -> int:
+    if not 0x70 <= v <= 0x77:
+        raise ValueError(f"must be a TCA9548A address 0x70..0x77, got 0x{v:x}")
+    return v
+
+
 def _probability(v: float) -> float:
     if not 0.0 <= v <= 1.0:
         raise ValueError(f"is a probability: 0..1, got {v!r}")
@@ -49,6 +55,7 @@ Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
 I2cAddress = Annotated[int, AfterValidator(_i2c_address)]
+MuxAddress = Annotated[int, AfterValidator(_mux_address)]
 Probability = Annotated[float, AfterValidator(_probability)]
 
 
@@ -106,7 +113,8 @@ def _submodel(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
 def describe(model: type[BaseModel], e: ValidationError, source: str) -> str:
     """One line for the first error: walk its location through the models to the table."""
     errors = e.errors(include_url=False)
-    err = errors[0]
+    # A misspelt key also leaves a required one missing: name the misspelling.
+    err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = list(err["loc"])
     cur: type[BaseModel] = model
     tables: list[str] = []
@@ -127,7 +135,7 @@ def describe(model: type[BaseModel], e: ValidationError, source: str) -> str:
             break
         tables.append(part)
         if many:
-            entry, last_array, i = int(loc[i + 1]) + 1, True, i + 2  # type: ignore[call-overload]
+            entry, last_array, i = int(loc[i + 1]) + 1, True, i + 2
             if i == len(loc):  # the entry itself is not a table
                 key = None
                 break

@@ -157,7 +157,7 @@ def site_from(d: doc.Document, source: str) -> Site:
     check_volumes(d, source)
     nodes = node_names(d, source, segs)
     links = tuple(Link(kind, name, a, b, initially, sched)
-                  for kind, _, name, a, b, initially, sched in links_of(d, source, nodes, segs, phase_spans(d)))
+                  for kind, _, _, name, a, b, initially, sched in links_of(d, source, nodes, segs, phase_spans(d, source)))
     sensors = tuple(Sensor(s.chip, s.bus, s.addr, s.mux_addr, s.mux_channel, seg)
                     for s, seg in zip(d.sensors, sensor_segments(d, source, segs)))
     return Site(d.name or _stem(source), source, tuple(Segment(n, s.volume_m3) for n, s in zip(segs, d.segments)),
@@ -208,11 +208,13 @@ def check_volumes(d: doc.Document, source: str) -> None:
                                           f"{added:g} (they must agree within {VOLUME_TOLERANCE:.0%})")
 
 
-def phase_spans(d: doc.Document) -> dict[str, tuple[float, float]]:
+def phase_spans(d: doc.Document, source: str) -> dict[str, tuple[float, float]]:
     """name -> (start_s, end_s): the [[phases]] run one after another from t = 0."""
     out: dict[str, tuple[float, float]] = {}
     t = 0.0
-    for ph in d.phases:
+    for k, ph in enumerate(d.phases):
+        if ph.name in out:
+            raise fail(source, f"[[phases]] #{k + 1}", f"'name' {ph.name!r} is used by an earlier phase")
         out[ph.name] = (t, t + ph.duration_s)
         t += ph.duration_s
     return out
@@ -254,12 +256,12 @@ def _schedule(t: doc.Link, source: str, table: str,
     return initially, tuple(sched)
 
 
-LinkRow = tuple[str, doc.Link, str, str, str, float, tuple[tuple[float, float], ...]]
+LinkRow = tuple[str, str, doc.Link, str, str, str, float, tuple[tuple[float, float], ...]]
 
 
 def links_of(d: doc.Document, source: str, nodes: list[str], segs: list[str],
              phases: dict[str, tuple[float, float]]) -> list[LinkRow]:
-    """(kind, entry, name, a, b, initially, schedule) of every hatch and valve, checked."""
+    """(kind, table, entry, name, a, b, initially, schedule) of every hatch and valve, checked."""
     out: list[LinkRow] = []
     names: dict[str, str] = {}
     for kind, table, entries in (("hatch", "hatches", d.hatches), ("valve", "valves", d.valves)):
@@ -275,7 +277,7 @@ def links_of(d: doc.Document, source: str, nodes: list[str], segs: list[str],
             if name in names:
                 raise fail(source, where, f"'name' {name!r} is already the name of {names[name]}")
             names[name] = where
-            out.append((kind, t, name, a, b, *_schedule(t, source, where, phases)))
+            out.append((kind, where, t, name, a, b, *_schedule(t, source, where, phases)))
     return out
 
 

@@ -32,7 +32,7 @@ import serial
 
 from leakmon import wire
 from leakmon.deploy.rawrepl import BoardError, NotAtReplError, RawRepl
-from leakmon.errors import ConfigError, HandshakeError, LeakmonError, TransportError
+from leakmon.errors import ConfigError, FlashError, HandshakeError, TransportError
 from leakmon.firmware import firmware_files
 from leakmon.link.node import Node
 from leakmon.wire import messages
@@ -44,10 +44,6 @@ CHUNK = 2048  # bytes per write on the board (3 kB of base64 in one raw-REPL exe
 ENOSPC = 28
 
 FlashNote = Callable[[str], None]
-
-
-class FlashError(LeakmonError):
-    """Deploying the firmware failed (flash full, verification, versions)."""
 
 
 @dataclass(frozen=True)
