@@ -22,12 +22,14 @@ def shipped() -> list[str]:
     return sorted(q.stem for q in scenarios_dir().glob("*.toml"))
 
 
-def resolve(name_or_path: str | Path) -> Path:
-    """A path as given, or the name of a shipped scenario ("steady_leak")."""
+def resolve(name_or_path: str | Path, what: str = "scenario") -> Path:
+    """A path as given, or the name of a shipped scenario ("steady_leak"); what names
+    the kind of file in the error."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists():
         return p
     found = scenarios_dir() / f"{str(name_or_path).replace('-', '_')}.toml"
     if found.exists():
         return found
-    raise ConfigError(f"no scenario {str(name_or_path)!r}: give a .toml path or one of {', '.join(shipped())}")
+    raise ConfigError(f"no {what} {str(name_or_path)!r}: give a .toml path or a shipped scenario, "
+                      f"one of {', '.join(shipped())}")

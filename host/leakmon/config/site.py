@@ -144,7 +144,7 @@ class Site:
 
 def load_site(path: str | Path) -> Site:
     """A site (or scenario) file, or the name of a shipped scenario."""
-    p = resolve(path)
+    p = resolve(path, "site")
     return site_from(validate(doc.Document, read_toml(p, "site"), str(p)), str(p))
 
 
