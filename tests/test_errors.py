@@ -58,3 +58,17 @@ def test_a_board_error_carries_the_boards_errno(text, errno):
     e = BoardError(text)
     assert e.errno == errno and e.text == text and "\n" not in str(e)
     assert isinstance(e, OSError)
+
+
+def test_a_silent_node_is_a_timeout_and_a_port_that_will_not_open_a_connection_error(tmp_path):
+    """What a program using leakmon sees, with only the builtins in its except clauses:
+    a pyserial loopback echoes our commands and never answers them."""
+    from leakmon import wire
+    from leakmon.link.node import Node
+
+    with Node.open("loop://") as node, pytest.raises(TimeoutError, match="within 0.2 s"):
+        node.handshake(timeout_s=0.2)
+    with Node.open("loop://") as node, pytest.raises(TimeoutError, match="no acknowledgement"):
+        node.command(wire.C_INFO, timeout_s=0.2)
+    with pytest.raises(ConnectionError, match="cannot open"):
+        Node.open(str(tmp_path / "no-such-port"))

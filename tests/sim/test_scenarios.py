@@ -197,6 +197,10 @@ chip = "BMP390"
      "unknown key 'volme' (allowed: name, volume_m3"),
     (BASE.replace('chip = "BMP390"', 'chip = "BMP999"'), "[[sensors]] #1", "'chip' = 'BMP999' is not one of BMP388"),
     (BASE + 'segment = "b"\n', "[[sensors]] #1", "'segment' = 'b' is not one of a"),
+    # issue 13 item 7: a sensor at 0x7777 booted a node with no sensors at all
+    (BASE + "addr = 0x7777\n", "[[sensors]] #1", "'addr' must be a 7-bit I2C address 0x08..0x77"),
+    (BASE + 'segment = "a"\n[[segments]]\nname = "b"\nvolume_m3 = 1.0\npressure_pa = 1.0\n[[sensors]]\nchip = "BMP390"\naddr = 0x76\n',
+     "[[sensors]] #2", "missing 'segment': the sensor is in no segment (one of a, b)"),
     (BASE + '[[leaks]]\nsegment = "a"\nto = "space"\nmass_kg_per_day = 1\n', "[[leaks]] #1",
      "'to' = 'space' is not one of vacuum, ambient"),
     (BASE + '[[leaks]]\nsegment = "a"\n', "[[leaks]] #1", "give either 'mass_kg_per_day' or a hole"),

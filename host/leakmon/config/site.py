@@ -156,8 +156,8 @@ def site_from(d: doc.Document, source: str) -> Site:
     segs = segment_names(d, source)
     check_volumes(d, source)
     nodes = node_names(d, source, segs)
-    links = tuple(Link(kind, name, a, b, initially, sched)
-                  for kind, _, _, name, a, b, initially, sched in links_of(d, source, nodes, segs, phase_spans(d, source)))
+    rows = links_of(d, source, nodes, segs, phase_spans(d, source))
+    links = tuple(Link(kind, name, a, b, initially, sched) for kind, _, _, name, a, b, initially, sched in rows)
     sensors = tuple(Sensor(s.chip, s.bus, s.addr, s.mux_addr, s.mux_channel, seg)
                     for s, seg in zip(d.sensors, sensor_segments(d, source, segs)))
     return Site(d.name or _stem(source), source, tuple(Segment(n, s.volume_m3) for n, s in zip(segs, d.segments)),
@@ -179,7 +179,8 @@ def segment_names(d: doc.Document, source: str) -> list[str]:
     names = []
     for k, s in enumerate(d.segments):
         if s.name is None and k > 0:
-            raise fail(source, f"[[segments]] #{k + 1}", "missing 'name' (only the first segment defaults to 'chamber')")
+            raise fail(source, f"[[segments]] #{k + 1}",
+                       "missing 'name' (only the first segment defaults to 'chamber')")
         names.append(s.name or "chamber")
     return names
 
@@ -244,7 +245,8 @@ def _schedule(t: doc.Link, source: str, table: str,
     sched: list[tuple[float, float]] = []
     for n in t.open_during or ():
         if n not in phases:
-            raise fail(source, table, f"'open_during' names phase {n!r}, not one of {', '.join(phases) or '(no [[phases]])'}")
+            known = ", ".join(phases) or "(no [[phases]])"
+            raise fail(source, table, f"'open_during' names phase {n!r}, not one of {known}")
         sched += [(phases[n][0], 1.0), (phases[n][1], 0.0)]
     sched.sort()
     for k, p in enumerate(t.schedule):

@@ -84,7 +84,7 @@ def _links(d: doc.Document, source: str, nodes: list[str], segs: list[str],
 def _sensors(d: doc.Document, source: str, segs: list[str]) -> list[SensorSpec]:
     out = []
     for s, seg in zip(d.sensors, site.sensor_segments(d, source, segs)):
-        faults = tuple((k, float(getattr(s.faults, k))) for k in doc.Faults.model_fields if getattr(s.faults, k) is not None)
+        faults = tuple((k, float(v)) for k, v in s.faults.model_dump().items() if v is not None)
         out.append(SensorSpec(s.chip, s.bus, s.addr, s.noise_pa, s.noise_k, seg, s.mux_addr, s.mux_channel,
                               s.offset_pa, s.tempco_pa_per_k, faults))
     return out
