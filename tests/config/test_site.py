@@ -92,6 +92,18 @@ def test_a_site_file_needs_no_simulation_keys():
         site.segment("c")
 
 
+def test_an_operators_changes_merge_into_the_schedule():
+    site = loads_site(SITE, "lab.toml")
+    moved = site.with_changes([(50.0, "a-b", 0.0), (100.0, "a-b", 0.25), (10.0, "vent", 1.0)])
+    assert moved.link("a-b").schedule == ((50.0, 0.0), (100.0, 0.25), (250.0, 0.5), (400.0, 1.0))
+    np.testing.assert_array_equal(moved.hatch_state([0.0, 60.0, 120.0])["a-b"], [1.0, 0.0, 0.25])
+    assert moved.groups(60.0) == (("a",), ("b",)) and site.groups(60.0) == (("a", "b"),)  # site itself unchanged
+    with pytest.raises(ConfigError, match="no hatch or valve 'b-c' \\(have: a-b, vent\\)"):
+        site.with_changes([(1.0, "b-c", 0.0)])
+    with pytest.raises(ConfigError, match="a fraction 0..1, got \\(1.0, 2.0\\)"):
+        site.with_changes([(1.0, "a-b", 2.0)])
+
+
 def test_a_site_file_is_not_a_scenario():
     """The simulator needs what a site leaves out, and says which key."""
     with pytest.raises(ConfigError, match=r"lab.toml \[\[segments\]\] #1: missing 'pressure_pa'"):

@@ -10,12 +10,12 @@ leakmon.config.site and leakmon.sim.schema.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from leakmon.config.loader import Count, I2cAddress, Model, MuxAddress, NonNegative, Positive, Probability
 
-SUPPORTED_CHIPS = ("BMP388", "BMP390", "BMP280", "BME280", "DPS310", "LPS22HB", "LPS22HH", "MS5611")
 Chip = Literal["BMP388", "BMP390", "BMP280", "BME280", "DPS310", "LPS22HB", "LPS22HH", "MS5611"]
+SUPPORTED_CHIPS: tuple[str, ...] = get_args(Chip)
 BOUNDARIES = ("vacuum", "ambient")
 LINK_STATES = {"open": 1.0, "closed": 0.0}
 

@@ -25,7 +25,10 @@ API (a Site and everything in it is frozen):
     #   .mux: the mux channel as the node's HELLO reports it (0xFF: none).
     site.sensor_at(bus, mux, addr)            # Sensor | None, keyed like a HELLO channel
     site.sensors_in("zvezda")                 # tuple[Sensor, ...]
+    site.link("zarya-zvezda")                 # Link (ConfigError if unknown)
     site.hatch_state(t_s)                     # dict link name -> np.ndarray open fraction
+    site.with_changes([(t_s, name, fraction)])  # a new Site: an operator's (or detected)
+    #   changes merged into the schedules (Link.with_change: one at the same t_s replaces it)
     site.changes()                            # sorted times (s) at which any link changes
     site.groups(t_s)                          # connected segments at one time: a tuple of
     #   tuples of segment names, joined by links open (fraction > 0) between segments;
@@ -36,12 +39,13 @@ Errors are ConfigError (a ValueError) with one line naming the file, the table
 segment larger than total_volume_m3 or segments that do not add up to it, a sensor
 with no segment where there are several, two sensors at one bus address.
 Hatch state from an operator or detected from the data is not in the file: callers
-merge those changes over the schedule.
+merge it with site.with_changes().
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +83,15 @@ class Link:
         times = np.array([t for t, _ in self.schedule], dtype=np.float64)
         return values[np.searchsorted(times, t, side="right")]
 
+    def with_change(self, t_s: float, fraction: float) -> Link:
+        """This link with one more change (an operator's, or one detected in the data)
+        merged into its schedule; it replaces a change at the same time."""
+        if not (np.isfinite(t_s) and t_s >= 0 and 0.0 <= fraction <= 1.0):
+            raise ConfigError(f"{self.kind} {self.name}: a change needs t_s >= 0 and a fraction 0..1, "
+                              f"got ({t_s!r}, {fraction!r})")
+        sched = sorted({t: f for t, f in (*self.schedule, (float(t_s), float(fraction)))}.items())
+        return replace(self, schedule=tuple(sched))
+
 
 @dataclass(frozen=True)
 class Sensor:
@@ -110,6 +123,20 @@ class Site:
                 return s
         raise ConfigError(f"site {self.path or self.name}: no segment {name!r} "
                           f"(segments: {', '.join(s.name for s in self.segments)})")
+
+    def link(self, name: str) -> Link:
+        for ln in self.links:
+            if ln.name == name:
+                return ln
+        raise ConfigError(f"site {self.path or self.name}: no hatch or valve {name!r} "
+                          f"(have: {', '.join(ln.name for ln in self.links) or 'none'})")
+
+    def with_changes(self, changes: Iterable[tuple[float, str, float]]) -> Site:
+        """The site with (t_s, link name, open fraction) changes merged into its schedules."""
+        links = {ln.name: ln for ln in self.links}
+        for t_s, name, fraction in changes:
+            links[name] = (links.get(name) or self.link(name)).with_change(t_s, fraction)
+        return replace(self, links=tuple(links.values()))
 
     def sensors_in(self, segment: str) -> tuple[Sensor, ...]:
         self.segment(segment)
