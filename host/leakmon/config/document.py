@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
+from pydantic import Field
+
 from leakmon.config.loader import Count, I2cAddress, Model, MuxAddress, NonNegative, Positive, Probability
 
 Chip = Literal["BMP388", "BMP390", "BMP280", "BME280", "DPS310", "LPS22HB", "LPS22HH", "MS5611"]
@@ -134,4 +136,5 @@ class Document(Model):
     sensors: list[Sensor] = []
     buses: list[Bus] = []
     board: Board = Board()
-    chamber: Any = None  # the old single-chamber format, refused with a pointer to the new one
+    # The old single-chamber format: refused with a pointer to the new one (excluded: not offered as allowed).
+    chamber: Any = Field(default=None, exclude=True)

@@ -164,7 +164,7 @@ def _message(err: Any, what: str, cur: type[BaseModel], held: type[BaseModel] | 
     if kind == "missing":
         return f"missing {what}"
     if kind == "extra_forbidden":
-        return f"unknown key {what} (allowed: {', '.join(cur.model_fields)})"
+        return f"unknown key {what} (allowed: {', '.join(k for k, f in cur.model_fields.items() if not f.exclude)})"
     if tags:
         return f"{what} must be {' or '.join(tags)}, got {got!r}"
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
