@@ -11,8 +11,11 @@ from leakmon.analysis.recipe import (
     calibrate_reference_leak,
     evaluate,
     learn_transient,
+    load_recipe,
     recipe_from_dict,
 )
+from conftest import ROOT
+from leakmon.errors import ConfigError
 
 RECIPE_TOML = """
 [recipe]
@@ -94,14 +97,46 @@ def test_limits_in_other_units(unit: str) -> None:
 
 def test_recipe_errors_list_the_allowed_values() -> None:
     base = tomllib.loads(RECIPE_TOML)["recipe"]
-    with pytest.raises(ValueError, match="allowed: Pa, Pa/s, sccm"):
+    with pytest.raises(ValueError, match="'leak_unit' = 'mbar' is not one of Pa, Pa/s, sccm"):
         recipe_from_dict({**base, "leak_unit": "mbar"})
-    with pytest.raises(ValueError, match="allowed: .*fill_s"):
+    with pytest.raises(ValueError, match="unknown key 'fil_s' \\(allowed: fill_s"):
         recipe_from_dict({**base, "fil_s": 3})
-    with pytest.raises(ValueError, match="missing.*measure_s"):
+    with pytest.raises(ValueError, match="missing 'measure_s'"):
         recipe_from_dict({k: v for k, v in base.items() if k != "measure_s"})
-    with pytest.raises(ValueError, match="positive number"):
+    with pytest.raises(ValueError, match="'fill_s' must be positive, got -1"):
         recipe_from_dict({**base, "fill_s": -1})
-    with pytest.raises(ValueError, match="volume_m3"):
+    with pytest.raises(ValueError, match="'sccm' needs 'volume_m3' > 0"):
         recipe_from_dict({**{k: v for k, v in base.items() if k != "volume_m3"},
                           "leak_unit": "sccm"})  # fmt: skip
+
+
+def test_the_shipped_recipes_load() -> None:
+    for path in sorted((ROOT / "hardware" / "recipes").glob("*.toml")):
+        r = load_recipe(path)
+        assert r.measure_end_s > r.measure_start_s > 0 and r.leak_unit in ("Pa", "Pa/s", "sccm")
+
+
+@pytest.mark.parametrize("edit, where, message", [
+    (("fill_s = 5", "fill_s = 0"), "[recipe]", "'fill_s' must be positive, got 0"),
+    (("fill_s = 5", 'fill_s = "5"'), "[recipe]", "'fill_s' must be a finite number, got '5'"),
+    (("leak_limit = 0.05", "leak_limit = nan"), "[recipe]", "'leak_limit' must be a finite number, got nan"),
+    (("[recipe]", "[recipe]\nvent = 3"), "[recipe]", "unknown key 'vent' (allowed: fill_s, stabilize_s"),
+    (("fill_s = 5", "fill_s = [5"), "", "is not valid TOML"),
+])
+def test_a_broken_recipe_file_names_the_file_table_and_key(tmp_path, edit, where, message) -> None:
+    path = tmp_path / "part.toml"
+    path.write_text(RECIPE_TOML.replace(*edit))
+    with pytest.raises(ConfigError) as e:
+        load_recipe(path)
+    msg = str(e.value)
+    assert str(path) in msg and where in msg and message in msg and "\n" not in msg, msg
+
+
+def test_a_recipe_that_is_not_a_table() -> None:
+    with pytest.raises(ConfigError, match=r"part.toml \(top level\): 'recipe' must be a table, got 3"):
+        recipe_from_dict({"recipe": 3}, "part.toml")
+
+
+def test_a_missing_recipe_file_is_one_line(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot read recipe .*nothing.toml: No such file"):
+        load_recipe(tmp_path / "nothing.toml")

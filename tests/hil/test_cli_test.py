@@ -53,8 +53,8 @@ def test_same_part_passes_a_looser_limit_and_a_recording_gives_the_same_verdict(
 
 
 @pytest.mark.parametrize("content, needle", [
-    ("[recipe]\nfill_s = 5\nbogus = 1\n", "unknown recipe key(s) ['bogus']"),
-    ("[recipe]\nfill_s = 5\n", "recipe is missing"),
+    ("[recipe]\nfill_s = 5\nbogus = 1\n", "r.toml [recipe]: unknown key 'bogus' (allowed: fill_s"),
+    ("[recipe]\nfill_s = 5\n", "r.toml [recipe]: missing 'stabilize_s'"),
     ("not toml [", "is not valid TOML"),
 ])
 def test_bad_recipes_get_one_line(tmp_path, content, needle):

@@ -44,14 +44,15 @@ def test_every_scenario_loads_and_has_a_truth(name, tmp_path):
     np.testing.assert_array_equal(npz[f"{sc.segments[0].name}.pressure_pa"], table[f"{sc.segments[0].name}.pressure_pa"])
 
 
-def test_truth_is_written_on_request(tmp_path, capsys):
+def test_truth_is_written_on_request(tmp_path):
+    """What `leakmon sim --truth FILE` writes (tests/hil/test_sim_truth.py runs the command)."""
     out = tmp_path / "t.csv"
-    assert truth.main(["pressure_decay", str(out), "--every", "0.5"]) == 0
+    truth.write_truth(out, scenario.load("pressure_decay"), np.arange(0.0, 137.25, 0.5))
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 275 and float(rows[-1]["t_s"]) == 137.0
     assert float(rows[20]["part.temperature_k"]) > 300.0  # 10 s: still warm from the fill
-    assert truth.main(["pressure_decay", str(tmp_path / "t.txt")]) == 1
-    assert "must end in .csv or .npz" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="must end in .csv or .npz"):
+        truth.write_truth(tmp_path / "t.txt", scenario.load("pressure_decay"), [0.0])
 
 
 def test_steady_leak_and_sealed_keep_their_meaning():
@@ -196,6 +197,10 @@ chip = "BMP390"
      "unknown key 'volme' (allowed: name, volume_m3"),
     (BASE.replace('chip = "BMP390"', 'chip = "BMP999"'), "[[sensors]] #1", "'chip' = 'BMP999' is not one of BMP388"),
     (BASE + 'segment = "b"\n', "[[sensors]] #1", "'segment' = 'b' is not one of a"),
+    # issue 13 item 7: a sensor at 0x7777 booted a node with no sensors at all
+    (BASE + "addr = 0x7777\n", "[[sensors]] #1", "'addr' must be a 7-bit I2C address 0x08..0x77"),
+    (BASE + 'segment = "a"\n[[segments]]\nname = "b"\nvolume_m3 = 1.0\npressure_pa = 1.0\n[[sensors]]\nchip = "BMP390"\naddr = 0x76\n',
+     "[[sensors]] #2", "missing 'segment': the sensor is in no segment (one of a, b)"),
     (BASE + '[[leaks]]\nsegment = "a"\nto = "space"\nmass_kg_per_day = 1\n', "[[leaks]] #1",
      "'to' = 'space' is not one of vacuum, ambient"),
     (BASE + '[[leaks]]\nsegment = "a"\n', "[[leaks]] #1", "give either 'mass_kg_per_day' or a hole"),

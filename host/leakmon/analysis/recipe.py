@@ -14,16 +14,17 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, Final
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from leakmon import units
 from leakmon.analysis.fit import FloatArray, fit_slope
-
-LEAK_UNITS: Final = ("Pa", "Pa/s", "sccm")
+from leakmon.config.loader import read_toml
+from leakmon.config.recipe import check_recipe
 
 
 class ResultCode(enum.Enum):
@@ -60,33 +61,15 @@ class Recipe:
         return self.fill_s + self.stabilize_s + self.measure_s
 
 
-_REQUIRED: Final = ("fill_s", "stabilize_s", "measure_s", "test_pressure_pa",
-                    "pressure_tolerance_pa", "gross_leak_pa", "leak_limit")  # fmt: skip
-_ALLOWED: Final = tuple(f.name for f in fields(Recipe))
+def recipe_from_dict(table: Mapping[str, Any], source: str = "recipe") -> Recipe:
+    """A Recipe from a parsed TOML table (its [recipe] table or the table itself);
+    ConfigError (a ValueError) naming source, table and key if it is not one."""
+    return Recipe(**check_recipe(table, source).model_dump())
 
 
-def recipe_from_dict(table: Mapping[str, Any]) -> Recipe:
-    """A Recipe from a parsed TOML table (its [recipe] table or the table itself)."""
-    raw = dict(table.get("recipe", table))
-    unknown = sorted(set(raw) - set(_ALLOWED))
-    if unknown:
-        raise ValueError(f"unknown recipe key(s) {unknown}; allowed: {', '.join(_ALLOWED)}")
-    missing = [k for k in _REQUIRED if k not in raw]
-    if missing:
-        raise ValueError(f"recipe is missing {missing}; required: {', '.join(_REQUIRED)}")
-    if raw.get("leak_unit", "Pa/s") not in LEAK_UNITS:
-        raise ValueError(f"leak_unit {raw['leak_unit']!r} not allowed; allowed: "
-                         f"{', '.join(LEAK_UNITS)}")  # fmt: skip
-    for k in _ALLOWED:
-        if k not in ("leak_unit", "name") and k in raw:
-            v = raw[k]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0 or (v == 0 and k in _REQUIRED):  # fmt: skip
-                raise ValueError(f"recipe {k} must be a positive number, got {v!r}")
-            raw[k] = float(v)
-    if raw.get("leak_unit") == "sccm" and not raw.get("volume_m3", 0.0) > 0.0:
-        raise ValueError("leak_unit 'sccm' needs volume_m3 > 0")
-    return Recipe(**raw)
+def load_recipe(path: str | Path) -> Recipe:
+    """A recipe file (hardware/recipes/*.toml)."""
+    return recipe_from_dict(read_toml(path, "recipe"), str(path))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -32,7 +31,8 @@ import serial
 
 from leakmon import wire
 from leakmon.deploy.rawrepl import BoardError, NotAtReplError, RawRepl
-from leakmon.errors import ConfigError, HandshakeError, LeakmonError, TransportError
+from leakmon.config.board import load_boards
+from leakmon.errors import ConfigError, FlashError, HandshakeError, TransportError
 from leakmon.firmware import firmware_files
 from leakmon.link.node import Node
 from leakmon.wire import messages
@@ -46,10 +46,6 @@ ENOSPC = 28
 FlashNote = Callable[[str], None]
 
 
-class FlashError(LeakmonError):
-    """Deploying the firmware failed (flash full, verification, versions)."""
-
-
 @dataclass(frozen=True)
 class BoardProfile:
     name: str
@@ -58,16 +54,10 @@ class BoardProfile:
 
 
 def board_profiles() -> dict[str, BoardProfile]:
-    """hardware/boards/*.toml, plus the virtual board."""
+    """hardware/boards/*.toml (read and checked by leakmon.config.board), plus the virtual board."""
     out = {"sim": BoardProfile("sim", "linux")}
-    root = Path(str(resources.files("leakmon.hardware") / "boards"))
-    for f in sorted(root.glob("*.toml")):
-        try:
-            d = tomllib.loads(f.read_text(encoding="utf-8"))
-            usb = tuple((int(u["vid"]), int(u["pid"]) if "pid" in u else None) for u in d.get("usb", []))
-            out[str(d.get("name", f.stem))] = BoardProfile(str(d.get("name", f.stem)), str(d["platform"]), usb)
-        except (OSError, KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"board file {f} is malformed: {e}") from e
+    for name, b in load_boards().items():
+        out[name] = BoardProfile(name, b.platform, tuple((u.vid, u.pid) for u in b.usb))
     return out
 
 

@@ -16,32 +16,11 @@ from typing import Any
 
 import serial
 
-from leakmon.errors import TransportError
+from leakmon.errors import BoardError, NotAtReplError, TransportError, TransportTimeoutError
+
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 SOFT_REBOOT = b"soft reboot\r\n"
-
-
-class NotAtReplError(TransportError):
-    """The board did not answer Ctrl-C / Ctrl-A like a MicroPython REPL."""
-
-
-class BoardError(TransportError):
-    """Code run on the board raised; .text is the board's traceback."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        super().__init__(lines[-1] if lines else "error on the board")
-
-    @property
-    def errno(self) -> int | None:
-        """The errno of an OSError raised on the board ("OSError: [Errno 28] ..." or "OSError: 28")."""
-        last = str(self)
-        if not last.startswith("OSError"):
-            return None
-        digits = "".join(c if c.isdigit() else " " for c in last).split()
-        return int(digits[0]) if digits else None
 
 
 class RawRepl:
@@ -138,7 +117,7 @@ class RawRepl:
         err = self.read_until(b"\x04", 2.0)
         prompt = self.read_exact(1, 2.0)
         if not out.endswith(b"\x04") or not err.endswith(b"\x04") or prompt != b">":
-            raise TransportError(f"{self.port.port}: no answer from the board within {timeout_s:g} s")
+            raise TransportTimeoutError(f"{self.port.port}: no answer from the board within {timeout_s:g} s")
         if err[:-1].strip():
             raise BoardError(err[:-1].decode(errors="replace"))
         return out[:-1]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import serial
 
 from leakmon import wire
-from leakmon.errors import CommandError, HandshakeError, TransportError
+from leakmon.errors import CommandError, CommandTimeoutError, HandshakeTimeoutError, TransportError
 from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream
 
@@ -103,7 +103,7 @@ class Node:
                 if not ack.ok:
                     raise CommandError(f"node refused command 0x{cmd:02x}: {ack.status_name} {ack.text}".rstrip())
                 return ack
-        raise CommandError(f"no acknowledgement of command 0x{cmd:02x} within {timeout_s:g} s")
+        raise CommandTimeoutError(f"no acknowledgement of command 0x{cmd:02x} within {timeout_s:g} s")
 
     def handshake(self, timeout_s: float = 5.0) -> messages.Hello:
         """Ask the node to identify itself; wait for HELLO and every calibration."""
@@ -118,8 +118,8 @@ class Node:
                 return self.stream.hello
         st = self.stream.decoder.stats
         if st.bytes_in == 0:
-            raise HandshakeError(f"no answer from the node within {timeout_s:g} s (is the leakmon firmware running?)")
-        raise HandshakeError(
+            raise HandshakeTimeoutError(f"no answer from the node within {timeout_s:g} s (is the leakmon firmware running?)")
+        raise HandshakeTimeoutError(
             f"no leakmon HELLO within {timeout_s:g} s ({st.bytes_in} bytes received, {st.frames} frames): "
             "is this a leakmon node?"
         )

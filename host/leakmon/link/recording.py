@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from leakmon.errors import LeakmonError
+from leakmon.errors import RecordingError
 from leakmon.wire.fastdecode import FastStream, SampleTable
 
 if TYPE_CHECKING:
@@ -75,10 +75,6 @@ KIND_NAMES = {KIND_RX: "rx", KIND_TX: "tx", KIND_NOTE: "note"}
 
 FLUSH_INTERVAL_S = 0.5
 FSYNC_INTERVAL_S = 10.0
-
-
-class RecordingError(LeakmonError):
-    """A recording cannot be written, or a file is not a readable leakmon recording."""
 
 
 @dataclass(frozen=True, slots=True)

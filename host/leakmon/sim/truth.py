@@ -11,21 +11,40 @@ hatches open the leak is shared: this is what each segment's gas really does).
 
 from __future__ import annotations
 
-import argparse
 import csv
-import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from leakmon.errors import ConfigError
-from leakmon.sim.scenario import Scenario
-from leakmon.sim.vboard.physics import M_AIR, R
+from leakmon.sim.vboard.physics import M_AIR, R, Plant
+
+
+
+class _Segment(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def volume_m3(self) -> float: ...
+
+
+class Simulated(Protocol):
+    """What the truth needs of a scenario (leakmon.sim.spec.Scenario): its segments and
+    a fresh plant. A protocol, so that this module and the scenario's need not import
+    each other."""
+
+    @property
+    def segments(self) -> Sequence[_Segment]: ...
+
+    def plant(self) -> Plant: ...
+
 
 QUANTITIES = ("pressure_pa", "temperature_k", "mass_kg", "leak_kg_per_s", "leak_pa_per_s", "net_loss_kg_per_s")
 
 
-def truth_table(scenario: Scenario, t_s: np.ndarray | list[float]) -> dict[str, np.ndarray]:
+def truth_table(scenario: Simulated, t_s: np.ndarray | list[float]) -> dict[str, np.ndarray]:
     """Truth columns at times t_s (any order; evaluated in increasing time)."""
     t = np.asarray(t_s, dtype=np.float64).ravel()
     if t.size and (not np.all(np.isfinite(t)) or t.min() < 0):
@@ -48,7 +67,7 @@ def truth_table(scenario: Scenario, t_s: np.ndarray | list[float]) -> dict[str, 
     return {"t_s": t, **cols}
 
 
-def write_truth(path: str | Path, scenario: Scenario, t_s: np.ndarray | list[float]) -> Path:
+def write_truth(path: str | Path, scenario: Simulated, t_s: np.ndarray | list[float]) -> Path:
     """Write truth_table() to a .csv (header row, one row per time) or .npz file."""
     path = Path(path)
     table = truth_table(scenario, t_s)
@@ -65,30 +84,3 @@ def write_truth(path: str | Path, scenario: Scenario, t_s: np.ndarray | list[flo
     except OSError as e:
         raise ConfigError(f"cannot write truth file {path}: {e.strerror or e}") from e
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m leakmon.sim.truth SCENARIO OUT.csv|OUT.npz [--every S] [--duration S]"""
-    from leakmon.sim import scenario as scenario_mod
-
-    ap = argparse.ArgumentParser(prog="python -m leakmon.sim.truth", description="write a scenario's ground truth")
-    ap.add_argument("scenario", help="a shipped name or a .toml path")
-    ap.add_argument("out", help="output file, .csv or .npz")
-    ap.add_argument("--every", type=float, default=1.0, help="seconds between rows (1)")
-    ap.add_argument("--duration", type=float, default=None, help="seconds (default: the scenario's duration_s)")
-    args = ap.parse_args(argv)
-    try:
-        sc = scenario_mod.load(args.scenario)
-        if not args.every > 0:
-            raise ConfigError("--every must be positive")
-        duration = sc.duration_s if args.duration is None else args.duration
-        n = int(duration / args.every + 1e-9) + 1
-        write_truth(args.out, sc, [k * args.every for k in range(n)])
-    except ConfigError as e:
-        print(f"leakmon: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

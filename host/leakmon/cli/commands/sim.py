@@ -34,8 +34,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth", type=Path, metavar="FILE",
                    help="write the scenario's ground truth (per segment: pressure, temperature, mass, leak) "
                         "to a .csv or .npz file first")
-    p.add_argument("--truth-duration", type=positive, default=3600.0, metavar="S",
-                   help="device seconds the truth file covers (default 3600)")
+    p.add_argument("--truth-duration", type=positive, metavar="S",
+                   help="device seconds the truth file covers (default: the scenario's duration_s)")
     p.add_argument("--truth-every", type=positive, default=1.0, metavar="S",
                    help="seconds between truth rows (default 1)")
     p.add_argument("--ctrl-c", action="store_true",
@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
         from leakmon.sim.truth import write_truth
 
-        t_s = np.arange(0.0, args.truth_duration + args.truth_every / 2, args.truth_every)
+        duration_s = sc.duration_s if args.truth_duration is None else args.truth_duration
+        t_s = np.arange(0.0, duration_s + args.truth_every / 2, args.truth_every)
         print(f"leakmon: ground truth for {t_s[-1]:g} s of device time in {write_truth(args.truth, sc, t_s)}",
               file=sys.stderr)
     board = VirtualBoard(sc, args.seed, args.speed, flash_dir=args.flash,

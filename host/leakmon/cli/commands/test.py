@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leakmon.analysis.recipe import Recipe, ResultCode, evaluate, recipe_from_dict
+from leakmon.analysis.recipe import ResultCode, evaluate, load_recipe
 from leakmon.cli.session import add_source_args, describe, load_series, open_source
 from leakmon.errors import ConfigError
 from leakmon.wire.stream import SampleBlock
@@ -34,17 +33,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="device time at which fill starts (default: the scenario's fill phase with --sim, else 0)")
     p.add_argument("--channel", type=int, default=0, help="sensor channel on the part (default 0)")
     p.add_argument("--json", action="store_true", help="the verdict as one JSON object")
-
-
-def load_recipe(path: Path) -> Recipe:
-    try:
-        return recipe_from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
-    except OSError as e:
-        raise ConfigError(f"cannot read recipe {path}: {e.strerror or e}") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"recipe {path} is not valid TOML: {e}") from e
-    except ValueError as e:
-        raise ConfigError(f"recipe {path}: {e}") from e
 
 
 def fill_start(args: argparse.Namespace) -> float:
