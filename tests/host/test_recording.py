@@ -25,8 +25,8 @@ from leakmon.link.recording import (
     RecordingWriter,
     open_recording,
 )
-from leakmon.wire.fastdecode import SampleTable
-from leakmon.wire.stream import NodeStream, SampleBlock
+from blocks_table import table_from_blocks
+from leakmon.wire.stream import NodeStream, SampleBlock, SampleTable
 
 
 class FakeClock:
@@ -219,7 +219,7 @@ def test_replay_prints_what_the_pipeline_computes_and_counts_crc_errors(tmp_path
 
 def export_reference(data: bytes) -> SampleTable:
     s = NodeStream()
-    return SampleTable.from_blocks([b for b in s.feed(data) + s.finish() if isinstance(b, SampleBlock)])
+    return table_from_blocks([b for b in s.feed(data) + s.finish() if isinstance(b, SampleBlock)])
 
 
 def test_export_csv_has_one_row_per_sample_per_channel_with_exact_values(tmp_path, capsys):
@@ -307,13 +307,13 @@ def test_replay_and_export_drop_a_frame_torn_by_a_reconnect_as_the_live_run_did(
     items = live.feed(before + torn)
     live.decoder.drop_pending()
     items += live.feed(after) + live.finish()
-    want = SampleTable.from_blocks([b for b in items if isinstance(b, SampleBlock)])
+    want = table_from_blocks([b for b in items if isinstance(b, SampleBlock)])
     replayed = NodeStream()
     with open_recording(path) as r:
         got = [b for batch in recording.play(r, replayed) for b in batch if isinstance(b, SampleBlock)]
     with open_recording(path) as r:
         exported = SampleTable.concat(list(decode_recording(r)))
     for name in SampleTable.__slots__:
-        np.testing.assert_array_equal(getattr(SampleTable.from_blocks(got), name), getattr(want, name))
+        np.testing.assert_array_equal(getattr(table_from_blocks(got), name), getattr(want, name))
         np.testing.assert_array_equal(getattr(exported, name), getattr(want, name))
     assert len(want) == 400 and replayed.decoder.stats == live.decoder.stats

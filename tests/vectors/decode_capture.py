@@ -101,10 +101,10 @@ def digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def counters(stream) -> dict[str, int]:  # noqa: ANN001 (either decoder's stream)
+def counters(stream) -> dict[str, int]:  # noqa: ANN001
     from dataclasses import asdict
 
-    st = getattr(stream, "decoder_stats", None) or stream.decoder.stats
+    st = stream.decoder.stats
     return {**{f"decoder.{k}": v for k, v in asdict(st).items()},
             **{f"link.{k}": v for k, v in asdict(stream.stats).items()}}
 
@@ -135,7 +135,7 @@ def live_result(data: bytes, drops: list[int], read_size: int) -> dict:
 def recording_result(data: bytes, drops: list[int], tmp: Path) -> dict:
     """The whole-recording table (export, analyze) of the capture recorded with its drops."""
     from leakmon.link.recording import RecordingWriter, decode_recording, open_recording
-    from leakmon.wire.fastdecode import FastStream, SampleTable
+    from leakmon.wire.stream import NodeStream, SampleTable
 
     path = tmp / "capture.lkr"
     with RecordingWriter(path) as w:
@@ -145,7 +145,7 @@ def recording_result(data: bytes, drops: list[int], tmp: Path) -> dict:
                 w.note("link-lost", error="gone")
                 w.note("reconnected")
             w.write(data[a:b])
-    fs = FastStream()
+    fs = NodeStream()
     with open_recording(path) as r:
         t = SampleTable.concat(list(decode_recording(r, 20_000, fs)))
     return {"rows": len(t), "table": {k: digest(getattr(t, k)) for k in ("t_s", "channel", "pressure_pa",

@@ -18,8 +18,7 @@ from leakmon.errors import LeakmonError, ProtocolError, SimulatorError
 from leakmon.link.node import Node
 from leakmon.link.recording import decode_recording, open_recording
 from leakmon.wire import messages
-from leakmon.wire.fastdecode import FastStream, SampleTable
-from leakmon.wire.stream import Item, NodeStream, SampleBlock
+from leakmon.wire.stream import Item, NodeStream, SampleBlock, SampleTable
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -133,10 +132,10 @@ def summary(stream: NodeStream) -> str:
     return f"leakmon: {st.frames} frames, {st.lost_frames} lost, {stream.decoder.stats.crc_errors} CRC errors"
 
 
-def load_series(path: str) -> tuple[FastStream, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+def load_series(path: str) -> tuple[NodeStream, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """Every compensated sample of a recording, by channel: (t_s, pressure_pa, temperature_k).
-    Decoded a chunk at a time by the vectorized decoder, with progress for big files."""
-    fs = FastStream()
+    Decoded a chunk at a time by the stream core's table form, with progress for big files."""
+    fs = NodeStream()
     parts: list[SampleTable] = []
     with open_recording(path) as rec:
         progress = Progress(rec.size, "analyzing")

@@ -35,6 +35,7 @@ class Batch:
     a: np.ndarray
     start: np.ndarray
     plen: np.ndarray
+    uniform: bool = False  # back to back, of one size and one type (see scan.Frames)
 
     def __len__(self) -> int:
         return len(self.start)
@@ -53,6 +54,9 @@ class FrameDecoder:
         self.max_payload = max_payload
         self.stats = DecoderStats()
         self._pending = b""
+        self._need = 0  # bytes the pending frame needs before anything can be decided
+
+    _EMPTY = np.empty(0, np.int64)
 
     @property
     def pending(self) -> int:
@@ -63,10 +67,20 @@ class FrameDecoder:
         """The frames completed by data (final: no more data follows, give up a partial frame)."""
         self.stats.bytes_in += len(data)
         buf = self._pending + bytes(data) if self._pending else bytes(data)
+        if len(buf) < self._need and not final:  # a frame has begun and is still short: nothing to decide
+            self._pending = buf
+            return Batch(buf, np.frombuffer(buf, np.uint8), self._EMPTY, self._EMPTY)
         found = find_frames(buf, self.stats, final, self.max_payload)
-        self._pending = buf[found.consumed :]
+        rest = self._pending = buf[found.consumed :]
+        # What is left starts a frame (or is a first sync byte): it decides nothing until
+        # its header, then its whole length, has arrived.
+        if len(rest) >= wire.HEADER_SIZE:
+            self._need = (rest[wire.OFF_LEN] | rest[wire.OFF_LEN + 1] << 8) + wire.OVERHEAD
+        else:
+            self._need = min(len(rest) + 1, 2) if len(rest) <= 1 else wire.HEADER_SIZE
         self.stats.frames += len(found.start)
-        return Batch(buf, np.frombuffer(buf, np.uint8), found.start, found.plen)
+        a = found.a if found.a is not None else np.frombuffer(buf, np.uint8)
+        return Batch(buf, a, found.start, found.plen, found.uniform)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         b = self.take(data)
@@ -76,6 +90,7 @@ class FrameDecoder:
         """Forget a partial frame (the link broke inside it): its bytes count as skipped."""
         self.stats.bytes_skipped += len(self._pending)
         self._pending = b""
+        self._need = 0
 
     def finish(self) -> list[Frame]:
         """At end of input: give up on an incomplete frame and rescan what is behind it.

@@ -54,6 +54,8 @@ class Frames:
     start: np.ndarray  # int64 offsets of the frames' sync bytes
     plen: np.ndarray  # int64 payload lengths
     consumed: int  # bytes of the buffer decided (the rest waits for more data)
+    a: np.ndarray | None = None  # the buffer as numpy
+    uniform: bool = False  # the frames lie back to back, of one size and type (one clean run)
 
 
 def unaligned(a: np.ndarray, dtype: str) -> np.ndarray:
@@ -72,6 +74,11 @@ def u16(a: np.ndarray, i: np.ndarray) -> np.ndarray:
 def u32(a: np.ndarray, i: np.ndarray) -> np.ndarray:
     out: np.ndarray = unaligned(a, "<u4")[i].astype(np.int64)
     return out
+
+
+def column(a: np.ndarray, dtype: str, offset: int, stride: int, n: int) -> np.ndarray:
+    """n values of dtype at a[offset], a[offset+stride]...: one field of frames that lie back to back."""
+    return np.ndarray((n,), dtype, buffer=a, offset=offset, strides=(stride,))
 
 
 def _crc_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -102,17 +109,25 @@ def crc16_rows(rows: np.ndarray) -> np.ndarray:
         _TABLES = _crc_tables()
     table, init = _TABLES
     m, n = rows.shape
-    out = np.empty(m, np.uint16)
     if n == 0:
-        out[:] = 0xFFFF
-        return out
-    base = ((n - 1 - np.arange(n)) * 256).astype(np.int32)
+        return np.full(m, 0xFFFF, np.uint16)
+    base = _BASES.get(n)
+    if base is None:
+        base = _BASES[n] = ((n - 1 - np.arange(n)) * 256).astype(np.int32)
     step = max(1, CRC_SLICE // n)
+    if m <= step:
+        out: np.ndarray = np.bitwise_xor.reduce(table.take(np.add(rows, base, dtype=np.int32)), axis=1)
+        out ^= init[n]
+        return out
+    out = np.empty(m, np.uint16)
     for k in range(0, m, step):
         idx = np.add(rows[k : k + step], base, dtype=np.int32)
         out[k : k + step] = np.bitwise_xor.reduce(table.take(idx), axis=1)
     out ^= init[n]
     return out
+
+
+_BASES: dict[int, np.ndarray] = {}  # per data length: the table row of each byte, times 256
 
 
 _VECTOR_MIN = 8  # candidates of one length below which binascii per frame is faster
@@ -226,16 +241,19 @@ def _clean_runs(buf: bytes, a: np.ndarray, p: int, max_payload: int) -> tuple[li
         k = min((n - p) // size, RUN_CHECK_MAX)
         if plen > max_payload or k == 0:
             break
+        if buf[p + wire.OFF_VERSION] != wire.VERSION:
+            break
         block = a[p : p + k * size].reshape(k, size)
-        same = ((block[:, 0] == wire.SYNC0) & (block[:, 1] == wire.SYNC1) & (block[:, wire.OFF_VERSION] == wire.VERSION)
-                & (block[:, wire.OFF_LEN] == block[0, wire.OFF_LEN])
-                & (block[:, wire.OFF_LEN + 1] == block[0, wire.OFF_LEN + 1]))
-        m = k if same.all() else int(np.argmin(same))
-        if m:
-            stored = block[:m, -2].astype(np.uint16) | block[:m, -1].astype(np.uint16) << 8
-            good = crc16_rows(block[:m, wire.OFF_VERSION : size - wire.CRC_SIZE]) == stored
-            if not good.all():
-                m = int(np.argmin(good))
+        # Every frame here must repeat frame 0's sync, version, type and length.
+        head, lens = block[:, : wire.OFF_SEQ], block[:, wire.OFF_LEN : wire.HEADER_SIZE]
+        if (head == head[0]).all() and (lens == lens[0]).all():
+            m = k
+        else:
+            m = int(np.argmin((head == head[0]).all(axis=1) & (lens == lens[0]).all(axis=1)))
+        stored = column(a, "<u2", p + size - wire.CRC_SIZE, size, m)
+        good = crc16_rows(block[:m, wire.OFF_VERSION : size - wire.CRC_SIZE]) == stored
+        if not good.all():
+            m = int(np.argmin(good))
         if m == 0:
             break
         runs.append((p, size, m))
@@ -267,18 +285,26 @@ def find_frames(buf: bytes, stats: DecoderStats, final: bool, max_payload: int =
     a = np.frombuffer(buf, np.uint8)
     n = len(buf)
     first = buf.find(wire.SYNC)
-    runs, p = _clean_runs(buf, a, first, max_payload) if first >= 0 else ([], 0)
+    if first < 0:  # no sync at all: every byte is skipped, but a first sync byte at the end may pair up
+        cut = n - 1 if n and not final and buf[-1] == wire.SYNC0 else n
+        stats.bytes_skipped += cut
+        return Frames(np.empty(0, np.int64), np.empty(0, np.int64), cut, a)
+    runs, p = _clean_runs(buf, a, first, max_payload)
     if not runs:
-        return _find_general(a, stats, final, max_payload)
+        found = _find_general(a, stats, final, max_payload)
+        found.a = a
+        return found
     stats.bytes_skipped += first
     starts = [r[0] + r[1] * np.arange(r[2], dtype=np.int64) for r in runs]
     plens = [np.full(r[2], r[1] - wire.OVERHEAD, np.int64) for r in runs]
     if p == n or (not final and _waits(buf, p, max_payload)):
         consumed = p  # nothing left, or a frame that has begun and waits for the rest
+        if len(runs) == 1:
+            return Frames(starts[0], plens[0], consumed, a, True)
     else:
         tail = _find_general(a[p:], stats, final, max_payload)
         starts.append(tail.start + p)
         plens.append(tail.plen)
         consumed = p + tail.consumed
     return Frames(np.concatenate(starts) if len(starts) > 1 else starts[0],
-                  np.concatenate(plens) if len(plens) > 1 else plens[0], consumed)
+                  np.concatenate(plens) if len(plens) > 1 else plens[0], consumed, a)
