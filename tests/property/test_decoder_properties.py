@@ -207,6 +207,22 @@ def test_fuzz_harness_bounded_run_breaks_no_invariant(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("crash-*"))
 
 
+def test_fuzz_harness_does_not_blame_the_decoder_for_a_chance_frame_of_another_version() -> None:
+    """Issue: a chance good CRC on a forged header of another version swallowed the intact
+    frame behind it, and the harness (which excused only version-1 chance frames) reported
+    it. Such a frame is now given up one byte past its sync, so nothing is swallowed."""
+    sys.path.insert(0, str(FUZZ.parent))
+    import fuzz_decoder
+
+    inner = wire.frame(wire.T_SAMPLES, 7, bytes(range(40)))
+    forged = bytearray(wire.frame(wire.T_EVENT, 3, inner + b"tail"))
+    forged[wire.OFF_VERSION] = 2
+    c = wire.crc16(forged, 2, len(forged) - 2)
+    forged[-2:] = bytes((c & 0xFF, c >> 8))
+    data = bytes(forged) + inner
+    fuzz_decoder.check_stream(data, [3], [(wire.HEADER_SIZE, inner), (len(forged), inner)])
+
+
 def test_fuzz_harness_finds_a_planted_decoder_bug(tmp_path: Path) -> None:
     """The harness can fail: a decoder that abandons a bad frame at its claimed end is caught."""
     res = run_fuzzer(tmp_path, "-runs=50000", "-max_total_time=20", "-seed=1", plant="skip-bad-frame")

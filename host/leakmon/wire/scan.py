@@ -202,8 +202,9 @@ def _find_general(a: np.ndarray, stats: DecoderStats, final: bool, max_payload: 
             == u16(a, end[ci] - wire.CRC_SIZE)
     known = np.zeros(len(cand), bool)
     known[crc_ok] = a[cand[crc_ok] + wire.OFF_VERSION] == wire.VERSION
-    ok = crc_ok & known  # frames the chain may take: intact ones of this version only
-    vi = np.flatnonzero(ok)
+    ok = crc_ok & known  # intact frames of this version: the only ones taken
+    chained = ok  # what the chain steps over: a frame that fails is given up one byte past its sync
+    vi = np.flatnonzero(chained)
     ki = vi[_chain(cand[vi], end[vi])]
     ki = ki[ok[ki]]
     ks, ke = cand[ki].astype(np.int64), end[ki].astype(np.int64)
