@@ -22,7 +22,7 @@ from leakmon.wire.stream import NodeStream, SampleBlock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: wiregen
 import wiregen  # noqa: E402
 
-SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 u8, u16_, u32_ = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)

@@ -170,14 +170,15 @@ def _chain(vs: np.ndarray, ve: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _syncs(a: np.ndarray, itype: type) -> np.ndarray:
+def _syncs(a: np.ndarray, itype: type[np.integer]) -> np.ndarray:
     """Offsets of every A5 4C pair, as itype, found a block at a time (no int64 array of them all)."""
     if len(a) < 2:
         return np.empty(0, itype)
     pair = a[:-1] == wire.SYNC0
     pair &= a[1:] == wire.SYNC1
     block = 1 << 20
-    parts = [np.flatnonzero(pair[k : k + block]).astype(itype) + k for k in range(0, len(pair), block)]
+    parts: list[np.ndarray] = [np.flatnonzero(pair[k : k + block]).astype(itype) + k
+                               for k in range(0, len(pair), block)]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
@@ -186,10 +187,10 @@ def _find_general(a: np.ndarray, stats: DecoderStats, final: bool, max_payload: 
     n = len(a)
     # Offsets fit in int32 for any buffer the stream feeds; int32 halves the per-candidate
     # arrays when every other byte is a sync (memory stays a small multiple of the input).
-    itype = np.int32 if n < 1 << 30 else np.int64
+    itype: type[np.integer] = np.int32 if n < 1 << 30 else np.int64
     cand = _syncs(a, itype)
     hdr = cand <= n - wire.HEADER_SIZE
-    plen = np.zeros(len(cand), itype)
+    plen: np.ndarray = np.zeros(len(cand), itype)
     plen[hdr] = unaligned(a, "<u2")[cand[hdr] + wire.OFF_LEN]
     oversize = hdr & (plen > max_payload)
     end = cand + plen

@@ -191,10 +191,8 @@ class NodeStream:
         # Frames lost before each frame: (seq - the one expected) mod 2**16.
         lost = ((first - self._next_seq) & 0xFFFF) if self._next_seq is not None else 0
         if len(seq) > 1:
-            step = np.diff(seq.astype(np.int64))
-            step -= 1
-            step &= 0xFFFF
-            lost += int(step.sum())
+            step: np.ndarray = np.diff(seq.astype(np.int64))
+            lost += int(((step - 1) & 0xFFFF).sum())
         self.stats.lost_frames += lost
         self._next_seq = (last + 1) & 0xFFFF
 
