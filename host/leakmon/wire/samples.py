@@ -50,12 +50,15 @@ class Layout:
         return sliding_window_view(a, self.rows * size)[at].reshape(n * self.rows, size)
 
 
-def uniform(a: np.ndarray, s: np.ndarray, plen: np.ndarray) -> Layout | None:
+def uniform(a: np.ndarray, s: np.ndarray, plen: np.ndarray, contiguous: bool = False) -> Layout | None:
     """The layout of SAMPLES frames that lie back to back, all of one size and one layout,
-    and all well formed (a node's steady stream); None if they are not, or not all so."""
+    and all well formed (a node's steady stream); None if they are not, or not all so.
+    contiguous: the framing already found them back to back and of one size."""
     m = len(s)
     p0, size = int(s[0]), int(plen[0]) + wire.OVERHEAD
-    if size < CHANNELS_AT + wire.CRC_SIZE or int(s[-1]) - p0 != (m - 1) * size or (m > 1 and not (plen == plen[0]).all()):
+    if size < CHANNELS_AT + wire.CRC_SIZE:
+        return None
+    if not contiguous and (int(s[-1]) - p0 != (m - 1) * size or (m > 1 and not (plen == plen[0]).all())):
         return None
     block = a[p0 : p0 + m * size].reshape(m, size)
     head = a[p0 + ROWS_AT : p0 + CHANNELS_AT].tolist()
@@ -73,9 +76,10 @@ def uniform(a: np.ndarray, s: np.ndarray, plen: np.ndarray) -> Layout | None:
     return Layout(np.arange(m), chans, rows, block)
 
 
-def layouts(a: np.ndarray, s: np.ndarray, plen: np.ndarray) -> tuple[np.ndarray, list[Layout]]:
+def layouts(a: np.ndarray, s: np.ndarray, plen: np.ndarray,
+            contiguous: bool = False) -> tuple[np.ndarray, list[Layout]]:
     """Which SAMPLES frames at s are well formed, and their layouts (over the well-formed ones)."""
-    lay = uniform(a, s, plen)
+    lay = uniform(a, s, plen, contiguous)
     if lay is not None:
         return np.ones(len(s), bool), [lay]
     ok = plen >= wire.SAMPLES_HEADER_SIZE

@@ -231,6 +231,9 @@ def _find_general(a: np.ndarray, stats: DecoderStats, final: bool, max_payload: 
     return Frames(ks, kp, cut)
 
 
+_NOT_SEQ = np.uint64(~(0xFFFF << (8 * wire.OFF_SEQ)) & 0xFFFF_FFFF_FFFF_FFFF)  # a header without its seq
+
+
 def _clean_runs(buf: bytes, a: np.ndarray, p: int, max_payload: int) -> tuple[list[tuple[int, int, int]], int]:
     """Frames back to back from p, all intact and of this version: [(start, length, count)]
     and where they end. Stops at the first frame that is not, or at a partial one."""
@@ -247,11 +250,9 @@ def _clean_runs(buf: bytes, a: np.ndarray, p: int, max_payload: int) -> tuple[li
             break
         block = a[p : p + k * size].reshape(k, size)
         # Every frame here must repeat frame 0's sync, version, type and length.
-        head, lens = block[:, : wire.OFF_SEQ], block[:, wire.OFF_LEN : wire.HEADER_SIZE]
-        if (head == head[0]).all() and (lens == lens[0]).all():
-            m = k
-        else:
-            m = int(np.argmin((head == head[0]).all(axis=1) & (lens == lens[0]).all(axis=1)))
+        head = column(a, "<u8", p, size, k) & _NOT_SEQ  # sync, version, type and length as one word
+        same = head == head[0]
+        m = k if same.all() else int(np.argmin(same))
         stored = column(a, "<u2", p + size - wire.CRC_SIZE, size, m)
         good = crc16_rows(block[:m, wire.OFF_VERSION : size - wire.CRC_SIZE]) == stored
         if not good.all():

@@ -176,7 +176,7 @@ class NodeStream:
         lo = 0
         for c in control + [len(starts)]:
             if c > lo:
-                run = self._samples(a, starts[lo:c], plens[lo:c])
+                run = self._samples(a, starts[lo:c], plens[lo:c], batch.uniform)
                 if run is not None:
                     yield run
             if c < len(starts):
@@ -218,9 +218,10 @@ class NodeStream:
             self.stats.unknown_types += 1
         return msg
 
-    def _samples(self, a: np.ndarray, s: np.ndarray, plen: np.ndarray) -> _Run | None:
-        """SAMPLES frames at s (no other message between them): the state is constant."""
-        ok, groups = layouts(a, s, plen)
+    def _samples(self, a: np.ndarray, s: np.ndarray, plen: np.ndarray, contiguous: bool) -> _Run | None:
+        """SAMPLES frames at s (no other message between them): the state is constant.
+        contiguous: they lie back to back, of one size (the framing checked it)."""
+        ok, groups = layouts(a, s, plen, contiguous)
         good = int(np.count_nonzero(ok))
         self.stats.malformed += len(s) - good
         if not self.ready or self._unwrap is None:
