@@ -1,5 +1,5 @@
 """The one stream core gives what the two decoders before it gave (tests/vectors/decode_v1.json,
-written by them): on a capture with garbage, false syncs, forged headers, torn frames, bit
+written by them: decode_capture.py --before): on the golden wire vectors, and on a capture with garbage, false syncs, forged headers, torn frames, bit
 flips, a tick wrap, a sequence wrap, a reboot with another tick width and link drops, fed
 live in reads of 4096, 61 and 1 bytes, and decoded as a whole recording."""
 
@@ -33,6 +33,11 @@ def test_live_path_gives_the_same_blocks_messages_and_counters(capture, read_siz
     assert got["counters"] == want["counters"]
     assert got["messages"] == want["messages"]
     assert (got["blocks"], got["block_heads"], got["samples"]) == (want["blocks"], want["block_heads"], want["samples"])
+
+
+def test_golden_wire_vectors_give_the_same_items():
+    got = decode_capture.live_result(decode_capture.vectors_stream(), [], 4096)
+    assert got == WANT["vectors"] and got["blocks"] == 3
 
 
 def test_whole_recording_gives_the_same_table_and_counters(capture, tmp_path):
