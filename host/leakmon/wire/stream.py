@@ -84,6 +84,7 @@ class LinkStats:
 
 
 Item = SampleBlock | messages.Message
+RUN_FRAMES = 8192  # SAMPLES frames decoded together at most (about 0.7 MB of a node's stream)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +176,9 @@ class NodeStream:
             control = np.flatnonzero(a[starts + wire.OFF_TYPE] != wire.T_SAMPLES).tolist()
         lo = 0
         for c in control + [len(starts)]:
-            if c > lo:
-                run = self._samples(a, starts[lo:c], plens[lo:c], batch.uniform)
+            for k in range(lo, c, RUN_FRAMES):  # long runs in slices: temporaries stay cache-sized
+                run = self._samples(a, starts[k : min(c, k + RUN_FRAMES)], plens[k : min(c, k + RUN_FRAMES)],
+                                    batch.uniform)
                 if run is not None:
                     yield run
             if c < len(starts):
