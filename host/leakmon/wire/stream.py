@@ -46,7 +46,8 @@ class SampleBlock:
 
     The core compensates many frames at once into (frames, rows) arrays; a block keeps
     its frame's row number and slices its arrays when they are read, so that handing out
-    one block per frame costs one small object, not three array views.
+    one block per frame costs one small object, not three array views. (A block kept alive
+    keeps those arrays: at most RUN_FRAMES frames' worth.)
     """
 
     __slots__ = ("channel", "seq", "_t", "_p", "_k", "_row")
