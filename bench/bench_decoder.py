@@ -1,8 +1,15 @@
-"""Benchmark: decoding a large capture in memory, streaming vs vectorized vs pymavlink.
+"""Benchmark: decoding a capture in memory with the one stream core, beside the two
+decoders it replaced and pymavlink, all in the same run.
 
-Not a test: prints MB/s and samples/s (decoded and compensated) measured in the same
-run, and the byte-rate ratios against pymavlink parsing MAVLink v2 SCALED_PRESSURE
-frames (one pressure sample each). pymavlink is optional (pip install 'leakmon[bench]').
+Not a test: prints MB/s and samples/s (decoded and compensated), the ratios of the
+core's live path (4 KB feeds, as Node.read() feeds it) and whole-recording path (8 MB
+feeds, as export and analyze feed it) against the decoders before it, and the byte-rate
+ratios against pymavlink parsing MAVLink v2 SCALED_PRESSURE frames (one pressure sample
+each; pip install 'leakmon[bench]').
+
+The decoders before the core (NodeStream per frame, FastStream vectorized) are read from
+git at BEFORE into a temporary package, so "before" is today's code of that commit, not
+a copy kept here; without git (or that commit) those rows are left out.
 
     .venv/bin/python bench/bench_decoder.py [--mb 100] [--rows 10] [--channels 1]
         [--stream-mb 10] [--mavlink-mb 5] [--repeat 3] [--wall]
@@ -16,21 +23,45 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # test-only helpers
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # test-only helpers
 
 import argparse
+import importlib
+import re
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import wiregen
-from leakmon.wire.fastdecode import FastStream
-from leakmon.wire.framing import DecoderStats, FrameDecoder
-from leakmon.wire.scan import find_frames
+from leakmon.wire.framing import FrameDecoder
+from leakmon.wire.scan import DecoderStats, find_frames
 from leakmon.wire.stream import NodeStream, SampleBlock
 
 READ_CHUNK = 4096  # what the live node feeds the stream per read, at most
-FAST_CHUNK = 8 << 20  # what export feeds the vectorized path per call
+FAST_CHUNK = 8 << 20  # what export feeds the table form per call
+BEFORE = "05fa646"  # the last commit with two decoders (NodeStream and FastStream)
+
+
+def before_modules() -> dict[str, ModuleType] | None:
+    """The wire package of BEFORE, imported as 'wire_before' (sensors and the wire format are today's)."""
+    names = ("framing", "messages", "scan", "stream", "fastdecode", "timebase")
+    pkg = Path(tempfile.mkdtemp(prefix="leakmon-bench-")) / "wire_before"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for m in names:
+        r = subprocess.run(["git", "show", f"{BEFORE}:host/leakmon/wire/{m}.py"], cwd=ROOT, capture_output=True,
+                           text=True, check=False)
+        if r.returncode != 0:
+            return None
+        src = re.sub(r"from leakmon\.wire import", "from wire_before import", r.stdout)
+        (pkg / f"{m}.py").write_text(re.sub(r"leakmon\.wire\.", "wire_before.", src))
+    sys.path.insert(0, str(pkg.parent))
+    return {m: importlib.import_module(f"wire_before.{m}") for m in names}
 
 
 def capture(mb: float, rows: int, channels: int) -> bytes:
@@ -46,35 +77,35 @@ def capture(mb: float, rows: int, channels: int) -> bytes:
     return out
 
 
-def run_stream(data: bytes) -> int:
-    s = NodeStream()
-    n = 0
-    for k in range(0, len(data), READ_CHUNK):
-        for item in s.feed(data[k : k + READ_CHUNK]):
-            if isinstance(item, SampleBlock):
-                n += len(item.t_s)
-    return n
+def live(make: Callable[[], Any]) -> Callable[[bytes], int]:
+    """Items at live read sizes: what `leakmon monitor` does with a node."""
+    def run(data: bytes) -> int:
+        s = make()
+        n = 0
+        for k in range(0, len(data), READ_CHUNK):
+            for item in s.feed(data[k : k + READ_CHUNK]):
+                if hasattr(item, "pressure_pa"):
+                    n += len(item.pressure_pa)
+        return n
+    return run
 
 
-def run_framing(data: bytes) -> int:
-    """Frames only (no parsing, no compensation): FrameDecoder at live read sizes."""
-    d = FrameDecoder()
-    n = 0
-    for k in range(0, len(data), READ_CHUNK):
-        n += len(d.feed(data[k : k + READ_CHUNK]))
-    return n
+def whole(feed: Callable[[Any, bytes], Any], finish: Callable[[Any], Any], make: Callable[[], Any],
+          chunk: int | None = FAST_CHUNK) -> Callable[[bytes], int]:
+    """Tables a chunk at a time: what export and analyze do with a recording."""
+    def run(data: bytes) -> int:
+        s = make()
+        step = chunk or len(data)
+        n = sum(len(feed(s, data[k : k + step])[0]) for k in range(0, len(data), step))
+        return n + len(finish(s)[0])
+    return run
 
 
-def run_fast_framing(data: bytes) -> int:
-    return len(find_frames(np.frombuffer(data, np.uint8), DecoderStats(), final=True).start)
-
-
-def run_fast(data: bytes, chunk: int = FAST_CHUNK) -> int:
-    f = FastStream()
-    n = 0
-    for k in range(0, len(data), chunk):
-        n += len(f.feed(data[k : k + chunk])[0])
-    return n + len(f.finish()[0])
+def framing_live(make: Callable[[], Any]) -> Callable[[bytes], int]:
+    def run(data: bytes) -> int:
+        d = make()
+        return sum(len(d.feed(data[k : k + READ_CHUNK])) for k in range(0, len(data), READ_CHUNK))
+    return run
 
 
 def mavlink_capture(mb: float) -> tuple[bytes, Callable[[bytes], int]] | None:
@@ -108,12 +139,22 @@ def best_of(repeat: int, fn: Callable[[bytes], int], data: bytes) -> tuple[float
     return best, n
 
 
+Row = tuple[str, float, float, int]  # name, MB, seconds, samples or frames
+
+
+def table(title: str, unit: str, rows: list[Row], base: float | None) -> None:
+    print(f"\n{title:48} {'MB':>7} {'s':>7} {'MB/s':>8} {unit:>11} {'x pymavlink':>12}")
+    for name, mb, t, n in rows:
+        ratio = f"{mb / t / base:12.1f}" if base else f"{'-':>12}"
+        print(f"{name:48} {mb:7.1f} {t:7.3f} {mb / t:8.1f} {n / t / 1e6:11.3f} {ratio}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mb", type=float, default=100.0, help="capture size for the vectorized path (MB)")
+    ap.add_argument("--mb", type=float, default=100.0, help="capture size for the whole-recording paths (MB)")
     ap.add_argument("--rows", type=int, default=10, help="rows per SAMPLES frame (firmware default 10)")
     ap.add_argument("--channels", type=int, default=1)
-    ap.add_argument("--stream-mb", type=float, default=10.0, help="share of the capture for the streaming decoder")
+    ap.add_argument("--stream-mb", type=float, default=10.0, help="share of the capture for the live paths")
     ap.add_argument("--mavlink-mb", type=float, default=5.0, help="MAVLink capture size for pymavlink")
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
     ap.add_argument("--wall", action="store_true", help="time with the wall clock, not this process's CPU time")
@@ -122,38 +163,59 @@ def main() -> None:
     if args.wall:
         CLOCK = time.perf_counter
 
+    before = before_modules()
     data = capture(args.mb, args.rows, args.channels)
+    part = data[: int(args.stream_mb * 1e6)]
     print(f"capture: {len(data) / 1e6:.1f} MB of SAMPLES frames, {args.rows} rows x {args.channels} channel(s); "
           f"best of {args.repeat}, {'wall' if args.wall else 'CPU'} seconds")
-    results: list[tuple[str, float, float, int]] = []  # name, MB, seconds, samples
-    t, n = best_of(args.repeat, run_fast, data)
-    results.append((f"vectorized FastStream ({FAST_CHUNK >> 20} MB feeds)", len(data) / 1e6, t, n))
-    t, n = best_of(args.repeat, lambda d: run_fast(d, len(d)), data)
-    results.append(("vectorized FastStream (one feed)", len(data) / 1e6, t, n))
-    part = data[: int(args.stream_mb * 1e6)]
-    t, n = best_of(args.repeat, run_stream, part)
-    results.append((f"streaming NodeStream ({READ_CHUNK} B feeds)", len(part) / 1e6, t, n))
-    frames: list[tuple[str, float, float, int]] = []  # name, MB, seconds, frames
-    t, n = best_of(args.repeat, run_fast_framing, data)
-    frames.append(("vectorized find_frames (one call)", len(data) / 1e6, t, n))
-    t, n = best_of(args.repeat, run_framing, part)
-    frames.append((f"streaming FrameDecoder ({READ_CHUNK} B feeds)", len(part) / 1e6, t, n))
+    runs: list[tuple[str, Callable[[bytes], int], bytes]] = [
+        (f"one core, items ({READ_CHUNK} B feeds): live", live(NodeStream), part),
+        (f"one core, table ({FAST_CHUNK >> 20} MB feeds): recording",
+         whole(NodeStream.feed_table, NodeStream.finish_table, NodeStream), data),
+        ("one core, table (one feed)", whole(NodeStream.feed_table, NodeStream.finish_table, NodeStream, None), data),
+    ]
+    frame_runs: list[tuple[str, Callable[[bytes], int], bytes]] = [
+        (f"one core: FrameDecoder ({READ_CHUNK} B feeds)", framing_live(FrameDecoder), part),
+        ("one core: find_frames (one call)", lambda d: len(find_frames(d, DecoderStats(), True).start), data),
+    ]
+    if before is not None:
+        old_stream, old_fast = before["stream"].NodeStream, before["fastdecode"].FastStream
+        runs += [
+            (f"before: NodeStream ({READ_CHUNK} B feeds)", live(old_stream), part),
+            (f"before: FastStream ({FAST_CHUNK >> 20} MB feeds)",
+             whole(old_fast.feed, old_fast.finish, old_fast), data),
+        ]
+        old_scan, old_framing = before["scan"], before["framing"]
+        frame_runs += [
+            (f"before: FrameDecoder ({READ_CHUNK} B feeds)", framing_live(old_framing.FrameDecoder), part),
+            ("before: find_frames (one call)", lambda d: len(old_scan.find_frames(
+                np.frombuffer(d, np.uint8), old_framing.DecoderStats(), final=True).start), data),
+        ]
+    # Round robin, best of N each: no configuration always runs first (cold) or last.
+    best = {name: (float("inf"), 0) for name, _, _ in runs + frame_runs}
+    for _ in range(args.repeat):
+        for name, fn, d in runs + frame_runs:
+            t, n = best_of(1, fn, d)
+            best[name] = min(best[name], (t, n))
+    results: list[Row] = [(name, len(d) / 1e6, *best[name]) for name, _, d in runs]
+    frames: list[Row] = [(name, len(d) / 1e6, *best[name]) for name, _, d in frame_runs]
     mav = mavlink_capture(args.mavlink_mb)
+    base = None
     if mav is not None:
         mdata, parse = mav
         t, n = best_of(args.repeat, parse, mdata)
         results.append(("pymavlink parse_buffer, SCALED_PRESSURE", len(mdata) / 1e6, t, n))
-    base = results[-1][1] / results[-1][2] if mav is not None else None
+        base = results[-1][1] / results[-1][2]
 
-    print(f"{'decoder':44} {'MB':>7} {'s':>7} {'MB/s':>8} {'Msamples/s':>11} {'x pymavlink':>12}")
-    for name, mb, t, n in results:
-        ratio = f"{mb / t / base:12.1f}" if base else f"{'-':>12}"
-        print(f"{name:44} {mb:7.1f} {t:7.3f} {mb / t:8.1f} {n / t / 1e6:11.2f} {ratio}")
-    print(f"\n{'framing only (no parsing or compensation)':44} {'MB':>7} {'s':>7} {'MB/s':>8} {'Mframes/s':>11}"
-          f" {'x pymavlink':>12}")
-    for name, mb, t, n in frames:
-        ratio = f"{mb / t / base:12.1f}" if base else f"{'-':>12}"
-        print(f"{name:44} {mb:7.1f} {t:7.3f} {mb / t:8.1f} {n / t / 1e6:11.3f} {ratio}")
+    table("decoder (bytes -> compensated samples)", "Msamples/s", results, base)
+    table("framing only (no parsing or compensation)", "Mframes/s", frames, base)
+    rate = {name: mb / t for name, mb, t, _ in results + frames}
+    if before is not None:
+        print(f"\none core / before, same run: live path {rate[runs[0][0]] / rate[runs[3][0]]:.1f}x, "
+              f"whole recording {rate[runs[1][0]] / rate[runs[4][0]]:.2f}x, "
+              f"live framing {rate[frame_runs[0][0]] / rate[frame_runs[2][0]]:.1f}x")
+    else:
+        print(f"\n(no 'before' rows: git or commit {BEFORE} not available here)")
     if mav is None:
         print("pymavlink not installed (pip install 'leakmon[bench]'): no baseline")
 

@@ -80,12 +80,24 @@ CHIP_LPS22HB = const(6)
 CHIP_LPS22HH = const(7)
 CHIP_MS5611 = const(8)
 
+# Byte offsets of the header fields in a frame (HEADER_FMT, after the two sync bytes).
+OFF_VERSION = const(2)
+OFF_TYPE = const(3)
+OFF_SEQ = const(4)
+OFF_LEN = const(6)
+
 # Payload layouts (struct formats).
 HEADER_FMT = "<BBHH"  # ver, type, seq, len (after the two sync bytes)
 HELLO_FMT = "<BBBBIH"  # proto major, minor, ticks bits, n channels, period_us, rows per frame
 HELLO_CHANNEL_FMT = "<BBBBBB"  # channel, chip, bus, mux, addr, raw size
 SAMPLES_FMT = "<IIHBB"  # t0_us, period_us, n_rows, n_ch, flags
 SAMPLES_HEADER_SIZE = const(12)
+# Byte offsets of the SAMPLES_FMT fields in a SAMPLES payload; the channel list follows.
+SAMPLES_OFF_T0 = const(0)
+SAMPLES_OFF_PERIOD = const(4)
+SAMPLES_OFF_ROWS = const(8)
+SAMPLES_OFF_NCH = const(10)
+SAMPLES_OFF_FLAGS = const(11)
 EVENT_FMT = "<IBBi"  # t_us, code, channel, detail
 ACK_FMT = "<HBB"  # command seq, command type, status
 STATUS_FMT = "<IIIIII"  # uptime_s, samples, frames, overruns, i2c_errors, free_heap
@@ -133,9 +145,9 @@ def seal(buf, msg_type, seq, payload_len):
     """
     buf[0] = SYNC0
     buf[1] = SYNC1
-    struct.pack_into(HEADER_FMT, buf, 2, VERSION, msg_type, seq & 0xFFFF, payload_len)
+    struct.pack_into(HEADER_FMT, buf, OFF_VERSION, VERSION, msg_type, seq & 0xFFFF, payload_len)
     end = HEADER_SIZE + payload_len
-    c = crc16(buf, 2, end)
+    c = crc16(buf, OFF_VERSION, end)
     buf[end] = c & 0xFF
     buf[end + 1] = c >> 8
     return end + CRC_SIZE
@@ -281,7 +293,7 @@ class FrameReader:
         n += 1
         self.n = n
         if n == HEADER_SIZE:
-            plen = buf[6] | (buf[7] << 8)
+            plen = buf[OFF_LEN] | (buf[OFF_LEN + 1] << 8)
             if plen > self.max_payload:
                 self.oversize += 1
                 self._reject()
@@ -291,14 +303,14 @@ class FrameReader:
         if n < HEADER_SIZE or n < self.need:
             return False
         plen = self.need - OVERHEAD
-        c = crc16(buf, 2, HEADER_SIZE + plen)
+        c = crc16(buf, OFF_VERSION, HEADER_SIZE + plen)
         if buf[HEADER_SIZE + plen] != (c & 0xFF) or buf[HEADER_SIZE + plen + 1] != (c >> 8):
             self.crc_errors += 1
             self._reject()
             return False
         self.n = 0
         self.need = HEADER_SIZE
-        self.msg_type = buf[3]
-        self.seq = buf[4] | (buf[5] << 8)
+        self.msg_type = buf[OFF_TYPE]
+        self.seq = buf[OFF_SEQ] | (buf[OFF_SEQ + 1] << 8)
         self.payload_len = plen
-        return buf[2] == VERSION
+        return buf[OFF_VERSION] == VERSION

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of the host's FrameDecoder (atheris/libFuzzer).
+"""Coverage-guided fuzzing of the host's frame decoder and stream core (atheris/libFuzzer).
 
 Each input is used twice: as raw bytes on the wire, and as a little script that
 builds a stream (good frames, garbage, cut-short frames, bit flips, forged headers,
@@ -8,9 +8,13 @@ the input as a crash-* file):
 
 - fed in chunks then finish()ed, the decoder agrees frame for frame and counter for
   counter with a reference receiver written from PROTOCOL.md;
-- every byte fed is accounted for (skipped, in a frame, in a frame of another version);
+- every byte fed is accounted for (skipped or in a frame: a frame of another version
+  is given up one byte past its sync, like a bad CRC, see PROTOCOL.md);
 - every frame the script wrote and no flip touched comes out, in order, and nothing
-  else (unless noise carried a chance good CRC: 2^-16 per false sync, not a bug).
+  else (unless noise carried a chance good CRC with this version: 2^-16 per false
+  sync, not a bug; one of another version hides nothing, so it is never excused);
+- the stream core (NodeStream) fed the same chunks never raises, and counts as the
+  decoder does.
 
     .venv/bin/python fuzz/fuzz_decoder.py -max_total_time=3600 fuzz/corpus   # see fuzz/README.md
     .venv/bin/python fuzz/fuzz_decoder.py --engine simple -runs=100000       # without atheris
@@ -40,10 +44,14 @@ except ImportError:  # the simple engine needs nothing
 if atheris is not None:
     with atheris.instrument_imports(include=["leakmon"]):
         from leakmon import wire
+        from leakmon.wire import scan
         from leakmon.wire.framing import Frame, FrameDecoder
+        from leakmon.wire.stream import NodeStream
 else:
     from leakmon import wire
+    from leakmon.wire import scan
     from leakmon.wire.framing import Frame, FrameDecoder
+    from leakmon.wire.stream import NodeStream
 
 # The reference receiver lives beside the property tests that share it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "property"))
@@ -134,15 +142,24 @@ def check_stream(data: bytes, cuts: list[int], sent: list[tuple[int, bytes]] | N
     if d.stats != ref.stats:
         raise AssertionError(f"counters {d.stats} != reference {ref.stats}")
     framed = sum(len(f.payload) + wire.OVERHEAD for f in got)
-    if d.stats.bytes_in != len(data) or d.stats.bytes_in != d.stats.bytes_skipped + framed + ref.unknown_version_bytes:
+    if d.stats.bytes_in != len(data) or d.stats.bytes_in != d.stats.bytes_skipped + framed:
         raise AssertionError(f"bytes not accounted for: {d.stats}, {framed} in frames")
     if d.pending:
         raise AssertionError(f"{d.pending} bytes still pending after finish()")
+    core = NodeStream(make())
+    pos, k = 0, 0
+    while pos < len(data):  # the same chunks through the stream core: it must not raise
+        size = cuts[k % len(cuts)] if cuts else len(data)
+        core.feed(data[pos : pos + size])
+        pos, k = pos + size, k + 1
+    core.finish()
+    if core.decoder.stats != ref.stats or core.stats.frames != len(got):
+        raise AssertionError(f"stream core counted {core.decoder.stats}, {core.stats}; reference {ref.stats}")
     if sent is None:
         return
     starts = {off for off, _ in sent}
     if any(off not in starts for off, _ in ref.frames):
-        return  # noise carried a good CRC: a frame nobody sent, by chance (2^-16 per false sync)
+        return  # noise carried a good CRC and this version: a frame nobody sent, by chance (2^-16 per false sync)
     intact = [f for off, f in sent if data[off : off + len(f)] == f]
     out = [wire.frame(f.msg_type, f.seq, f.payload) for f in got]
     if out != intact:
@@ -151,34 +168,28 @@ def check_stream(data: bytes, cuts: list[int], sent: list[tuple[int, bytes]] | N
 
 def planted(name: str) -> Callable[[], FrameDecoder]:
     """A decoder with a known bug, to prove the harness finds one (LEAKMON_FUZZ_PLANT)."""
-
-    class SkipsWholeBadFrames(FrameDecoder):
-        """Abandons a bad-CRC frame at its claimed end, not one byte past its sync:
-        a stray sync in noise then swallows the good frame behind it."""
-
-    src = textwrap.dedent(inspect.getsource(FrameDecoder.feed))
-    good = "# the false sync byte itself\n"
-    k = src.find(good)
-    if k < 0 or "pos = i + 1" not in src[k : k + 60]:
-        raise SystemExit("fuzz_decoder: cannot plant the bug: FrameDecoder.feed has changed")
-    k += len(good)
-    src = src[:k] + src[k:].replace("pos = i + 1", "pos = end + wire.CRC_SIZE", 1)
-    ns: dict[str, object] = dict(vars(sys.modules[FrameDecoder.__module__]))
-    exec(src, ns)
-    setattr(SkipsWholeBadFrames, "feed", ns["feed"])
+    if name == "skip-bad-frame":
+        # Abandons a frame that fails at its claimed end, not one byte past its sync: a
+        # stray sync in noise then swallows the good frame behind it.
+        src = textwrap.dedent(inspect.getsource(scan._find_general))
+        right = "    chained = ok  #"
+        if right not in src:
+            raise SystemExit("fuzz_decoder: cannot plant the bug: scan._find_general has changed")
+        ns: dict[str, object] = dict(vars(scan))
+        exec(src.replace(right, "    chained = complete  #", 1), ns)
+        scan._find_general = ns["_find_general"]  # type: ignore[assignment]
+        return FrameDecoder
 
     class NoFinish(FrameDecoder):
         """Never recovers the frames hidden behind a torn frame at the end."""
 
         def finish(self) -> list[Frame]:
-            self.stats.bytes_skipped += len(self._buf)
-            self._buf.clear()
+            self.drop_pending()
             return []
 
-    bugs: dict[str, Callable[[], FrameDecoder]] = {"skip-bad-frame": SkipsWholeBadFrames, "no-finish": NoFinish}
-    if name not in bugs:
-        raise SystemExit(f"fuzz_decoder: no planted bug {name!r} (have: {', '.join(bugs)})")
-    return bugs[name]
+    if name != "no-finish":
+        raise SystemExit(f"fuzz_decoder: no planted bug {name!r} (have: skip-bad-frame, no-finish)")
+    return NoFinish
 
 
 MAKE: Callable[[], FrameDecoder] = planted(os.environ["LEAKMON_FUZZ_PLANT"]) \

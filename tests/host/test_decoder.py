@@ -65,15 +65,33 @@ def test_every_single_bit_flip_is_rejected_and_neighbours_survive():
         assert all(wire.frame(f.msg_type, f.seq, f.payload) in fs for f in got), bit
 
 
-def test_unknown_version_is_skipped_whole():
+def other_version(msg_type: int, seq: int, payload: bytes, version: int = 2) -> bytes:
+    """A frame with a good CRC and another version byte."""
+    f = bytearray(wire.frame(msg_type, seq, payload))
+    f[wire.OFF_VERSION] = version
+    c = wire.crc16(f, 2, len(f) - 2)
+    f[-2], f[-1] = c & 0xFF, c >> 8
+    return bytes(f)
+
+
+def test_unknown_version_is_counted_and_given_up_one_byte_past_its_sync():
     good = wire.frame(wire.T_EVENT, 1, b"x" * 10)
-    other = bytearray(wire.frame(wire.T_EVENT, 2, b"y" * 10))
-    other[2] = 2
-    c = wire.crc16(other, 2, len(other) - 2)
-    other[-2], other[-1] = c & 0xFF, c >> 8
-    got, d = decode_all(bytes(other) + good)
+    other = other_version(wire.T_EVENT, 2, b"y" * 10)
+    got, d = decode_all(other + good)
     assert [f.seq for f in got] == [1]
     assert d.stats.unknown_version == 1
+    assert d.stats.bytes_skipped == len(other)  # every byte is skipped or in a frame
+
+
+def test_a_frame_of_unknown_version_never_hides_the_intact_frame_inside_it():
+    """A forged header of another version whose CRC is good by chance, claiming the bytes of
+    the next frame: the receiver cannot trust its length, so the frame inside still comes out."""
+    inner = wire.frame(wire.T_SAMPLES, 7, bytes(range(40)))
+    forged = other_version(wire.T_EVENT, 3, inner + b"tail")
+    for chunk in (None, 1, 5):
+        got, d = decode_all(forged + wire.frame(wire.T_EVENT, 8, b""), chunk)
+        assert [f.seq for f in got] == [7, 8]
+        assert d.stats.unknown_version == 1
 
 
 def test_random_corruption_at_one_percent_never_yields_a_corrupt_frame():

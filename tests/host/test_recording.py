@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import serial
 import wiregen
+from leakmon import wire
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli import main as cli
 from leakmon.link import recording
@@ -25,8 +26,8 @@ from leakmon.link.recording import (
     RecordingWriter,
     open_recording,
 )
-from leakmon.wire.fastdecode import SampleTable
-from leakmon.wire.stream import NodeStream, SampleBlock
+from blocks_table import table_from_blocks
+from leakmon.wire.stream import NodeStream, SampleBlock, SampleTable
 
 
 class FakeClock:
@@ -221,7 +222,7 @@ def test_replay_prints_what_the_pipeline_computes_and_counts_crc_errors(tmp_path
 
 def export_reference(data: bytes) -> SampleTable:
     s = NodeStream()
-    return SampleTable.from_blocks([b for b in s.feed(data) + s.finish() if isinstance(b, SampleBlock)])
+    return table_from_blocks([b for b in s.feed(data) + s.finish() if isinstance(b, SampleBlock)])
 
 
 def test_export_csv_has_one_row_per_sample_per_channel_with_exact_values(tmp_path, capsys):
@@ -309,13 +310,31 @@ def test_replay_and_export_drop_a_frame_torn_by_a_reconnect_as_the_live_run_did(
     items = live.feed(before + torn)
     live.decoder.drop_pending()
     items += live.feed(after) + live.finish()
-    want = SampleTable.from_blocks([b for b in items if isinstance(b, SampleBlock)])
+    want = table_from_blocks([b for b in items if isinstance(b, SampleBlock)])
     replayed = NodeStream()
     with open_recording(path) as r:
         got = [b for batch in recording.play(r, replayed) for b in batch if isinstance(b, SampleBlock)]
     with open_recording(path) as r:
         exported = SampleTable.concat(list(decode_recording(r)))
     for name in SampleTable.__slots__:
-        np.testing.assert_array_equal(getattr(SampleTable.from_blocks(got), name), getattr(want, name))
+        np.testing.assert_array_equal(getattr(table_from_blocks(got), name), getattr(want, name))
         np.testing.assert_array_equal(getattr(exported, name), getattr(want, name))
     assert len(want) == 400 and replayed.decoder.stats == live.decoder.stats
+
+
+@pytest.mark.parametrize("command", [["export", "-o", "-"], ["replay", "--fast"], ["analyze"]])
+def test_impossible_frames_with_good_crcs_are_counted_by_every_command_never_raised(tmp_path, capsys, command):
+    """A CRC-valid SAMPLES frame of 12 rows of 5 bytes for a BMP390 (6-byte samples), a HELLO
+    with a sample period of 0, a CALIB of an unknown chip: malformed, and the rest decoded."""
+    chans = [(0, wire.CHIP_BMP390, 0, wire.NO_MUX, 0x77, 6)]
+    bad = [wire.frame(wire.T_SAMPLES, 3, wire.samples_payload(0, 100000, [(0, 5)], [bytes(5)] * 12)),
+           wire.frame(wire.T_HELLO, 4, wire.hello_payload("x", "b", 30, 0, 10, chans)),
+           wire.frame(wire.T_CALIB, 5, wire.calib_payload(0, 0x63, bytes(21)))]
+    data = wiregen.handshake(seq=0) + b"".join(bad) + wiregen.samples(300, seq=6)
+    path = tmp_path / "r.lkr"
+    synthetic_recording(path, data)
+    assert cli.main([command[0], str(path), *command[1:]]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if command[0] == "export":
+        assert len(out.splitlines()) == 1 + 300 * 10

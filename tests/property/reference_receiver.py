@@ -1,6 +1,9 @@
 """PROTOCOL.md's receiver, written from the document and nothing else: at each offset of
 a whole recording, a frame or one byte skipped. The property tests and the fuzz harness
-(fuzz/fuzz_decoder.py) hold the decoder to it."""
+(fuzz/fuzz_decoder.py) hold the decoder to it.
+
+A frame of another version is given up one byte past its sync, like a bad CRC
+(PROTOCOL.md, "What a receiver does"): every byte is then skipped or in a frame."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from leakmon.wire.framing import DecoderStats, Frame
 class Found:
     frames: list[tuple[int, Frame]] = field(default_factory=list)  # (offset, frame)
     stats: DecoderStats = field(default_factory=DecoderStats)
-    unknown_version_bytes: int = 0
 
 
 def reference_decode(data: bytes, max_payload: int = wire.MAX_PAYLOAD) -> Found:
@@ -37,10 +39,7 @@ def reference_decode(data: bytes, max_payload: int = wire.MAX_PAYLOAD) -> Found:
         elif data[end] | data[end + 1] << 8 != wire.crc16(data, p + 2, end):
             st_.crc_errors += 1
         elif data[p + 2] != wire.VERSION:
-            st_.unknown_version += 1
-            out.unknown_version_bytes += end + wire.CRC_SIZE - p
-            p = end + wire.CRC_SIZE
-            continue
+            st_.unknown_version += 1  # its length cannot be trusted: resynchronize as after a bad CRC
         else:
             out.frames.append((p, Frame(data[p + 3], data[p + 4] | data[p + 5] << 8, data[p + 8 : end])))
             st_.frames += 1

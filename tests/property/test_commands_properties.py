@@ -116,7 +116,6 @@ def _serve(master: int, data: bytes, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.xfail(strict=True, reason="a HELLO with period 0 divides by zero: fixed by validating at parse time")
 @settings(max_examples=8, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=streams)

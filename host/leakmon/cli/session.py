@@ -19,8 +19,7 @@ from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.link.recording import decode_recording, open_recording, report_tail
 from leakmon.wire import messages
-from leakmon.wire.fastdecode import FastStream, SampleTable
-from leakmon.wire.stream import Item, NodeStream, SampleBlock
+from leakmon.wire.stream import Item, NodeStream, SampleBlock, SampleTable
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -156,13 +155,13 @@ def warn(message: str) -> None:
 Series = dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def load_series(path: str) -> tuple[FastStream, Series, Callable[[], None]]:
+def load_series(path: str) -> tuple[NodeStream, Series, Callable[[], None]]:
     """Every compensated sample of a recording, by channel: (t_s, pressure_pa, temperature_k).
-    Decoded a chunk at a time by the vectorized decoder, with progress for big files.
+    Decoded a chunk at a time by the stream core's table form, with progress for big files.
 
     The third item reports the file's tail: call it once the output is written, so a
     damaged chunk costs nothing that came before it (a cut-short tail only warns)."""
-    fs = FastStream()
+    fs = NodeStream()
     parts: list[SampleTable] = []
     with open_recording(path) as rec:
         progress = Progress(rec.size, "analyzing")

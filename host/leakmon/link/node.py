@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import serial
 
 from leakmon import wire
-from leakmon.errors import CommandError, CommandTimeoutError, HandshakeTimeoutError, TransportError
+from leakmon.errors import CommandError, CommandTimeoutError, HandshakeError, HandshakeTimeoutError, TransportError
 from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream
 
@@ -119,6 +119,11 @@ class Node:
         st = self.stream.decoder.stats
         if st.bytes_in == 0:
             raise HandshakeTimeoutError(f"no answer from the node within {timeout_s:g} s (is the leakmon firmware running?)")
+        if st.unknown_version and not st.frames:
+            raise HandshakeError(f"the node sends frames of another protocol version ({st.unknown_version} seen); "
+                                 f"this host speaks v{wire.VERSION}")
+        if self.stream.refused:  # the node answered, but with something the host cannot use
+            raise HandshakeError(f"no usable HELLO and calibration within {timeout_s:g} s: {self.stream.refused}")
         raise HandshakeTimeoutError(
             f"no leakmon HELLO within {timeout_s:g} s ({st.bytes_in} bytes received, {st.frames} frames): "
             "is this a leakmon node?"

@@ -49,13 +49,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from leakmon.errors import RecordingError
-from leakmon.wire.fastdecode import FastStream, SampleTable
-
-if TYPE_CHECKING:
-    from leakmon.wire.stream import Item, NodeStream
+from leakmon.wire.stream import Item, NodeStream, SampleTable
 
 MAGIC = b"\x89LKMREC\n"
 FORMAT_VERSION = 1
@@ -339,9 +336,9 @@ def report_tail(r: RecordingReader, warn: Callable[[str], None]) -> None:
         warn(truncation_message(r))
 
 
-def play(reader: RecordingReader, stream: "NodeStream", speed: float | None = None,
+def play(reader: RecordingReader, stream: NodeStream, speed: float | None = None,
          sleep: Callable[[float], None] = time.sleep,
-         clock: Callable[[], float] = time.monotonic) -> Iterator[list["Item"]]:
+         clock: Callable[[], float] = time.monotonic) -> Iterator[list[Item]]:
     """Stream items, one batch per received chunk, then what the decoder recovers at the end.
 
     With ``speed`` the chunks come at ``speed`` times the pace they were received;
@@ -372,24 +369,23 @@ def note_event(c: Chunk) -> str | None:
 
 
 def decode_recording(reader: RecordingReader, chunk_bytes: int = 8 << 20,
-                     fs: FastStream | None = None) -> Iterator[SampleTable]:
-    """The samples of a recording, a table per ~chunk_bytes of received data (fs: to keep
-    the stream, for its HELLO and counters)."""
-    fs = fs if fs is not None else FastStream()
+                     stream: NodeStream | None = None) -> Iterator[SampleTable]:
+    """The samples of a recording, a table per ~chunk_bytes of received data, through the
+    same stream core as play() (stream: to keep it, for its HELLO and counters)."""
+    stream = stream if stream is not None else NodeStream()
     buf: list[bytes] = []
     size = 0
     for c in reader.chunks():
         if note_event(c) == "reconnected":
-            yield fs.feed(b"".join(buf))[0]
+            yield stream.feed_table(b"".join(buf))[0]
             buf, size = [], 0
-            fs.drop_pending()  # as replay and the live run do when the port came back
+            stream.decoder.drop_pending()  # as replay and the live run do when the port came back
         if c.kind != KIND_RX:
             continue
         buf.append(c.data)
         size += len(c.data)
         if size >= chunk_bytes:
-            yield fs.feed(b"".join(buf))[0]
+            yield stream.feed_table(b"".join(buf))[0]
             buf, size = [], 0
-    yield fs.feed(b"".join(buf))[0]
-    yield fs.finish()[0]
-
+    yield stream.feed_table(b"".join(buf))[0]
+    yield stream.finish_table()[0]

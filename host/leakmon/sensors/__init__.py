@@ -1,17 +1,23 @@
 """Which host compensation turns a chip's raw counts into SI units.
 
-Each module in leakmon.sensors offers make_compensator(block) -> Compensator.
+Each module in leakmon.sensors offers make_compensator(block) -> Compensator and
+RAW_LEN, the bytes of one raw sample. The stream core reaches compensation only
+through this registry: compensator() for a channel's CALIB, raw_size() to check
+that a SAMPLES frame carries what the chip gives before handing it over.
 """
 
 from __future__ import annotations
 
 import importlib
+import struct
+from functools import cache
+from types import ModuleType
 
 from leakmon.errors import ProtocolError
 from leakmon.firmware import wire
 from leakmon.sensors.base import Compensator
 
-__all__ = ["Compensator", "compensator", "MODULES"]
+__all__ = ["Compensator", "compensator", "raw_size", "MODULES"]
 
 MODULES = {
     wire.CHIP_BMP388: "bmp3",
@@ -25,17 +31,34 @@ MODULES = {
 }
 
 
-def compensator(chip: int, block: bytes) -> Compensator:
-    """A vectorized compensation function for one sensor, from its calibration block."""
+@cache
+def _module(chip: int) -> ModuleType | None:
     name = MODULES.get(chip)
+    if name is None:
+        return None
     try:
-        if name is None:
-            raise ImportError
-        mod = importlib.import_module(f"leakmon.sensors.{name}")
+        return importlib.import_module(f"leakmon.sensors.{name}")
     except ImportError:
-        raise ProtocolError(f"no host compensation for chip code {chip}") from None
+        return None
+
+
+def raw_size(chip: int) -> int | None:
+    """Bytes of one raw sample of the chip; None if the host has no compensation for it."""
+    mod = _module(chip)
+    return None if mod is None else int(mod.RAW_LEN)
+
+
+def compensator(chip: int, block: bytes) -> Compensator:
+    """A vectorized compensation function for one sensor, from its calibration block.
+
+    It takes (n, raw_size(chip)) uint8 rows; ProtocolError for an unknown chip or a
+    calibration block the chip's module refuses.
+    """
+    mod = _module(chip)
+    if mod is None:
+        raise ProtocolError(f"no host compensation for chip code {chip}")
     try:
         result: Compensator = mod.make_compensator(block)
-    except ValueError as e:
+    except (ValueError, ArithmeticError, struct.error) as e:
         raise ProtocolError(f"calibration of chip code {chip}: {e}") from e
     return result

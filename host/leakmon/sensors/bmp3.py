@@ -93,6 +93,14 @@ def unpack_raw(raw: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[n
     ``raw`` is an (N, 6) uint8 array or a flat buffer of N*6 bytes: pressure then
     temperature, each 24-bit little-endian.
     """
+    if isinstance(raw, np.ndarray) and raw.dtype == np.uint8 and raw.ndim == 2 and raw.shape[1] == RAW_LEN \
+            and raw.flags.c_contiguous and len(raw):
+        # What the stream core passes: the same integers, read as 32-bit words straight from
+        # the rows (pressure: the word at byte 0, top byte masked; temperature: the word at
+        # byte 2, shifted), so no word reaches past the last row and nothing is widened first.
+        flat = raw.reshape(-1)
+        words = np.ndarray((len(flat) - 3,), "<u4", buffer=flat, strides=(1,))
+        return (words[0::6] & 0xFFFFFF).astype(np.int64), (words[2::6] >> 8).astype(np.int64)
     w = raw_rows(raw, RAW_LEN, "BMP3")
     pressure = w[:, 0] | (w[:, 1] << 8) | (w[:, 2] << 16)
     temperature = w[:, 3] | (w[:, 4] << 8) | (w[:, 5] << 16)

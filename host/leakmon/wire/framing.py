@@ -1,14 +1,23 @@
-"""Streaming frame decoder: bytes in, frames out, no I/O.
+"""Frame decoder: bytes in (a live read of any size, or a recording chunk), frames out, no I/O.
 
-Resynchronizes after garbage: a frame whose CRC fails is abandoned one byte past
-its sync, so an intact frame starting inside the bad bytes is still found.
+It keeps the bytes of a frame that has begun and waits for the rest, and leaves the
+choice of frames to leakmon.wire.scan, which resynchronizes after garbage exactly as
+PROTOCOL.md says: a frame whose CRC fails, or whose version is unknown, is given up
+one byte past its sync, so an intact frame starting inside its bytes is still found.
+The stream core (leakmon.wire.stream) uses ``take``, which returns the frames as
+arrays over the buffer; ``feed`` returns Frame objects, for tests and tools.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from leakmon import wire
+from leakmon.wire.scan import DecoderStats, find_frames
+
+__all__ = ["Batch", "DecoderStats", "Frame", "FrameDecoder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,14 +27,24 @@ class Frame:
     payload: bytes
 
 
-@dataclass(slots=True)
-class DecoderStats:
-    bytes_in: int = 0
-    bytes_skipped: int = 0
-    frames: int = 0
-    crc_errors: int = 0
-    oversize: int = 0
-    unknown_version: int = 0
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Frames found in one feed: offsets into buf (a, the same bytes as numpy)."""
+
+    buf: bytes
+    a: np.ndarray
+    start: np.ndarray
+    plen: np.ndarray
+    uniform: bool = False  # back to back, of one size and one type (see scan.Frames)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def frame(self, k: int) -> Frame:
+        s, n = int(self.start[k]), int(self.plen[k])
+        buf = self.buf
+        return Frame(buf[s + wire.OFF_TYPE], buf[s + wire.OFF_SEQ] | buf[s + wire.OFF_SEQ + 1] << 8,
+                     buf[s + wire.HEADER_SIZE : s + wire.HEADER_SIZE + n])
 
 
 class FrameDecoder:
@@ -34,60 +53,44 @@ class FrameDecoder:
     def __init__(self, max_payload: int = wire.MAX_PAYLOAD) -> None:
         self.max_payload = max_payload
         self.stats = DecoderStats()
-        self._buf = bytearray()
+        self._pending = b""
+        self._need = 0  # bytes the pending frame needs before anything can be decided
+
+    _EMPTY = np.empty(0, np.int64)
 
     @property
     def pending(self) -> int:
         """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
+        return len(self._pending)
 
-    def feed(self, data: bytes) -> list[Frame]:
+    def take(self, data: bytes | bytearray | memoryview, final: bool = False) -> Batch:
+        """The frames completed by data (final: no more data follows, give up a partial frame)."""
         self.stats.bytes_in += len(data)
-        buf = self._buf
-        buf += data
-        out: list[Frame] = []
-        pos = 0
-        n = len(buf)
-        while True:
-            i = buf.find(wire.SYNC, pos)
-            if i < 0:
-                # Keep a trailing first sync byte: its partner may be in the next chunk.
-                keep = 1 if n and buf[-1] == wire.SYNC0 else 0
-                self.stats.bytes_skipped += n - keep - pos if n - keep > pos else 0
-                pos = max(pos, n - keep)
-                break
-            self.stats.bytes_skipped += i - pos
-            pos = i
-            if n - i < wire.HEADER_SIZE:
-                break
-            plen = buf[i + 6] | (buf[i + 7] << 8)
-            if plen > self.max_payload:
-                self.stats.oversize += 1
-                self.stats.bytes_skipped += 1
-                pos = i + 1
-                continue
-            end = i + wire.HEADER_SIZE + plen
-            if n < end + wire.CRC_SIZE:
-                break
-            crc = buf[end] | (buf[end + 1] << 8)
-            if crc != wire.crc16(buf, i + 2, end):
-                self.stats.crc_errors += 1
-                self.stats.bytes_skipped += 1  # the false sync byte itself
-                pos = i + 1
-                continue
-            pos = end + wire.CRC_SIZE
-            if buf[i + 2] != wire.VERSION:
-                self.stats.unknown_version += 1
-                continue
-            self.stats.frames += 1
-            out.append(Frame(buf[i + 3], buf[i + 4] | (buf[i + 5] << 8), bytes(buf[i + wire.HEADER_SIZE : end])))
-        del buf[:pos]
-        return out
+        buf = self._pending + bytes(data) if self._pending else bytes(data)
+        if len(buf) < self._need and not final:  # a frame has begun and is still short: nothing to decide
+            self._pending = buf
+            return Batch(buf, np.frombuffer(buf, np.uint8), self._EMPTY, self._EMPTY)
+        found = find_frames(buf, self.stats, final, self.max_payload)
+        rest = self._pending = buf[found.consumed :]
+        # What is left starts a frame (or is a first sync byte): it decides nothing until
+        # its header, then its whole length, has arrived.
+        if len(rest) >= wire.HEADER_SIZE:
+            self._need = (rest[wire.OFF_LEN] | rest[wire.OFF_LEN + 1] << 8) + wire.OVERHEAD
+        else:
+            self._need = min(len(rest) + 1, 2) if len(rest) <= 1 else wire.HEADER_SIZE
+        self.stats.frames += len(found.start)
+        a = found.a if found.a is not None else np.frombuffer(buf, np.uint8)
+        return Batch(buf, a, found.start, found.plen, found.uniform)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        b = self.take(data)
+        return [b.frame(k) for k in range(len(b))]
 
     def drop_pending(self) -> None:
         """Forget a partial frame (the link broke inside it): its bytes count as skipped."""
-        self.stats.bytes_skipped += len(self._buf)
-        self._buf.clear()
+        self.stats.bytes_skipped += len(self._pending)
+        self._pending = b""
+        self._need = 0
 
     def finish(self) -> list[Frame]:
         """At end of input: give up on an incomplete frame and rescan what is behind it.
@@ -96,9 +99,5 @@ class FrameDecoder:
         next frames; live, the CRC then fails and they are found, but at the end of a
         recording nothing more comes, so they are recovered here.
         """
-        out: list[Frame] = []
-        while self._buf:
-            del self._buf[0]
-            self.stats.bytes_skipped += 1
-            out += self.feed(b"")
-        return out
+        b = self.take(b"", final=True)
+        return [b.frame(k) for k in range(len(b))]

@@ -1,4 +1,10 @@
-"""Typed messages parsed from frame payloads, and command frames to send."""
+"""Typed messages parsed from frame payloads, and command frames to send.
+
+parse() checks every field against what PROTOCOL.md allows, so that nothing past it
+meets a sample period of 0, an I2C address of 0x300 or a channel listed twice: a
+frame with a good CRC and an impossible field raises ProtocolError here, and the
+stream core counts it as malformed. The limits are named below.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leakmon import wire
+from leakmon import sensors, wire
 from leakmon.errors import ProtocolError
 from leakmon.wire.framing import Frame
+
+TICKS_BITS_MIN = 16  # device clocks wrap at 2**30 on every port; fewer than 16 bits wrap within 65 ms
+TICKS_BITS_MAX = 32
+I2C_ADDR_MAX = 0x7F  # 7-bit addresses
+MUX_CHANNELS = 8  # a TCA9548A has channels 0..7 (NO_MUX: the sensor is on the bus itself)
+COUNTER_LIMIT = 1 << 30  # STATUS counters wrap at 2**30
 
 CHIP_NAMES = {
     wire.CHIP_BMP388: "BMP388",
@@ -150,7 +162,7 @@ def _text(payload: bytes, off: int) -> tuple[str, int]:
     n = payload[off]
     end = off + 1 + n
     if end > len(payload):
-        raise ProtocolError("string runs past the end of the payload")
+        raise ProtocolError("HELLO: a string runs past the end of the payload")
     return payload[off + 1 : end].decode("utf-8", "replace"), end
 
 
@@ -165,7 +177,41 @@ def parse_hello(p: bytes) -> Hello:
     chans = tuple(
         ChannelInfo(*struct.unpack_from(wire.HELLO_CHANNEL_FMT, p, off + k * size)) for k in range(nch)
     )
+    if major != wire.VERSION:
+        raise ProtocolError(f"HELLO of protocol v{major}.{minor} in a v{wire.VERSION} frame")
+    if not TICKS_BITS_MIN <= ticks_bits <= TICKS_BITS_MAX:
+        raise ProtocolError(f"HELLO ticks_bits {ticks_bits}, not {TICKS_BITS_MIN}..{TICKS_BITS_MAX}")
+    if period_us < 1 or rows < 1:
+        raise ProtocolError(f"HELLO period_us {period_us}, rows_per_frame {rows}: both must be at least 1")
+    for c in chans:
+        _check_channel(c)
+    if len({c.channel for c in chans}) != len(chans):
+        raise ProtocolError("HELLO lists a channel twice")
     return Hello(major, minor, ticks_bits, period_us, rows, fw, board, chans)
+
+
+def _check_channel(c: ChannelInfo) -> None:
+    if c.channel == wire.NO_CHANNEL:
+        raise ProtocolError(f"HELLO channel id 0x{c.channel:02x} is reserved")
+    if c.addr > I2C_ADDR_MAX:
+        raise ProtocolError(f"HELLO channel {c.channel}: I2C address 0x{c.addr:02x} is not 7-bit")
+    if c.mux != wire.NO_MUX and c.mux >= MUX_CHANNELS:
+        raise ProtocolError(f"HELLO channel {c.channel}: mux channel {c.mux}, not 0..{MUX_CHANNELS - 1}")
+    want = sensors.raw_size(c.chip)
+    if c.raw_size < 1 or (want is not None and c.raw_size != want):
+        raise ProtocolError(f"HELLO channel {c.channel}: raw size {c.raw_size} for chip code {c.chip}")
+
+
+def samples_layout_error(chans: tuple[tuple[int, int], ...]) -> str | None:
+    """Why a SAMPLES channel list is impossible (None: it is not). Shared with the vectorized path."""
+    ids = [ch for ch, _ in chans]
+    if not ids:
+        return "SAMPLES lists no channel"
+    if wire.NO_CHANNEL in ids or len(set(ids)) != len(ids):
+        return "SAMPLES lists a reserved channel id or a channel twice"
+    if any(size < 1 for _, size in chans):
+        return "SAMPLES lists a channel of 0 bytes"
+    return None
 
 
 def parse_samples(seq: int, p: bytes) -> Samples:
@@ -176,8 +222,21 @@ def parse_samples(seq: int, p: bytes) -> Samples:
     row_size = sum(size for _, size in chans)
     if len(p) - off != n_rows * row_size:
         raise ProtocolError(f"SAMPLES says {n_rows} rows of {row_size} bytes but carries {len(p) - off}")
-    raw = np.frombuffer(p, dtype=np.uint8, offset=off).reshape(n_rows, row_size)
+    why = samples_layout_error(chans) or (None if period_us >= 1 and n_rows >= 1 else "SAMPLES of no rows or period 0")
+    if why:
+        raise ProtocolError(why)
+    raw = np.frombuffer(p, dtype=np.uint8, offset=off).reshape(n_rows, row_size) if n_rows \
+        else np.zeros((0, row_size), np.uint8)
     return Samples(seq, t0, period_us, chans, raw)
+
+
+def parse_calibration(p: bytes) -> Calibration:
+    channel, chip = p[0], p[1]
+    if channel == wire.NO_CHANNEL:
+        raise ProtocolError(f"CALIB for the reserved channel id 0x{channel:02x}")
+    if sensors.raw_size(chip) is None:
+        raise ProtocolError(f"CALIB of chip code {chip}: no host compensation for it")
+    return Calibration(channel, chip, bytes(p[2:]))
 
 
 def parse(frame: Frame) -> Message:
@@ -190,7 +249,7 @@ def parse(frame: Frame) -> Message:
         if t == wire.T_HELLO:
             return parse_hello(p)
         if t == wire.T_CALIB:
-            return Calibration(p[0], p[1], bytes(p[2:]))
+            return parse_calibration(p)
         if t == wire.T_EVENT:
             n = struct.calcsize(wire.EVENT_FMT)
             t_us, code, channel, detail = struct.unpack_from(wire.EVENT_FMT, p, 0)
@@ -203,6 +262,8 @@ def parse(frame: Frame) -> Message:
             n = struct.calcsize(wire.STATUS_FMT)
             per_channel = struct.unpack_from(f"<{(len(p) - n) // 4}I", p, n)
             uptime_s, samples, frames, overruns, i2c_errors, free_heap = struct.unpack_from(wire.STATUS_FMT, p, 0)
+            if max(uptime_s, samples, frames, overruns, i2c_errors, *per_channel) >= COUNTER_LIMIT:
+                raise ProtocolError("STATUS counter beyond 2**30, where the node wraps them")
             return Status(uptime_s, samples, frames, overruns, i2c_errors, free_heap, per_channel)
         if t == wire.T_TIME:
             return TimeRef(*struct.unpack_from(wire.TIME_FMT, p, 0))

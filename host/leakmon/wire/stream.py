@@ -1,31 +1,78 @@
-"""From node bytes to compensated sample blocks and events, with no I/O.
+"""The stream core: from node bytes to compensated samples and messages, with no I/O.
 
-The same object serves a live port and a recording: feed it bytes, get items.
+One state machine serves a live port, a replay and a whole-recording export: feed
+it bytes in batches of any size (a 4 KB read, a 16 MiB recording chunk) and it
+gives the same items and counters whatever the batching. Per batch:
+
+1. leakmon.wire.framing finds the frames (vectorized; pending bytes kept);
+2. sequence gaps are counted for all frames at once;
+3. SAMPLES frames between two other messages share the stream's state, so each
+   such run is read by the array (leakmon.wire.samples): layouts checked, every
+   t0 unwrapped (leakmon.wire.timebase), all rows of one layout compensated in one
+   call of the compensator the registry (leakmon.sensors) made from the CALIB;
+4. the other messages (HELLO, CALIB, EVENT...) are parsed one by one and change the
+   state: the time base, the channels, their compensation.
+
+``feed``/``finish`` give items (a SampleBlock per channel per SAMPLES frame, and the
+messages, in stream order): the live and replay form. ``feed_table``/``finish_table``
+give the same samples as one SampleTable per batch, and the messages: the export form.
+
+A frame with a good CRC and an impossible field is counted in ``stats.malformed`` and
+skipped; nothing a node sends makes the core raise. ``refused`` says why the last
+message was refused, for a handshake that never completes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from leakmon import wire
-from leakmon.errors import HandshakeError, ProtocolError
-from leakmon.sensors import Compensator, compensator
+from leakmon import sensors, wire
+from leakmon.errors import ProtocolError
+from leakmon.sensors import Compensator
 from leakmon.wire import messages
-from leakmon.wire.framing import Frame, FrameDecoder
+from leakmon.wire.framing import Batch, FrameDecoder
+from leakmon.wire.samples import PERIOD_AT, T0_AT, Compensated, Layout, SampleTable, assemble, layouts
+from leakmon.wire.scan import column, u16, u32
 from leakmon.wire.timebase import TickUnwrapper
 
+__all__ = ["Item", "LinkStats", "NodeStream", "SampleBlock", "SampleTable"]
 
-@dataclass(frozen=True, slots=True)
+
 class SampleBlock:
-    """Compensated samples of one channel from one SAMPLES frame."""
+    """Compensated samples of one channel from one SAMPLES frame.
 
-    channel: int
-    seq: int
-    t_s: np.ndarray  # unwrapped device time, seconds
-    pressure_pa: np.ndarray
-    temperature_k: np.ndarray
+    The core compensates many frames at once into (frames, rows) arrays; a block keeps
+    its frame's row number and slices its arrays when they are read, so that handing out
+    one block per frame costs one small object, not three array views. (A block kept alive
+    keeps those arrays: at most RUN_FRAMES frames' worth.)
+    """
+
+    __slots__ = ("channel", "seq", "_t", "_p", "_k", "_row")
+
+    def __init__(self, channel: int, seq: int, t_s: np.ndarray, pressure_pa: np.ndarray,
+                 temperature_k: np.ndarray, row: int | None = None) -> None:
+        self.channel = channel
+        self.seq = seq
+        self._t, self._p, self._k, self._row = t_s, pressure_pa, temperature_k, row
+
+    @property
+    def t_s(self) -> np.ndarray:
+        """Unwrapped device time, seconds."""
+        return self._t if self._row is None else self._t[self._row]
+
+    @property
+    def pressure_pa(self) -> np.ndarray:
+        return self._p if self._row is None else self._p[self._row]
+
+    @property
+    def temperature_k(self) -> np.ndarray:
+        return self._k if self._row is None else self._k[self._row]
+
+    def __repr__(self) -> str:
+        return f"SampleBlock(channel={self.channel}, seq={self.seq}, t_s={self.t_s!r}, ...)"
 
 
 @dataclass(slots=True)
@@ -38,6 +85,27 @@ class LinkStats:
 
 
 Item = SampleBlock | messages.Message
+RUN_FRAMES = 8192  # SAMPLES frames decoded together at most (about 0.7 MB of a node's stream)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """SAMPLES frames between two other messages, decoded: their seqs and per-layout results."""
+
+    seq: np.ndarray  # uint16, of every well-formed frame of the run, in order
+    groups: list[Compensated]
+
+    def blocks(self) -> list[SampleBlock]:
+        seqs = self.seq.tolist()
+        if len(self.groups) == 1 and len(self.groups[0].channels) == 1:  # the common case, in order
+            g = self.groups[0]
+            ch, p, k = g.channels[0]
+            return [SampleBlock(ch, sq, g.t_s, p, k, j) for j, sq in enumerate(seqs)]
+        per_frame: list[list[SampleBlock]] = [[] for _ in seqs]
+        for g in self.groups:
+            for j, f in enumerate(g.idx.tolist()):
+                per_frame[f] += [SampleBlock(ch, seqs[f], g.t_s, p, k, j) for ch, p, k in g.channels]
+        return [b for frame in per_frame for b in frame]
 
 
 @dataclass
@@ -48,7 +116,8 @@ class NodeStream:
     stats: LinkStats = field(default_factory=LinkStats)
     hello: messages.Hello | None = None
     calibrations: dict[int, messages.Calibration] = field(default_factory=dict)
-    _comp: dict[int, Compensator] = field(default_factory=dict)
+    refused: str | None = None  # why the last malformed message was refused
+    _comp: dict[int, tuple[Compensator, int]] = field(default_factory=dict)  # channel -> (compensator, raw size)
     _unwrap: TickUnwrapper | None = None
     _next_seq: int | None = None
 
@@ -57,68 +126,137 @@ class NodeStream:
         """HELLO and every channel's calibration have arrived."""
         return self.hello is not None and all(c.channel in self._comp for c in self.hello.channels)
 
-    def feed(self, data: bytes) -> list[Item]:
-        return self._items(self.decoder.feed(data))
+    # -- the two forms -------------------------------------------------------------
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Item]:
+        """Items completed by data: SampleBlocks and messages, in stream order."""
+        return self._items(self.decoder.take(data))
 
     def finish(self) -> list[Item]:
         """At the end of a recording: what the decoder recovers behind a torn frame."""
-        return self._items(self.decoder.finish())
+        return self._items(self.decoder.take(b"", final=True))
 
-    def _items(self, frames: list[Frame]) -> list[Item]:
+    def feed_table(self, data: bytes | bytearray | memoryview) -> tuple[SampleTable, list[messages.Message]]:
+        """The same samples as feed(), as one table, and the messages."""
+        return self._table(self.decoder.take(data))
+
+    def finish_table(self) -> tuple[SampleTable, list[messages.Message]]:
+        return self._table(self.decoder.take(b"", final=True))
+
+    def _items(self, batch: Batch) -> list[Item]:
         out: list[Item] = []
-        for fr in frames:
-            self._count_seq(fr.seq)
-            try:
-                msg = messages.parse(fr)
-            except ProtocolError:
-                self.stats.malformed += 1
-                continue
-            if isinstance(msg, messages.Samples):
-                out.extend(self._blocks(msg))
-                continue
-            if isinstance(msg, messages.Hello):
-                self._on_hello(msg)
-            elif isinstance(msg, messages.Calibration):
-                self._on_calibration(msg)
-            elif isinstance(msg, messages.Unknown):
-                self.stats.unknown_types += 1
-            out.append(msg)
+        for seg in self._segments(batch):
+            if isinstance(seg, _Run):
+                out += seg.blocks()
+            else:
+                out.append(seg)
         return out
 
-    def _count_seq(self, seq: int) -> None:
-        self.stats.frames += 1
-        if self._next_seq is not None and seq != self._next_seq:
-            self.stats.lost_frames += (seq - self._next_seq) & 0xFFFF
-        self._next_seq = (seq + 1) & 0xFFFF
+    def _table(self, batch: Batch) -> tuple[SampleTable, list[messages.Message]]:
+        tables: list[SampleTable] = []
+        msgs: list[messages.Message] = []
+        for seg in self._segments(batch):
+            if isinstance(seg, _Run):
+                tables.append(assemble(seg.groups, seg.seq))
+            else:
+                msgs.append(seg)
+        return SampleTable.concat(tables), msgs
 
-    def _on_hello(self, h: messages.Hello) -> None:
-        if h.proto_major != wire.VERSION:
-            raise HandshakeError(
-                f"node speaks protocol v{h.proto_major}.{h.proto_minor}, this host speaks v{wire.VERSION}"
-            )
-        if self.hello is None or self.hello.ticks_bits != h.ticks_bits:
-            self._unwrap = TickUnwrapper(h.ticks_bits)
-        if self.hello is not None and self.hello.channels != h.channels:
-            self._comp.clear()
-        self.hello = h
+    # -- one batch -------------------------------------------------------------------
+    def _segments(self, batch: Batch) -> Iterator[_Run | messages.Message]:
+        """Runs of SAMPLES and the other messages, in order; lazily, since each message
+        changes the state the next run is read with."""
+        if not len(batch):
+            return
+        a, starts, plens = batch.a, batch.start, batch.plen
+        if batch.uniform:  # one size and one type: fields are columns of the buffer
+            size = int(plens[0]) + wire.OVERHEAD
+            self._count_seq(column(a, "<u2", int(starts[0]) + wire.OFF_SEQ, size, len(starts)))
+            control = [] if a[starts[0] + wire.OFF_TYPE] == wire.T_SAMPLES else list(range(len(starts)))
+        else:
+            self._count_seq(u16(a, starts + wire.OFF_SEQ))
+            control = np.flatnonzero(a[starts + wire.OFF_TYPE] != wire.T_SAMPLES).tolist()
+        lo = 0
+        for c in control + [len(starts)]:
+            for k in range(lo, c, RUN_FRAMES):  # long runs in slices: temporaries stay cache-sized
+                run = self._samples(a, starts[k : min(c, k + RUN_FRAMES)], plens[k : min(c, k + RUN_FRAMES)],
+                                    batch.uniform)
+                if run is not None:
+                    yield run
+            if c < len(starts):
+                msg = self._control(batch, c)
+                if msg is not None:
+                    yield msg
+            lo = c + 1
 
-    def _on_calibration(self, c: messages.Calibration) -> None:
-        self.calibrations[c.channel] = c
-        self._comp[c.channel] = compensator(c.chip, c.block)
+    def _count_seq(self, seq: np.ndarray) -> None:
+        self.stats.frames += len(seq)
+        first, last = int(seq[0]), int(seq[-1])
+        # Frames lost before each frame: (seq - the one expected) mod 2**16.
+        lost = ((first - self._next_seq) & 0xFFFF) if self._next_seq is not None else 0
+        if len(seq) > 1:
+            step: np.ndarray = np.diff(seq.astype(np.int64))
+            lost += int(((step - 1) & 0xFFFF).sum())
+        self.stats.lost_frames += lost
+        self._next_seq = (last + 1) & 0xFFFF
 
-    def _blocks(self, s: messages.Samples) -> list[SampleBlock]:
+    def _control(self, batch: Batch, k: int) -> messages.Message | None:
+        try:
+            msg = messages.parse(batch.frame(k))
+            if isinstance(msg, messages.Calibration):
+                comp = sensors.compensator(msg.chip, msg.block)
+        except ProtocolError as e:
+            self.stats.malformed += 1
+            self.refused = str(e)
+            return None
+        if isinstance(msg, messages.Hello):
+            if self.hello is None or self.hello.ticks_bits != msg.ticks_bits:
+                self._unwrap = TickUnwrapper(msg.ticks_bits)
+            if self.hello is not None and self.hello.channels != msg.channels:
+                self._comp.clear()
+            self.hello = msg
+        elif isinstance(msg, messages.Calibration):
+            self.calibrations[msg.channel] = msg
+            self._comp[msg.channel] = (comp, sensors.raw_size(msg.chip) or 0)
+        elif isinstance(msg, messages.Unknown):
+            self.stats.unknown_types += 1
+        return msg
+
+    def _samples(self, a: np.ndarray, s: np.ndarray, plen: np.ndarray, contiguous: bool) -> _Run | None:
+        """SAMPLES frames at s (no other message between them): the state is constant.
+        contiguous: they lie back to back, of one size (the framing checked it)."""
+        ok, groups = layouts(a, s, plen, contiguous)
+        good = int(np.count_nonzero(ok))
+        self.stats.malformed += len(s) - good
         if not self.ready or self._unwrap is None:
-            self.stats.samples_before_handshake += len(s.raw)
-            return []
-        t0_us = self._unwrap.unwrap(s.t0_ticks_us)
-        n = s.raw.shape[0]
-        t_s = (t0_us + s.period_us * np.arange(n, dtype=np.float64)) * 1e-6
-        blocks = []
-        for k, (ch, _size) in enumerate(s.channels):
-            comp = self._comp.get(ch)
-            if comp is None:
-                self.stats.malformed += 1
-                continue
-            p, t = comp(np.ascontiguousarray(s.channel_raw(k)))
-            blocks.append(SampleBlock(ch, s.seq, t_s, p, t))
-        return blocks
+            self.stats.samples_before_handshake += sum(len(g.idx) * g.rows for g in groups)
+            return None
+        if not good:
+            return None
+        if good != len(s):  # index the well-formed frames only
+            pos = np.cumsum(ok) - 1
+            groups = [Layout(pos[g.idx], g.channels, g.rows) for g in groups]
+            s = s[ok]
+        if len(groups) == 1 and groups[0].block is not None:  # back to back: read fields as columns
+            p0, size = int(s[0]), groups[0].block.shape[1]
+            t0_raw = column(a, "<u4", p0 + T0_AT, size, len(s))
+            period_us = column(a, "<u4", p0 + PERIOD_AT, size, len(s)).astype(np.float64)
+            seq = column(a, "<u2", p0 + wire.OFF_SEQ, size, len(s)).copy()
+        else:
+            t0_raw, period_us = u32(a, s + T0_AT), u32(a, s + PERIOD_AT).astype(np.float64)
+            seq = u16(a, s + wire.OFF_SEQ).astype(np.uint16)
+        t0_us = self._unwrap.unwrap_many(t0_raw).astype(np.float64)
+        out = []
+        for g in groups:
+            raw = g.raw(a, s)
+            t_s = (t0_us[g.idx][:, None] + period_us[g.idx][:, None] * np.arange(g.rows, dtype=np.float64)) * 1e-6
+            chans, off = [], 0
+            for ch, size in g.channels:
+                comp = self._comp.get(ch)
+                if comp is None or comp[1] != size:  # no CALIB, or not the bytes its chip gives
+                    self.stats.malformed += len(g.idx)
+                else:
+                    p, t = comp[0](np.ascontiguousarray(raw[:, off : off + size]))
+                    chans.append((ch, p.reshape(len(g.idx), g.rows), t.reshape(len(g.idx), g.rows)))
+                off += size
+            out.append(Compensated(g.idx, g.rows, chans, t_s))
+        return _Run(seq, out)

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             write(args.plot, png)
         if args.report:
             write(args.report, html_page(title, [s.row() for s in sums], png, NOTES))
-    st = stream.decoder_stats
+    st = stream.decoder.stats
     print(f"leakmon: {st.frames} frames, {stream.stats.lost_frames} lost, {st.crc_errors} CRC errors",
           file=sys.stderr)
     report_tail()

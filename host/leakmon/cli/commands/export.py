@@ -25,7 +25,7 @@ from leakmon.link.recording import (
     open_recording,
     report_tail,
 )
-from leakmon.wire.fastdecode import SampleTable
+from leakmon.wire.stream import SampleTable
 
 HELP = "export a recording's compensated samples to CSV or Parquet"
 COLUMNS = ("t_s", "channel", "pressure_pa", "temperature_k", "seq")
