@@ -1,32 +1,48 @@
 """Firmware steady-state costs under the MicroPython unix port: heap bytes per
 sample (must be 0), interpreter time per sample and per frame, wire bytes per
-sample, for 1, 4 and 16 sensors. Times are this machine's, not a Pico's: the
-ratio between sampling and framing is what carries over.
+sample, for 1, 4 and 16 sensors; then each sensor driver's own time and heap per
+sample (read_raw_into on a bus that answers at once). Times are this machine's, not
+a Pico's: the ratios are what carries over.
 
-    .venv/bin/python bench/bench_firmware.py [ticks]
+    .venv/bin/python bench/bench_firmware.py [ticks] [--against REV]
+
+--against REV also runs the drivers of git revision REV (its firmware/ folder) in
+the same run, alternating with this tree's, and prints the ratio this/REV.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+import tarfile
+import tempfile
+from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+VBOARD = ROOT / "host" / "leakmon" / "sim" / "vboard"
+ROUNDS = 3  # driver runs per firmware tree, alternating; the best of each is kept
+SIM = {"seed": 3, "speed": 0, "chamber": {"volume_m3": 0.05, "p0_pa": 101325.0, "t0_k": 293.15},
+       "sensors": [{"bus": 0, "addr": 0x77, "chip": "BMP390"}, {"bus": 0, "addr": 0x76, "chip": "BMP280"},
+                   {"bus": 1, "addr": 0x77, "chip": "DPS310"}, {"bus": 1, "addr": 0x5D, "chip": "LPS22HH"},
+                   {"bus": 2, "addr": 0x77, "chip": "MS5611"}]}
 
 
-def main() -> int:
-    ticks = sys.argv[1] if len(sys.argv) > 1 else "5000"
+def _mp(script: str, args: list[str], firmware: Path, cwd: Path | None = None) -> list[dict[str, float]]:
     mp = Path(sys.executable).parent / "micropython"
-    env = dict(os.environ, MICROPYPATH=f"{ROOT / 'host/leakmon/sim/vboard'}:{ROOT / 'firmware'}::.frozen")
-    res = subprocess.run([str(mp), str(ROOT / "bench" / "mp_bench_firmware.py"), ticks], env=env,
+    env = dict(os.environ, MICROPYPATH=f"{VBOARD}:{firmware}::.frozen")
+    res = subprocess.run([str(mp), str(ROOT / "bench" / script), *args], env=env, cwd=cwd,
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:
-        print(res.stderr, file=sys.stderr)
-        return 1
-    rows = [json.loads(line) for line in res.stdout.splitlines()]
+        raise SystemExit(f"{script} failed: {res.stderr.strip()[-400:]}")
+    return [json.loads(line) for line in res.stdout.splitlines()]
+
+
+def node_table(ticks: str) -> None:
+    rows = _mp("mp_bench_firmware.py", [ticks], ROOT / "firmware")
     print(f"{'sensors':>7} {'rows':>4} {'alloc B/sample':>14} {'us/sample':>9} {'us/tick':>8} "
           f"{'us/frame':>8} {'frame B':>7} {'wire B/sample':>13} {'max tick Hz':>13}")
     for r in rows:
@@ -34,6 +50,54 @@ def main() -> int:
         print(f"{r['sensors']:7d} {r['rows']:4d} {r['alloc_bytes_per_sample']:14.3f} {r['us_per_sample']:9.2f} "
               f"{r['us_per_tick']:8.2f} {r['us_per_frame']:8.1f} {r['frame_bytes']:7d} "
               f"{r['wire_bytes_per_sample']:13.2f} {max_hz:13.0f}")
+
+
+def export_firmware(rev: str, dest: Path) -> Path:
+    """firmware/ as it was at git revision rev, unpacked under dest."""
+    res = subprocess.run(["git", "archive", "--format=tar", rev, "firmware"], cwd=ROOT, capture_output=True,
+                         check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"git archive {rev} firmware: {res.stderr.decode().strip()}")
+    with tarfile.open(fileobj=BytesIO(res.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "firmware"
+
+
+def driver_table(samples: str, against: str | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="leakmon-bench-") as tmp:
+        work = Path(tmp)
+        (work / "sim.json").write_text(json.dumps(SIM))
+        trees = {"this": ROOT / "firmware"}
+        if against:
+            trees[against] = export_firmware(against, work / "base")
+        best: dict[str, dict[str, dict[str, float]]] = {name: {} for name in trees}
+        for _ in range(ROUNDS):
+            for name, fw in trees.items():
+                for r in _mp("mp_bench_drivers.py", [samples], fw, cwd=work):
+                    old = best[name].get(str(r["driver"]))
+                    if old is None or r["us_per_sample"] < old["us_per_sample"]:
+                        best[name][str(r["driver"])] = r
+    head = f"{'driver':>7} {'alloc B/sample':>14} {'us/sample':>9}"
+    if against:
+        head += f" {against + ' us/sample':>18} {'ratio this/' + against:>20}"
+    print(head)
+    for drv, r in best["this"].items():
+        line = f"{drv:>7} {r['alloc_bytes_per_sample']:14.3f} {r['us_per_sample']:9.3f}"
+        if against:
+            b = best[against][drv]
+            line += f" {b['us_per_sample']:18.3f} {r['us_per_sample'] / b['us_per_sample']:20.3f}"
+        print(line)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("ticks", nargs="?", default="5000", help="node ticks per row of the first table")
+    p.add_argument("--samples", default="20000", help="reads per driver per run (default 20000)")
+    p.add_argument("--against", metavar="REV", help="also time the drivers of this git revision")
+    a = p.parse_args()
+    node_table(a.ticks)
+    print()
+    driver_table(a.samples, a.against)
     return 0
 
 
