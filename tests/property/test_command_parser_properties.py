@@ -40,7 +40,7 @@ from leakmon.wire.framing import Frame, FrameDecoder
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "mp_command_server.py"
-NODE_MAX_PAYLOAD = 64  # app.NodeApp's FrameReader(64)
+NODE_MAX_PAYLOAD = 64  # app.NodeApp's CommandReader(64)
 MIN_PERIOD_US, MAX_PERIOD_US = 2000, 60_000_000
 EXTRA_TICKS = 5  # after the input: rows_per_frame is 2 in the server, so >= 2 SAMPLES frames
 COMMANDS = sorted(v for k, v in vars(wire).items() if k.startswith("C_"))
