@@ -133,7 +133,8 @@ def test_mpremote_on_a_running_node(micropython, tmp_path):
         assert (b.flash_dir / "note.txt").read_bytes() == local.read_bytes()
         res = mpremote(b.port, "exec", "import os; print(os.stat('note.txt')[6], 6 * 7)")
         assert res.stdout.split() == ["1024", "42"], res.stderr
-        b.control("reset")  # the reset button: main.py runs the firmware again
+        res = mpremote(b.port, "reset")  # a hard reset: main.py runs the firmware again
+        assert res.returncode == 0, res.stderr
         with Node.open(b.port) as node:
             assert node.handshake(timeout_s=10).board == "sim"
 
