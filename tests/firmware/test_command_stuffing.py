@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 from conftest import VECTORS
@@ -19,19 +20,7 @@ FORBIDDEN = (0x03, 0x04)
 def unstuff(data: bytes) -> bytes:
     """PROTOCOL.md's rule, written from its text: 7D xx -> xx ^ 0x20 for xx in 23, 24, 5D;
     a 7D before anything else is dropped."""
-    out = bytearray()
-    esc = False
-    for b in data:
-        if esc:
-            esc = False
-            if b in (0x23, 0x24, 0x5D):
-                out.append(b ^ 0x20)
-                continue
-        if b == 0x7D:
-            esc = True
-        else:
-            out.append(b)
-    return bytes(out)
+    return re.sub(rb"\x7d([\x23\x24\x5d])?", lambda m: bytes((m[1][0] ^ 0x20,)) if m[1] else b"", data)
 
 
 def read_all(reader: wire.CommandReader, data: bytes) -> list[tuple[int, int, bytes]]:
