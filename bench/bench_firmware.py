@@ -6,8 +6,14 @@ a Pico's: the ratios are what carries over.
 
     .venv/bin/python bench/bench_firmware.py [ticks] [--against REV]
 
---against REV also runs git revision REV's firmware/ folder in the same run,
-alternating with this tree's (best of 5 each, the order swapped every round), and prints the ratio this/REV.
+--against REV also runs git revision REV's firmware/ folder, in the same
+MicroPython process as this tree's (its modules renamed base_*), alternating
+between the two, best of 15 short runs each (25 batches of ~2 ms for a driver);
+the last column is the ratio this/REV. Separate processes, or runs of several ms,
+on a shared machine swung that ratio by +-50%; use few ticks then (100 gives runs
+of 0.5-3 ms, whose best agree within a few percent):
+
+    .venv/bin/python bench/bench_firmware.py 100 --against 05fa646
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -24,21 +31,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VBOARD = ROOT / "host" / "leakmon" / "sim" / "vboard"
-ROUNDS = 5  # runs per firmware tree, alternating (and which goes first); the best of each is kept
-
-
-def _alternating(trees: dict[str, Path], rounds: int) -> list[tuple[str, Path]]:
-    order = list(trees.items())
-    return [t for r in range(rounds) for t in (order if r % 2 == 0 else order[::-1])]
+BASE = "base_"
 SIM = {"seed": 3, "speed": 0, "chamber": {"volume_m3": 0.05, "p0_pa": 101325.0, "t0_k": 293.15},
        "sensors": [{"bus": 0, "addr": 0x77, "chip": "BMP390"}, {"bus": 0, "addr": 0x76, "chip": "BMP280"},
                    {"bus": 1, "addr": 0x77, "chip": "DPS310"}, {"bus": 1, "addr": 0x5D, "chip": "LPS22HH"},
                    {"bus": 2, "addr": 0x77, "chip": "MS5611"}]}
 
 
-def _mp(script: str, args: list[str], firmware: Path, cwd: Path | None = None) -> list[dict[str, float]]:
+def _mp(script: str, args: list[str], path: list[Path], cwd: Path) -> list[dict[str, float | str]]:
     mp = Path(sys.executable).parent / "micropython"
-    env = dict(os.environ, MICROPYPATH=f"{VBOARD}:{firmware}::.frozen")
+    env = dict(os.environ, MICROPYPATH=":".join(str(p) for p in [VBOARD, *path]) + "::.frozen")
     res = subprocess.run([str(mp), str(ROOT / "bench" / script), *args], env=env, cwd=cwd,
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:
@@ -46,77 +48,76 @@ def _mp(script: str, args: list[str], firmware: Path, cwd: Path | None = None) -
     return [json.loads(line) for line in res.stdout.splitlines()]
 
 
-def node_table(ticks: str, trees: dict[str, Path]) -> None:
-    """The node loop with fake sensors; with a second tree, its us/sample and the ratio."""
-    best: dict[str, list[dict[str, float]]] = {}
-    for name, fw in _alternating(trees, ROUNDS if len(trees) > 1 else 1):
-        rows = _mp("mp_bench_firmware.py", [ticks], fw)
-        old = best.get(name)
-        best[name] = rows if old is None else [min(a, b, key=lambda r: r["us_per_sample"])
-                                               for a, b in zip(old, rows)]
-    base = [n for n in trees if n != "this"]
-    head = (f"{'sensors':>7} {'rows':>4} {'alloc B/sample':>14} {'us/sample':>9} {'us/tick':>8} "
-            f"{'us/frame':>8} {'frame B':>7} {'wire B/sample':>13} {'max tick Hz':>13}")
-    if base:
-        head += f" {base[0] + ' us/sample':>18} {'ratio':>6}"
-    print(head)
-    for i, r in enumerate(best["this"]):
-        max_hz = 1e6 / (r["us_per_tick"] + r["us_per_frame"] / r["rows"])
-        line = (f"{r['sensors']:7d} {r['rows']:4d} {r['alloc_bytes_per_sample']:14.3f} {r['us_per_sample']:9.2f} "
-                f"{r['us_per_tick']:8.2f} {r['us_per_frame']:8.1f} {r['frame_bytes']:7d} "
-                f"{r['wire_bytes_per_sample']:13.2f} {max_hz:13.0f}")
-        if base:
-            b = best[base[0]][i]
-            line += f" {b['us_per_sample']:18.2f} {r['us_per_sample'] / b['us_per_sample']:6.3f}"
-        print(line)
-
-
-def export_firmware(rev: str, dest: Path) -> Path:
-    """firmware/ as it was at git revision rev, unpacked under dest."""
+def prefixed_firmware(rev: str, dest: Path) -> Path:
+    """firmware/ at git revision rev, each module copied as base_<name>.py with its
+    imports of the others renamed, so that it loads beside this tree's."""
     res = subprocess.run(["git", "archive", "--format=tar", rev, "firmware"], cwd=ROOT, capture_output=True,
                          check=False)
     if res.returncode != 0:
         raise SystemExit(f"git archive {rev} firmware: {res.stderr.decode().strip()}")
     with tarfile.open(fileobj=BytesIO(res.stdout)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "firmware"
+        tar.extractall(dest / "tree", filter="data")
+    src = dest / "tree" / "firmware"
+    names = "|".join(p.stem for p in src.glob("*.py"))
+    out = dest / "prefixed"
+    out.mkdir()
+    for f in src.glob("*.py"):
+        text = re.sub(rf"^(\s*)import ({names})\s*$", rf"\1import {BASE}\2 as \2", f.read_text(), flags=re.M)
+        text = re.sub(rf"^(\s*)import ({names}) as ", rf"\1import {BASE}\2 as ", text, flags=re.M)
+        text = re.sub(rf"^(\s*)from ({names}) import ", rf"\1from {BASE}\2 import ", text, flags=re.M)
+        text = text.replace("__import__(", f"__import__({BASE!r} + ")
+        (out / (BASE + f.name)).write_text(text)
+    return out
 
 
-def driver_table(samples: str, trees: dict[str, Path], against: str | None) -> None:
-    with tempfile.TemporaryDirectory(prefix="leakmon-bench-") as tmp:
-        work = Path(tmp)
-        (work / "sim.json").write_text(json.dumps(SIM))
-        best: dict[str, dict[str, dict[str, float]]] = {name: {} for name in trees}
-        for name, fw in _alternating(trees, ROUNDS):
-            for r in _mp("mp_bench_drivers.py", [samples], fw, cwd=work):
-                old = best[name].get(str(r["driver"]))
-                if old is None or r["us_per_sample"] < old["us_per_sample"]:
-                    best[name][str(r["driver"])] = r
+def node_table(rows: list[dict[str, float | str]], against: str | None) -> None:
+    head = (f"{'sensors':>7} {'rows':>4} {'alloc B/sample':>14} {'us/sample':>9} {'us/tick':>8} "
+            f"{'us/frame':>8} {'frame B':>7} {'wire B/sample':>13} {'max tick Hz':>13}")
+    if against:
+        head += f" {against + ' us/sample':>18} {'ratio':>6}"
+    print(head)
+    base = {(r["sensors"], r["rows"]): r for r in rows if r["tree"] == BASE}
+    for r in (r for r in rows if r["tree"] == ""):
+        t, f, n = float(r["us_per_tick"]), float(r["us_per_frame"]), float(r["rows"])
+        line = (f"{r['sensors']:7d} {r['rows']:4d} {r['alloc_bytes_per_sample']:14.3f} {r['us_per_sample']:9.2f} "
+                f"{t:8.2f} {f:8.1f} {r['frame_bytes']:7d} {r['wire_bytes_per_sample']:13.2f} {1e6 / (t + f / n):13.0f}")
+        if against:
+            b = float(base[(r["sensors"], r["rows"])]["us_per_sample"])
+            line += f" {b:18.2f} {float(r['us_per_sample']) / b:6.3f}"
+        print(line)
+
+
+def driver_table(rows: list[dict[str, float | str]], against: str | None) -> None:
     head = f"{'driver':>7} {'alloc B/sample':>14} {'us/sample':>9}"
     if against:
         head += f" {against + ' us/sample':>18} {'ratio this/' + against:>20}"
     print(head)
-    for drv, r in best["this"].items():
-        line = f"{drv:>7} {r['alloc_bytes_per_sample']:14.3f} {r['us_per_sample']:9.3f}"
+    base = {r["driver"]: r for r in rows if r["tree"] == BASE}
+    for r in (r for r in rows if r["tree"] == ""):
+        line = f"{r['driver']:>7} {r['alloc_bytes_per_sample']:14.3f} {r['us_per_sample']:9.3f}"
         if against:
-            b = best[against][drv]
-            line += f" {b['us_per_sample']:18.3f} {r['us_per_sample'] / b['us_per_sample']:20.3f}"
+            b = float(base[r["driver"]]["us_per_sample"])
+            line += f" {b:18.3f} {float(r['us_per_sample']) / b:20.3f}"
         print(line)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("ticks", nargs="?", default="5000", help="node ticks per row of the first table")
-    p.add_argument("--samples", default="20000", help="reads per driver per run (default 20000)")
-    p.add_argument("--against", metavar="REV", help="also time the drivers of this git revision")
+    p.add_argument("ticks", nargs="?", default="5000", help="node ticks per run of the first table")
+    p.add_argument("--samples", default="20000", help="driver reads per timed batch (default 20000)")
+    p.add_argument("--against", metavar="REV", help="also time the firmware of this git revision")
     a = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="leakmon-bench-base-") as tmp:
-        trees = {"this": ROOT / "firmware"}
+    with tempfile.TemporaryDirectory(prefix="leakmon-bench-") as tmp:
+        work = Path(tmp)
+        (work / "sim.json").write_text(json.dumps(SIM))
+        path = [ROOT / "firmware"]
+        trees = ""
         if a.against:
-            trees[a.against] = export_firmware(a.against, Path(tmp))
-        node_table(a.ticks, trees)
+            path.append(prefixed_firmware(a.against, work))
+            trees = "," + BASE
+        node_table(_mp("mp_bench_firmware.py", [a.ticks, trees], path, work), a.against)
         print()
-        driver_table(a.samples, trees, a.against)
+        driver_table(_mp("mp_bench_drivers.py", [a.samples, trees], path, work), a.against)
     return 0
 
 
