@@ -263,3 +263,30 @@ def test_leakmon_flash_stops_a_streaming_node_with_ctrl_c_alone(micropython, mon
         monkeypatch.setattr(flash, "_ask_to_leave", not_needed)
         report = flash.deploy(b.port, flash.board_profile("sim"), handshake_s=20)
         assert report.hello is not None and report.hello.proto_minor == 1
+
+
+def test_mpremote_against_leakmon_sim_with_the_firmware_running(micropython, tmp_path):
+    link = tmp_path / "leakmon0"
+    proc = subprocess.Popen(LEAKMON + ["sim", "--link", str(link), "--speed", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == str(link)
+        with Node.open(str(link)) as node:  # the firmware streams
+            assert node.handshake(timeout_s=10).board == "sim"
+        res = mpremote(str(link), "fs", "ls")
+        assert res.returncode == 0 and ls_sizes(res.stdout)["app.py"] > 1000, res.stderr
+        res = mpremote(str(link), "exec", "print('alive')")
+        assert res.stdout.strip() == "alive", res.stderr
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "main.py ended (interrupted)" in err  # mpremote's Ctrl-C stopped the firmware
+
+
+def test_sim_has_no_ctrl_c_option_any_more():
+    res = subprocess.run(LEAKMON + ["sim", "--ctrl-c"], capture_output=True, text=True, timeout=30)
+    assert res.returncode != 0 and "--ctrl-c" in res.stderr
