@@ -378,4 +378,15 @@ def main():
     try:
         node.run()  # until the REPL command, or Ctrl-C (KeyboardInterrupt is no Exception)
     finally:
-        board.release()  # the watchdog is fed while the REPL has the board
+        _release(board)
+
+
+def _release(board):
+    """Hand the board to the REPL: its watchdog gets fed from now on. mpremote and
+    `leakmon flash` press Ctrl-C twice; the second must not cut this short."""
+    for _ in range(3):
+        try:
+            board.release()
+            return
+        except KeyboardInterrupt:
+            pass
