@@ -290,3 +290,15 @@ def test_mpremote_against_leakmon_sim_with_the_firmware_running(micropython, tmp
 def test_sim_has_no_ctrl_c_option_any_more():
     res = subprocess.run(LEAKMON + ["sim", "--ctrl-c"], capture_output=True, text=True, timeout=30)
     assert res.returncode != 0 and "--ctrl-c" in res.stderr
+
+
+def test_ctrl_c_drops_input_the_program_never_read(board):
+    """As a board's USB-CDC does: what was sent before a Ctrl-C and not read by the
+    program is not typed into the REPL that follows (it could be half a frame)."""
+    with serial.Serial(board.port, timeout=0.05) as port:
+        read_until(port, b"tick 2")
+        port.write(b"print('typed' + 'ahead')\r\x03")  # the ticker never reads its input
+        read_until(port, b">>> ")
+        port.write(b"print('after' + 'wards')\r")
+        out = read_until(port, b"afterwards\n")
+    assert b"typedahead" not in out

@@ -5,7 +5,8 @@ It relays an outer pty (the device users open) to the interpreter running on an
 inner pty with cwd = the board's flash folder, and adds what the unix port lacks:
 boot.py then main.py at start, a soft reset when the interpreter exits on Ctrl-D
 (`MPY: soft reboot`, and back into the raw REPL if the client was in it), and
-Ctrl-C delivered as SIGINT while code runs with kbd_intr enabled. Both ptys are raw.
+Ctrl-C delivered as SIGINT while code runs with kbd_intr enabled, dropping the input
+the program had not read (a board's USB-CDC does the same). Both ptys are raw.
 
 Run as `python -m leakmon.sim.supervisor`; it reports one event per line on stdout
 (`port PATH`, `boot N`, `main STATUS`, `exit CODE`) and reads commands on stdin
@@ -163,6 +164,8 @@ class Supervisor:
                     os.kill(self.interp.proc.pid, signal.SIGINT)
                 except ProcessLookupError:
                     continue  # it just ended: the board reboots anyway
+                self.to_board.clear()  # as a board's USB-CDC does: unread input is dropped
+                self.interp.flush_input()
                 self.hold_until = time.monotonic() + INTERRUPT_HOLD_S
             else:
                 self.to_board.append(CTRL_C)  # at a prompt, or kbd_intr(-1): a plain byte
