@@ -226,7 +226,9 @@ def reach_repl(repl: RawRepl, url: str, timeout_s: float = 2.0) -> None:
     """Into the raw REPL: Ctrl-C stops the node firmware as any program (protocol 1.1
     keeps it on). Firmware older than that ignores Ctrl-C and goes on streaming; only
     then is it asked to leave with the REPL command."""
-    repl.interrupt()
+    seen = repl.interrupt()
+    if wire.SYNC in seen and not seen.endswith(b">>> "):  # frames, no prompt yet: a slow stop?
+        repl.read_until(b">>> ", timeout_s)
     try:
         repl.enter(timeout_s, abort=wire.SYNC)
         return
