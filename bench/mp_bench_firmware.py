@@ -1,13 +1,19 @@
 # Runs under MicroPython: the node's steady-state costs with n fake sensors whose
 # reads copy preallocated bytes (so only the firmware's own work is measured).
 # Prints one JSON line: allocation per sample, time per tick and per frame, wire bytes.
+#
+#   mp_bench_firmware.py TICKS [PREFIXES]
+# PREFIXES (comma-separated, "" = this tree): copies of the firmware whose modules
+# carry that prefix (bench_firmware.py --against makes them) run in the same process,
+# alternating, best of ROUNDS each, so load on a shared machine hits both alike.
 import gc
 import json
 import sys
 import time
 
-import app
 import vclock
+
+ROUNDS = 15  # with several trees: short runs, the best of 15 each
 
 
 class FakeSensor:
@@ -51,7 +57,7 @@ class BenchBoard:
         pass
 
 
-def run(n_sensors, ticks, rows):
+def run(app, n_sensors, ticks, rows):
     board = BenchBoard()
     cfg = {"period_us": 5000, "rows_per_frame": rows, "status_every_s": 10}
     node = app.NodeApp(board, cfg, [(0, 255, 0x40 + k, FakeSensor(k)) for k in range(n_sensors)])
@@ -87,6 +93,16 @@ def run(n_sensors, ticks, rows):
 
 
 ticks = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+prefixes = sys.argv[2].split(",") if len(sys.argv) > 2 else [""]
+apps = [__import__(p + "app") for p in prefixes]
 for n in (1, 4, 16):
     for rows in (10, 32):
-        print(json.dumps(run(n, ticks, rows)))
+        best = [None] * len(apps)
+        for k in range(ROUNDS if len(apps) > 1 else 1):
+            for i in (range(len(apps)) if k % 2 == 0 else range(len(apps) - 1, -1, -1)):
+                r = run(apps[i], n, ticks, rows)
+                if best[i] is None or r["us_per_sample"] < best[i]["us_per_sample"]:
+                    best[i] = r
+        for i, p in enumerate(prefixes):
+            best[i]["tree"] = p
+            print(json.dumps(best[i]))

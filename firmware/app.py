@@ -53,7 +53,7 @@ class NodeApp:
         self.looping = True
         self.time_ref = None
         self.seq = 0
-        self.reader = wire.FrameReader(64)
+        self.reader = wire.CommandReader(64)
         n = len(sensors)
         # Counters wrap at 2**30 so that they stay small ints (no heap) on 32-bit ports.
         self.samples_taken = 0
@@ -256,12 +256,13 @@ class NodeApp:
         rd = self.reader
         for _ in range(MAX_POLL_BYTES):
             if rd.pending():  # bytes of a rejected frame first: a command may start in them
-                c = rd.next_spilled()
+                got = rd.feed(rd.next_spilled())
             else:
                 c = link.read_byte()
                 if c < 0:
                     return
-            if rd.feed(c):
+                got = rd.feed_wire(c)  # commands come stuffed (wire.command_frame)
+            if got:
                 self.command(rd.msg_type, rd.seq, memoryview(rd.buf)[wire.HEADER_SIZE : wire.HEADER_SIZE + rd.payload_len])
 
     def command(self, cmd, cmd_seq, payload):
@@ -374,5 +375,18 @@ def main():
     if not node.drivers:
         node.event(wire.EV_NO_SENSORS)
     gc.collect()
-    node.run()
-    board.release()  # Ctrl-C works again: the REPL is back for reflashing
+    try:
+        node.run()  # until the REPL command, or Ctrl-C (KeyboardInterrupt is no Exception)
+    finally:
+        _release(board)
+
+
+def _release(board):
+    """Hand the board to the REPL: its watchdog gets fed from now on. mpremote and
+    `leakmon flash` press Ctrl-C twice; the second must not cut this short."""
+    for _ in range(3):
+        try:
+            board.release()
+            return
+        except KeyboardInterrupt:
+            pass

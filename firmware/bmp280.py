@@ -24,6 +24,8 @@ read never sees the same conversion twice. Each sample is one 6-byte burst read.
 
 import time
 
+from i2cdev import I2CDevice
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -80,7 +82,7 @@ def meas_time_max_us(osrs_p, osrs_t):
     return 1250 + 2300 * ((1 << osrs_t) >> 1) + 2300 * ((1 << osrs_p) >> 1) + 575
 
 
-class BMP280:
+class BMP280(I2CDevice):
     """One BMP280 or BME280 on an I2C bus, in normal mode, read as raw counts."""
 
     RAW_SIZE = 6
@@ -88,21 +90,10 @@ class BMP280:
     def __init__(self, i2c, address=0x77, osrs_p=OSRS_X16, osrs_t=OSRS_X2,
                  t_sb=T_SB_0_5_MS, iir=IIR_OFF):
         _check_settings(osrs_p, osrs_t, t_sb, iir)
-        self.i2c = i2c
-        self.address = address
-        self._b1 = bytearray(1)
-
-        chip_id = self._read_u8(_CHIP_ID)
-        if chip_id == _ID_BMP280:
-            self.chip = CHIP_BMP280
-        elif chip_id == _ID_BME280:
-            self.chip = CHIP_BME280
-        else:
-            raise OSError("no BMP280/BME280 at 0x%02x: chip id 0x%02x (want 0x58 or 0x60)"
-                          % (address, chip_id))
-        self.chip_id = chip_id
-
-        self._soft_reset()
+        I2CDevice.__init__(self, i2c, address)
+        self._identify(_CHIP_ID, (_ID_BMP280, _ID_BME280), (CHIP_BMP280, CHIP_BME280), "BMP280/BME280")
+        # Start-up takes 2 ms; then IM_UPDATE clears once the NVM is copied.
+        self._soft_reset(_RESET, _SOFT_RESET, _STATUS, _IM_UPDATE, 0, _RESET_TRIES, _POLL_MS)
         buf = bytearray(_CALIB_LEN)
         i2c.readfrom_mem_into(address, _CALIB_0, buf)
         self.calib = bytes(buf)
@@ -113,9 +104,7 @@ class BMP280:
         if self.chip == CHIP_BME280:
             self._write_u8(_CTRL_HUM, 0)  # humidity skipped
         ctrl = (osrs_t << 5) | (osrs_p << 2) | _MODE_NORMAL
-        self._write_u8(_CTRL_MEAS, ctrl)
-        if self._read_u8(_CTRL_MEAS) != ctrl:
-            raise OSError("BMP280 at 0x%02x: CTRL_MEAS did not take 0x%02x" % (address, ctrl))
+        self._write_checked(_CTRL_MEAS, ctrl, "CTRL_MEAS")
         self._wait_first_data(meas_time_max_us(osrs_p, osrs_t) // 1000 // _POLL_MS + 10)
 
     def set_oversampling(self, osr_p, osr_t):
@@ -130,18 +119,6 @@ class BMP280:
         """
         self.i2c.readfrom_mem_into(self.address, _DATA_0, buf)
 
-    def _soft_reset(self):
-        self._write_u8(_RESET, _SOFT_RESET)
-        for _ in range(_RESET_TRIES):
-            time.sleep_ms(_POLL_MS)  # start-up takes 2 ms
-            try:
-                if not self._read_u8(_STATUS) & _IM_UPDATE:
-                    return
-            except OSError:
-                pass  # the chip may NACK while it restarts
-        raise OSError("BMP280 at 0x%02x: NVM still loading %d ms after soft reset"
-                      % (self.address, _RESET_TRIES * _POLL_MS))
-
     def _wait_first_data(self, tries):
         # No data-ready flag on this chip: the data registers hold their reset
         # value 0x80000 until the first conversion ends.
@@ -153,14 +130,6 @@ class BMP280:
             time.sleep_ms(_POLL_MS)
         raise OSError("BMP280 at 0x%02x: no data %d ms after start"
                       % (self.address, tries * _POLL_MS))
-
-    def _read_u8(self, reg):
-        self.i2c.readfrom_mem_into(self.address, reg, self._b1)
-        return self._b1[0]
-
-    def _write_u8(self, reg, value):
-        self._b1[0] = value
-        self.i2c.writeto_mem(self.address, reg, self._b1)
 
 
 def _check_settings(osrs_p, osrs_t, t_sb, iir):

@@ -6,7 +6,7 @@ leak: pressure x32, temperature x2, 12.5 Hz, IIR off so successive samples stay
 independent for the host's regression.
 """
 
-import time
+from i2cdev import I2CDevice
 
 try:
     from micropython import const
@@ -81,7 +81,7 @@ def min_odr_sel(osr_p, osr_t):
     return sel
 
 
-class BMP3XX:
+class BMP3XX(I2CDevice):
     """One BMP388/BMP390 on an I2C bus, in normal mode, read as raw counts."""
 
     RAW_SIZE = 6
@@ -89,21 +89,11 @@ class BMP3XX:
     def __init__(self, i2c, address=0x77, osr_p=OSR_X32, osr_t=OSR_X2,
                  odr_sel=ODR_12_5_HZ, iir=IIR_OFF):
         _check_settings(osr_p, osr_t, odr_sel, iir)
-        self.i2c = i2c
-        self.address = address
-        self._b1 = bytearray(1)
-
-        chip_id = self._read_u8(_CHIP_ID)
-        if chip_id == _ID_BMP388:
-            self.chip = CHIP_BMP388
-        elif chip_id == _ID_BMP390:
-            self.chip = CHIP_BMP390
-        else:
-            raise OSError("no BMP388/BMP390 at 0x%02x: chip id 0x%02x (want 0x50 or 0x60)"
-                          % (address, chip_id))
-        self.chip_id = chip_id
-
-        self._soft_reset()
+        I2CDevice.__init__(self, i2c, address)
+        self._identify(_CHIP_ID, (_ID_BMP388, _ID_BMP390), (CHIP_BMP388, CHIP_BMP390), "BMP388/BMP390")
+        self._soft_reset(_CMD, _SOFT_RESET, _STATUS, _CMD_RDY, _CMD_RDY, _RESET_TRIES, _POLL_MS)
+        if self._read_u8(_ERR_REG) & _ERR_CMD:
+            raise OSError("BMP3XX at 0x%02x: soft reset command rejected" % address)
         buf = bytearray(_CALIB_LEN)
         i2c.readfrom_mem_into(address, _CALIB_0, buf)
         self.calib = bytes(buf)
@@ -123,7 +113,8 @@ class BMP3XX:
             raise OSError("BMP3XX at 0x%02x: configuration rejected (ERR_REG 0x%02x)"
                           % (self.address, err))
         self.osr_p, self.osr_t, self.odr_sel, self.iir = osr_p, osr_t, odr_sel, iir
-        self._wait_ready(meas_time_us(osr_p, osr_t) // 1000 // _POLL_MS + 10)
+        self._wait_bits(_STATUS, _DRDY_BOTH, _DRDY_BOTH, meas_time_us(osr_p, osr_t) // 1000 // _POLL_MS + 10,
+                        _POLL_MS, "no data after start, waited")
 
     def set_oversampling(self, osr_p, osr_t):
         """New oversampling codes (0..5 = x1..x32); the output rate slows down if it must."""
@@ -135,37 +126,6 @@ class BMP3XX:
         Allocates nothing: safe under micropython.heap_lock().
         """
         self.i2c.readfrom_mem_into(self.address, _DATA_0, buf)
-
-    def _soft_reset(self):
-        self._write_u8(_CMD, _SOFT_RESET)
-        for _ in range(_RESET_TRIES):
-            time.sleep_ms(_POLL_MS)
-            try:
-                if self._read_u8(_STATUS) & _CMD_RDY:
-                    break
-            except OSError:
-                pass  # the chip may NACK while it restarts
-        else:
-            raise OSError("BMP3XX at 0x%02x: not ready %d ms after soft reset"
-                          % (self.address, _RESET_TRIES * _POLL_MS))
-        if self._read_u8(_ERR_REG) & _ERR_CMD:
-            raise OSError("BMP3XX at 0x%02x: soft reset command rejected" % self.address)
-
-    def _wait_ready(self, tries):
-        for _ in range(tries):
-            if (self._read_u8(_STATUS) & _DRDY_BOTH) == _DRDY_BOTH:
-                return
-            time.sleep_ms(_POLL_MS)
-        raise OSError("BMP3XX at 0x%02x: no data %d ms after start"
-                      % (self.address, tries * _POLL_MS))
-
-    def _read_u8(self, reg):
-        self.i2c.readfrom_mem_into(self.address, reg, self._b1)
-        return self._b1[0]
-
-    def _write_u8(self, reg, value):
-        self._b1[0] = value
-        self.i2c.writeto_mem(self.address, reg, self._b1)
 
 
 def _check_settings(osr_p, osr_t, odr_sel, iir):

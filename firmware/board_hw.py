@@ -3,7 +3,6 @@
 import time
 
 import machine
-import micropython
 
 from link import StdioLink
 
@@ -21,10 +20,9 @@ class HardwareBoard:
         self.ticks_diff = time.ticks_diff
         self.ticks_add = time.ticks_add
         self.sleep_us = time.sleep_us
+        # Ctrl-C stays on, as on any MicroPython board: the host stuffs its command
+        # frames so that they never hold 0x03 (wire.py, PROTOCOL.md v1.1).
         self.link = StdioLink()
-        # Binary frames may contain 0x03: it must not raise KeyboardInterrupt.
-        # The REPL command (PROTOCOL.md) gives the REPL back for reflashing.
-        micropython.kbd_intr(-1)
         self.wdt = machine.WDT(timeout=self.WDT_TIMEOUT_MS) if cfg.get("watchdog", True) else None
         self.led = None
         if self.LED is not None:
@@ -70,10 +68,9 @@ class HardwareBoard:
         machine.reset()
 
     def release(self):
-        """Back to the REPL: Ctrl-C works again. The watchdog cannot be stopped once
-        started (rp2), so a timer keeps feeding it while a person or `leakmon flash`
-        uses the REPL; a reset ends that."""
-        micropython.kbd_intr(3)
+        """Back to the REPL (the REPL command, or Ctrl-C). The watchdog cannot be stopped
+        once started (rp2), so a timer keeps feeding it while a person, mpremote or
+        `leakmon flash` uses the REPL; a reset ends that."""
         if self.wdt is not None:
             wdt = self.wdt
             try:

@@ -29,7 +29,7 @@ one temperature reading only to refresh their host-side value; continuous mode
 here measures temperature anyway.
 """
 
-import time
+from i2cdev import I2CDevice
 
 try:
     from micropython import const
@@ -90,7 +90,7 @@ def busy_time_us(rate, prc):
     return ((20 << rate) + (16 << (prc + rate))) * 100
 
 
-class DPS310:
+class DPS310(I2CDevice):
     """One DPS310 on an I2C bus, in continuous mode, read as raw counts."""
 
     RAW_SIZE = 6
@@ -98,18 +98,10 @@ class DPS310:
     def __init__(self, i2c, address=0x77, prs_prc=PRC_X32, prs_rate=RATE_16_HZ,
                  tmp_prc=PRC_X2, tmp_rate=RATE_16_HZ):
         _check_settings(prs_prc, prs_rate, tmp_prc, tmp_rate)
-        self.i2c = i2c
-        self.address = address
-        self.chip = CHIP_DPS310
-        self._b1 = bytearray(1)
-
-        product = self._read_u8(_PRODUCT_ID)
-        if product != _ID_DPS310:
-            raise OSError("no DPS310 at 0x%02x: product id 0x%02x (want 0x10)"
-                          % (address, product))
-        self.chip_id = product
-
-        self._soft_reset()
+        I2CDevice.__init__(self, i2c, address)
+        self._identify(_PRODUCT_ID, (_ID_DPS310,), (CHIP_DPS310,), "DPS310", "product id")
+        self._soft_reset(_RESET, _SOFT_RESET_FIFO_FLUSH, _MEAS_CFG, _SENSOR_RDY | _COEF_RDY,
+                         _SENSOR_RDY | _COEF_RDY, _RESET_TRIES, _POLL_MS)
         self._fix_temperature_fuse()
         buf = bytearray(_CALIB_LEN)
         i2c.readfrom_mem_into(address, _COEF_0, memoryview(buf)[:_COEF_LEN])
@@ -130,7 +122,8 @@ class DPS310:
 
         self._write_u8(_MEAS_CFG, _CONT_BOTH)
         slowest_ms = 1000 >> min(prs_rate, tmp_rate)
-        self._wait_first_data(2 * slowest_ms // _POLL_MS + 10)
+        self._wait_bits(_MEAS_CFG, _TMP_RDY | _PRS_RDY, _TMP_RDY | _PRS_RDY, 2 * slowest_ms // _POLL_MS + 10,
+                        _POLL_MS, "no data after start, waited")
 
     def set_oversampling(self, osr_p, osr_t):
         """New precision codes (PRC_*, 0..7 = x1..x128) at the default rates; the
@@ -144,42 +137,12 @@ class DPS310:
         """
         self.i2c.readfrom_mem_into(self.address, _PSR_B2, buf)
 
-    def _soft_reset(self):
-        self._write_u8(_RESET, _SOFT_RESET_FIFO_FLUSH)
-        ready = _SENSOR_RDY | _COEF_RDY
-        for _ in range(_RESET_TRIES):
-            time.sleep_ms(_POLL_MS)
-            try:
-                if self._read_u8(_MEAS_CFG) & ready == ready:
-                    return
-            except OSError:
-                pass  # the chip may NACK while it restarts
-        raise OSError("DPS310 at 0x%02x: sensor or coefficients not ready %d ms after soft reset"
-                      % (self.address, _RESET_TRIES * _POLL_MS))
-
     def _fix_temperature_fuse(self):
         self._write_u8(_FUSE_KEY_0, 0xA5)
         self._write_u8(_FUSE_KEY_1, 0x96)
         self._write_u8(_FUSE_FIX, 0x02)
         self._write_u8(_FUSE_KEY_0, 0x00)
         self._write_u8(_FUSE_KEY_1, 0x00)
-
-    def _wait_first_data(self, tries):
-        ready = _TMP_RDY | _PRS_RDY
-        for _ in range(tries):
-            if self._read_u8(_MEAS_CFG) & ready == ready:
-                return
-            time.sleep_ms(_POLL_MS)
-        raise OSError("DPS310 at 0x%02x: no data %d ms after start"
-                      % (self.address, tries * _POLL_MS))
-
-    def _read_u8(self, reg):
-        self.i2c.readfrom_mem_into(self.address, reg, self._b1)
-        return self._b1[0]
-
-    def _write_u8(self, reg, value):
-        self._b1[0] = value
-        self.i2c.writeto_mem(self.address, reg, self._b1)
 
 
 def _check_settings(prs_prc, prs_rate, tmp_prc, tmp_rate):

@@ -13,7 +13,7 @@ regression. BDU keeps the pressure bytes of one read from two conversions.
 LPS22HH: low-noise mode too (allowed below 100 Hz).
 """
 
-import time
+from i2cdev import I2CDevice
 
 try:
     from micropython import const
@@ -73,7 +73,7 @@ _MAX_ODR_HB = const(5)
 _MAX_LOW_NOISE_ODR = const(5)
 
 
-class LPS22:
+class LPS22(I2CDevice):
     """One LPS22HB or LPS22HH on an I2C bus, in continuous mode, read as raw counts."""
 
     RAW_SIZE = 5
@@ -83,34 +83,22 @@ class LPS22:
             raise ValueError("odr must be 1..7 (1, 10, 25, 50, 75 Hz; 100, 200 Hz on LPS22HH only)")
         if lpf not in (LPF_OFF, LPF_ODR_9, LPF_ODR_20):
             raise ValueError("lpf must be 0 (off), 2 (ODR/9) or 3 (ODR/20)")
-        self.i2c = i2c
-        self.address = address
-        self._b1 = bytearray(1)
-
-        who = self._read_u8(_WHO_AM_I)
-        if who == _ID_LPS22HB:
-            self.chip = CHIP_LPS22HB
-        elif who == _ID_LPS22HH:
-            self.chip = CHIP_LPS22HH
-        else:
-            raise OSError("no LPS22HB/LPS22HH at 0x%02x: WHO_AM_I 0x%02x (want 0xb1 or 0xb3)"
-                          % (address, who))
+        I2CDevice.__init__(self, i2c, address)
+        self._identify(_WHO_AM_I, (_ID_LPS22HB, _ID_LPS22HH), (CHIP_LPS22HB, CHIP_LPS22HH),
+                       "LPS22HB/LPS22HH", "WHO_AM_I")
         if self.chip == CHIP_LPS22HB and odr > _MAX_ODR_HB:
             raise ValueError("odr must be 1..5 on an LPS22HB (1, 10, 25, 50, 75 Hz)")
-        self.chip_id = who
-
-        self._soft_reset()
+        self._soft_reset(_CTRL_REG2, _SWRESET | _IF_ADD_INC, _CTRL_REG2, _SWRESET | _BOOT, 0,
+                         _RESET_TRIES, _POLL_MS)
         ctrl2 = _IF_ADD_INC  # burst reads of 0x28..0x2C need auto-increment
         if self.chip == CHIP_LPS22HH and odr <= _MAX_LOW_NOISE_ODR:
             ctrl2 |= _LOW_NOISE_EN  # may only change in power-down: before the ODR
         self._write_u8(_CTRL_REG2, ctrl2)
         ctrl1 = (odr << 4) | (lpf << 2) | _BDU
-        self._write_u8(_CTRL_REG1, ctrl1)
-        if self._read_u8(_CTRL_REG1) != ctrl1:
-            raise OSError("LPS22 at 0x%02x: CTRL_REG1 reads 0x%02x after writing 0x%02x"
-                          % (address, self._b1[0], ctrl1))
-        self.calib = bytes((who, ctrl1))
-        self._wait_ready()
+        self._write_checked(_CTRL_REG1, ctrl1, "CTRL_REG1")
+        self.calib = bytes((self.chip_id, ctrl1))
+        self._wait_bits(_STATUS, _P_DA | _T_DA, _P_DA | _T_DA, _READY_TRIES, _READY_POLL_MS,
+                        "no data after start, waited")
 
     def read_raw_into(self, buf):
         """Fill buf with the 5 output bytes: pressure s24 then temperature s16, LE.
@@ -119,30 +107,3 @@ class LPS22:
         """
         self.i2c.readfrom_mem_into(self.address, _PRESS_OUT_XL, buf)
 
-    def _soft_reset(self):
-        self._write_u8(_CTRL_REG2, _SWRESET | _IF_ADD_INC)
-        for _ in range(_RESET_TRIES):
-            time.sleep_ms(_POLL_MS)
-            try:
-                if not self._read_u8(_CTRL_REG2) & (_SWRESET | _BOOT):
-                    return
-            except OSError:
-                pass  # the chip may NACK while it restarts
-        raise OSError("LPS22 at 0x%02x: soft reset not done after %d ms"
-                      % (self.address, _RESET_TRIES * _POLL_MS))
-
-    def _wait_ready(self):
-        for _ in range(_READY_TRIES):
-            if (self._read_u8(_STATUS) & (_P_DA | _T_DA)) == (_P_DA | _T_DA):
-                return
-            time.sleep_ms(_READY_POLL_MS)
-        raise OSError("LPS22 at 0x%02x: no data %d ms after start"
-                      % (self.address, _READY_TRIES * _READY_POLL_MS))
-
-    def _read_u8(self, reg):
-        self.i2c.readfrom_mem_into(self.address, reg, self._b1)
-        return self._b1[0]
-
-    def _write_u8(self, reg, value):
-        self._b1[0] = value
-        self.i2c.writeto_mem(self.address, reg, self._b1)

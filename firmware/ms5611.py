@@ -37,6 +37,8 @@ read_raw_into raises OSError(ETIMEDOUT) so the node reports it.
 
 import time
 
+from i2cdev import I2CDevice
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -104,7 +106,7 @@ def prom_problem(words):
     return None
 
 
-class MS5611:
+class MS5611(I2CDevice):
     """One MS5611 on an I2C bus, sampled without waiting (see the module docstring)."""
 
     RAW_SIZE = 6
@@ -114,8 +116,7 @@ class MS5611:
             raise ValueError("osr must be 0, 2, 4, 6 or 8 (OSR 256, 512, 1024, 2048, 4096)")
         if not 2 <= temp_every <= 255:
             raise ValueError("temp_every must be 2..255 (one temperature conversion per that many samples)")
-        self.i2c = i2c
-        self.address = address
+        I2CDevice.__init__(self, i2c, address)
         self.chip = CHIP_MS5611
         self._b2 = bytearray(2)
         self._adc = bytearray(3)
@@ -216,15 +217,8 @@ class MS5611:
     def _reset(self):
         self._command(_CMD_RESET)
         time.sleep_ms(_RESET_MS)
-        for _ in range(_RESET_TRIES):
-            try:
-                self.i2c.readfrom_mem_into(self.address, _CMD_PROM_0, self._b2)
-                return
-            except OSError:
-                pass  # NACKs while the PROM reloads
-            time.sleep_ms(_POLL_MS)
-        raise OSError("MS5611 at 0x%02x: no answer %d ms after reset"
-                      % (self.address, _RESET_MS + _RESET_TRIES * _POLL_MS))
+        # Any byte of PROM word 0 will do (mask 0): the chip NACKs until the PROM is reloaded.
+        self._wait_bits(_CMD_PROM_0, 0, 0, _RESET_TRIES, _POLL_MS, "no answer after reset, waited")
 
     def _read_prom(self):
         words = []

@@ -23,7 +23,7 @@ SYNC0 = const(0xA5)
 SYNC1 = const(0x4C)
 SYNC = b"\xa5\x4c"
 VERSION = const(1)
-VERSION_MINOR = const(0)
+VERSION_MINOR = const(1)  # 1.1: command frames are stuffed (end of this file)
 HEADER_SIZE = const(8)
 CRC_SIZE = const(2)
 OVERHEAD = const(10)
@@ -314,3 +314,53 @@ class FrameReader:
         self.seq = buf[OFF_SEQ] | (buf[OFF_SEQ + 1] << 8)
         self.payload_len = plen
         return buf[OFF_VERSION] == VERSION
+
+
+# ---- Command direction (host -> node), protocol v1.1 --------------------------
+# A command frame on the wire never holds 0x03 or 0x04, so the node keeps
+# MicroPython's Ctrl-C on while it streams (mpremote and a person at a terminal can
+# stop it), and a command that reaches a REPL never ends raw-mode input (Ctrl-D).
+# Byte stuffing as in PPP (RFC 1662, 4.2): each 0x03, 0x04 and 0x7D of the frame
+# goes out as 0x7D, then the byte XOR 0x20. Length and CRC are the unstuffed
+# frame's, so what the node checks is the v1 frame; node -> host is not stuffed.
+CMD_ESC = const(0x7D)
+CMD_ESC_XOR = const(0x20)
+
+
+def command_frame(msg_type, seq, payload):
+    """A command frame as the host puts it on the wire (frame(), stuffed)."""
+    out = bytearray()
+    for b in frame(msg_type, seq, payload):
+        if b == 0x03 or b == 0x04 or b == CMD_ESC:
+            out.append(CMD_ESC)
+            out.append(b ^ CMD_ESC_XOR)
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+class CommandReader(FrameReader):
+    """The node's command parser: FrameReader behind the unstuffing of command_frame.
+
+    feed_wire(b) takes the bytes as they arrive from the link. An escape followed
+    by anything but 0x23, 0x24 or 0x5D is dropped and counted, and that byte is read
+    as itself: a torn command that ends in an escape cannot eat the sync byte of the
+    next one. Bytes that feed() hands back (pending()) are unstuffed already and go
+    to feed(). Allocates nothing.
+    """
+
+    def __init__(self, max_payload=64):
+        FrameReader.__init__(self, max_payload)
+        self.escaped = False
+        self.bad_escapes = 0
+
+    def feed_wire(self, b):
+        if self.escaped:
+            self.escaped = False
+            if b == 0x23 or b == 0x24 or b == 0x5D:
+                return self.feed(b ^ CMD_ESC_XOR)
+            self.bad_escapes += 1
+        if b == CMD_ESC:
+            self.escaped = True
+            return False
+        return self.feed(b)

@@ -13,7 +13,8 @@ import micropython
 warm = int(sys.argv[1])
 locked = int(sys.argv[2])
 rows = int(sys.argv[3]) if len(sys.argv) > 3 else 10
-cfg = {"period_us": 5000, "rows_per_frame": rows, "autostart": True}
+period_us = int(sys.argv[4]) if len(sys.argv) > 4 else 5000
+cfg = {"period_us": period_us, "rows_per_frame": rows, "autostart": True}
 b = board_mod.load(cfg)
 node = app.NodeApp(b, cfg, discovery.discover(b.i2c_buses()))
 node.send_info()
@@ -34,5 +35,5 @@ def locked_ticks(node, n):
 gc.collect()
 frames0 = node.frames_sent
 locked_ticks(node, locked)
-sys.stderr.write("OK ticks=%d frames=%d samples=%d channels=%d\n" % (
-    locked, node.frames_sent - frames0, node.samples_taken, len(node.drivers)))
+sys.stderr.write("OK ticks=%d frames=%d samples=%d channels=%d errors=%d\n" % (
+    locked, node.frames_sent - frames0, node.samples_taken, len(node.drivers), sum(node.errors)))

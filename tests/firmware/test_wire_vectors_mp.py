@@ -20,6 +20,9 @@ def test_micropython_rebuilds_every_vector(run_mp):
         assert g["sealed"] == v["frame"], v["name"]
         frame = bytes.fromhex(v["frame"])
         assert g["read"] == [v["type"], v["seq"], frame[8:-2].hex()], v["name"]
+        if v["name"].startswith("cmd-"):  # v1.1: stuffed on the wire, unstuffed by the node
+            assert g["sent"] == v["sent"], v["name"]
+            assert g["read_wire"] == [v["type"], v["seq"], frame[8:-2].hex()], v["name"]
 
 
 def test_micropython_crc_check_value(run_mp, tmp_path):

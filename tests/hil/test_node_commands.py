@@ -78,7 +78,8 @@ def test_repl_command_ends_the_firmware(node):
 
 
 def test_garbage_on_the_command_link_is_ignored(node):
-    node.port.write(bytes(range(256)) + b"\xa5\x4c\x01\x41\x00\x00\x00\x00\x00\x00")  # junk, then a bad-CRC PING
+    junk = bytes(b for b in range(256) if b != 0x03)  # a 0x03 is Ctrl-C: it stops the firmware (below)
+    node.port.write(junk + b"\xa5\x4c\x01\x41\x00\x00\x00\x00\x00\x00")  # junk, then a bad-CRC PING
     assert node.command(wire.C_PING).ok
     assert isinstance(node.stream.hello, protocol.Hello)
 
@@ -146,3 +147,29 @@ def test_set_rate_per_channel(micropython, tmp_path):
         np.testing.assert_allclose(np.diff(fast), 0.1, atol=1e-9)
         assert len(slow_t) >= 3
         np.testing.assert_allclose(np.diff(slow_t), 0.4, atol=1e-9)
+
+
+def test_commands_whose_bytes_are_ctrl_c_or_ctrl_d_go_through_stuffed(node):
+    """Protocol v1.1: seq, payload and CRC bytes 0x03/0x04/0x7D are stuffed, so the node
+    (Ctrl-C on) reads them as data and goes on streaming."""
+    period = struct.pack("<I", 200_000)
+    assert 3 in period
+    node._seq = 0x7D03  # the next seqs hold 0x03 and 0x7D
+    assert node.command(wire.C_CALIB, b"\x00").ok
+    assert node.command(wire.C_SET_PERIOD, period).ok
+    node._seq = 0x0304
+    assert node.command(wire.C_PING).ok
+    deadline = time.monotonic() + 10  # blocks sampled before SET_PERIOD may still be on their way
+    periods: list[float] = []
+    while 0.2 not in periods and time.monotonic() < deadline:
+        periods += [round(float(np.diff(b.t_s).mean()), 6) for b in blocks(node, 1, timeout_s=1.0) if len(b.t_s) > 1]
+    assert 0.2 in periods, periods
+    assert node.board.poll() is None
+
+
+def test_ctrl_c_stops_the_streaming_firmware(node):
+    node.port.write(b"\x03")
+    deadline = time.monotonic() + 5
+    while node.board.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node.board.poll() == 2  # main.py interrupted: the board is at its REPL

@@ -1,6 +1,8 @@
 """The virtual board answers like a board on a serial port: the real mpremote
-(unmodified, as a subprocess) works against it, soft reset runs boot.py then
-main.py, Ctrl-C interrupts main.py, `leakmon sim` serves it until Ctrl-C."""
+(unmodified, as a subprocess) works against it, also while the leakmon firmware
+streams; soft reset runs boot.py then main.py, Ctrl-C interrupts main.py,
+`fs ls` gives sizes as a board's filesystem does, `leakmon sim` serves it until
+Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from pathlib import Path
 
 import pytest
 import serial
+from leakmon import wire
+from leakmon.link.node import Node
 from leakmon.sim import scenario
 from leakmon.sim.board import VirtualBoard
+from leakmon.wire.stream import SampleBlock
 
 pytestmark = pytest.mark.hil
 MPREMOTE = [sys.executable, "-m", "mpremote"]
@@ -44,7 +49,7 @@ def board(micropython, tmp_path):
     flash.mkdir()
     (flash / "boot.py").write_text("print('boot ran')\n")
     (flash / "main.py").write_text(TICKER)
-    with VirtualBoard(scenario.load("steady_leak"), flash_dir=flash, ctrl_c=True) as b:
+    with VirtualBoard(scenario.load("steady_leak"), flash_dir=flash) as b:
         yield b
 
 
@@ -99,16 +104,62 @@ def test_soft_reset_in_raw_repl_stays_raw_and_skips_main(board):
         assert read_until(port, b"\x04>").startswith(b"OK2")
 
 
-def test_binary_node_ignores_ctrl_c_like_the_real_firmware(micropython, tmp_path):
-    flash = tmp_path / "flash"
-    flash.mkdir()
-    (flash / "main.py").write_text(TICKER)
-    with VirtualBoard(scenario.load("steady_leak"), flash_dir=flash) as b:  # ctrl_c off: kbd_intr(-1)
+def ls_sizes(stdout: str) -> dict[str, int]:
+    """`mpremote fs ls` lines ("   1234 name") as {name: size}."""
+    out = {}
+    for line in stdout.splitlines()[1:]:  # the first line names the folder
+        size, _, name = line.strip().partition(" ")
+        if size.isdigit():
+            out[name] = int(size)
+    return out
+
+
+def test_mpremote_on_a_running_node(micropython, tmp_path):
+    """The leakmon firmware streams (Ctrl-C stays on): mpremote's fs ls, cp and exec
+    work with no leakmon step first, and a reset brings the node back."""
+    with VirtualBoard(scenario.load("steady_leak"), speed=10) as b:  # the firmware installed
+        with Node.open(b.port) as node:
+            assert node.handshake().board == "sim"
+            assert any(isinstance(i, SampleBlock) for _ in range(40) for i in node.read())
+        res = mpremote(b.port, "fs", "ls")
+        assert res.returncode == 0, res.stderr
+        sizes = ls_sizes(res.stdout)
+        files = {f.name: f.stat().st_size for f in b.flash_dir.iterdir() if f.is_file()}
+        assert sizes == files and sizes["app.py"] > 1000  # sizes as the board's files have them
+        local = tmp_path / "note.txt"
+        local.write_bytes(bytes(range(256)) * 4)
+        res = mpremote(b.port, "fs", "cp", str(local), ":note.txt")
+        assert res.returncode == 0, res.stderr
+        assert (b.flash_dir / "note.txt").read_bytes() == local.read_bytes()
+        res = mpremote(b.port, "exec", "import os; print(os.stat('note.txt')[6], 6 * 7)")
+        assert res.stdout.split() == ["1024", "42"], res.stderr
+        res = mpremote(b.port, "reset")  # a hard reset: main.py runs the firmware again
+        assert res.returncode == 0, res.stderr
+        with Node.open(b.port) as node:
+            assert node.handshake(timeout_s=10).board == "sim"
+
+
+def test_ctrl_c_stops_the_streaming_firmware(micropython):
+    with VirtualBoard(scenario.load("steady_leak"), speed=10) as b:
         with serial.Serial(b.port, timeout=0.05) as port:
-            read_until(port, b"tick 1")
-            port.write(b"\x03\x03")
-            read_until(port, b"tick 8")
-        assert b.poll() is None
+            read_until(port, wire.SYNC)
+            port.write(b"\x03")
+            out = read_until(port, b">>> ")
+            assert b"KeyboardInterrupt" in out
+            port.write(b"print(6 * 7)\r")
+            assert b"42" in read_until(port, b">>> ")
+        assert b.poll() == 2  # main.py interrupted; the board (its supervisor) still runs
+        assert b.running()
+
+
+def test_fs_ls_sizes_of_files_and_folders(board):
+    (board.flash_dir / "data").mkdir()
+    (board.flash_dir / "data" / "log.bin").write_bytes(bytes(300))
+    res = mpremote(board.port, "fs", "ls", "data")
+    assert res.returncode == 0, res.stderr
+    assert ls_sizes(res.stdout) == {"log.bin": 300}
+    res = mpremote(board.port, "fs", "ls")
+    assert ls_sizes(res.stdout)["data/"] == 0 and ls_sizes(res.stdout)["boot.py"] == len("print('boot ran')\n")
 
 
 def test_mpremote_repl_session(board):
@@ -129,7 +180,13 @@ def test_mpremote_repl_session(board):
         deadline = time.monotonic() + 5
         while termios.tcgetattr(slave)[3] & termios.ISIG and time.monotonic() < deadline:
             time.sleep(0.02)  # until mpremote's console has made its terminal raw
-        os.write(master, b"\x03")
+        for _ in range(3):  # as a person would: once more if the console was not reading yet
+            os.write(master, b"\x03")
+            try:
+                expect(b">>> ", timeout_s=4.0)
+                break
+            except AssertionError:
+                continue
         expect(b">>> ")
         os.write(master, b"print(6 * 7)\r")
         expect(b"42")
@@ -146,7 +203,7 @@ def test_reset_and_disconnect_faults(board, tmp_path):
     link = tmp_path / "dev"
     flash = board.flash_dir
     board.close()
-    with VirtualBoard(scenario.load("steady_leak"), flash_dir=flash, link=link, ctrl_c=True) as b:
+    with VirtualBoard(scenario.load("steady_leak"), flash_dir=flash, link=link) as b:
         first = b.port
         assert Path(os.readlink(link)) == Path(first)
         b.control("reset")
@@ -191,3 +248,57 @@ def test_sim_command_serves_a_board_until_ctrl_c(micropython, tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "virtual board on /dev/pts/" in err
     assert not link.exists()
+
+
+def test_leakmon_flash_stops_a_streaming_node_with_ctrl_c_alone(micropython, monkeypatch):
+    """No leakmon REPL command first: Ctrl-C, as mpremote does, is enough (protocol v1.1)."""
+    from leakmon.deploy import flash
+
+    def not_needed(repl: object) -> None:
+        raise AssertionError("the REPL command was sent: Ctrl-C did not stop the firmware")
+
+    with VirtualBoard(scenario.load("steady_leak"), speed=10) as b:
+        with Node.open(b.port) as node:
+            node.handshake()
+        monkeypatch.setattr(flash, "_ask_to_leave", not_needed)
+        report = flash.deploy(b.port, flash.board_profile("sim"), handshake_s=20)
+        assert report.hello is not None and report.hello.proto_minor == 1
+
+
+def test_mpremote_against_leakmon_sim_with_the_firmware_running(micropython, tmp_path):
+    link = tmp_path / "leakmon0"
+    proc = subprocess.Popen(LEAKMON + ["sim", "--link", str(link), "--speed", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == str(link)
+        with Node.open(str(link)) as node:  # the firmware streams
+            assert node.handshake(timeout_s=10).board == "sim"
+        res = mpremote(str(link), "fs", "ls")
+        assert res.returncode == 0 and ls_sizes(res.stdout)["app.py"] > 1000, res.stderr
+        res = mpremote(str(link), "exec", "print('alive')")
+        assert res.stdout.strip() == "alive", res.stderr
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "main.py ended (interrupted)" in err  # mpremote's Ctrl-C stopped the firmware
+
+
+def test_sim_has_no_ctrl_c_option_any_more():
+    res = subprocess.run(LEAKMON + ["sim", "--ctrl-c"], capture_output=True, text=True, timeout=30)
+    assert res.returncode != 0 and "--ctrl-c" in res.stderr
+
+
+def test_ctrl_c_drops_input_the_program_never_read(board):
+    """As a board's USB-CDC does: what was sent before a Ctrl-C and not read by the
+    program is not typed into the REPL that follows (it could be half a frame)."""
+    with serial.Serial(board.port, timeout=0.05) as port:
+        read_until(port, b"tick 2")
+        port.write(b"print('typed' + 'ahead')\r\x03")  # the ticker never reads its input
+        read_until(port, b">>> ")
+        port.write(b"print('after' + 'wards')\r")
+        out = read_until(port, b"afterwards\n")
+    assert b"typedahead" not in out

@@ -1,15 +1,16 @@
 """Property tests of the node's command handling, under real MicroPython (hypothesis).
 
 Arbitrary byte strings (garbage, command frames of any type, payload and length,
-cut-short and bit-flipped frames, frames of another protocol version) go to the
-firmware's app.NodeApp through a fake link on the virtual board (mp_command_server.py,
-one MicroPython process for every example). What the node writes back is decoded
-here and checked against two oracles:
+stuffed as a v1.1 host sends them or not, cut-short and bit-flipped on the wire,
+frames of another protocol version) go to the firmware's app.NodeApp through a fake
+link on the virtual board (mp_command_server.py, one MicroPython process for every
+example). What the node writes back is decoded here and checked against two oracles:
 
-- the node's parser (wire.FrameReader), modelled below from its documentation: the
-  node must answer exactly the frames it accepts, each with one ACK carrying the
-  command's seq and type, in order, with the status PROTOCOL.md's command table
-  gives and a reason whenever it refuses;
+- the node's parser (wire.CommandReader), modelled below from PROTOCOL.md: the
+  bytes unstuffed, then the host decoder's rule; the node must answer exactly the
+  frames it accepts, each with one ACK carrying the command's seq and type, in
+  order, with the status PROTOCOL.md's command table gives and a reason whenever it
+  refuses;
 - what was sent: whole command frames separated by garbage that holds no sync byte
   are all answered, whatever their content.
 
@@ -39,7 +40,7 @@ from leakmon.wire.framing import Frame, FrameDecoder
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "mp_command_server.py"
-NODE_MAX_PAYLOAD = 64  # app.NodeApp's FrameReader(64)
+NODE_MAX_PAYLOAD = 64  # app.NodeApp's CommandReader(64)
 MIN_PERIOD_US, MAX_PERIOD_US = 2000, 60_000_000
 EXTRA_TICKS = 5  # after the input: rows_per_frame is 2 in the server, so >= 2 SAMPLES frames
 COMMANDS = sorted(v for k, v in vars(wire).items() if k.startswith("C_"))
@@ -107,12 +108,38 @@ def server(micropython: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 # -- oracles ------------------------------------------------------------------------------
+STUFFED = (0x03, 0x04, 0x7D)
+
+
+def stuff(frame: bytes) -> bytes:
+    """PROTOCOL.md v1.1, command bytes on the wire: 03, 04, 7D go as 7D, byte ^ 0x20."""
+    return b"".join(bytes((0x7D, b ^ 0x20)) if b in STUFFED else bytes((b,)) for b in frame)
+
+
+def unstuff(data: bytes) -> bytes:
+    """The node's side of it: 7D 23/24/5D -> 03/04/7D; a 7D before anything else is dropped."""
+    out = bytearray()
+    esc = False
+    for b in data:
+        if esc:
+            esc = False
+            if b in (0x23, 0x24, 0x5D):
+                out.append(b ^ 0x20)
+                continue
+        if b == 0x7D:
+            esc = True
+        else:
+            out.append(b)
+    return bytes(out)
+
+
 def node_parser(data: bytes, max_payload: int = NODE_MAX_PAYLOAD) -> list[Frame]:
-    """The frames the node's wire.FrameReader accepts, per its docstring: the host decoder's
-    rule (a bad CRC or oversize length is given up one byte past its sync, so the bytes
-    behind it are scanned again; another version is skipped whole), with its payload cap,
-    and no end-of-input flush (a node keeps waiting for the rest of a frame)."""
-    return [Frame(f.msg_type, f.seq, f.payload) for f in FrameDecoder(max_payload).feed(data)]
+    """The frames the node's wire.CommandReader accepts, per its docstring: the bytes
+    unstuffed, then the host decoder's rule (a bad CRC or oversize length is given up one
+    byte past its sync, so the bytes behind it are scanned again; another version is
+    skipped whole), with its payload cap, and no end-of-input flush (a node keeps
+    waiting for the rest of a frame)."""
+    return [Frame(f.msg_type, f.seq, f.payload) for f in FrameDecoder(max_payload).feed(unstuff(data))]
 
 
 def expected_status(cmd: int, p: bytes, nch: int) -> int | None:
@@ -235,21 +262,25 @@ def command_frames(draw: st.DrawFn, max_payload: int = 80) -> bytes:
 
 @st.composite
 def pieces(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["garbage", "sync", "command", "command", "command", "cut", "flip", "version"]))
+    kind = draw(st.sampled_from(["garbage", "sync", "command", "command", "command", "cut", "flip", "version",
+                                 "unstuffed"]))
     if kind == "garbage":
         return draw(st.binary(max_size=24))
     if kind == "sync":
         return wire.SYNC + draw(st.binary(max_size=10))
     f = bytearray(draw(command_frames()))
-    if kind == "cut":
+    if kind == "unstuffed":  # a v1.0 host's bytes
+        return bytes(f)
+    if kind == "version":  # another major version, good CRC: the node ignores it
+        f[2] = draw(st.sampled_from([0, 2, 255]))
+        c = wire.crc16(f, 2, len(f) - 2)
+        f[-2], f[-1] = c & 0xFF, c >> 8
+    f = bytearray(stuff(bytes(f)))
+    if kind == "cut":  # damage on the wire: after stuffing
         return bytes(f[: draw(st.integers(1, len(f) - 1))])
     if kind == "flip":
         bit = draw(st.integers(0, len(f) * 8 - 1))
         f[bit // 8] ^= 1 << (bit % 8)
-    elif kind == "version":  # another major version, good CRC: the node ignores it
-        f[2] = draw(st.sampled_from([0, 2, 255]))
-        c = wire.crc16(f, 2, len(f) - 2)
-        f[-2], f[-1] = c & 0xFF, c >> 8
     return bytes(f)
 
 
@@ -261,8 +292,9 @@ clean_garbage = st.binary(max_size=20).map(lambda b: b.replace(b"\xa5", b""))
 @SETTINGS
 @given(inputs)
 @example(bytes(range(256)) * 2)
-@example(wire.frame(wire.C_SET_PERIOD, 1, struct.pack("<I", 1000)) + wire.frame(wire.C_STOP, 2, b"")
-         + wire.frame(wire.C_PING, 3, b"") + wire.frame(wire.C_START, 4, b""))
+@example(wire.command_frame(wire.C_SET_PERIOD, 1, struct.pack("<I", 1000)) + wire.command_frame(wire.C_STOP, 2, b"")
+         + wire.command_frame(wire.C_PING, 3, b"") + wire.command_frame(wire.C_START, 4, b""))
+@example(wire.command_frame(wire.C_CALIB, 0x7D03, b"\x04")[:5] + wire.command_frame(wire.C_PING, 0x0304, b""))
 def test_node_answers_every_command_its_parser_accepts_and_keeps_sampling(server: CommandServer, data: bytes) -> None:
     check_reply(server, data, node_parser(data))
 
@@ -271,7 +303,7 @@ def test_node_answers_every_command_its_parser_accepts_and_keeps_sampling(server
 @given(st.lists(st.tuples(clean_garbage, command_frames(max_payload=NODE_MAX_PAYLOAD)), max_size=8))
 def test_whole_commands_between_garbage_without_sync_bytes_are_all_answered(
         server: CommandServer, parts: list[tuple[bytes, bytes]]) -> None:
-    data = b"".join(g + f for g, f in parts)
+    data = b"".join(g + stuff(f) for g, f in parts)
     sent = []
     for _, f in parts:
         d = FrameDecoder()
@@ -283,15 +315,23 @@ def test_whole_commands_between_garbage_without_sync_bytes_are_all_answered(
 def test_the_parser_model_matches_the_nodes_parser_on_a_nasty_input(server: CommandServer) -> None:
     """The model above must be able to disagree: feed a case where the naive answer
     (answer every whole frame) is wrong for the node, and where the model is right."""
-    ping = wire.frame(wire.C_PING, 9, b"")
-    big = wire.frame(wire.C_PING, 8, bytes(NODE_MAX_PAYLOAD + 1))  # whole, CRC good, over the node's cap
+    ping = wire.command_frame(wire.C_PING, 9, b"")
+    big = wire.command_frame(wire.C_PING, 8, bytes(NODE_MAX_PAYLOAD + 1))  # whole, CRC good, over the node's cap
     data = big + ping
     assert [(f.seq, f.msg_type) for f in node_parser(data)] == [(9, wire.C_PING)]
     check_reply(server, data, node_parser(data))
 
 
 def test_a_cut_short_command_does_not_swallow_the_next_one(server: CommandServer) -> None:
-    ping = wire.frame(wire.C_PING, 9, b"")
-    reply = server.run(wire.frame(wire.C_PING, 8, b"")[:5] + ping)
+    ping = wire.command_frame(wire.C_PING, 9, b"")
+    reply = server.run(wire.command_frame(wire.C_PING, 8, b"")[:5] + ping)
     acks = [m for m in decoded(reply) if isinstance(m, protocol.Ack)]
     assert [(a.cmd_seq, a.cmd_type) for a in acks] == [(9, wire.C_PING)]
+
+
+def test_the_oracles_stuffing_is_the_hosts() -> None:
+    """stuff() above is written from PROTOCOL.md; the host's wire.command_frame must agree."""
+    for seq in range(0, 65536, 257):
+        payload = bytes((seq & 0xFF, 3, 4, 0x7D, seq >> 8))
+        f = wire.frame(wire.C_SET_RATE, seq, payload)
+        assert wire.command_frame(wire.C_SET_RATE, seq, payload) == stuff(f) and unstuff(stuff(f)) == f

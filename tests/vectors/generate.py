@@ -4,7 +4,8 @@ Run only when the wire format changes on purpose (and bump the version then):
     python tests/vectors/generate.py
 Each vector names a builder in firmware/wire.py and its arguments; bytes
 arguments are {"hex": ...}. Both the host (CPython) and the node (MicroPython)
-must rebuild every frame byte for byte.
+must rebuild every frame byte for byte. Commands (names "cmd-...") also carry
+"sent": the frame stuffed as the host puts it on the wire (protocol v1.1).
 """
 
 import json
@@ -34,6 +35,10 @@ SPECS = [
     ("cmd-set-time", wire.C_SET_TIME, 11, None, {"hex": struct.pack("<Q", 1764000000123456).hex()}),
     ("cmd-set-oversampling", wire.C_SET_OVERSAMPLING, 12, None, {"hex": "000401"}),
     ("cmd-set-rate", wire.C_SET_RATE, 13, None, {"hex": "01" + struct.pack("<I", 400000).hex()}),
+    # Every byte that is stuffed: 03 and 7D in seq, 04 in the payload.
+    ("cmd-calib-stuffed", wire.C_CALIB, 0x7D03, None, {"hex": "04"}),
+    ("cmd-set-period-stuffed", wire.C_SET_PERIOD, 0x0304, None, {"hex": struct.pack("<I", 0x037D04).hex()}),
+    ("cmd-repl", wire.C_REPL, 0, None, {"hex": ""}),
 ]
 
 
@@ -55,10 +60,14 @@ def main():
     out = []
     for name, t, seq, builder, args in SPECS:
         payload = build(builder, args)
-        out.append({"name": name, "type": t, "seq": seq, "builder": builder, "args": args,
-                    "frame": wire.frame(t, seq, payload).hex()})
+        v = {"name": name, "type": t, "seq": seq, "builder": builder, "args": args,
+             "frame": wire.frame(t, seq, payload).hex()}
+        if name.startswith("cmd-"):
+            v["sent"] = wire.command_frame(t, seq, payload).hex()
+        out.append(v)
     path = Path(__file__).with_name("wire_v1.json")
-    path.write_text(json.dumps({"protocol": wire.VERSION, "vectors": out}, indent=1) + "\n")
+    doc = {"protocol": wire.VERSION, "minor": wire.VERSION_MINOR, "vectors": out}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"wrote {len(out)} vectors to {path}")
 
 

@@ -213,18 +213,17 @@ class BoardInfo:
 
 
 def reach_repl(repl: RawRepl, url: str, timeout_s: float = 2.0) -> None:
-    """Into the raw REPL. A node running our firmware ignores Ctrl-C (its link is
-    binary), so when it streams frames, or does not answer, ask it to leave first."""
+    """Into the raw REPL: Ctrl-C stops the node firmware as any program (protocol 1.1
+    keeps it on). Firmware older than that ignores Ctrl-C and goes on streaming; only
+    then is it asked to leave with the REPL command."""
     seen = repl.interrupt()
-    asked = wire.SYNC in seen
-    if asked:
-        _ask_to_leave(repl)
+    if wire.SYNC in seen and not seen.endswith(b">>> "):  # frames, no prompt yet: a slow stop?
+        repl.read_until(b">>> ", timeout_s)
     try:
-        repl.enter(timeout_s, abort=None if asked else wire.SYNC)
+        repl.enter(timeout_s, abort=wire.SYNC)
         return
     except NotAtReplError:
-        if asked:
-            raise _not_at_repl(url) from None
+        pass
     _ask_to_leave(repl)
     try:
         repl.enter(timeout_s)
@@ -233,7 +232,8 @@ def reach_repl(repl: RawRepl, url: str, timeout_s: float = 2.0) -> None:
 
 
 def _ask_to_leave(repl: RawRepl) -> None:
-    repl.write(messages.command(wire.C_REPL, 0))
+    # Sequence 0 needs no stuffing: the same bytes reach a v1.0 node, which does not unstuff.
+    repl.write(wire.command_frame(wire.C_REPL, 0, b""))
     repl.drain(0.2, 1.5)
     repl.interrupt()
 

@@ -90,7 +90,7 @@ class Node:
     def command(self, cmd: int, payload: bytes = b"", timeout_s: float = 2.0) -> messages.Ack:
         """Send a command and wait for its ACK; other messages are kept for read()."""
         seq = self._next_seq()
-        self._write(messages.command(cmd, seq, payload))
+        self._write(wire.command_frame(cmd, seq, payload))  # stuffed: never a Ctrl-C (PROTOCOL.md)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             ack = None
@@ -111,7 +111,7 @@ class Node:
         next_ask = 0.0
         while time.monotonic() < deadline:
             if time.monotonic() >= next_ask:
-                self._write(messages.command(wire.C_INFO, self._next_seq()))
+                self._write(wire.command_frame(wire.C_INFO, self._next_seq(), b""))
                 next_ask = time.monotonic() + 1.0
             self._backlog.extend(self._read_items())
             if self.stream.ready and self.stream.hello is not None:

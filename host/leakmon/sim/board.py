@@ -45,13 +45,12 @@ class VirtualBoard:
     firmware installed; give flash_dir for one that survives restarts (its files
     are left as they are unless install_firmware=True).
 
-    ctrl_c: whether a 0x03 byte from the host interrupts main.py. Off by default,
-    as on the real node, whose binary link must not be broken by a 0x03 inside a
-    frame (board_rp2 calls micropython.kbd_intr(-1)); REPL sessions always have it.
+    Ctrl-C (0x03 from the host) interrupts main.py, as on any MicroPython board;
+    the node firmware keeps it on (its command frames never hold a 0x03).
     """
 
     def __init__(self, scenario: Scenario, seed: int = 1, speed: float = 1.0, *, flash_dir: Path | None = None,
-                 install_firmware: bool | None = None, link: Path | None = None, ctrl_c: bool = False) -> None:
+                 install_firmware: bool | None = None, link: Path | None = None) -> None:
         if speed < 0:
             raise SimulatorError("speed must be >= 0 (0 runs as fast as the link takes data)")
         self.scenario = scenario
@@ -59,7 +58,6 @@ class VirtualBoard:
         self.speed = speed
         self.port = ""
         self.link = link
-        self.ctrl_c = ctrl_c
         self._flash_arg = flash_dir
         self._install = flash_dir is None if install_firmware is None else install_firmware
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -97,8 +95,6 @@ class VirtualBoard:
                 "--mpypath", f"{vboard_dir()}::.frozen", "--status", str(state / "status.fifo")]
         if self.link is not None:
             argv += ["--link", str(self.link)]
-        if not self.ctrl_c:
-            argv.append("--no-ctrl-c")
         with open(self._log, "wb") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                           start_new_session=True)

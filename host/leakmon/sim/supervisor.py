@@ -5,7 +5,8 @@ It relays an outer pty (the device users open) to the interpreter running on an
 inner pty with cwd = the board's flash folder, and adds what the unix port lacks:
 boot.py then main.py at start, a soft reset when the interpreter exits on Ctrl-D
 (`MPY: soft reboot`, and back into the raw REPL if the client was in it), and
-Ctrl-C delivered as SIGINT while code runs with kbd_intr enabled. Both ptys are raw.
+Ctrl-C delivered as SIGINT while code runs with kbd_intr enabled, dropping the input
+the program had not read (a board's USB-CDC does the same). Both ptys are raw.
 
 Run as `python -m leakmon.sim.supervisor`; it reports one event per line on stdout
 (`port PATH`, `boot N`, `main STATUS`, `exit CODE`) and reads commands on stdin
@@ -38,17 +39,17 @@ INTERRUPT_HOLD_S = 0.5  # client input waits this long at most for a Ctrl-C to l
 MIN_BOOT_GAP_S = 0.2  # a boot loop costs at most 5 interpreter starts per second
 
 # Runs inside MicroPython, in __main__ like a board's pyexec: boot.py, then main.py
-# unless soft-reset from the raw REPL. boot.py starts with Ctrl-C enabled, main.py
-# as --no-ctrl-c says; a traceback goes on the link, the status to the supervisor
-# (main 0 returned, 1 raised, 2 interrupted).
+# unless soft-reset from the raw REPL, both with Ctrl-C enabled as on a board (the
+# firmware keeps it: its commands never hold 0x03); a traceback goes on the link,
+# the status to the supervisor (main 0 returned, 1 raised, 2 interrupted).
 BOOTSTRAP = """\
 import sys, micropython
-def _leakmon_run(name, kbd):
+def _leakmon_run(name):
     try:
         open(name).close()
     except OSError:
         return
-    micropython.kbd_intr(kbd)
+    micropython.kbd_intr(3)
     st = 0
     try:
         execfile(name)
@@ -63,16 +64,15 @@ def _leakmon_run(name, kbd):
     if name == 'main.py':
         with open({status!r}, 'a') as f:
             f.write('main %d\\n' % st)
-_leakmon_run('boot.py', 3)
+_leakmon_run('boot.py')
 if {run_main!r}:
-    _leakmon_run('main.py', {main_kbd})
+    _leakmon_run('main.py')
 del _leakmon_run
 """
 
 
 class Supervisor:
-    def __init__(self, micropython: str, flash: Path, mpypath: str, status: Path, link: Path | None = None,
-                 ctrl_c: bool = True) -> None:
+    def __init__(self, micropython: str, flash: Path, mpypath: str, status: Path, link: Path | None = None) -> None:
         self.micropython = micropython
         self.flash = flash
         # machine.reset() on the board says "reset" on the status fifo before it exits.
@@ -81,7 +81,6 @@ class Supervisor:
         self.status_fd = -1
         self.status_path = status
         self.link = link
-        self.ctrl_c = ctrl_c
         self.raw = False  # the client is in the raw REPL (seen from the board's output)
         self.to_client = bytearray()
         self.to_board = bytearray()
@@ -109,7 +108,7 @@ class Supervisor:
         gap = MIN_BOOT_GAP_S - (time.monotonic() - (self.interp.started if self.interp else 0.0))
         if gap > 0:
             time.sleep(gap)
-        code = BOOTSTRAP.format(status=str(self.status_path), run_main=run_main, main_kbd=3 if self.ctrl_c else -1)
+        code = BOOTSTRAP.format(status=str(self.status_path), run_main=run_main)
         self.interp = Interpreter([self.micropython, "-i", "-c", code], self.flash, self.env)
         self.boots += 1
         self.hold_until = 0.0
@@ -165,6 +164,8 @@ class Supervisor:
                     os.kill(self.interp.proc.pid, signal.SIGINT)
                 except ProcessLookupError:
                     continue  # it just ended: the board reboots anyway
+                self.to_board.clear()  # as a board's USB-CDC does: unread input is dropped
+                self.interp.flush_input()
                 self.hold_until = time.monotonic() + INTERRUPT_HOLD_S
             else:
                 self.to_board.append(CTRL_C)  # at a prompt, or kbd_intr(-1): a plain byte
@@ -339,11 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mpypath", required=True, help="MICROPYPATH for the interpreter")
     p.add_argument("--status", type=Path, required=True, help="a path for the status FIFO (not in the flash folder)")
     p.add_argument("--link", type=Path, help="keep a symlink to the device here")
-    p.add_argument("--no-ctrl-c", dest="ctrl_c", action="store_false",
-                   help="main.py starts with kbd_intr(-1), as firmware with a binary link does")
     a = p.parse_args(argv)
     try:
-        return Supervisor(a.micropython, a.flash, a.mpypath, a.status, a.link, a.ctrl_c).run()
+        return Supervisor(a.micropython, a.flash, a.mpypath, a.status, a.link).run()
     except OSError as e:  # the link's folder missing, no ptys left, the interpreter gone
         print(f"supervisor: {e.strerror or e}", file=sys.stderr)
         return 1

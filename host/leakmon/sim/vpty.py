@@ -77,6 +77,7 @@ class Interpreter:
     def __init__(self, argv: list[str], flash: Path, env: dict[str, str]) -> None:
         master, slave = os.openpty()
         set_raw(slave)
+        self.slave_path = os.ttyname(slave)
         try:
             self.proc = subprocess.Popen(argv, cwd=flash, stdin=slave, stdout=slave, stderr=slave, env=env,
                                          start_new_session=True, preexec_fn=_child_setup)
@@ -85,6 +86,19 @@ class Interpreter:
         self.master = master
         os.set_blocking(master, False)
         self.started = time.monotonic()
+
+    def flush_input(self) -> None:
+        """Drop what was sent to the interpreter and not read yet, as a Ctrl-C does on a
+        terminal (ISIG) and on a board's USB-CDC: the interrupted program's unread input
+        must not be typed into the REPL that follows."""
+        try:
+            fd = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return  # the interpreter is gone, and its input with it
+        try:
+            termios.tcflush(fd, termios.TCIFLUSH)
+        finally:
+            os.close(fd)
 
     def stop(self, grace_s: float = 0.0) -> int:
         """End this run (after grace_s for it to end by itself); its exit code."""

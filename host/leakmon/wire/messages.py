@@ -273,8 +273,9 @@ def parse(frame: Frame) -> Message:
 
 
 def command(cmd: int, seq: int, payload: bytes = b"") -> bytes:
-    """A command frame for the node."""
-    return wire.frame(cmd, seq, payload)
+    """A command frame for the node, as it goes on the wire: stuffed (protocol v1.1) so
+    that it never holds a Ctrl-C or Ctrl-D byte."""
+    return wire.command_frame(cmd, seq, payload)
 
 
 def set_period(seq: int, period_us: int) -> bytes:

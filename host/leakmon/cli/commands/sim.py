@@ -38,9 +38,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="device seconds the truth file covers (default: the scenario's duration_s)")
     p.add_argument("--truth-every", type=positive, default=1.0, metavar="S",
                    help="seconds between truth rows (default 1)")
-    p.add_argument("--ctrl-c", action="store_true",
-                   help="let Ctrl-C (0x03) interrupt main.py, as a generic MicroPython board does "
-                        "(the node firmware turns it off: its link is binary)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"leakmon: ground truth for {t_s[-1]:g} s of device time in {write_truth(args.truth, sc, t_s)}",
               file=sys.stderr)
     board = VirtualBoard(sc, args.seed, args.speed, flash_dir=args.flash,
-                         install_firmware=install, link=args.link, ctrl_c=args.ctrl_c)
+                         install_firmware=install, link=args.link)
     try:
         with board:
             serve(board, args)

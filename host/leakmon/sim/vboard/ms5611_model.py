@@ -64,17 +64,24 @@ _A_T2 = 1.0 / 2147483648.0  # the T2 = dT^2 / 2^31 coefficient
 
 
 def crc4(words):
-    """CRC-4 of 8 PROM words as in TE's AN520 (word 7's low byte taken as 0)."""
-    rem = 0
-    for i in range(16):
-        w = words[i >> 1]
-        if i >= 14:
-            w &= 0xFF00
-        rem ^= (w & 0xFF) if i & 1 else (w >> 8)
-        for _ in range(8):
-            rem = ((rem << 1) ^ 0x3000) if rem & 0x8000 else (rem << 1)
-            rem &= 0xFFFF
-    return (rem >> 12) & 0xF
+    """CRC-4 of 8 PROM words, written from TE AN520's description, not its code.
+
+    The firmware driver has the one CRC-4 that ships (AN520's byte-wise shift
+    register); this is a second, independent one, so the virtual board catches a
+    bug in the driver's instead of sharing it. The PROM is read as one 128-bit
+    polynomial, word 0 first, MSB first; word 7's low byte (the CRC nibble and four
+    unused bits) does not count. AN520's register (16 bits, feedback 0x3000 from its
+    top bit) leaves the remainder of the other 120 bits times x^4 divided by
+    x^4 + x + 1 (0b10011): long division, one bit at a time, here.
+    """
+    m = 0
+    for w in words[:7]:
+        m = (m << 16) | (w & 0xFFFF)
+    m = (((m << 8) | ((words[7] >> 8) & 0xFF)) << 4)  # 120 message bits, then 4 zero bits
+    for bit in range(123, 3, -1):
+        if (m >> bit) & 1:
+            m ^= 0b10011 << (bit - 4)
+    return m
 
 
 def make_prom(word0, coefficients, serial):
@@ -168,6 +175,9 @@ class MS5611Model(regfile.SensorModel):
                               cfg.get("serial", DEFAULT_SERIAL))
         if cfg.get("bad_crc", False):
             self.prom[7] ^= 0x5  # a corrupted PROM (or another chip answering)
+        flip = cfg.get("prom_flip_bit")  # one bit of the PROM flipped after its CRC was made:
+        if flip is not None:  # bit 0 is word 0's MSB, bit 127 word 7's LSB
+            self.prom[flip >> 4] ^= 0x8000 >> (flip & 15)
         self.reset_busy = int(cfg.get("reset_busy_transactions", 1))
         self.real_time = bool(cfg.get("real_time_conversions", True))
         self.resets = 0
