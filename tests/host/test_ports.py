@@ -17,6 +17,6 @@ def test_listing_marks_them(mocker, capsys):
     fake = [SimpleNamespace(device="/dev/ttyACM0", vid=0x2E8A, pid=0x0005, serial_number="E66", description="Board"),
             SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None, serial_number=None, description="n/a")]
     mocker.patch("serial.tools.list_ports.comports", return_value=fake)
-    assert ports.run(SimpleNamespace(json=False)) == 0
+    assert ports.run(SimpleNamespace(json=False, probe=False, port=[])) == 0
     out = capsys.readouterr().out.splitlines()
     assert "[pico]" in out[0] and "2e8a:0005" in out[0] and "[" not in out[1]
