@@ -164,8 +164,7 @@ class VirtualBoard:
     def power_cut(self, off_s: float = 1.0) -> None:
         """Power off for off_s, then on: the device goes away at once, the interpreter
         dies wherever it is (mid-write too), and the board boots afresh (main.py runs)."""
-        self.control(f"disconnect {off_s:g}")
-        self.control("reset")
+        self.control(f"reset\ndisconnect {off_s:g}")  # one read: nothing is relayed in between
 
     def log_tail(self, n: int = 5) -> str:
         if self._log is None or not self._log.exists():

@@ -95,6 +95,8 @@ class Slot:
 class Testbed:
     """N virtual boards: start() (or a with block), then poll() now and then."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     def __init__(self, n: int, scenarios: list[tuple[str, Scenario]], seed: int = 1, speed: float = 1.0, *,
                  empty: bool = False, link_dir: Path | None = None, flash_root: Path | None = None,
                  silent: frozenset[int] = frozenset(), cut_mid_flash: frozenset[int] = frozenset(),
