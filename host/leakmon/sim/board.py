@@ -68,6 +68,7 @@ class VirtualBoard:
         self._events = b""
         self._main_status: int | None = None
         self.boots = 0
+        self.connects = 0  # times the device appeared (1 + the unplugs and power cuts it came back from)
 
     @property
     def flash_dir(self) -> Path:
@@ -128,6 +129,7 @@ class VirtualBoard:
             word, _, arg = line.partition(" ")
             if word == "port":
                 self.port = arg
+                self.connects += 1
             elif word == "boot":
                 self.boots = int(arg)
                 self._main_status = None
