@@ -20,3 +20,19 @@ def test_listing_marks_them(mocker, capsys):
     assert ports.run(SimpleNamespace(json=False, probe=False, port=[])) == 0
     out = capsys.readouterr().out.splitlines()
     assert "[pico]" in out[0] and "2e8a:0005" in out[0] and "[" not in out[1]
+
+
+def test_a_port_named_twice_or_through_a_link_counts_once(tmp_path):
+    from leakmon.deploy.fleetflash import PortInfo, select_ports
+
+    dev = tmp_path / "ttyACM0"
+    dev.write_bytes(b"")
+    (tmp_path / "board0").symlink_to(dev)
+    listed = [PortInfo(str(dev), 0x2E8A, 5, "E66"), PortInfo("/dev/ttyACM1", 0x2E8A, 5, "E66")]
+    ports, notes = select_ports([str(tmp_path / "board0"), str(dev), str(dev), "/dev/ttyACM1"], False, listed=listed)
+    assert [p.device for p in ports] == [str(tmp_path / "board0"), "/dev/ttyACM1"]
+    assert ports[0].serial_number == "E66"  # USB facts found through the link
+    assert notes[0] == f"{dev} and {tmp_path / 'board0'} are one device: counted once"
+    assert notes[1] == f"{dev} given twice: counted once"
+    assert "report the same USB serial number E66" in notes[2]
+    assert select_ports(["socket://h:1", "socket://h:1"], False, listed=[])[0] == [PortInfo("socket://h:1")]

@@ -74,11 +74,11 @@ def select_ports(ports: Sequence[str], all_boards: bool, board: flash.BoardProfi
     by_key = {same_device_key(p.device): p for p in listed}
     chosen: dict[str, PortInfo] = {}
     notes: list[str] = []
-    for name in ports:
+    for n, name in enumerate(ports):
         key = same_device_key(name)
         if key in chosen:
             first = chosen[key].device
-            notes.append(f"{name} given twice: counted once" if name == first else
+            notes.append(f"{name} given twice: counted once" if name in ports[:n] else
                          f"{name} and {first} are one device: counted once")
             continue
         p = by_key.get(key)

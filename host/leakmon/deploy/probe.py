@@ -29,7 +29,7 @@ from leakmon.wire.stream import NodeStream
 LISTEN_S = 0.5  # a node streams a frame at least this often at its slowest default rate
 REPL_MARKS = (b"MicroPython", b">>> ", b"raw REPL; CTRL-B to exit")
 VERSION_EXPR = ("(__import__('sys').version, getattr(__import__('sys').implementation, '_machine', ''), "
-                "__import__('sys').platform)")
+                "__import__('sys').platform, tuple(__import__('sys').implementation.version[:3]))")
 
 
 @dataclass
@@ -129,10 +129,11 @@ def _probe_open(port: serial.SerialBase, p: PortInfo, out: Probe, listen_s: floa
         got = repl.eval(VERSION_EXPR)
     finally:
         repl.leave()  # back to the normal REPL, as found
-    if not (isinstance(got, tuple) and len(got) == 3):
+    if not (isinstance(got, tuple) and len(got) == 4):
         raise TransportError(f"unreadable version from the board: {got!r:.80}")
     out.state = "repl"
-    out.micropython = str(got[0]).split("; ")[-1]  # "3.4.0; MicroPython v1.22.0 on 2024-01-05"
+    build = str(got[0]).split("; ")[-1]  # "3.4.0; MicroPython v1.22.0 on 2024-01-05"
+    out.micropython = f"MicroPython {'.'.join(str(v) for v in got[3])} ({build})"
     out.machine = str(got[1]) or str(got[2])
 
 
