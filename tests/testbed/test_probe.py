@@ -46,7 +46,7 @@ def test_probe_tells_nodes_repls_busy_and_strangers_apart(micropython, tmp_path,
     assert got[str(bed.link(1))]["state"] == "busy"
     repl = got[at_repl.port]
     assert repl["state"] == "repl" and repl["micropython"].startswith("MicroPython 1."), repl
-    assert repl["identified_by"] == "usb-id"
+    assert repl["identified_by"] in ("usb-id", "repl-banner")  # a late boot banner identifies it too
     for port in (stranger.port, gps.port):
         assert (got[port]["state"], got[port]["written"], got[port]["identified_by"]) == ("unknown", False, None)
         assert "not written to" in got[port]["detail"]
