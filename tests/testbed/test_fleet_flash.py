@@ -111,14 +111,14 @@ def test_an_update_cut_at_any_file_leaves_a_board_that_boots_to_its_repl(micropy
 def test_flash_all_finds_the_boards_by_usb_id(micropython, tmp_path, monkeypatch, capsys):
     from serial.tools import list_ports
 
-    with Testbed(3, [("steady_leak", scenario.load("steady_leak"))], speed=20, empty=True,
+    with Testbed(4, [("steady_leak", scenario.load("steady_leak"))], speed=20, empty=True,
                  link_dir=tmp_path / "tb") as bed, bed.served():
-        links = [bed.link(i) for i in range(3)]
+        links = [bed.link(i) for i in range(4)]
         listed = [usb(links[0], serial="E6614103E7"), usb(links[1], serial="E6614103E7"),
-                  usb(links[2], 0x303A, 0x1001, "A1"), usb("/dev/ttyS0", None, None, None, "n/a"),
-                  usb(tmp_path / "ftdi", 0x0403, 0x6001, "FT1")]
+                  usb(links[2], 0x303A, 0x1001, "A1"), usb(links[3], 0x10C4, 0xEA60, "CP1"),
+                  usb("/dev/ttyS0", None, None, None, "n/a"), usb(tmp_path / "ftdi", 0x0403, 0x6001, "FT1")]
         monkeypatch.setattr(list_ports, "comports", lambda: listed)
-        assert main(["flash", "--all"]) == 0
+        assert main(["flash", "--all", "--jobs", "2"]) == 0
         out, err = capsys.readouterr()
         table = rows(out)
         assert sorted(table) == sorted(str(p) for p in links)
