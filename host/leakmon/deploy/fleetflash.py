@@ -47,7 +47,8 @@ def comports() -> list[PortInfo]:
     """The serial ports the OS lists, sorted by device."""
     from serial.tools import list_ports
 
-    return [PortInfo(p.device, p.vid, p.pid, p.serial_number or None, p.description or "")
+    return [PortInfo(p.device, p.vid, p.pid, getattr(p, "serial_number", None) or None,
+                     getattr(p, "description", None) or "")
             for p in sorted(list_ports.comports(), key=lambda p: p.device)]
 
 

@@ -4,6 +4,7 @@ every board of a testbed at once (--all, or --port given several times)."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import threading
 import time
@@ -140,7 +141,8 @@ class FleetView:
             return
         self.last_draw = now
         up = f"\x1b[{self.drawn}F" if self.drawn else ""
-        body = "".join(f"\x1b[2Kleakmon: {self._text(i)}\n" for i in range(len(self.names)))
+        width = shutil.get_terminal_size().columns - 1  # a wrapped line would break the redraw
+        body = "".join(f"\x1b[2K{('leakmon: ' + self._text(i))[:width]}\n" for i in range(len(self.names)))
         self.stream.write(up + body)
         self.stream.flush()
         self.drawn = len(self.names)
