@@ -125,8 +125,6 @@ def fan_out(config: pytest.Config) -> int | None:
     """Run one pytest per board when there are several; None (go on as usual) otherwise."""
     if os.environ.get(CHILD_ENV) or hasattr(config, "workerinput"):
         return None
-    if not (config.getoption("port", default=None) or config.getoption("all_boards", default=False)):
-        return None  # the usual run: one virtual board, or LEAKMON_HIL_PORT
     ports = board_ports(config)
     if len(ports) <= 1:
         if ports:
