@@ -62,7 +62,7 @@ def hil_once(n: int, jobs: int) -> tuple[float, int]:
             code = subprocess.run(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
             return time.perf_counter() - t0, code
         finally:
-            sim.send_signal(2)
+            sim.terminate()
             sim.wait(30)
 
 

@@ -44,7 +44,7 @@ def sim_boards(n: int, link_dir: Path, *extra: str, timeout_s: float = 60.0) -> 
         yield links
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(20)
             except subprocess.TimeoutExpired:

@@ -7,6 +7,7 @@ Open the printed device with anything that opens a serial port: leakmon monitor
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from leakmon.sim import scenario as scenario_mod
     from leakmon.sim.board import VirtualBoard
 
+    stop_on_sigterm()
     names = args.scenario or ["steady_leak"]
     if args.boards is not None:
         return run_testbed(args, [(n, scenario_mod.load(n)) for n in names])
@@ -105,6 +107,16 @@ def serve(board: "VirtualBoard", args: argparse.Namespace) -> None:
         if not board.running():
             raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
         time.sleep(0.2)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, a CI runner, systemd) stops the boards as cleanly as Ctrl-C; and
+    Ctrl-C works even when a shell started us in the background with SIGINT ignored."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def run_testbed(args: argparse.Namespace, scenarios: list[tuple[str, "Scenario"]]) -> int:
