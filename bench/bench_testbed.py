@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,8 +47,15 @@ def flash_once(n: int, workers: int) -> tuple[float, int]:
     return seconds, sum(not r.ok for r in results)
 
 
-def hil_once(n: int, jobs: int) -> tuple[float, int]:
-    """Seconds for the HIL suite on n served virtual boards, jobs at a time; its exit code."""
+def child_cpu_s() -> float:
+    """CPU seconds of every child process ended and waited for so far (their own children too)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def hil_once(n: int, jobs: int) -> tuple[float, int, float, float]:
+    """The HIL suite on n served virtual boards, jobs at a time: seconds, exit code, and
+    the CPU seconds of the pytest sessions and of the virtual boards (their firmware)."""
     with tempfile.TemporaryDirectory(prefix="leakmon-bench-") as tmp:
         links = Path(tmp) / "tb"
         sim = subprocess.Popen([sys.executable, "-m", "leakmon", "sim", "--boards", str(n), "--speed", "20",
@@ -58,12 +66,14 @@ def hil_once(n: int, jobs: int) -> tuple[float, int]:
             args = [sys.executable, "-m", "pytest", "-q", "-m", "hil", "tests/hil/test_hil_suite.py", "--board", "sim",
                     "-k", "not soak", "-p", "no:cacheprovider", f"--hil-jobs={jobs}",
                     f"--junitxml={Path(tmp) / 'hil.xml'}", *sum((["--port", p] for p in ports), [])]
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), child_cpu_s()
             code = subprocess.run(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-            return time.perf_counter() - t0, code
+            wall, tests_cpu = time.perf_counter() - t0, child_cpu_s() - cpu0
         finally:
+            cpu1 = child_cpu_s()
             sim.terminate()
             sim.wait(30)
+        return wall, code, tests_cpu, child_cpu_s() - cpu1
 
 
 def main() -> int:
@@ -78,10 +88,10 @@ def main() -> int:
     print(f"flash, all in parallel:   {parallel_s:7.1f} s  ({bad_p} failed)")
     print(f"flash speed-up:           {serial_s / parallel_s:7.2f}x   ({load()})", flush=True)
     if not a.no_hil:
-        hs, cs = hil_once(a.boards, 1)
-        hp, cp = hil_once(a.boards, a.boards)
-        print(f"HIL suite, one after another: {hs:7.1f} s  (exit {cs})")
-        print(f"HIL suite, all in parallel:   {hp:7.1f} s  (exit {cp})")
+        hs, cs, ts, bs = hil_once(a.boards, 1)
+        hp, cp, tp, bp = hil_once(a.boards, a.boards)
+        print(f"HIL suite, one after another: {hs:7.1f} s  (exit {cs}; CPU: sessions {ts:.0f} s, boards {bs:.0f} s)")
+        print(f"HIL suite, all in parallel:   {hp:7.1f} s  (exit {cp}; CPU: sessions {tp:.0f} s, boards {bp:.0f} s)")
         print(f"HIL speed-up:                 {hs / hp:7.2f}x   ({load()})", flush=True)
     return 0
 
