@@ -13,6 +13,7 @@ from leakmon.deploy import flash
 from leakmon.firmware import firmware_files
 from leakmon.link.node import Node
 from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard
 from leakmon.sim.testbed import PART, Testbed
 
 pytestmark = pytest.mark.hil
@@ -134,3 +135,36 @@ def test_all_with_no_board_is_one_line(monkeypatch, capsys):
     assert main(["flash", "--all"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("leakmon: no board found by USB id")
+
+
+def test_an_unplug_mid_copy_is_repaired_by_the_next_flash(micropython, tmp_path):
+    """The cable pulled while a file is half-written (the board keeps running, its raw
+    REPL in the middle of our code), then plugged back: the next flash goes through."""
+    import threading
+
+    with VirtualBoard(scenario.load("steady_leak"), speed=20, flash_dir=tmp_path / "f",
+                      install_firmware=False) as board:
+        pulled = threading.Event()
+
+        def pull_when_half_written() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not pulled.is_set():
+                if any(p.name.endswith(PART) for p in board.flash_dir.iterdir()):
+                    board.control("disconnect 1")
+                    pulled.set()
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=pull_when_half_written, daemon=True)
+        watcher.start()
+        with pytest.raises(flash.TransportError, match="link lost"):
+            flash.deploy(board.port)
+        watcher.join()
+        assert pulled.is_set()
+        deadline = time.monotonic() + 20
+        while board.connects < 2:
+            board.events()
+            assert time.monotonic() < deadline, "the board did not come back"
+            time.sleep(0.1)
+        report = flash.deploy(board.port, flash.board_profile("sim"), handshake_s=20)
+        assert report.hello is not None and report.copied[-1] == "main.py"
+        assert not any(p.name.endswith(PART) for p in board.flash_dir.iterdir())
