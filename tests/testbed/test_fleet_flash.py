@@ -168,3 +168,14 @@ def test_an_unplug_mid_copy_is_repaired_by_the_next_flash(micropython, tmp_path)
         report = flash.deploy(board.port, flash.board_profile("sim"), handshake_s=20)
         assert report.hello is not None and report.copied[-1] == "main.py"
         assert not any(p.name.endswith(PART) for p in board.flash_dir.iterdir())
+
+
+def test_one_board_cut_mid_flash_is_one_line_then_repaired(micropython, tmp_path):
+    with sim_boards(1, tmp_path / "tb", "--empty", "--speed", "20", "--cut-mid-flash", "0") as links:
+        res = leakmon("flash", "--port", str(links[0]))
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        last = res.stderr.strip().splitlines()[-1]
+        assert last.startswith("leakmon: the port went away mid-flash") and "flash it again" in last, last
+        wait_for_link(links[0])
+        res = leakmon("flash", "--port", str(links[0]))
+        assert res.returncode == 0 and "is running" in res.stderr, res.stderr

@@ -68,12 +68,19 @@ def run(args: argparse.Namespace) -> int:
 
 def run_one(args: argparse.Namespace, url: str, board: "BoardProfile | None", config: bytes | None) -> int:
     from leakmon.deploy import flash
+    from leakmon.errors import TransportError
 
     def progress(line: str) -> None:
         print(f"leakmon: {line}", file=sys.stderr, flush=True)
 
     progress(f"flashing the board on {url}")
-    report = flash.deploy(url, board, args.compile, config, progress, reset=not args.no_reset)
+    try:
+        report = flash.deploy(url, board, args.compile, config, progress, reset=not args.no_reset)
+    except TransportError as e:
+        if not str(e).startswith("link lost"):
+            raise
+        raise TransportError(f"the port went away mid-flash ({e}): unplugged or powered off? flash it again "
+                             "to repair it") from e
     summary = f"{len(report.copied)} copied, {len(report.unchanged)} unchanged"
     if report.hello is not None:
         h = report.hello
