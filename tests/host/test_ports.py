@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from leakmon.cli.commands import ports
 
 
@@ -36,3 +38,33 @@ def test_a_port_named_twice_or_through_a_link_counts_once(tmp_path):
     assert notes[1] == f"{dev} given twice: counted once"
     assert "report the same USB serial number E66" in notes[2]
     assert select_ports(["socket://h:1", "socket://h:1"], False, listed=[])[0] == [PortInfo("socket://h:1")]
+
+
+def test_probe_listens_longer_through_boot_noise_and_never_writes():
+    import os
+    import threading
+    import time
+    import tty
+
+    import serial
+    from leakmon.deploy import probe
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = serial.serial_for_url(os.ttyname(slave), timeout=0.05)
+    try:
+        t0 = time.monotonic()
+        _, seen = probe.listen(port, 0.2)  # silence: only the short listen
+        assert time.monotonic() - t0 < 1.0 and seen == b""
+        os.write(master, b"\xff\x00ets Jun  8 2016 rst:0x1 boot noise")
+        threading.Timer(0.8, os.write, (master, b"\r\nMicroPython v1.22.0 on 2024-01-05\r\n>>> ")).start()
+        t0 = time.monotonic()
+        _, seen = probe.listen(port, 0.2)
+        assert b">>> " in seen and 0.7 < time.monotonic() - t0 < probe.NOISY_LISTEN_S
+        os.set_blocking(master, False)
+        with pytest.raises(BlockingIOError):
+            os.read(master, 100)  # nothing was written to the port
+    finally:
+        port.close()
+        os.close(master)
+        os.close(slave)

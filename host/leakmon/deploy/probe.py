@@ -26,7 +26,8 @@ from leakmon.errors import LeakmonError, TransportError
 from leakmon.link.node import Node
 from leakmon.wire.stream import NodeStream
 
-LISTEN_S = 0.5  # a node streams a frame at least this often at its slowest default rate
+LISTEN_S = 0.5  # a node streams a frame at least this often at its default rate
+NOISY_LISTEN_S = 3.0  # at most this long while what comes is not yet recognisable
 REPL_MARKS = (b"MicroPython", b">>> ", b"raw REPL; CTRL-B to exit")
 VERSION_EXPR = ("(__import__('sys').version, getattr(__import__('sys').implementation, '_machine', ''), "
                 "__import__('sys').platform, tuple(__import__('sys').implementation.version[:3]))")
@@ -56,12 +57,18 @@ class Probe:
         return asdict(self)
 
 
-def listen(port: serial.SerialBase, seconds: float) -> tuple[NodeStream, bytes]:
-    """Read only, for a while: the frames decoded and the last 4 kB of bytes."""
+def listen(port: serial.SerialBase, seconds: float, noisy_s: float = NOISY_LISTEN_S) -> tuple[NodeStream, bytes]:
+    """Read only, for a while: the frames decoded and the last 4 kB of bytes. Bytes that
+    are neither frames nor REPL text (a board booting after the open reset it) make it
+    listen longer, up to noisy_s, for the node or the REPL to show itself."""
     stream = NodeStream()
     seen = bytearray()
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    start = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - start
+        known = stream.decoder.stats.frames or any(m in seen for m in REPL_MARKS)
+        if elapsed >= noisy_s or (elapsed >= seconds and (known or not seen)):
+            break
         try:
             got = port.read(max(1, min(4096, port.in_waiting)))
         except (serial.SerialException, OSError) as e:
