@@ -179,3 +179,30 @@ def test_one_board_cut_mid_flash_is_one_line_then_repaired(micropython, tmp_path
         wait_for_link(links[0])
         res = leakmon("flash", "--port", str(links[0]))
         assert res.returncode == 0 and "is running" in res.stderr, res.stderr
+
+
+def test_ctrl_c_stops_every_board_at_its_next_step(micropython, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    with sim_boards(4, tmp_path / "tb", "--empty", "--speed", "20") as links:
+        ports = sum((["--port", str(p)] for p in links), [])
+        proc = subprocess.Popen([sys.executable, "-m", "leakmon", "flash", *ports], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # interrupt once a board is copying
+            seen.append(line)
+            if ": copying" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, rest = proc.communicate(timeout=30)
+        assert proc.returncode == 130, seen + [rest]
+        assert rest.strip().splitlines()[-1] == "leakmon: interrupted" and "Traceback" not in rest
+        table = rows(out)  # where each board was when it stopped
+        assert sorted(table) == sorted(str(p) for p in links)
+        assert any(r[-1].startswith("FAILED: interrupted (last step done: ") for r in table.values()), out
+        for link in links:  # every board can be flashed to the end afterwards
+            res = leakmon("flash", "--port", str(link))
+            assert res.returncode == 0, res.stderr

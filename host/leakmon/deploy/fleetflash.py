@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from leakmon.deploy import flash
@@ -145,15 +145,29 @@ class BuildCache:
         return build
 
 
+class Interrupted(LeakmonError):
+    """The user stopped the fleet (Ctrl-C): each board stops at its next step."""
+
+
+class FleetInterrupted(KeyboardInterrupt):
+    """Ctrl-C during flash_fleet, once every board has stopped; .results says where each was."""
+
+    def __init__(self, results: list[BoardResult]) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
 def flash_one(index: int, port: PortInfo, cache: BuildCache, board: flash.BoardProfile | None,
-              progress: Progress, reset: bool = True, handshake_s: float = 10.0) -> BoardResult:
+              progress: Progress, reset: bool = True, handshake_s: float = 10.0,
+              cancel: threading.Event | None = None) -> BoardResult:
     """Flash one board; never raises: what went wrong is the result's reason."""
     result = BoardResult(index, port)
     t0 = time.monotonic()
-
     last = ["none"]
 
     def note(text: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted(f"interrupted (last step done: {last[0]}): flash it again to finish")
         last[0] = " ".join(text.split())
         progress(index, text)
 
@@ -177,8 +191,17 @@ def flash_fleet(ports: Sequence[PortInfo], board: flash.BoardProfile | None = No
                 workers: int | None = None, handshake_s: float = 10.0) -> list[BoardResult]:
     """Flash every port, workers at a time (default: all at once); results in port order."""
     cache = BuildCache(compile_mode, config)
+    cancel = threading.Event()
     n = max(1, min(workers or len(ports), MAX_WORKERS, len(ports) or 1))
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="flash") as pool:
-        futures = [pool.submit(flash_one, i, p, cache, board, progress, reset, handshake_s)
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="flash")
+    futures: list[Future[BoardResult]] = []
+    try:
+        futures += [pool.submit(flash_one, i, p, cache, board, progress, reset=reset, handshake_s=handshake_s,
+                               cancel=cancel)
                    for i, p in enumerate(ports)]
         return [f.result() for f in futures]
+    except KeyboardInterrupt:  # each board stops at its next step, leaving what a next flash repairs
+        cancel.set()
+        raise FleetInterrupted([f.result() for f in futures]) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -55,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
     if len(ports) == 1 and not args.all_boards:
         return run_one(args, ports[0].device, board, config)
     view = FleetView(ports, sys.stderr)
-    results = fleetflash.flash_fleet(ports, board, args.compile, config, view.update, reset=not args.no_reset,
-                                     workers=args.jobs)
+    try:
+        results = fleetflash.flash_fleet(ports, board, args.compile, config, view.update,
+                                         reset=not args.no_reset, workers=args.jobs)
+    except fleetflash.FleetInterrupted as e:  # where each board was, then the usual Ctrl-C exit
+        view.close()
+        print_table(e.results, sys.stdout)
+        raise KeyboardInterrupt from None
     view.close()
     print_table(results, sys.stdout)
     failed = [r for r in results if not r.ok]
