@@ -7,7 +7,9 @@ that does none of these is listened to and left alone: it may be a GPS, a modem 
 another lab instrument that a stray Ctrl-C or Ctrl-A would upset.
 
 A leakmon node is asked INFO (it keeps streaming); a board at a plain REPL is asked
-its MicroPython version in the raw REPL and left back at its normal REPL.
+its MicroPython version in the raw REPL and left back at its normal REPL. A silent
+port known only by its USB id gets Ctrl-C first (a REPL answers it): a node that
+someone had STOPped, with firmware that takes Ctrl-C, is then left at its REPL.
 """
 
 from __future__ import annotations
