@@ -23,9 +23,30 @@ def _micropython() -> str | None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "hardware in the loop")
-    group.addoption("--port", help="serial port (pyserial URL) of a real board running the firmware; "
-                    "without it the HIL tests use the virtual board")
-    group.addoption("--board", choices=("pico", "esp32", "pyboard"), help="the real board on --port")
+    group.addoption("--port", action="append", default=[],
+                    help="serial port (pyserial URL) of a real board running the firmware; without it the HIL "
+                         "tests use the virtual board; give it several times to test those boards in parallel")
+    group.addoption("--all-boards", action="store_true",
+                    help="run the HIL checks on every board found by USB id, in parallel")
+    group.addoption("--hil-jobs", type=int, metavar="N", help="with several boards: at most N at a time")
+    group.addoption("--board", choices=("pico", "esp32", "pyboard", "sim"),
+                    help="the real board on --port (sim: virtual boards served by `leakmon sim --speed 20`)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Several boards: one pytest per board, in parallel (tests/testbed/fanout.py)."""
+    if len(config.getoption("port") or []) < 2 and not config.getoption("all_boards"):
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("leakmon_hil_fanout", ROOT / "tests" / "testbed" / "fanout.py")
+    assert spec is not None and spec.loader is not None
+    fanout = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fanout  # its dataclasses look their module up there
+    spec.loader.exec_module(fanout)
+    result: int | None = fanout.fan_out(config)
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,9 @@ one-page summary for the technician at the end of a `pytest -m hil` session.
 
     pytest -m hil                                       # the virtual board (steady_leak)
     pytest -m hil --port /dev/ttyACM0 --board pico      # a real board running the firmware
+    pytest -m hil --port P1 --port P2 ... --board pico  # several boards in parallel (tests/testbed/fanout.py)
+    pytest -m hil --all-boards --junitxml=out/hil.xml   # every board found by USB id; out/hil-board{i}.xml
+    pytest -m hil --board sim --port DIR/board0 ...     # boards served by `leakmon sim --boards N --speed 20`
 
 --port and --board are registered here, which pytest sees only when this file is
 an initial conftest (`pytest tests/hil ...`); from the repository root the same
@@ -31,16 +34,20 @@ FIRMWARE = ROOT / "firmware"
 VBOARD = ROOT / "host" / "leakmon" / "sim" / "vboard"
 VECTORS = ROOT / "tests" / "vectors" / "wire_v1.json"
 
-BOARDS = ("pico", "esp32", "pyboard")
+BOARDS = ("pico", "esp32", "pyboard", "sim")  # sim: a virtual board served by `leakmon sim --speed 20`
 SCENARIO = "steady_leak"
 SEED = 1
 SPEED = 20.0  # device time runs 20x wall time on the virtual board
+FANOUT_ENV = "LEAKMON_HIL_BOARD_NAME"  # set by tests/testbed/fanout.py in each board's session
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "hardware in the loop")
-    for args, kw in ((("--port",), dict(help="serial port (pyserial URL) of a real board running the firmware; "
-                                        "without it the HIL tests use the virtual board")),
+    for args, kw in ((("--port",), dict(action="append", default=[],
+                                        help="serial port (pyserial URL) of a real board running the firmware; "
+                                        "without it the HIL tests use the virtual board; repeatable")),
+                     (("--all-boards",), dict(action="store_true", help="every board found by USB id")),
+                     (("--hil-jobs",), dict(type=int, help="with several boards: at most N at a time")),
                      (("--board",), dict(choices=BOARDS, help="the real board on --port"))):
         try:
             group.addoption(*args, **kw)
@@ -50,7 +57,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _option(config: pytest.Config, name: str, env: str) -> str | None:
     value = config.getoption(name, default=None)
+    if isinstance(value, list):  # --port: several boards are fanned out before we get here
+        value = value[0] if value else None
     return value or os.environ.get(env) or None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a board's own session of a testbed run, only the checks of that board run."""
+    if not os.environ.get(FANOUT_ENV):
+        return
+    keep = [i for i in items if "hil_target" in getattr(i, "fixturenames", ())]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 @dataclass
@@ -71,9 +90,13 @@ class Target:
         return self.port
 
     def describe(self) -> str:
+        name = os.environ.get(FANOUT_ENV)
+        where = f"{name} on {self.port}" if name else self.port
         if self.vboard is not None:
-            return f"virtual board on {self.port} (scenario {SCENARIO}, seed {SEED}, speed {SPEED:g}x)"
-        return f"{self.board} on {self.port}"
+            return f"virtual board on {where} (scenario {SCENARIO}, seed {SEED}, speed {SPEED:g}x)"
+        if self.virtual:
+            return f"virtual board served on {where} (scenario {SCENARIO} at {SPEED:g}x expected)"
+        return f"{self.board} on {where}"
 
 
 @dataclass
@@ -121,8 +144,12 @@ def hil_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if port:
         if board is not None and board not in BOARDS:
             raise pytest.UsageError(f"--board must be one of {', '.join(BOARDS)}, not {board!r}")
-        target = Target(port, board or "unknown", virtual=False)
+        target = Target(port, board or "unknown", virtual=board == "sim")
         _report(request.config).target = target.describe()
+        record = request.getfixturevalue("record_testsuite_property")
+        record("board", target.board)
+        record("port", port)
+        record("board_name", os.environ.get(FANOUT_ENV, ""))
         yield target
         return
     request.getfixturevalue("micropython")  # skips without the MicroPython unix port

@@ -142,3 +142,18 @@ def test_a_silent_port_is_not_a_repl():
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_main_py_leaves_first_and_comes_back_last(micropython, tmp_path):
+    """An update that changes modules: main.py (what starts the node) is off the board
+    while they change, and goes back only after every other file is verified."""
+    with VirtualBoard(scenario.load("steady_leak"), speed=20) as board:  # .py firmware installed
+        notes: list[str] = []
+        report = flash.deploy(board.port, flash.board_profile("sim"), progress=notes.append)
+        assert report.hello is not None
+    steps = [n.split()[0] + (" removed" if "removed" in n else " copied" if " B  copied" in n else "")
+             for n in notes if "removed" in n or " B  copied" in n or n.startswith("verified")]
+    assert steps[0] == "main.py removed", steps
+    assert steps[-2:] == ["main.py copied", "verified"], steps
+    assert "app.mpy copied" in steps and "app.py removed" in steps  # the twin goes before main.py is back
+    assert report.copied[-1] == "main.py" and report.removed[0] == "main.py"

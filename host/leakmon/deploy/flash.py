@@ -40,10 +40,13 @@ from leakmon.wire import messages
 # USB vendor ids of boards that run MicroPython natively (USB-UART bridges come from board files).
 MICROPYTHON_VIDS = {0x2E8A: "Raspberry Pi", 0x303A: "Espressif", 0xF055: "MicroPython", 0x239A: "Adafruit"}
 SOURCE_ONLY = ("main.py", "boot.py")
+STARTER = "main.py"  # what starts the node at boot: written last, after the rest is verified
+PART = ".part"  # a file being written; one left over is a cut mid-write
 CHUNK = 2048  # bytes per write on the board (3 kB of base64 in one raw-REPL exec)
 ENOSPC = 28
 
 FlashNote = Callable[[str], None]
+Builder = Callable[[int | None], "list[Artifact]"]  # the board's .mpy version -> files to put on it
 
 
 @dataclass(frozen=True)
@@ -273,15 +276,20 @@ def board_hashes(repl: RawRepl, names: list[str]) -> dict[str, str | None]:
 
 
 def write_file(repl: RawRepl, a: Artifact) -> None:
+    """Write a file so that a cut at any moment leaves its old or its new version under
+    its name, never half of one: the bytes go to NAME.part, then a rename. A rename onto
+    an existing file fails on FAT (it replaces on littlefs and the unix port), so the
+    old file goes only then, right before the rename."""
     import base64
 
-    tmp = a.name + ".part"
+    tmp = a.name + PART
     try:
         repl.exec(f"import binascii, os\n_f = open({tmp!r}, 'wb')")
         for i in range(0, len(a.data), CHUNK):
             b64 = base64.b64encode(a.data[i:i + CHUNK]).decode()
             repl.exec(f"_f.write(binascii.a2b_base64({b64!r}))")
-        repl.exec(f"_f.close()\ntry:\n    os.remove({a.name!r})\nexcept OSError:\n    pass\nos.rename({tmp!r}, {a.name!r})")
+        repl.exec(f"_f.close()\ntry:\n    os.rename({tmp!r}, {a.name!r})\nexcept OSError:\n"
+                  f"    os.remove({a.name!r})\n    os.rename({tmp!r}, {a.name!r})")
     except BoardError as e:
         try:
             repl.exec(f"_f.close()\nos.remove({tmp!r})")
@@ -299,12 +307,14 @@ class FlashReport:
     unchanged: list[str]
     removed: list[str]
     hello: messages.Hello | None = None
+    platform: str | None = None  # sys.platform on the board
 
 
 def deploy(url: str, board: BoardProfile | None = None, compile_mode: str = "auto", config: bytes | None = None,
            progress: FlashNote = lambda s: None, reset: bool = True, handshake_s: float = 10.0,
-           repl_timeout_s: float = 2.0) -> FlashReport:
-    """Deploy the firmware to the board on url; see the module docstring."""
+           repl_timeout_s: float = 2.0, builder: Builder | None = None) -> FlashReport:
+    """Deploy the firmware to the board on url; see the module docstring. builder makes
+    the files for a board's .mpy version (a fleet builds once for all its boards)."""
     port = open_port(url)
     try:
         repl = RawRepl(port)
@@ -312,8 +322,9 @@ def deploy(url: str, board: BoardProfile | None = None, compile_mode: str = "aut
         info = board_info(repl)
         if board is not None and info.platform != board.platform:
             raise FlashError(f"the board on {url} is a {info.platform} board, not {board.name} ({board.platform})")
-        arts = build(info.mpy, compile_mode, config, progress)
+        arts = builder(info.mpy) if builder is not None else build(info.mpy, compile_mode, config, progress)
         report = _copy(repl, arts, info, progress)
+        report.platform = info.platform
         if not reset:
             repl.leave()
             return report
@@ -326,19 +337,33 @@ def deploy(url: str, board: BoardProfile | None = None, compile_mode: str = "aut
 
 
 def _copy(repl: RawRepl, arts: list[Artifact], info: BoardInfo, progress: FlashNote) -> FlashReport:
+    """Copy what changed so that a cut at any moment leaves a board leakmon can flash
+    again: leftovers of an earlier cut go first; while other files change, main.py is
+    off the board (so it boots to its REPL, not into half a firmware); main.py goes
+    back last, once every other file is verified."""
     names = [a.name for a in arts]
     before = board_hashes(repl, names)
     todo = [a for a in arts if before[a.name] != a.sha256]
-    need = sum(len(a.data) for a in todo)
+    starter = next((a for a in arts if a.name == STARTER), None)
+    rest = [a for a in todo if a is not starter]
+    disarm = bool(rest) and starter is not None and before[starter.name] is not None
+    need = sum(len(a.data) for a in todo) + (len(starter.data) if starter is not None and disarm and starter not in todo else 0)
     if info.free_bytes is not None and need > info.free_bytes:
         raise FlashError(f"flash full: {need} bytes to write, {info.free_bytes} free on the board")
     report = FlashReport([], [], [])
+    leftovers = [f for f in info.files if f.endswith(PART)]
+    if disarm:
+        leftovers.append(STARTER)
+    for f in leftovers:
+        repl.exec(f"import os\nos.remove({f!r})")
+        report.removed.append(f)
+        progress(f"{f:16} removed ({'until the rest is verified' if f == STARTER else 'left by a cut flash'})")
     for a in arts:
-        if a in todo:
+        if a in rest:
             write_file(repl, a)
             report.copied.append(a.name)
             progress(f"{a.name:16} {len(a.data):7} B  copied")
-        else:
+        elif a is not starter:
             report.unchanged.append(a.name)
             progress(f"{a.name:16} {len(a.data):7} B  unchanged")
     # A module's other form would shadow (.py beats .mpy) or linger: remove it.
@@ -349,12 +374,25 @@ def _copy(repl: RawRepl, arts: list[Artifact], info: BoardInfo, progress: FlashN
         repl.exec(f"import os\nos.remove({f!r})")
         report.removed.append(f)
         progress(f"{f:16} removed (replaced by its {'.mpy' if f.endswith('.py') else '.py'})")
-    after = board_hashes(repl, names)
+    _verify(repl, [a for a in arts if a is not starter])
+    if starter is not None:
+        if starter in todo or disarm:
+            write_file(repl, starter)
+            report.copied.append(starter.name)
+            progress(f"{starter.name:16} {len(starter.data):7} B  copied (last: it starts the node)")
+            _verify(repl, [starter])
+        else:
+            report.unchanged.append(starter.name)
+            progress(f"{starter.name:16} {len(starter.data):7} B  unchanged")
+    progress(f"verified {len(arts)} files by SHA-256 on the board")
+    return report
+
+
+def _verify(repl: RawRepl, arts: list[Artifact]) -> None:
+    after = board_hashes(repl, [a.name for a in arts])
     bad = [a.name for a in arts if after[a.name] != a.sha256]
     if bad:
         raise FlashError(f"verification failed: {', '.join(bad)} differ on the board after writing")
-    progress(f"verified {len(arts)} files by SHA-256 on the board")
-    return report
 
 
 def _check_hello(node: Node, board: BoardProfile | None, timeout_s: float) -> messages.Hello:

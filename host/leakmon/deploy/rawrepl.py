@@ -19,6 +19,13 @@ import serial
 from leakmon.errors import BoardError, NotAtReplError, TransportError, TransportTimeoutError
 
 
+try:  # pyserial's flush() on POSIX is termios.tcdrain, whose error is no OSError
+    from termios import error as _TermiosError
+
+    LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, _TermiosError)
+except ImportError:  # pragma: no cover - not POSIX
+    LINK_ERRORS = (serial.SerialException, OSError)
+
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 SOFT_REBOOT = b"soft reboot\r\n"
 
@@ -33,7 +40,7 @@ class RawRepl:
         try:
             self.port.write(data)
             self.port.flush()
-        except (serial.SerialException, OSError) as e:
+        except LINK_ERRORS as e:  # the device went away (unplugged, powered off)
             raise TransportError(f"link lost: {e}") from e
 
     def _read(self, n: int) -> bytes:

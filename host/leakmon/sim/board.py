@@ -66,6 +66,7 @@ class VirtualBoard:
         self._events = b""
         self._main_status: int | None = None
         self.boots = 0
+        self.connects = 0  # times the device appeared (1 + the unplugs and power cuts it came back from)
 
     @property
     def flash_dir(self) -> Path:
@@ -124,6 +125,7 @@ class VirtualBoard:
             word, _, arg = line.partition(" ")
             if word == "port":
                 self.port = arg
+                self.connects += 1
             elif word == "boot":
                 self.boots = int(arg)
                 self._main_status = None
@@ -156,6 +158,11 @@ class VirtualBoard:
             self._proc.stdin.flush()
         except BrokenPipeError as e:
             raise SimulatorError("virtual board is gone") from e
+
+    def power_cut(self, off_s: float = 1.0) -> None:
+        """Power off for off_s, then on: the device goes away at once, the interpreter
+        dies wherever it is (mid-write too), and the board boots afresh (main.py runs)."""
+        self.control(f"reset\ndisconnect {off_s:g}")  # one read: nothing is relayed in between
 
     def log_tail(self, n: int = 5) -> str:
         if self._log is None or not self._log.exists():

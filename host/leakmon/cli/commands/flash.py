@@ -1,16 +1,31 @@
-"""`leakmon flash`: deploy the node firmware to a board (or the virtual board)."""
+"""`leakmon flash`: deploy the node firmware to a board (or the virtual board), or to
+every board of a testbed at once (--all, or --port given several times)."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
-HELP = "deploy the node firmware to a board over its REPL"
+if TYPE_CHECKING:
+    from leakmon.deploy.flash import BoardProfile
+    from leakmon.deploy.fleetflash import BoardResult, PortInfo
+
+HELP = "deploy the node firmware to a board (or many at once) over its REPL"
+REDRAW_S = 0.1  # a terminal's progress lines are redrawn at most this often
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", help="serial port or pyserial URL of the board (default: find one by USB id)")
+    p.add_argument("--port", action="append", default=[],
+                   help="serial port or pyserial URL of a board (default: find one by USB id); give it several "
+                        "times to flash those boards in parallel")
+    p.add_argument("--all", dest="all_boards", action="store_true",
+                   help="flash every board found by USB id, in parallel")
+    p.add_argument("--jobs", type=int, metavar="N", help="with several boards: at most N at a time (default: all)")
     p.add_argument("--board", help="the board you expect (a name from hardware/boards, or sim): checked before "
                                    "and after flashing, and used to find its port")
     p.add_argument("--config", type=Path, help="node configuration to write as config.json (default: the shipped one)")
@@ -25,17 +40,52 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from leakmon.deploy import flash
+    from leakmon.deploy import flash, fleetflash
+    from leakmon.errors import ConfigError
 
     board = flash.board_profile(args.board) if args.board else None
     config = flash.load_config(args.config) if args.config else None
-    url = args.port or flash.find_port(board)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, not {args.jobs}")
+    if not args.all_boards and len(args.port) <= 1:
+        return run_one(args, args.port[0] if args.port else flash.find_port(board), board, config)
+    ports, notes = fleetflash.select_ports(args.port, args.all_boards, board)
+    for n in notes:
+        print(f"leakmon: {n}", file=sys.stderr, flush=True)
+    if len(ports) == 1 and not args.all_boards:
+        return run_one(args, ports[0].device, board, config)
+    view = FleetView(ports, sys.stderr)
+    try:
+        results = fleetflash.flash_fleet(ports, board, args.compile, config, view.update,
+                                         reset=not args.no_reset, workers=args.jobs)
+    except fleetflash.FleetInterrupted as e:  # where each board was, then the usual Ctrl-C exit
+        view.close()
+        print_table(e.results, sys.stdout)
+        raise KeyboardInterrupt from None
+    view.close()
+    print_table(results, sys.stdout)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(f"leakmon: {len(failed)} of {len(results)} boards failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_one(args: argparse.Namespace, url: str, board: "BoardProfile | None", config: bytes | None) -> int:
+    from leakmon.deploy import flash
+    from leakmon.errors import TransportError
 
     def progress(line: str) -> None:
         print(f"leakmon: {line}", file=sys.stderr, flush=True)
 
     progress(f"flashing the board on {url}")
-    report = flash.deploy(url, board, args.compile, config, progress, reset=not args.no_reset)
+    try:
+        report = flash.deploy(url, board, args.compile, config, progress, reset=not args.no_reset)
+    except TransportError as e:
+        if not str(e).startswith("link lost"):
+            raise
+        raise TransportError(f"the port went away mid-flash ({e}): unplugged or powered off? flash it again "
+                             "to repair it") from e
     summary = f"{len(report.copied)} copied, {len(report.unchanged)} unchanged"
     if report.hello is not None:
         h = report.hello
@@ -43,3 +93,96 @@ def run(args: argparse.Namespace) -> int:
                     f"with {len(h.channels)} sensor(s) is running")
     print(f"leakmon: {summary}", file=sys.stderr)
     return 0
+
+
+class FleetView:
+    """One progress line per board: rewritten in place on a terminal, else a line
+    each time a board moves to its next phase (connecting, copying, verified, ...)."""
+
+    def __init__(self, ports: "list[PortInfo]", stream: IO[str]) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.names = [f"board{i} {p.device}" for i, p in enumerate(ports)]
+        self.phase = ["connecting"] * len(ports)
+        self.detail = [""] * len(ports)
+        self.files = [0] * len(ports)
+        self.copied = [0] * len(ports)
+        self.lock = threading.Lock()
+        self.drawn = 0
+        self.last_draw = 0.0
+        if self.tty:
+            self._draw(force=True)
+        else:
+            for i in range(len(ports)):
+                self._line(i)
+
+    def update(self, i: int, note: str) -> None:
+        with self.lock:
+            old = self.phase[i]
+            if " B  copied" in note or " B  unchanged" in note:
+                self.files[i] += 1
+                self.copied[i] += " B  copied" in note
+                self.phase[i] = "copying"
+                self.detail[i] = f"{self.files[i]} files, {self.copied[i]} copied"
+            elif note.startswith("verified"):
+                self.phase[i], self.detail[i] = "verified", note
+            elif note.startswith("soft reset"):
+                self.phase[i], self.detail[i] = "waiting for HELLO", ""
+            elif note == "done":
+                self.phase[i], self.detail[i] = "done", ""
+            elif note.startswith("FAILED"):
+                self.phase[i], self.detail[i] = "FAILED", note.removeprefix("FAILED: ")
+            elif "removed" not in note:
+                self.detail[i] = note
+                if not self.tty:
+                    print(f"leakmon: {self.names[i]}: {note}", file=self.stream, flush=True)
+            if self.tty:
+                self._draw(force=self.phase[i] in ("done", "FAILED"))
+            elif self.phase[i] != old:
+                self._line(i)
+
+    def _text(self, i: int) -> str:
+        return f"{self.names[i]}: {self.phase[i]}" + (f" ({self.detail[i]})" if self.detail[i] else "")
+
+    def _line(self, i: int) -> None:
+        print(f"leakmon: {self._text(i)}", file=self.stream, flush=True)
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_draw < REDRAW_S:
+            return
+        self.last_draw = now
+        up = f"\x1b[{self.drawn}F" if self.drawn else ""
+        width = shutil.get_terminal_size().columns - 1  # a wrapped line would break the redraw
+        body = "".join(f"\x1b[2K{('leakmon: ' + self._text(i))[:width]}\n" for i in range(len(self.names)))
+        self.stream.write(up + body)
+        self.stream.flush()
+        self.drawn = len(self.names)
+
+    def close(self) -> None:
+        if self.tty:
+            with self.lock:
+                self._draw(force=True)
+
+
+def print_table(results: "list[BoardResult]", out: IO[str]) -> None:
+    """The summary: a row per board, the failed ones with their reason in one line."""
+    rows = [("#", "board", "port", "USB serial", "copied", "unchanged", "verified", "HELLO", "time", "result")]
+    for r in results:
+        rep = r.report
+        h = rep.hello if rep is not None else None
+        rows.append((
+            str(r.index),
+            (h.board if h is not None else (rep.platform if rep is not None and rep.platform else "-")),
+            r.port.device,
+            r.port.serial_number or "-",
+            str(len(rep.copied)) if rep is not None else "-",
+            str(len(rep.unchanged)) if rep is not None else "-",
+            "yes" if rep is not None else "-",
+            f"fw {h.fw_version} proto v{h.proto_major}.{h.proto_minor}" if h is not None else "-",
+            f"{r.seconds:.1f} s",
+            "ok" if r.ok else f"FAILED: {r.reason}",
+        ))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1], file=out)

@@ -7,6 +7,7 @@ Open the printed device with anything that opens a serial port: leakmon monitor
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -17,16 +18,28 @@ from leakmon.errors import SimulatorError
 
 if TYPE_CHECKING:
     from leakmon.sim.board import VirtualBoard
+    from leakmon.sim.scenario import Scenario
 
-HELP = "run a virtual board on a pseudo-terminal until Ctrl-C"
+HELP = "run a virtual board (or a testbed of them) on pseudo-terminals until Ctrl-C"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default="steady_leak", help="scenario: a shipped name or a .toml path")
-    p.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    p.add_argument("--scenario", action="append",
+                   help="scenario: a shipped name or a .toml path (default steady_leak); with --boards, "
+                        "give it several times to deal them out to the boards in turn")
+    p.add_argument("--seed", type=int, default=1, help="noise seed (default 1; board i of a testbed gets seed+i)")
+    p.add_argument("--boards", type=int, metavar="N",
+                   help="a testbed of N virtual boards, each with its own pty, flash folder, scenario and seed; "
+                        "--link DIR makes DIR/board0 .. DIR/board{N-1}, --flash DIR keeps DIR/board{i}")
+    p.add_argument("--silent", type=int, action="append", default=[], metavar="I",
+                   help="with --boards: board I is a port that never answers (repeatable)")
+    p.add_argument("--cut-mid-flash", type=int, action="append", default=[], metavar="I",
+                   help="with --boards: cut board I's power the first time a file is half-written on it "
+                        "(repeatable)")
     p.add_argument("--speed", type=non_negative, default=1.0,
                    help="device-time speed-up; 0 = as fast as the link takes data (default 1)")
-    p.add_argument("--link", type=Path, help="also make a stable symlink to the device here (e.g. /tmp/leakmon0)")
+    p.add_argument("--link", type=Path, help="also make a stable symlink to the device here (e.g. /tmp/leakmon0); "
+                                             "with --boards, a folder for the links")
     p.add_argument("--flash", type=Path, metavar="DIR",
                    help="the board's flash folder, kept across runs (default: a temporary one)")
     p.add_argument("--empty", action="store_true",
@@ -44,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from leakmon.sim import scenario as scenario_mod
     from leakmon.sim.board import VirtualBoard
 
+    stop_on_sigterm()
+    names = args.scenario or ["steady_leak"]
+    if args.boards is not None:
+        return run_testbed(args, [(n, scenario_mod.load(n)) for n in names])
+    if len(names) > 1 or args.silent or args.cut_mid_flash:
+        raise SimulatorError("several --scenario, --silent and --cut-mid-flash need --boards N")
+    args.scenario = names[0]
     install = False if args.empty else (None if args.flash is None else False)
     sc = scenario_mod.load(args.scenario)
     if args.truth is not None:
@@ -85,3 +105,42 @@ def serve(board: "VirtualBoard", args: argparse.Namespace) -> None:
         if not board.running():
             raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
         time.sleep(0.2)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (kill, a CI runner, systemd) stops the boards as cleanly as Ctrl-C; and
+    Ctrl-C works even when a shell started us in the background with SIGINT ignored."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def run_testbed(args: argparse.Namespace, scenarios: list[tuple[str, "Scenario"]]) -> int:
+    """`--boards N`: the boards' links (or ports) on stdout, one a line, then serve until Ctrl-C."""
+    from leakmon.sim.testbed import Testbed
+
+    if args.truth is not None:
+        raise SimulatorError("--truth writes one scenario's truth: run it without --boards")
+    bed = Testbed(args.boards, scenarios, args.seed, args.speed, empty=args.empty, link_dir=args.link,
+                  flash_root=args.flash, silent=frozenset(args.silent), cut_mid_flash=frozenset(args.cut_mid_flash),
+                  ctrl_c=args.ctrl_c)
+    try:
+        with bed:
+            for s in bed.slots:
+                where = f"{bed.link(s.index)} -> {s.port}" if args.link else s.port
+                what = ("never answers" if s.silent is not None else
+                        f"scenario {s.scenario}, seed {s.seed}, flash {s.board.flash_dir if s.board else '-'}"
+                        + (", power cut mid-flash" if s.cut_pending else ""))
+                print(f"leakmon: {s.name} on {where}: {what}", file=sys.stderr)
+            print(f"leakmon: {bed.n} boards at speed {args.speed:g}; Ctrl-C stops them", file=sys.stderr, flush=True)
+            for s in bed.slots:
+                print(bed.link(s.index) or s.port, flush=True)
+            while True:
+                for line in bed.poll():
+                    print(f"leakmon: {line}", file=sys.stderr, flush=True)
+                time.sleep(0.02)
+    except KeyboardInterrupt:
+        print("leakmon: stopped", file=sys.stderr)
+    return 0
