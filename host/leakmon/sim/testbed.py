@@ -99,8 +99,7 @@ class Testbed:
 
     def __init__(self, n: int, scenarios: list[tuple[str, Scenario]], seed: int = 1, speed: float = 1.0, *,
                  empty: bool = False, link_dir: Path | None = None, flash_root: Path | None = None,
-                 silent: frozenset[int] = frozenset(), cut_mid_flash: frozenset[int] = frozenset(),
-                 ctrl_c: bool = False) -> None:
+                 silent: frozenset[int] = frozenset(), cut_mid_flash: frozenset[int] = frozenset()) -> None:
         if n < 1:
             raise SimulatorError(f"a testbed needs at least one board, not {n}")
         bad = sorted(i for i in silent | cut_mid_flash if not 0 <= i < n)
@@ -117,7 +116,6 @@ class Testbed:
         self.flash_root = flash_root
         self.silent = silent
         self.cut_mid_flash = cut_mid_flash
-        self.ctrl_c = ctrl_c
         self.slots: list[Slot] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -144,7 +142,7 @@ class Testbed:
                 flash = root / f"board{i}"
                 install = not self.empty and self.flash_root is None  # a kept folder stays as it is
                 slot.board = VirtualBoard(sc, slot.seed, self.speed, flash_dir=flash, install_firmware=install,
-                                          link=self.link(i), ctrl_c=self.ctrl_c)
+                                          link=self.link(i))
                 slot.board.start()
         except BaseException:
             self.close()

@@ -124,8 +124,7 @@ def run_testbed(args: argparse.Namespace, scenarios: list[tuple[str, "Scenario"]
     if args.truth is not None:
         raise SimulatorError("--truth writes one scenario's truth: run it without --boards")
     bed = Testbed(args.boards, scenarios, args.seed, args.speed, empty=args.empty, link_dir=args.link,
-                  flash_root=args.flash, silent=frozenset(args.silent), cut_mid_flash=frozenset(args.cut_mid_flash),
-                  ctrl_c=args.ctrl_c)
+                  flash_root=args.flash, silent=frozenset(args.silent), cut_mid_flash=frozenset(args.cut_mid_flash))
     try:
         with bed:
             for s in bed.slots:
