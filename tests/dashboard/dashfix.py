@@ -187,3 +187,24 @@ def browser() -> Iterator[Any]:
     SCREENSHOTS.mkdir(exist_ok=True)
     yield drv
     drv.quit()
+
+
+def serve_in_thread(app: Any) -> tuple[str, Any]:
+    """uvicorn on a free loopback port in a thread: (url, stop())."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        t.join(timeout=10)
+
+    return url, stop

@@ -114,14 +114,13 @@ async def login(request: Request) -> Response:
         return forbidden("missing or wrong login token (reload the login page)")
     name = form.get("name", "")[:64]
     client = request.client.host if request.client else "?"
-    keys = [f"ip:{client}", f"user:{name}"]
-    wait = c.limiter.retry_after_s(keys)
+    wait = c.limiter.retry_after_s(client, name)
     if wait > 0:
         return PlainTextResponse(f"too many failed logins: try again in {wait:.0f} s", status_code=429,
                                  headers={"Retry-After": str(int(wait) + 1)})
     cookie = c.sessions.login(name, form.get("password", "")[:256])
     if cookie is None:
-        c.limiter.failed(keys)
+        c.limiter.failed(client, name)
         failed = page("login.html", token=token, error="Wrong name or password.")
         failed.status_code = 401
         return failed

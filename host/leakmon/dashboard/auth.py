@@ -115,15 +115,20 @@ class Sessions:
 
 
 class LoginLimiter:
-    """At most LOGIN_FAILURES_ALLOWED failed logins per client address and per user name
-    in a sliding window; memory bounded by dropping the oldest keys."""
+    """Failed logins in a sliding window: at most `per_user` for one user name (guessing one
+    account) and `per_address` from one client address (guessing many); memory bounded by
+    dropping the oldest keys."""
 
-    def __init__(self, allowed: int = LOGIN_FAILURES_ALLOWED, window_s: float = LOGIN_WINDOW_S,
-                 max_keys: int = 10000) -> None:
-        self.allowed = allowed
+    def __init__(self, per_user: int = LOGIN_FAILURES_ALLOWED, per_address: int = 6 * LOGIN_FAILURES_ALLOWED,
+                 window_s: float = LOGIN_WINDOW_S, max_keys: int = 10000) -> None:
+        self.per_user = per_user
+        self.per_address = per_address
         self.window_s = window_s
         self.max_keys = max_keys
         self._fails: dict[str, deque[float]] = {}
+
+    def _keys(self, address: str, user: str) -> list[tuple[str, int]]:
+        return [(f"ip:{address}", self.per_address), (f"user:{user}", self.per_user)]
 
     def _recent(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key, deque())
@@ -131,22 +136,22 @@ class LoginLimiter:
             q.popleft()
         return q
 
-    def retry_after_s(self, keys: list[str]) -> float:
+    def retry_after_s(self, address: str, user: str) -> float:
         """0 if a login may be tried now, else seconds to wait."""
         now = time.monotonic()
         wait = 0.0
-        for k in keys:
-            q = self._recent(k, now)
-            if len(q) >= self.allowed:
-                wait = max(wait, q[0] + self.window_s - now)
+        for key, allowed in self._keys(address, user):
+            q = self._recent(key, now)
+            if len(q) >= allowed:
+                wait = max(wait, q[-allowed] + self.window_s - now)
         return wait
 
-    def failed(self, keys: list[str]) -> None:
+    def failed(self, address: str, user: str) -> None:
         now = time.monotonic()
-        for k in keys:
-            q = self._recent(k, now)
+        for key, _ in self._keys(address, user):
+            q = self._recent(key, now)
             q.append(now)
-            self._fails[k] = q
+            self._fails[key] = q
         while len(self._fails) > self.max_keys:
             self._fails.pop(next(iter(self._fails)))
 
