@@ -14,7 +14,7 @@ from leakmon.dashboard.site import Site
 
 # state -> the word and symbol the page shows next to the colour (never colour alone)
 STATES = {
-    "leak": "LEAK",  # the 95% band of the loss rate is above zero, or an alarm is active
+    "leak": "LEAK",  # the 95% band of the loss rate is above zero
     "tight": "TIGHT",  # the band includes zero
     "gaining": "GAINING",  # the band is below zero (warming, or gas let in)
     "unknown": "NO DATA",
@@ -28,7 +28,7 @@ def segment_verdicts(site: Site, latest: dict[int, LeakUpdate],
         ups = [u for ch, u in latest.items() if site.segment_of(ch) == seg.name]
         if not ups:
             state = "unknown"
-        elif seg.name in active_alarm_segments or any(u.leak_rate_ci95_low_pa_per_s > 0 for u in ups):
+        elif any(u.leak_rate_ci95_low_pa_per_s > 0 for u in ups):
             state = "leak"
         elif all(u.leak_rate_ci95_high_pa_per_s < 0 for u in ups):
             state = "gaining"
@@ -39,5 +39,6 @@ def segment_verdicts(site: Site, latest: dict[int, LeakUpdate],
             "mmhg_per_day": ups[0].leak_rate_mmhg_per_day if ups else None,
             "pressure_pa": ups[0].pressure_pa if ups else None,
             "channels": [u.channel for u in ups],
+            "alarm": seg.name in active_alarm_segments,  # an onset alarm not yet cleared
         }
     return out

@@ -28,7 +28,7 @@ const App = (() => {
       const x = 10 + i * (w + gap), st = (v[s.name] || {state: "unknown", label: "NO DATA"});
       parts.push(`<g class="seg" data-segment="${esc(s.name)}" data-state="${st.state}">
         <rect x="${x}" y="30" width="${w}" height="100" rx="6" fill="${FILL[st.state]}" stroke="#1b1f24"/>
-        <text x="${x + 10}" y="52" font-weight="600">${esc(s.name)}</text>
+        <text x="${x + 10}" y="52" font-weight="600">${esc(s.name)}${st.alarm ? "  ⚠ alarm" : ""}</text>
         <text x="${x + 10}" y="74">${SYMBOL[st.state]}${esc(st.label)}</text>
         <text x="${x + 10}" y="96">${fmt(st.mmhg_per_day)} mmHg/day</text>
         <text x="${x + 10}" y="118">${st.pressure_pa == null ? "" : fmt(st.pressure_pa / 100, 2) + " hPa"}</text></g>`);
