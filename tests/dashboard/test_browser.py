@@ -108,6 +108,11 @@ def test_views_alarm_ack_zoom_and_public(dashboard: Dashboard, browser: Any) -> 
     wait_for(drv, "return document.querySelectorAll('#plots .uplot').length === 3")
     time.sleep(1.5)
     shot(drv, "channels-live")
+    drv.execute_script("document.querySelectorAll('#plots .plot')[2].scrollIntoView()")
+    shot(drv, "channels-rate")
+    png = drv.execute_script("return Plots.png(2)")
+    assert png.startswith("data:image/png;base64,") and len(png) > 5000
+    assert len(drv.find_elements(By.CSS_SELECTOR, "button.png")) == 3
     ms = drv.execute_async_script("""const done = arguments[arguments.length - 1];
         const t = App.S.overview.station.t_s; App.fixedRange(0, t).then(done);""")
     assert ms < ZOOM_BUDGET_MS, f"zoom took {ms:.0f} ms in the browser"

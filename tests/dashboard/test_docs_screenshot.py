@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from dashfix import OPERATOR, SCREENSHOTS, Dashboard, start_dashboard, stop_dashboard
 from test_browser import assert_clean_console, login, shot, wait_for
+
+from leakmon.sim import scenario
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +34,13 @@ def test_station_hatches_overview(station: Dashboard, browser: Any) -> None:
     login(browser, station.url, OPERATOR)
     wait_for(browser, f"return App.S.overview.station.t_s > {SHOW_AT_S}", timeout_s=240, poll_s=1.0)
     time.sleep(1.5)  # one more event: the page shows the state at SHOW_AT_S or later
+    # The station total against the mass that escaped in the simulator over the fit window.
+    st = browser.execute_script("return App.S.overview.station")
+    sc = scenario.load("station_hatches")
+    t = np.linspace(st["t_s"] - 600.0, st["t_s"], 61)
+    truth = sc.truth(t)
+    lost_kg_per_day = float(np.mean(sum(truth[f"{s.name}.leak_kg_per_s"] for s in sc.segments))) * 86400.0
+    assert abs(st["kg_per_day"] - lost_kg_per_day) < 0.1 * lost_kg_per_day, (st, lost_kg_per_day)
     v = browser.execute_script("return App.S.overview.verdicts")
     assert v["zvezda"]["state"] == "leak", v
     hatches = browser.execute_script("return App.S.overview.hatches")

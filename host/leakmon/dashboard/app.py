@@ -182,7 +182,7 @@ class SecurityHeaders:
 
 
 def build_app(hub: Hub, sessions: Sessions, limiter: LoginLimiter | None = None,
-              secure_cookies: bool = False) -> Any:
+              secure_cookies: bool = False, live_interval_s: float = 1.0) -> Any:
     from leakmon.dashboard import api
 
     routes = [
@@ -198,4 +198,5 @@ def build_app(hub: Hub, sessions: Sessions, limiter: LoginLimiter | None = None,
     ]
     app = Starlette(routes=routes)
     app.state.ctx = Ctx(hub, sessions, limiter or LoginLimiter(), secure_cookies)
+    app.state.live_interval_s = live_interval_s
     return SecurityHeaders(app)

@@ -78,6 +78,17 @@ class NodeFeed:
                 last_health = now
 
 
+def recording_hello(path: str | Path) -> messages.Hello | None:
+    """The HELLO at the start of a recording (which sensors, which channels), read from its
+    first chunks only."""
+    fs = FastStream()
+    with open_recording(path) as rec:
+        for _ in decode_recording(rec, 64 << 10, fs):
+            if fs.hello is not None:
+                return fs.hello
+    return None
+
+
 class RecordingFeed:
     """A recording's samples into the history (all at once, for zooming), and through the
     tracker in one-second blocks (for the leak rate and its alarms)."""

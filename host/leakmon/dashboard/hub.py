@@ -23,6 +23,7 @@ from leakmon.wire.stream import SampleBlock
 
 Z95 = 1.959964
 TREND_EVERY_S = 60.0
+TREND_MIN_SPAN_S = 300.0  # the first minutes' rates are mostly noise: not for the public
 TREND_MAX_POINTS = 14 * 24 * 60  # two weeks of minutes
 
 
@@ -57,6 +58,7 @@ class Hub:
         self.t_now_s: float | None = None  # latest device time seen
         self.source_text = ""
         self._alarmed: set[tuple[int, float]] = set()
+        self._t_first: dict[int, float] = {}
         self._hatch_next: dict[str, int] = {h.name: 0 for h in site.hatches}
         self._lock = threading.Lock()
         self.version = 0  # bumped on every update: the event stream sends when it moves
@@ -80,7 +82,8 @@ class Hub:
             new_alarm = u.alarm_t_s is not None and (u.channel, u.alarm_t_s) not in self._alarmed
             if new_alarm:
                 self._alarmed.add((u.channel, float(u.alarm_t_s or 0.0)))
-        if not self.trend or u.t_s - self.trend[-1][0] >= TREND_EVERY_S:
+        t_first = self._t_first.setdefault(u.channel, u.t_s)
+        if u.t_s - t_first >= TREND_MIN_SPAN_S and (not self.trend or u.t_s - self.trend[-1][0] >= TREND_EVERY_S):
             st = self.station()
             if st["mmhg_per_day"] is not None:
                 self.trend.append((u.t_s, st["mmhg_per_day"]))

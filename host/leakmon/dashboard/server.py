@@ -63,8 +63,7 @@ def serve(site: Site, feed: Feed, opts: Options, source_text: str) -> int:
     raw_capacity = int(opts.history_h * 3600 * opts.rate_hz) + 1
     hub = Hub(site, store, History(raw_capacity, int(opts.history_h * 3600) + 1))
     hub.source_text = source_text
-    app = build_app(hub, sessions)
-    app.app.state.live_interval_s = opts.live_interval_s
+    app = build_app(hub, sessions, live_interval_s=opts.live_interval_s)
     stop = threading.Event()
     failure: list[BaseException] = []
     server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return add_user(args)
     if args.db or args.broker:
         raise LeakmonError("--db and --broker need the fleet service, which is not part of this version")
-    from leakmon.dashboard.feed import Feed, NodeFeed, RecordingFeed
+    from leakmon.dashboard.feed import Feed, NodeFeed, RecordingFeed, recording_hello
     from leakmon.dashboard.server import Options, parse_listen, serve
 
     host, port = parse_listen(args.listen)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         feed: Feed
         if args.recording:
             feed = RecordingFeed(args.recording, tracker)
-            site = build_site(args, None, limit_pa)
+            site = build_site(args, recording_hello(args.recording), limit_pa)
             text = f"recording {Path(args.recording).name}"
         else:
             node, alive = open_source(args, stack)

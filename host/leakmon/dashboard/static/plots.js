@@ -7,7 +7,7 @@ const Plots = (() => {
   const DASH = [[], [6, 3], [2, 2], [8, 2, 2, 2]];
   const MMHG_DAY = 86400 / 133.322387415;
   const rows = {};          // channel -> arrays of the live update rows
-  let charts = [], chans = [], fixed = null, win = 3600, getMarks = () => [];
+  let charts = [], chans = [], fixed = null, win = 3600, getMarks = () => [], rateRange = null;
 
   const fmtT = s => { if (s == null) return ""; const neg = s < 0; s = Math.abs(Math.round(s));
     const h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), x = s % 60;
@@ -57,7 +57,10 @@ const Plots = (() => {
       }
     });
     const width = Math.max(el.clientWidth || 900, 300);
-    return new uPlot({title, width, height: 170, series, bands, scales: {x: {time: false}},
+    // The rate's y range from its 2nd to 98th percentile: the first seconds' wild estimates
+    // would otherwise flatten the rest.
+    const y = band ? {range: (u, lo, hi) => rateRange || [lo, hi]} : {};
+    return new uPlot({title, width, height: 170, series, bands, scales: {x: {time: false}, y},
       axes: [{values: (u, vs) => vs.map(fmtT)}, {label: yLabel, size: 70}],
       cursor: {sync: {key: "lm"}, drag: {x: true, y: false, setScale: false}},
       hooks: {draw: [annotate], setSelect: [onSelect]}}, null, el);
@@ -68,8 +71,16 @@ const Plots = (() => {
     const host = document.getElementById("plots");
     charts.forEach(c => c.destroy()); host.textContent = "";
     const mk = () => { const d = document.createElement("div"); d.className = "plot"; host.appendChild(d); return d; };
+    const names = ["pressure", "temperature", "leak-rate"];
     charts = [make(mk(), "Pressure", "hPa", false), make(mk(), "Temperature", "°C", false),
               make(mk(), "Leak rate with its 95% band", "mmHg/day", true)];
+    charts.forEach((c, i) => {   // PNG of a plot: the canvas as it is drawn
+      const b = document.createElement("button");
+      b.textContent = `PNG of the ${names[i]} plot`; b.className = "png"; b.dataset.plot = names[i];
+      b.addEventListener("click", () => { const a = document.createElement("a");
+        a.href = png(i); a.download = `leakmon-${names[i]}.png`; a.click(); });
+      c.root.after(b);
+    });
     draw();
   }
 
@@ -78,6 +89,12 @@ const Plots = (() => {
     const pad = (d, n) => d.length >= n ? d : d.concat(Array.from({length: n - d.length}, () => []));
     charts[0].setData(pad(j(pt), chans.length + 1));
     charts[1].setData(pad(j(kt), chans.length + 1));
+    const rates = rt.flatMap(r => r[1]).filter(Number.isFinite).sort((a, b) => a - b);
+    if (rates.length > 10) {
+      const lo = rates[Math.floor(rates.length * 0.02)], hi = rates[Math.floor(rates.length * 0.98)];
+      const pad_ = Math.max((hi - lo) * 0.3, 1e-3);
+      rateRange = [lo - pad_, hi + pad_];
+    } else rateRange = null;
     charts[2].setData(pad(j(rt), 3 * chans.length + 1));
   }
 
@@ -96,6 +113,8 @@ const Plots = (() => {
     }
     setAll(pt, kt, rt);
   }
+
+  function png(i) { return charts[i].ctx.canvas.toDataURL("image/png"); }
 
   async function loadRange(t0, t1) {
     fixed = [t0, t1];
@@ -121,7 +140,7 @@ const Plots = (() => {
     return ms;
   }
 
-  return {addRows, rebuild, draw, loadRange, fmtT, rows, MMHG_DAY, COLORS,
+  return {addRows, rebuild, draw, loadRange, fmtT, rows, MMHG_DAY, COLORS, png,
           live() { fixed = null; draw(); }, isLive: () => !fixed, visible: () => fixed || null,
           setWindow(s) { win = s; draw(); }, setMarks(f) { getMarks = f; },
           redraw() { charts.forEach(c => c.redraw(false)); }};

@@ -19,7 +19,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     ...s.hatch_events.map(e => [e.wall, e.user, `hatch ${e.hatch} ${e.open ? "opened" : "closed"}`])]
     .sort((a, b) => a[0] - b[0]).map(r => `<tr><td>${w(r[0])}</td><td>${esc(r[1])}</td><td>${esc(r[2])}</td></tr>`).join("");
   const k = 86400 / 133.322387415, chans = Object.keys(s.rows);
-  const data = uPlot.join(chans.map(c => [s.rows[c].t_s, s.rows[c].leak_rate_pa_per_s.map(v => v * k)]));
+  const from = c => s.rows[c].t_s.findIndex(t => t >= s.rows[c].t_s[0] + 300);  // skip the first minutes' noise
+  const data = uPlot.join(chans.map(c => [s.rows[c].t_s.slice(Math.max(from(c), 0)),
+    s.rows[c].leak_rate_pa_per_s.slice(Math.max(from(c), 0)).map(v => v * k)]));
   new uPlot({width: 800, height: 260, scales: {x: {time: false}}, axes: [{label: "device time (s)"}, {size: 60}],
     series: [{}, ...chans.map((c, i) => ({label: `ch${c} ${s.site.channels[c] || ""}`, width: 1.5,
       stroke: ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"][i % 4], dash: [[], [6, 3], [2, 2], [8, 2, 2, 2]][i % 4]}))]},
