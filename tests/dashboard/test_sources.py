@@ -1,0 +1,82 @@
+"""The dashboard's other sources: a node on a port (`--port`, here the virtual board's
+pseudo-terminal with `--site` for the layout) and a recording (`--recording`). Each must
+bring the leak's alarm in the right segment, after the hole opened (leak_onset.toml: 300 s)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from dashfix import LEAKMON, SCENARIO, VIEWER, Client, Dashboard, add_user, free_port, stop_dashboard
+
+pytestmark = pytest.mark.slow
+LEAK_ONSET_S = 300.0
+
+
+def serve(tmp: Path, source: list[str]) -> Dashboard:
+    state = tmp / "state"
+    assert add_user(state, *VIEWER, "viewer").returncode == 0
+    port = free_port()
+    proc = subprocess.Popen([*LEAKMON, "dashboard", *source, "--state", str(state), "--listen", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return Dashboard(f"http://127.0.0.1:{port}", proc, state)
+
+
+def airlock_alarm(d: Dashboard, timeout_s: float = 120.0) -> dict[str, object]:
+    c = Client(d.url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if d.proc.poll() is not None:
+            raise AssertionError(d.proc.stderr.read() if d.proc.stderr else "")
+        try:
+            if c.request("/api/me")[0] == 401:
+                c.login(*VIEWER)
+            state = c.get_json("/api/state")
+        except (OSError, AssertionError):
+            time.sleep(0.5)
+            continue
+        assert state["site"]["channels"] == {"0": "cabin", "1": "airlock"}
+        for a in state["alarms"]:
+            if a["segment"] == "airlock":
+                return dict(a)
+        time.sleep(0.5)
+    raise AssertionError("no airlock alarm")
+
+
+def test_port_source(tmp_path: Path) -> None:
+    link = tmp_path / "node0"
+    sim = subprocess.Popen([*LEAKMON, "sim", "--scenario", str(SCENARIO), "--speed", "60", "--link", str(link)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        d = serve(tmp_path, ["--port", str(link), "--site", str(SCENARIO)])
+        try:
+            a = airlock_alarm(d)
+            assert float(a["t_alarm_s"]) >= LEAK_ONSET_S  # type: ignore[arg-type]
+        finally:
+            stop_dashboard(d)
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=20)
+
+
+def test_recording_source(tmp_path: Path) -> None:
+    rec = tmp_path / "onset.lmr"
+    r = subprocess.run([*LEAKMON, "record", "--sim", "--scenario", str(SCENARIO), "--speed", "0",
+                        "--duration", "600", "-o", str(rec)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = serve(tmp_path, ["--recording", str(rec), "--site", str(SCENARIO)])
+    try:
+        a = airlock_alarm(d)
+        assert LEAK_ONSET_S <= float(a["t_alarm_s"]) <= LEAK_ONSET_S + 120  # type: ignore[arg-type]
+        c = Client(d.url)
+        assert c.login(*VIEWER) == 200
+        r2 = c.get_json("/api/range?ch=1&t0=0&t1=1e9&width=200")
+        assert len(r2["raw"]["t_s"]) == 400 and r2["raw"]["t_s"][-1] >= 590
+    finally:
+        stop_dashboard(d)
