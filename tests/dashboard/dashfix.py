@@ -1,4 +1,4 @@
-"""Helpers and fixtures of the dashboard tests (imported by conftest.py): a real
+"""Helpers and fixtures of the dashboard tests (the test modules import them): a real
 `leakmon dashboard` on a free loopback port (the virtual board as its source, users made with --add-user), an HTTP client with cookies, and
 Debian's headless Chromium driven by its own chromedriver (nothing downloaded).
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dashfix import OPERATOR, SCREENSHOTS, VIEWER, Dashboard
+from dashfix import OPERATOR, SCREENSHOTS, VIEWER, Dashboard, browser, dashboard  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 

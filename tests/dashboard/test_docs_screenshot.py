@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dashfix import OPERATOR, SCREENSHOTS, Dashboard, start_dashboard, stop_dashboard
+from dashfix import OPERATOR, SCREENSHOTS, Dashboard, browser, start_dashboard, stop_dashboard  # noqa: F401  (fixture)
 from test_browser import assert_clean_console, login, shot, wait_for
 
 from leakmon.sim import scenario

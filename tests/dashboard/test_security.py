@@ -14,7 +14,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from dashfix import LEAKMON, OPERATOR, VIEWER, Client, Dashboard, add_user
+from dashfix import LEAKMON, OPERATOR, VIEWER, Client, Dashboard, add_user, dashboard  # noqa: F401  (fixture)
 from itsdangerous import URLSafeTimedSerializer
 
 EVIL = "http://evil.example"
