@@ -69,6 +69,8 @@ def test_views_alarm_ack_zoom_and_public(dashboard: Dashboard, browser: Any) -> 
     assert segs == ["cabin", "airlock"]
     assert drv.execute_script("return document.querySelectorAll('#diagram .hatch').length") == 1
     assert "kg/day" in drv.execute_script("return document.getElementById('kgday').textContent")
+    label = drv.execute_script("return document.getElementById('diagram').getAttribute('aria-label')")
+    assert "cabin: " in label and "hatch cabin-airlock open" in label  # the diagram in words too
     shot(drv, "overview")
     assert_clean_console(drv)
 
@@ -99,7 +101,7 @@ def test_views_alarm_ack_zoom_and_public(dashboard: Dashboard, browser: Any) -> 
     drv.find_element(By.ID, "note").send_keys("sealant applied" + Keys.ENTER)
     wait_for(drv, "return App.S.records.notes.some(n => n.text === 'sealant applied')", timeout_s=10)
     shot(drv, "notes")
-    drv.find_element(By.CSS_SELECTOR, "nav [data-view=links]").send_keys(Keys.ENTER)
+    drv.find_element(By.CSS_SELECTOR, "nav [data-view=notes]").send_keys(Keys.ARROW_RIGHT)  # to Link health
     wait_for(drv, "return document.querySelectorAll('#links tr').length > 1")
     shot(drv, "links")
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from dashfix import LEAKMON, SCENARIO, VIEWER, Client, Dashboard, add_user, free_port, stop_dashboard
+from dashfix import (LEAKMON, SCENARIO, VIEWER, Client, Dashboard, add_user, free_port, start_dashboard,
+                     stop_dashboard)
 
 pytestmark = pytest.mark.slow
 LEAK_ONSET_S = 300.0
@@ -78,5 +79,23 @@ def test_recording_source(tmp_path: Path) -> None:
         assert c.login(*VIEWER) == 200
         r2 = c.get_json("/api/range?ch=1&t0=0&t1=1e9&width=200")
         assert len(r2["raw"]["t_s"]) == 400 and r2["raw"]["t_s"][-1] >= 590
+    finally:
+        stop_dashboard(d)
+
+
+def test_ctrl_c_with_an_open_event_stream_stops_cleanly(tmp_path: Path) -> None:
+    d = start_dashboard(tmp_path, str(SCENARIO), 60)
+    try:
+        c = Client(d.url)
+        assert c.login(*VIEWER) == 200
+        stream = c.opener.open(d.url + "/api/events", timeout=30)
+        assert stream.readline().startswith(b"retry:")
+        d.proc.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        rc = d.proc.wait(timeout=30)
+        assert rc == 0 and time.monotonic() - t0 < 10.0
+        assert stream.read() is not None  # the stream was ended by the server, not cut
+        time.sleep(0.5)
+        assert "Traceback" not in "".join(d.stderr) and "ERROR" not in "".join(d.stderr), d.stderr
     finally:
         stop_dashboard(d)

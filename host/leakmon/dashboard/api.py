@@ -59,6 +59,7 @@ async def events(request: Request) -> Response:
     one, the latest values, the overview and the records (a few kB for 16 traces)."""
     hub = _hub(request)
     interval_s = request.app.state.live_interval_s
+    stopping = request.app.state.stopping
 
     async def stream() -> AsyncIterator[str]:
         since: dict[int, float] = {}
@@ -68,13 +69,15 @@ async def events(request: Request) -> Response:
                 if len(r):
                     since[ch] = float(r.view()[0, -1])
         yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
+        while not stopping.is_set() and not await request.is_disconnected():
             msg = hub.live(since)
             for ch, rows in msg["rows"].items():
                 since[int(ch)] = rows["t_s"][-1]
             msg.update(overview=hub.overview(), **_records(hub))
             yield f"data: {json.dumps(msg, separators=(',', ':'))}\n\n"
-            await asyncio.sleep(interval_s)
+            t_next = time.monotonic() + interval_s
+            while not stopping.is_set() and time.monotonic() < t_next:
+                await asyncio.sleep(min(0.25, interval_s))
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

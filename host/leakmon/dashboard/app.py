@@ -5,6 +5,7 @@ The JSON API and the event stream are in api.py."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -199,4 +200,5 @@ def build_app(hub: Hub, sessions: Sessions, limiter: LoginLimiter | None = None,
     app = Starlette(routes=routes)
     app.state.ctx = Ctx(hub, sessions, limiter or LoginLimiter(), secure_cookies)
     app.state.live_interval_s = live_interval_s
+    app.state.stopping = threading.Event()  # set on shutdown: the event streams end
     return SecurityHeaders(app)

@@ -191,10 +191,3 @@ def _update_dict(u: LeakUpdate) -> dict[str, Any]:
         if isinstance(v, float) and not math.isfinite(v):
             d[k] = None
     return d
-
-
-def rows_to_csv(t_s: np.ndarray, pressure_pa: np.ndarray, temperature_k: np.ndarray, channel: int) -> str:
-    """Raw samples as CSV lines (the export of the visible range)."""
-    lines = [f"{channel},{t:.3f},{p:.3f},{k:.4f}" for t, p, k in zip(t_s.tolist(), pressure_pa.tolist(),
-                                                                    temperature_k.tolist())]
-    return "\n".join(lines)

@@ -66,18 +66,28 @@ def serve(site: Site, feed: Feed, opts: Options, source_text: str) -> int:
     app = build_app(hub, sessions, live_interval_s=opts.live_interval_s)
     stop = threading.Event()
     failure: list[BaseException] = []
-    server = uvicorn.Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+    stopping = app.app.state.stopping
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:  # Ctrl-C: end the event streams too
+            stopping.set()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    # Event streams end by themselves once `stopping` is set; the timeout is only a backstop.
+    server = Server(uvicorn.Config(app, host=opts.host, port=opts.port, log_level="warning",
+                                   access_log=False, lifespan="off", timeout_graceful_shutdown=5))
 
     def feed_main() -> None:
         try:
             feed.run(hub, stop)
         except LeakmonError as e:
             failure.append(e)
+            stopping.set()
             server.should_exit = True
         except Exception as e:  # a bug: say it, and stop the server rather than serve stale data
             traceback.print_exc()
             failure.append(e)
+            stopping.set()
             server.should_exit = True
 
     thread = threading.Thread(target=feed_main, name="leakmon-feed", daemon=True)
@@ -86,6 +96,8 @@ def serve(site: Site, feed: Feed, opts: Options, source_text: str) -> int:
           file=sys.stderr, flush=True)
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down: the normal stop
+        print("leakmon: dashboard stopped", file=sys.stderr)
     finally:
         stop.set()
         thread.join(timeout=5.0)

@@ -42,6 +42,9 @@ const App = (() => {
       }
     });
     svg.setAttribute("viewBox", `0 0 ${20 + segs.length * (w + gap)} 170`);
+    svg.setAttribute("aria-label", segs.map(s => `${s.name}: ${(v[s.name] || {label: "no data"}).label}` +
+      `${(v[s.name] || {}).alarm ? ", alarm" : ""}`).join("; ") + "; " +
+      S.site.hatches.map(h => `hatch ${h.name} ${hs[h.name] ? "open" : "closed"}`).join("; "));
     svg.innerHTML = parts.join("");
   }
 
@@ -143,7 +146,14 @@ const App = (() => {
   }
 
   function wire() {
-    document.querySelectorAll("nav [role=tab]").forEach(b => b.addEventListener("click", () => show(b.dataset.view)));
+    const tabs = [...document.querySelectorAll("nav [role=tab]")];
+    tabs.forEach((b, i) => {
+      b.addEventListener("click", () => show(b.dataset.view));
+      b.addEventListener("keydown", e => {   // arrow keys move between the views, as in any tab list
+        const j = {ArrowRight: i + 1, ArrowLeft: i - 1}[e.key];
+        if (j !== undefined) { const t = tabs[(j + tabs.length) % tabs.length]; t.focus(); show(t.dataset.view); }
+      });
+    });
     $("chsel").innerHTML = `<option value="all">all channels</option>` +
       Object.keys(S.site.channels).map(c => `<option value="${c}">${esc(chanLabel(c))}</option>`).join("");
     $("chsel").addEventListener("change", () => { Plots.rebuild(channelsShown()); const r = Plots.visible(); if (r) Plots.loadRange(...r); });
