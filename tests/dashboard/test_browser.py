@@ -62,6 +62,9 @@ def shot(drv: Any, name: str) -> None:
 
 def test_views_alarm_ack_zoom_and_public(dashboard: Dashboard, browser: Any) -> None:
     drv, url = browser, dashboard.url
+    drv.get(url + "/")  # not logged in: the login page
+    assert drv.current_url == url + "/login"
+    shot(drv, "login")
     login(drv, url, OPERATOR)
 
     # Overview: both segments, with a verdict in words, and the hatch between them.

@@ -47,9 +47,13 @@ def airlock_alarm(d: Dashboard, timeout_s: float = 120.0) -> dict[str, object]:
     raise AssertionError("no airlock alarm")
 
 
-def test_port_source(tmp_path: Path) -> None:
+def test_port_source_rides_out_an_unplug(tmp_path: Path) -> None:
+    """The cable is pulled for a second at 400 s of device time: the dashboard says so (an
+    alarm, then a note with the gap) and carries on with the same node."""
     link = tmp_path / "node0"
-    sim = subprocess.Popen([*LEAKMON, "sim", "--scenario", str(SCENARIO), "--speed", "60", "--link", str(link)],
+    scenario = tmp_path / "unplug.toml"
+    scenario.write_text(SCENARIO.read_text() + "\n[board]\ndisconnect_at_s = 400.0\ndisconnect_s = 1.0\n")
+    sim = subprocess.Popen([*LEAKMON, "sim", "--scenario", str(scenario), "--speed", "60", "--link", str(link)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -59,6 +63,16 @@ def test_port_source(tmp_path: Path) -> None:
         try:
             a = airlock_alarm(d)
             assert float(a["t_alarm_s"]) >= LEAK_ONSET_S  # type: ignore[arg-type]
+            c = Client(d.url)
+            assert c.login(*VIEWER) == 200
+            deadline = time.monotonic() + 120
+            state = c.get_json("/api/state")
+            while time.monotonic() < deadline and not (state["t_s"] > 600 and state["notes"]):
+                time.sleep(1.0)
+                state = c.get_json("/api/state")
+            assert any(al["kind"] == "link lost" for al in state["alarms"]), state["alarms"]
+            assert any("link back after" in n["text"] and n["user"] == "link" for n in state["notes"]), state["notes"]
+            assert state["t_s"] > 600 and state["links"][0]["connected"]
         finally:
             stop_dashboard(d)
     finally:

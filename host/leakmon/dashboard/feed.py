@@ -20,11 +20,13 @@ import numpy as np
 
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.dashboard.hub import Hub, LinkHealth
+from leakmon.errors import TransportError
 from leakmon.link.node import Node
+from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.link.recording import decode_recording, open_recording
 from leakmon.wire import messages
 from leakmon.wire.fastdecode import FastStream
-from leakmon.wire.stream import SampleBlock
+from leakmon.wire.stream import Item, SampleBlock
 
 HEALTH_EVERY_S = 0.5
 
@@ -37,13 +39,36 @@ class Feed(Protocol):
 
 
 class NodeFeed:
+    """A node's stream through the tracker into the hub. With reconnect (a node on a real
+    port) a vanished port is reopened until it is back: the outage is an alarm, and the gap
+    a note, instead of the end of the dashboard."""
+
     def __init__(self, node: Node, hello: messages.Hello, tracker: LeakTracker, name: str,
-                 alive: Callable[[], None] = lambda: None) -> None:
+                 alive: Callable[[], None] = lambda: None, reconnect: bool = False) -> None:
         self.node = node
         self.hello = hello
         self.tracker = tracker
         self.name = name
         self.alive = alive
+        self.reconnect = reconnect
+        self._health_now: LinkHealth | None = None
+
+    def _reader(self, hub: Hub, stop: threading.Event) -> Callable[[], list[Item]]:
+        if not self.reconnect:
+            return self.node.read
+
+        def lost(e: TransportError) -> None:
+            if self._health_now is not None:
+                self._health_now.connected = False
+                hub.set_link(self._health_now)
+            hub.store.raise_alarm("link lost", f"node {self.name}: link lost ({e}); reconnecting")
+
+        def gap(g: Gap) -> None:
+            what = ("the node restarted" if g.node_restarted else f"{g.lost_frames} frames lost"
+                    + (f", {g.device_s:.1f} s of device time" if g.device_s is not None else ""))
+            hub.store.add_note("link", f"node {self.name}: link back after {g.host_s:.1f} s: {what}", hub.t_now_s)
+
+        return ReconnectingReader(self.node, retry_s=0.5, on_lost=lost, on_gap=gap, stop=stop).read
 
     def _health(self, frames0: int, t0: float) -> LinkHealth:
         st = self.node.stream.stats
@@ -57,10 +82,11 @@ class NodeFeed:
 
     def run(self, hub: Hub, stop: threading.Event) -> None:
         t0, f0, last_health = time.monotonic(), self.node.stream.stats.frames, 0.0
+        read = self._reader(hub, stop)
         while not stop.is_set():
             self.alive()
             got = False
-            for item in self.node.read():
+            for item in read():
                 if isinstance(item, SampleBlock):
                     got = True
                     hub.add_block(item)
@@ -72,7 +98,8 @@ class NodeFeed:
                                           f"{item.text}".rstrip(), item.channel)
             now = time.monotonic()
             if got and now - last_health >= HEALTH_EVERY_S:
-                hub.set_link(self._health(f0, t0))
+                self._health_now = self._health(f0, t0)
+                hub.set_link(self._health_now)
                 if now - t0 > 10.0:  # frames/s over the last ~10 s, not since the start
                     t0, f0 = now, self.node.stream.stats.frames
                 last_health = now

@@ -117,5 +117,5 @@ def run(args: argparse.Namespace) -> int:
             opts.rate_hz = 1e6 / hello.period_us
             scenario_name = Path(args.scenario).stem  # a name, not a path of this machine
             text = f"node {args.port}" if args.port else f"virtual board, scenario {scenario_name}, speed {args.speed:g}"
-            feed = NodeFeed(node, hello, tracker, args.port or "virtual board", alive)
+            feed = NodeFeed(node, hello, tracker, args.port or "virtual board", alive, reconnect=bool(args.port))
         return serve(site, feed, opts, text)
