@@ -130,6 +130,10 @@ def test_csv_export_has_every_raw_sample_of_the_range(dashboard: Dashboard) -> N
     t = [float(x.split(",")[1]) for x in lines[1:]]
     assert 95 <= len(t) <= 105 and min(t) >= 10 and max(t) <= 20  # 10 Hz for 10 s
     assert all(0.05 < b - a < 0.15 for a, b in zip(t, t[1:]))
+    status, body, _ = c.request("/api/export.csv?ch=0,1&t0=10&t1=20")
+    chans = [ln.split(",")[0] for ln in body.decode().splitlines()[1:]]
+    assert status == 200 and set(chans) == {"0", "1"} and 190 <= len(chans) <= 210
+    assert c.request("/api/export.csv?ch=zero")[0] == 400
 
 
 def test_no_default_password(tmp_path: Path) -> None:

@@ -97,17 +97,21 @@ async def range_(request: Request) -> Response:
 
 
 async def export_csv(request: Request) -> Response:
-    """Raw values of the visible range, every sample (not the decimated picture)."""
+    """Raw values of the visible range, every sample (not the decimated picture), of one or
+    more channels (ch=0,1,2)."""
     hub = _hub(request)
-    ch = int(_float(request, "ch", 0))
-    rows = hub.history.raw_rows(ch, _float(request, "t0", -math.inf), _float(request, "t1", math.inf))
-    rows = rows[:, :MAX_CSV_ROWS]
+    try:
+        chans = [int(c) for c in request.query_params.get("ch", "0").split(",")][:64]
+    except ValueError:
+        return forbidden("ch must be channel numbers separated by commas", 400)
+    t0, t1 = _float(request, "t0", -math.inf), _float(request, "t1", math.inf)
     lines = ["channel,t_s,pressure_pa,temperature_k"]
-    if rows.shape[1]:
-        data = np.column_stack([np.full(rows.shape[1], ch), rows.T])
-        lines += [f"{int(c)},{t:.3f},{p:.3f},{k:.4f}" for c, t, p, k in data.tolist()]
+    for ch in chans:
+        rows = hub.history.raw_rows(ch, t0, t1)[:, :MAX_CSV_ROWS]
+        lines += [f"{ch},{t:.3f},{p:.3f},{k:.4f}" for t, p, k in rows.T.tolist()]
+    name = "-".join(f"ch{c}" for c in chans)
     return Response("\n".join(lines) + "\n", media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="leakmon-ch{ch}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="leakmon-{name}.csv"'})
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class Options:
     history_h: float = 24.0
     rate_hz: float = 10.0
     live_interval_s: float = 1.0
+    secure_cookies: bool = False
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -63,7 +64,10 @@ def serve(site: Site, feed: Feed, opts: Options, source_text: str) -> int:
     raw_capacity = int(opts.history_h * 3600 * opts.rate_hz) + 1
     hub = Hub(site, store, History(raw_capacity, int(opts.history_h * 3600) + 1))
     hub.source_text = source_text
-    app = build_app(hub, sessions, live_interval_s=opts.live_interval_s)
+    app = build_app(hub, sessions, secure_cookies=opts.secure_cookies, live_interval_s=opts.live_interval_s)
+    if opts.host not in ("127.0.0.1", "localhost", "::1") and not opts.secure_cookies:
+        print(f"leakmon: warning: listening on {opts.host} over plain HTTP: passwords and sessions cross the "
+              "network in clear; serve it behind a TLS proxy with --secure-cookies", file=sys.stderr)
     stop = threading.Event()
     failure: list[BaseException] = []
     stopping = app.app.state.stopping

@@ -32,6 +32,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="where the web server listens (default 127.0.0.1:8050)")
     p.add_argument("--state", default="leakmon-dashboard", metavar="DIR",
                    help="folder for users, sessions, alarms and notes (default ./leakmon-dashboard)")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="mark session cookies Secure: set it when the page is served over HTTPS (a TLS proxy)")
     p.add_argument("--site", metavar="SCENARIO", help="segments, hatches and sensors of a real node's site "
                    "(a scenario name or .toml; --sim uses its --scenario)")
     p.add_argument("--window", type=positive, default=600.0, metavar="S",
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         limit_pa = units.parse_pressure(args.limit) if args.limit else None
     except ValueError as e:
         raise LeakmonError(f"--limit: {e}") from e
-    opts = Options(host=host, port=port, state_dir=Path(args.state), history_h=args.history_hours)
+    opts = Options(host=host, port=port, state_dir=Path(args.state), history_h=args.history_hours,
+                   secure_cookies=args.secure_cookies)
     tracker = LeakTracker(args.window)
     with ExitStack() as stack:
         feed: Feed

@@ -162,7 +162,7 @@ const App = (() => {
     $("show").addEventListener("click", () => fixedRange(3600 * Number($("t0").value), 3600 * Number($("t1").value)));
     $("csv").addEventListener("click", () => {
       const r = Plots.visible() || [-1e12, 1e12];
-      for (const ch of channelsShown()) location.href = `/api/export.csv?ch=${ch}&t0=${r[0]}&t1=${r[1]}`;
+      location.href = `/api/export.csv?ch=${channelsShown().join(",")}&t0=${r[0]}&t1=${r[1]}`;
     });
     $("logout").addEventListener("click", async () => { await post("/logout"); location.href = "/login"; });
     document.body.addEventListener("click", async e => {
