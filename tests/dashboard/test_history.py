@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,11 @@ def test_history_ranges_and_csv_rows() -> None:
     assert len(r["t_s"]) == 200 and min(r["pressure_pa"]) == pytest.approx(1e5 - t[-1])
     assert h.update_range(0, 0, 10, 10)["leak_rate_pa_per_s"] == [0.1]
     assert h.raw_range(7, 0, 1, 10) == {"t_s": [], "pressure_pa": [], "temperature_k": []}
+
+
+def test_json_has_no_nan_or_infinity() -> None:
+    from leakmon.dashboard.api import dumps
+
+    assert dumps({"a": [1.5, math.nan, math.inf], "b": {"c": -math.inf, "d": "x"}, "e": (2,)}) == \
+        '{"a":[1.5,null,null],"b":{"c":null,"d":"x"},"e":[2]}'
+    assert dumps({"ok": [1.0, 2.0]}) == '{"ok":[1.0,2.0]}'

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from leakmon.dashboard.app import SESSION_COOKIE, ctx, current_user, forbidden
@@ -21,6 +21,32 @@ from leakmon.dashboard.hub import Hub
 MAX_WIDTH_PX = 4000
 MAX_CSV_ROWS = 2_000_000
 SHELVE_MAX_MIN = 24 * 60
+
+
+def finite(obj: Any) -> Any:
+    """obj with every NaN or infinity replaced by None: JSON has no such numbers, and the
+    browser's JSON.parse rejects them (a first estimate can have an infinite interval)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    try:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # only then pay for the walk
+        return json.dumps(finite(obj), separators=(",", ":"), allow_nan=False)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
 
 
 def _hub(request: Request) -> Hub:
@@ -74,7 +100,7 @@ async def events(request: Request) -> Response:
             for ch, rows in msg["rows"].items():
                 since[int(ch)] = rows["t_s"][-1]
             msg.update(overview=hub.overview(), **_records(hub))
-            yield f"data: {json.dumps(msg, separators=(',', ':'))}\n\n"
+            yield f"data: {dumps(msg)}\n\n"
             t_next = time.monotonic() + interval_s
             while not stopping.is_set() and time.monotonic() < t_next:
                 await asyncio.sleep(min(0.25, interval_s))
@@ -167,7 +193,8 @@ async def set_hatch(request: Request) -> Response:
 def public_status(hub: Hub) -> dict[str, Any]:
     """Coarse and read-only: a status word, the station rate's hourly means rounded to
     0.1 mmHg/day, and when it was last updated. No pressure, no channel, no raw value."""
-    active = [a for a in hub.store.alarms(50) if a["state"] in ("raised", "acknowledged", "shelved")]
+    active = [a for a in hub.store.alarms(50)
+              if a["kind"] == "leak onset" and a["state"] in ("raised", "acknowledged", "shelved")]
     trend = list(hub.trend)
     hourly: list[list[float]] = []
     if trend:
