@@ -28,3 +28,31 @@ if ! .venv/bin/python -c 'import shutil,sys; sys.exit(shutil.which("micropython"
    && [ ! -x .venv/bin/micropython ]; then
     echo "setup: note: no 'micropython' command; the virtual board needs the MicroPython unix port on PATH" >&2
 fi
+# --- dashboard: uPlot from npm (pinned; npm checks the registry's integrity hash) into a
+# git-ignored folder the dashboard serves, so the page never loads anything from the network;
+# and Debian's chromium with its matching chromedriver for the browser tests.
+uplot_version=1.6.32
+vendor=host/leakmon/dashboard/static/vendor
+if [ ! -f "$vendor/uPlot-$uplot_version.stamp" ]; then
+    if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    fi
+    if command -v npm >/dev/null 2>&1; then
+        tmp=$(mktemp -d)
+        (cd "$tmp" && npm pack --silent "uplot@$uplot_version" >/dev/null && tar -xzf "uplot-$uplot_version.tgz")
+        mkdir -p "$vendor"
+        cp "$tmp/package/dist/uPlot.iife.min.js" "$tmp/package/dist/uPlot.min.css" "$vendor/"
+        cp "$tmp/package/LICENSE" "$vendor/uPlot.LICENSE"
+        rm -rf "$tmp"
+        rm -f "$vendor"/uPlot-*.stamp && touch "$vendor/uPlot-$uplot_version.stamp"
+    else
+        echo "setup: note: no npm; 'leakmon dashboard' needs uPlot in $vendor" >&2
+    fi
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "setup: note: the dashboard's browser tests need Debian's chromium and chromium-driver (apt, as root)" >&2
+    fi
+fi

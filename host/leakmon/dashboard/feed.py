@@ -1,0 +1,149 @@
+"""Where the dashboard's data comes from. A Feed runs in a background thread and writes into
+the Hub: sample blocks, leak updates from its own LeakTracker (the same live estimation as
+`leakmon monitor`), link health.
+
+NodeFeed: a node that has done its handshake (--port, or the virtual board of --sim, both
+opened by leakmon.cli.session). RecordingFeed: a recording file, read once at full speed.
+SEAM: the fleet's database and broker (--db, --broker) become two more Feeds with the same
+run(hub, stop) method, writing the same Hub calls.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from leakmon.analysis.tracker import LeakTracker
+from leakmon.dashboard.hub import Hub, LinkHealth
+from leakmon.errors import TransportError
+from leakmon.link.node import Node
+from leakmon.link.reconnect import Gap, ReconnectingReader
+from leakmon.link.recording import decode_recording, open_recording
+from leakmon.wire import messages
+from leakmon.wire.fastdecode import FastStream
+from leakmon.wire.stream import Item, SampleBlock
+
+HEALTH_EVERY_S = 0.5
+
+
+class Feed(Protocol):
+    name: str
+
+    def run(self, hub: Hub, stop: threading.Event) -> None:
+        """Write into hub until stop is set or the source ends; raise LeakmonError on failure."""
+
+
+class NodeFeed:
+    """A node's stream through the tracker into the hub. With reconnect (a node on a real
+    port) a vanished port is reopened until it is back: the outage is an alarm, and the gap
+    a note, instead of the end of the dashboard."""
+
+    def __init__(self, node: Node, hello: messages.Hello, tracker: LeakTracker, name: str,
+                 alive: Callable[[], None] = lambda: None, reconnect: bool = False) -> None:
+        self.node = node
+        self.hello = hello
+        self.tracker = tracker
+        self.name = name
+        self.alive = alive
+        self.reconnect = reconnect
+        self._health_now: LinkHealth | None = None
+
+    def _reader(self, hub: Hub, stop: threading.Event) -> Callable[[], list[Item]]:
+        if not self.reconnect:
+            return self.node.read
+
+        def lost(e: TransportError) -> None:
+            if self._health_now is not None:
+                self._health_now.connected = False
+                hub.set_link(self._health_now)
+            hub.store.raise_alarm("link lost", f"node {self.name}: link lost ({e}); reconnecting")
+
+        def gap(g: Gap) -> None:
+            what = ("the node restarted" if g.node_restarted else f"{g.lost_frames} frames lost"
+                    + (f", {g.device_s:.1f} s of device time" if g.device_s is not None else ""))
+            hub.store.add_note("link", f"node {self.name}: link back after {g.host_s:.1f} s: {what}", hub.t_now_s)
+
+        return ReconnectingReader(self.node, retry_s=0.5, on_lost=lost, on_gap=gap, stop=stop).read
+
+    def _health(self, frames0: int, t0: float) -> LinkHealth:
+        st = self.node.stream.stats
+        return LinkHealth(
+            node=self.name, firmware=f"{self.hello.board} {self.hello.fw_version}",
+            sensors=[f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}" for c in self.hello.channels],
+            rate_hz=1e6 / self.hello.period_us, frames=st.frames, lost_frames=st.lost_frames,
+            crc_errors=self.node.stream.decoder.stats.crc_errors,
+            frames_per_s=(st.frames - frames0) / max(time.monotonic() - t0, 1e-9),
+            last_seen_wall=time.time(), connected=True)
+
+    def run(self, hub: Hub, stop: threading.Event) -> None:
+        t0, f0, last_health = time.monotonic(), self.node.stream.stats.frames, 0.0
+        read = self._reader(hub, stop)
+        while not stop.is_set():
+            self.alive()
+            got = False
+            for item in read():
+                if isinstance(item, SampleBlock):
+                    got = True
+                    hub.add_block(item)
+                    u = self.tracker.add(item)
+                    if u is not None:
+                        hub.add_update(u)
+                elif isinstance(item, messages.Event) and item.name != "boot":
+                    hub.store.raise_alarm("node event", f"node {self.name}: {item.name} channel {item.channel} "
+                                          f"{item.text}".rstrip(), item.channel)
+            now = time.monotonic()
+            if got and now - last_health >= HEALTH_EVERY_S:
+                self._health_now = self._health(f0, t0)
+                hub.set_link(self._health_now)
+                if now - t0 > 10.0:  # frames/s over the last ~10 s, not since the start
+                    t0, f0 = now, self.node.stream.stats.frames
+                last_health = now
+
+
+def recording_hello(path: str | Path) -> messages.Hello | None:
+    """The HELLO at the start of a recording (which sensors, which channels), read from its
+    first chunks only."""
+    fs = FastStream()
+    with open_recording(path) as rec:
+        for _ in decode_recording(rec, 64 << 10, fs):
+            if fs.hello is not None:
+                return fs.hello
+    return None
+
+
+class RecordingFeed:
+    """A recording's samples into the history (all at once, for zooming), and through the
+    tracker in one-second blocks (for the leak rate and its alarms)."""
+
+    def __init__(self, path: str | Path, tracker: LeakTracker) -> None:
+        self.path = str(path)
+        self.name = Path(path).name
+        self.tracker = tracker
+
+    def run(self, hub: Hub, stop: threading.Event) -> None:
+        fs = FastStream()
+        with open_recording(self.path) as rec:
+            for table in decode_recording(rec, 8 << 20, fs):
+                if stop.is_set():
+                    return
+                for ch in np.unique(table.channel):
+                    sel = table.channel == ch
+                    self._feed_channel(hub, int(ch), table.t_s[sel], table.pressure_pa[sel],
+                                       table.temperature_k[sel])
+        hub.set_link(LinkHealth(node=self.name, last_seen_wall=time.time()))
+
+    def _feed_channel(self, hub: Hub, ch: int, t_s: np.ndarray, p_pa: np.ndarray, t_k: np.ndarray) -> None:
+        if len(t_s) < 2:
+            return
+        hub.add_block(SampleBlock(ch, 0, t_s, p_pa, t_k))
+        dt = float(np.median(np.diff(t_s[:100])))
+        n = max(int(round(1.0 / dt)), 2) if dt > 0 else 10
+        for i in range(0, len(t_s) - n + 1, n):
+            u = self.tracker.add(SampleBlock(ch, 0, t_s[i:i + n], p_pa[i:i + n], t_k[i:i + n]))
+            if u is not None:
+                hub.add_update(u)
