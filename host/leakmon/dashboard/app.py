@@ -15,11 +15,23 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from leakmon.dashboard.auth import LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Sessions, same_origin
+from leakmon.dashboard.auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    LoginLimiter,
+    Sessions,
+    same_origin,
+)
 from leakmon.dashboard.hub import Hub
 
 STATIC = Path(str(resources.files("leakmon.dashboard") / "static"))

@@ -25,8 +25,7 @@ from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.link.recording import decode_recording, open_recording
 from leakmon.wire import messages
-from leakmon.wire.fastdecode import FastStream
-from leakmon.wire.stream import Item, SampleBlock
+from leakmon.wire.stream import Item, NodeStream, SampleBlock
 
 HEALTH_EVERY_S = 0.5
 
@@ -108,7 +107,7 @@ class NodeFeed:
 def recording_hello(path: str | Path) -> messages.Hello | None:
     """The HELLO at the start of a recording (which sensors, which channels), read from its
     first chunks only."""
-    fs = FastStream()
+    fs = NodeStream()
     with open_recording(path) as rec:
         for _ in decode_recording(rec, 64 << 10, fs):
             if fs.hello is not None:
@@ -126,7 +125,7 @@ class RecordingFeed:
         self.tracker = tracker
 
     def run(self, hub: Hub, stop: threading.Event) -> None:
-        fs = FastStream()
+        fs = NodeStream()
         with open_recording(self.path) as rec:
             for table in decode_recording(rec, 8 << 20, fs):
                 if stop.is_set():

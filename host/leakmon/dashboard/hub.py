@@ -11,8 +11,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from leakmon import units
 from leakmon.analysis.tracker import LeakUpdate
 from leakmon.dashboard.history import History
