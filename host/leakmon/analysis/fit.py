@@ -73,21 +73,56 @@ def spread(n: int, sxx: V, sse: V, modes: FloatArray | None) -> tuple[V, V, V, V
     return stderr, q * stderr, n_eff, beta  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class RowSums:
+    """Least-squares pieces of each row of (windows, n) arrays: what `fit_rows` and the
+    CUSUM's pooled noise estimate share."""
+
+    n: int
+    slope: FloatArray
+    sxx: FloatArray
+    sse: FloatArray
+    t_mid: FloatArray
+    y_mid: FloatArray
+    modes: FloatArray | None  # (BATCHES - 2, windows): lrv modes of the residual batch means
+
+
+def row_sums(t_s: npt.ArrayLike, y: npt.ArrayLike) -> RowSums:
+    """OLS of each row of two (windows, n) arrays (n >= 3) and its residuals' lrv modes."""
+    t, v = np.asarray(t_s, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if t.ndim != 2 or t.shape != v.shape or t.shape[1] < 3:
+        raise ValueError(f"t_s and y must be (windows, n >= 3) arrays, got {t.shape}, {v.shape}")
+    n = t.shape[1]
+    t_mid, y_mid = t.mean(axis=1), v.mean(axis=1)
+    tc, yc = t - t_mid[:, None], v - y_mid[:, None]  # centring keeps t ~ 1e6 s from cancelling
+    sxx = np.einsum("ij,ij->i", tc, tc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.einsum("ij,ij->i", tc, yc) / sxx
+    r = yc - slope[:, None] * tc
+    r -= r.mean(axis=1, keepdims=True)  # drops the rounding of t_mid times the slope
+    modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1], axis=1).T, n) \
+        if n >= lrv.MIN_SAMPLES else None  # fmt: skip
+    return RowSums(n, slope, sxx, np.einsum("ij,ij->i", r, r), t_mid, y_mid, modes)
+
+
+def fit_rows(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[FloatArray]:
+    """`fit_slope` of each row of two (windows, n) arrays (n >= 3), vectorized. A row whose
+    samples share one time gives NaN."""
+    rs = row_sums(t_s, y)
+    n, slope = rs.n, rs.slope
+    stderr, half, n_eff, beta = spread(n, rs.sxx, rs.sse, rs.modes)
+    t_end = np.asarray(t_s, dtype=np.float64)[:, -1].copy()
+    return SlopeFit(slope, rs.y_mid, stderr, slope - half, slope + half,
+                    np.sqrt(np.maximum(rs.sse, 0.0) / (n - 2.0)),
+                    np.broadcast_to(np.int64(n), slope.shape), n_eff, beta, rs.t_mid,
+                    t_end)  # fmt: skip
+
+
 def fit_slope(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[float]:
     """OLS slope of y against t (>= 3 samples) with a long-run-variance standard error."""
     t, v = _as_series(t_s, y, 3)
-    n = t.size
-    t_mid, y_mid = float(t.mean()), float(v.mean())
-    tc, yc = t - t_mid, v - y_mid  # centring keeps t ~ 1e6 s from cancelling
-    sxx = float(tc @ tc)
-    if not sxx > 0.0:
+    if not t.max() > t.min():
         raise ValueError("all samples share one time: the slope is undefined")
-    slope = float(tc @ yc) / sxx
-    r = yc - slope * tc
-    r -= r.mean()  # OLS residuals sum to 0; this drops the rounding of t_mid times the slope
-    modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1]), n) \
-        if n >= lrv.MIN_SAMPLES else None  # fmt: skip
-    stderr, half, n_eff, beta = spread(n, np.float64(sxx), np.float64(r @ r), modes)
-    return SlopeFit(slope, y_mid, float(stderr), slope - float(half), slope + float(half),
-                    math.sqrt(max(float(r @ r), 0.0) / (n - 2.0)), n, float(n_eff), float(beta),
-                    t_mid, float(t[-1]))  # fmt: skip
+    rows = fit_rows(t[None, :], v[None, :])
+    values = {f: float(getattr(rows, f)[0]) for f in FIELDS if f != "n"}
+    return SlopeFit(n=t.size, **values)

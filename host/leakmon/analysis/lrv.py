@@ -103,18 +103,27 @@ def edge_modes(n: int) -> FloatArray:
 
 
 def spectral_variance(
-    modes: FloatArray, n: int, sxx: FloatArray | float
+    modes: FloatArray, n: int, sxx: FloatArray | float, first_mode: int = 2
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Slope variance, fitted exponent and interval half-width factor (times the standard
-    error) of n-sample windows from their mode amplitudes (BATCHES - 2, ...) and Sxx."""
+    error) of n-sample windows from their mode amplitudes (BATCHES - 2, ...) and Sxx.
+    first_mode > 2 fits the power law on modes first_mode.. only (a lack-of-fit test keeps
+    the lowest modes, where a smooth misfit lives, out of the noise estimate)."""
     flat = modes.reshape(modes.shape[0], -1)
-    score = small_matmul(_SCORE, np.square(flat))  # (exponents, windows)
+    if first_mode == 2:
+        score = small_matmul(_SCORE, np.square(flat))  # (exponents, windows)
+        penalty = _PENALTY
+    else:
+        k = _K[first_mode - 2 :]
+        penalty = np.exp(-EXPONENTS * float(np.log(k).mean()))
+        weights = k[None, :] ** EXPONENTS[:, None] / k.size * penalty[:, None]
+        score = weights @ np.square(flat[first_mode - 2 :])
     low = score.min(axis=0)
     best = np.zeros(low.shape, np.intp)
     for g in range(1, EXPONENTS.size):  # argmin along axis 0, without its strided reduction
         best[score[g] == low] = g
     shape = modes.shape[1:]
-    var = (low / _PENALTY[best] * (n / BATCHES)).reshape(shape) / sxx
+    var = (low / penalty[best] * (n / BATCHES)).reshape(shape) / sxx
     beta = EXPONENTS[best].reshape(shape)
     return var, beta, T_QUANTILE * (1.0 + WIDEN * beta)
 
