@@ -33,7 +33,7 @@ from leakmon.analysis.fit import FloatArray, RowSums, _as_series, row_sums
 BLOCK_S: Final = 10.0  # one leak-rate estimate per block: the one home of this constant
 FALSE_ALARM_DAYS: Final = 30.0  # default spacing between false alarms, per channel
 SHIFT_DEFAULT: Final = 1.0  # without a leak to catch: a one-standard-error block shift
-WARMUP_BLOCKS: Final = 30  # blocks that only learn the noise (5 min of 10 s blocks)
+WARMUP_BLOCKS: Final = 6  # blocks that only learn the noise (1 min of 10 s blocks)
 
 
 def siegmund_arl(k: float, h: float, shift: float = 0.0) -> float:
@@ -85,13 +85,15 @@ class Alarm:
 
 class _Noise:
     """The spread of the block rates: half the mean squared difference of consecutive rates
-    (a steady leak cancels, a rate step adds one term); before two blocks, the first block's
-    white-noise standard error."""
+    (a steady leak cancels, a rate step adds one term), inflated by 1 + 3 / differences so
+    that an early estimate from a few blocks does not come out small by chance, and never
+    below the pooled white-noise standard error of the block fits (precise from the first
+    block; correlated noise only adds to it)."""
 
     def __init__(self) -> None:
         self.last: float | None = None
         self.diff2_sum, self.diffs = 0.0, 0
-        self.white = math.nan
+        self.sse, self.dof, self.inv_sxx, self.fits = 0.0, 0.0, 0.0, 0
 
     def add(self, rs: RowSums, i: int) -> None:
         rate = float(rs.slope[i])
@@ -100,12 +102,20 @@ class _Noise:
         if self.last is not None:
             self.diff2_sum += (rate - self.last) ** 2
             self.diffs += 1
-        elif float(rs.sxx[i]) > 0.0:
-            self.white = math.sqrt(float(rs.sse[i]) / (rs.n - 2.0) / float(rs.sxx[i]))
         self.last = rate
+        self.sse += float(rs.sse[i])
+        self.dof += rs.n - 2.0
+        self.inv_sxx += 1.0 / float(rs.sxx[i])
+        self.fits += 1
 
     def sigma(self) -> float:
-        return math.sqrt(self.diff2_sum / self.diffs / 2.0) if self.diffs else self.white
+        if not self.fits:
+            return math.nan
+        white = math.sqrt(self.sse / self.dof * self.inv_sxx / self.fits)
+        if not self.diffs:
+            return white
+        spread = math.sqrt(self.diff2_sum / self.diffs / 2.0) * (1.0 + 3.0 / self.diffs)
+        return max(white, spread)
 
 
 @dataclass

@@ -55,6 +55,7 @@ class CurrentRate:
     slope: float
     ci95_low: float
     ci95_high: float
+    stderr: float
     t_s: float
     source: str
 
@@ -157,7 +158,9 @@ def _exp_current(e: ExpFit, t_end: float) -> CurrentRate:
         return k * e.a * math.exp(k * (t_end - e.t_ref_s))
 
     ends = [slope_at(k) for k in (lf.ci95_low, lf.ci95_high)]
-    return CurrentRate(slope_at(lf.slope), min(ends), max(ends), t_end,
+    y_end = e.a * math.exp(lf.slope * (t_end - e.t_ref_s))
+    stderr = abs(y_end * (1.0 + lf.slope * (t_end - e.t_ref_s))) * lf.stderr  # delta method
+    return CurrentRate(slope_at(lf.slope), min(ends), max(ends), stderr, t_end,
                        "the exponential at the last sample")  # fmt: skip
 
 
@@ -174,7 +177,8 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
     model: Model
     if abs(z_lin) <= z_limit:
         model, reason = "linear", ""
-        current = CurrentRate(lin.slope, lin.ci95_low, lin.ci95_high, t_end, "the whole record")
+        current = CurrentRate(lin.slope, lin.ci95_low, lin.ci95_high, lin.stderr, t_end,
+                              "the whole window")  # fmt: skip
     elif (exp_fit is not None and z_exp is not None and z_lin > 0.0 and abs(z_exp) <= z_limit
           and math.isfinite(exp_fit.tau_s)):  # fmt: skip
         model, reason = "exponential", ""
@@ -189,7 +193,7 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
             reason = (f"the rate changes over the record: curvature z {z_lin:+.1f} against "
                       f"the line, {z_exp:+.1f} against the exponential")  # fmt: skip
         lf = local.fit
-        current = CurrentRate(lf.slope, lf.ci95_low, lf.ci95_high, t_end,
+        current = CurrentRate(lf.slope, lf.ci95_low, lf.ci95_high, lf.stderr, t_end,
                               f"the line over the last {t_end - local.t_start_s:.0f} s")  # fmt: skip
     return DecayModel(model, reason, z_lin, z_exp, lin, exp_fit, local, current)
 
