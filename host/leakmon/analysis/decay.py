@@ -164,6 +164,17 @@ def _exp_current(e: ExpFit, t_end: float) -> CurrentRate:
                        "the exponential at the last sample")  # fmt: skip
 
 
+def _local_current(local: LocalRate, t_end: float) -> CurrentRate:
+    """The local line's slope is the rate at its middle: carried to the last sample by the
+    observed rate change, its interval the union of the two (the misfit widens it)."""
+    f = local.fit
+    shift = local.rate_change_per_s * (t_end - f.t_mid_s)
+    return CurrentRate(f.slope + shift, min(f.ci95_low, f.ci95_low + shift),
+                       max(f.ci95_high, f.ci95_high + shift), f.stderr, t_end,
+                       f"the line over the last {t_end - local.t_start_s:.0f} s, "
+                       "carried to the last sample")  # fmt: skip
+
+
 def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_FIT_Z) -> DecayModel:
     """Linear while the line fits; exponential when it fits a decay the line cannot;
     otherwise "neither", with a one-line reason and the local rate as the current one."""
@@ -192,9 +203,7 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
         else:
             reason = (f"the rate changes over the record: curvature z {z_lin:+.1f} against "
                       f"the line, {z_exp:+.1f} against the exponential")  # fmt: skip
-        lf = local.fit
-        current = CurrentRate(lf.slope, lf.ci95_low, lf.ci95_high, lf.stderr, t_end,
-                              f"the line over the last {t_end - local.t_start_s:.0f} s")  # fmt: skip
+        current = _local_current(local, t_end)
     return DecayModel(model, reason, z_lin, z_exp, lin, exp_fit, local, current)
 
 
