@@ -106,7 +106,7 @@ def fit_exponential(t_s: npt.ArrayLike, y: npt.ArrayLike) -> ExpFit:
 def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
     """Curvature z of y against t: the quadratic coefficient over its standard error, from
     the long-run variance (lrv) of a quartic fit's residuals (modes 5 and up), divided by
-    the interval's widening (1 + WIDEN beta) so that one limit serves every noise colour.
+    the interval's widening (BASE + WIDEN beta) so that one limit serves every noise colour.
     The noise comes from a flexible fit, not the line's: a real curvature (and the cubic
     of an exponential) must not pass for noise and hide itself."""
     t, v = _as_series(t_s, y, 5)
@@ -123,7 +123,7 @@ def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
     if n >= lrv.MIN_SAMPLES:
         modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1]), n)
         omega, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
-        widen = 1.0 + lrv.WIDEN * float(beta)
+        widen = lrv.BASE + lrv.WIDEN * float(beta)
     else:
         omega, widen = float(r @ r) / (n - 3.0), 1.0
     if not float(omega) > 0.0:
