@@ -122,11 +122,11 @@ def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
     qq = float(q @ q)
     if n >= lrv.MIN_SAMPLES:
         modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1]), n)
-        omega, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
-        widen = lrv.BASE + lrv.WIDEN * float(beta)
+        var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
+        omega, widen = float(var), lrv.BASE + lrv.WIDEN * float(beta)
     else:
         omega, widen = float(r @ r) / (n - 3.0), 1.0
-    if not float(omega) > 0.0:
+    if not omega > 0.0:
         return math.inf if coef[2] != 0.0 else 0.0
     return float(coef[2]) / math.sqrt(float(omega) / qq) / widen
 

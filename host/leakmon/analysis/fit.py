@@ -64,6 +64,7 @@ def spread(n: int, sxx: V, sse: V, modes: FloatArray | None) -> tuple[V, V, V, V
     sigma2 = np.maximum(sse, 0.0) / (n - 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         white = sigma2 / sxx
+        q: float | FloatArray
         if modes is None:
             var, beta, q = white, np.full_like(white, math.nan), lrv.white_quantile(n)
         else:

@@ -52,7 +52,7 @@ def _scaled(loss: Rate[V], factor: float) -> Rate[V]:
 def loss(slope: V, ci95_low: V, ci95_high: V, scale: V | float = 1.0) -> Rate[V]:
     """A slope of a series that falls when gas escapes, as a loss (positive when losing),
     times scale: the sign flip and the interval swap, written once for the whole package."""
-    return Rate(-slope * scale, -ci95_high * scale, -ci95_low * scale)  # type: ignore[arg-type]
+    return Rate(-slope * scale, -ci95_high * scale, -ci95_low * scale)
 
 
 def pressure_loss(fit: SlopeFit[V], temperature_k: V | float) -> Rate[V]:
