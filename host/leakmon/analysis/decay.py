@@ -113,19 +113,20 @@ def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
     n = t.size
     x = t - t.mean()
     x /= max(float(np.abs(x).max()), 1e-300)
-    design = np.column_stack([x**d for d in range(LOF_DEGREE + 1)])
-    coef, *_ = np.linalg.lstsq(design[:, :3], v - v.mean(), rcond=None)
-    smooth, *_ = np.linalg.lstsq(design, v - v.mean(), rcond=None)
-    r = v - v.mean() - design @ smooth
+    vc = v - v.mean()
+    design = np.vander(x, LOF_DEGREE + 1, increasing=True)  # 1, x, .., x^4 on [-1, 1]
+    gram, moments = design.T @ design, design.T @ vc  # well conditioned for degree 4
+    coef = np.linalg.solve(gram[:3, :3], moments[:3])  # the quadratic's coefficients
+    r = vc - design @ np.linalg.solve(gram, moments)  # the quartic's residuals
     r -= r.mean()
-    q = x * x - design[:, :2] @ np.linalg.lstsq(design[:, :2], x * x, rcond=None)[0]
-    qq = float(q @ q)
+    # sum of squares of x^2 made orthogonal to 1 and x (a Schur complement of the Gram)
+    qq = float(gram[2, 2] - gram[2, :2] @ np.linalg.solve(gram[:2, :2], gram[:2, 2]))
     if n >= lrv.MIN_SAMPLES:
         modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1]), n)
         var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
         omega, widen = float(var), lrv.BASE + lrv.WIDEN * float(beta)
     else:
-        omega, widen = float(r @ r) / (n - 3.0), 1.0
+        omega, widen = float(r @ r) / max(n - LOF_DEGREE - 1.0, 1.0), 1.0
     if not omega > 0.0:
         return math.inf if coef[2] != 0.0 else 0.0
     return float(coef[2]) / math.sqrt(float(omega) / qq) / widen
