@@ -6,13 +6,14 @@ limit h (Siegmund's approximation) and the expected detection delay. Overlapping
 are strongly correlated, so the record is cut into non-overlapping blocks of block_n
 samples. Each block's loss rate (-slope) minus a baseline is divided by the measured
 spread of the block rates (half the mean squared difference of consecutive ones: a steady
-leak cancels, a rate step adds one term). Why not another estimate, measured on white noise
-plus an AR(1) three blocks slow (bench/validate_analysis.py): one block's own long-run
+leak cancels, a rate step adds one term). Why not another estimate, measured while designing
+this on white noise plus an AR(1) three blocks slow: one block's own long-run
 variance (lrv) came out 1.85x short in variance, since noise slower than a block is what
 makes block rates wander; the long-run variance of the block-rate series (batch means) gave
 10x too many false alarms, since slow noise makes consecutive block rates anti-correlated
 (a slope is a difference) and the CUSUM's floor at zero stops that from cancelling. The
-measured spread errs the safe way: on such noise false alarms come rarer than stated. The first WARMUP_BLOCKS
+measured spread errs the safe way: on such noise false alarms come rarer than stated
+(bench/validate_analysis.py section 3 prints it). The first WARMUP_BLOCKS
 blocks only learn the noise (the design is redone as the noise estimate firms up, at
 2^j blocks); then S_b = max(0, S_(b-1) + z_b - k) alarms above h, the onset
 estimate is the end of the last block where S was zero, and S restarts from zero.
