@@ -130,7 +130,7 @@ def expected_fit(t: FloatArray, y: FloatArray) -> dict[str, float]:
         _, a, beta = best
         se = math.sqrt(a * n / 16 / sxx)
         half = student_t_ppf(0.975, 13.0) * (0.9 + 0.5 * beta) * se
-    n_eff = n * sigma**2 / sxx / se**2 if se > 0 else float(n)
+    n_eff = min(n * sigma**2 / sxx / se**2, n) if se > 0 else float(n)
     return dict(slope=slope, intercept=float(y.mean()), stderr=se, ci95_low=slope - half,
                 ci95_high=slope + half, residual_sigma=sigma, n=n, n_eff=n_eff,
                 noise_exponent=beta, t_mid_s=float(t.mean()), t_end_s=float(t[-1]))  # fmt: skip

@@ -38,7 +38,7 @@ class SlopeFit(Generic[V]):
     ci95_high: V
     residual_sigma: V  # RMS residual on n - 2 degrees of freedom
     n: int | IntArray  # samples in the window
-    n_eff: V  # independent samples worth of information: n * (white-noise var / var)
+    n_eff: V  # independent samples worth of information: n * (white-noise var / var), <= n
     noise_exponent: V  # fitted spectral exponent of the noise (0 white, 1 flicker, 2 walk)
     t_mid_s: V  # mean time of the window
     t_end_s: V  # time of the window's last sample
@@ -70,7 +70,7 @@ def spread(n: int, sxx: V, sse: V, modes: FloatArray | None) -> tuple[V, V, V, V
         else:
             var, beta, q = lrv.spectral_variance(modes, n, sxx)
         stderr = np.sqrt(var)
-        n_eff = np.where(var > 0.0, n * white / var, float(n))
+        n_eff = np.where(var > 0.0, np.minimum(n * white / var, float(n)), float(n))
     return stderr, q * stderr, n_eff, beta  # type: ignore[return-value]
 
 
