@@ -90,3 +90,20 @@ def test_estimate_json_carries_model_lack_of_fit_and_headline() -> None:
                 "leak_rate_pa_per_s", "leak_rate_ci95_low_pa_per_s", "leak_rate_ci95_high_pa_per_s"):
         assert key in d
     assert "decay" not in d
+
+
+def test_unmeasured_gas_temperature_drift_is_said_when_it_wanders() -> None:
+    # The gas warms and cools slowly (a random walk, ~0.2 K over the hour) while the sensor
+    # reads a steady wall: P/T wanders like a leak. The output must say so, and mostly not
+    # on plain white noise (where a steep spectrum turns up by chance now and then).
+    rng = np.random.default_rng(4)
+    t = np.arange(0.0, 3600.0, 1.0)
+    said = quiet_said = 0
+    for _ in range(40):
+        gas_k = T0_K + np.cumsum(rng.normal(0.0, 0.2 / 60.0, t.size))
+        p = 101325.0 * gas_k / T0_K + rng.normal(0.0, 0.3, t.size)
+        e = estimate_leak(t, p, np.full(t.size, T0_K) + rng.normal(0.0, 0.002, t.size))
+        said += "cannot be told from a leak" in e.drift_warning
+        quiet = estimate_leak(t, 101325.0 + rng.normal(0.0, 0.3, t.size), np.full(t.size, T0_K))
+        quiet_said += bool(quiet.drift_warning)
+    assert said >= 36 and quiet_said <= 6, (said, quiet_said)

@@ -17,6 +17,17 @@ from leakmon.analysis.decay import DecayModel, choose_model, time_to_limit
 from leakmon.analysis.rates import loss, pressure_loss
 
 DEFAULT_WINDOW_S: Final = 600.0  # the one default fit window of monitor, replay and analyze
+SLOW_DRIFT_EXPONENT: Final = 1.0  # residual spectra this steep read as drift, not noise
+
+
+def drift_warning(noise_exponent: float) -> str:
+    """One line when the residuals wander like a drift (flicker or steeper): an unmeasured
+    gas-temperature drift looks exactly like this and like a leak, so say so."""
+    if not noise_exponent >= SLOW_DRIFT_EXPONENT:
+        return ""
+    return (f"slow drift in the residuals (spectral exponent {noise_exponent:.2f}): the interval "
+            "is widened for it, but a drift the sensors do not measure (gas temperature) "
+            "cannot be told from a leak")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class LeakEstimate:
     window_leak_rate_pa_per_s: float  # the straight line over the whole window
     window_leak_rate_ci95_pa_per_s: tuple[float, float]
     noise_exponent: float  # of the line's residuals: 0 white, 1 flicker, 2 random walk
+    drift_warning: str  # one line when the residuals wander like a drift; empty otherwise
     n_eff: float
     time_to_limit_s: float | None
     time_to_limit_ci95_s: tuple[float, float] | None
@@ -86,6 +98,7 @@ def estimate_leak(
         rate_source=cur.source,
         window_leak_rate_pa_per_s=whole.value,
         window_leak_rate_ci95_pa_per_s=(whole.ci95_low, whole.ci95_high),
-        noise_exponent=decay.linear.noise_exponent, n_eff=decay.linear.n_eff,
+        noise_exponent=decay.linear.noise_exponent,
+        drift_warning=drift_warning(decay.linear.noise_exponent), n_eff=decay.linear.n_eff,
         time_to_limit_s=ttl, time_to_limit_ci95_s=ttl_ci, decay=decay,
     )

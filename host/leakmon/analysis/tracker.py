@@ -45,6 +45,7 @@ class LeakUpdate:
     lack_of_fit_exponential_z: float | None = None
     rate_source: str = ""
     noise_exponent: float = math.nan
+    drift_warning: str = ""
     reference_temperature_k: float = math.nan  # the window's mean, at which rates are quoted
     time_to_limit_s: float | None = None
     time_to_limit_ci95_s: tuple[float, float] | None = None
@@ -125,6 +126,7 @@ class LeakTracker:
             model_reason=est.model_reason, lack_of_fit_linear_z=est.lack_of_fit_linear_z,
             lack_of_fit_exponential_z=est.lack_of_fit_exponential_z,
             rate_source=est.rate_source, noise_exponent=est.noise_exponent,
+            drift_warning=est.drift_warning,
             reference_temperature_k=est.temperature_mean_k,
             time_to_limit_s=est.time_to_limit_s, time_to_limit_ci95_s=est.time_to_limit_ci95_s,
             alarm_t_s=alarm.t_alarm_s if alarm else None,

@@ -86,6 +86,7 @@ class ChannelSummary:
     record_leak_rate_pa_per_s: float  # the straight line over the whole record
     record_leak_rate_ci95_pa_per_s: tuple[float, float]
     noise_exponent: float | None
+    drift_warning: str
     first_alarm_t_s: float | None
     alarm_onset_t_s: float | None
     false_alarm_spacing_s: float | None  # as designed from --false-alarm-days
@@ -112,6 +113,8 @@ class ChannelSummary:
         row["model"] = self.model if self.tau_s is None else f"{self.model}, tau {self.tau_s:.0f} s"
         if self.model_reason:
             row["model"] += f" ({self.model_reason}; rate from {self.rate_source})"
+        if self.drift_warning:
+            row["caution"] = self.drift_warning
         if self.hole_diameter_mm is not None and self.hole_diameter_ci95_mm is not None:
             lo, hi = self.hole_diameter_ci95_mm
             row["hole"] = f"{self.hole_diameter_mm:.3f} mm [{lo:.3f}, {hi:.3f}]"
@@ -141,6 +144,7 @@ def summary(tr: ChannelTrace, volume_m3: float | None, limit_pa: float | None = 
         record_leak_rate_pa_per_s=est.window_leak_rate_pa_per_s,
         record_leak_rate_ci95_pa_per_s=est.window_leak_rate_ci95_pa_per_s,
         noise_exponent=est.noise_exponent if np.isfinite(est.noise_exponent) else None,
+        drift_warning=est.drift_warning,
         first_alarm_t_s=alarm.t_alarm_s if alarm else None,
         alarm_onset_t_s=alarm.t_onset_s if alarm else None,
         false_alarm_spacing_s=plan.false_alarm_spacing_s if plan else None,
