@@ -128,6 +128,24 @@ def parse_pressure(text: str) -> float:
     return float(pressure_to_pa(float(m.group(1)), m.group(2) or "Pa"))
 
 
+_TIME_S: Final = {"s": 1.0, "min": 60.0, "h": 3600.0, "day": SECONDS_PER_DAY, "d": SECONDS_PER_DAY}
+
+
+def parse_rate(text: str) -> float:
+    """'1mmHg/day', '0.05 Pa/s', '2 hPa/h' -> a pressure rate in Pa/s; ValueError names the
+    units. A bare number is Pa/s."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:([A-Za-z]+)\s*/\s*([A-Za-z]+))?\s*",
+                     text)  # fmt: skip
+    if not m:
+        raise ValueError(f"not a pressure rate: {text!r} (e.g. 1mmHg/day, 0.05Pa/s)")
+    if m.group(2) is None:
+        return float(m.group(1))
+    per = _TIME_S.get(m.group(3).lower())
+    if per is None:
+        raise ValueError(f"unknown time unit {m.group(3)!r}; allowed: s, min, h, day")
+    return float(pressure_to_pa(float(m.group(1)), m.group(2))) / per
+
+
 def format_duration(s: float) -> str:
     """Seconds as a person reads them: 42 s, 3.5 min, 2.0 h, 5.1 d, never."""
     if not math.isfinite(s):

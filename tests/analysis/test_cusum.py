@@ -1,10 +1,13 @@
-"""CUSUM onset detection: false-alarm spacing, delay and onset against known leaks."""
+"""CUSUM onset detection designed in time: false-alarm spacing, delay and onset against
+known leaks."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from leakmon.analysis.cusum import LeakCusum, cusum_scan, siegmund_arl
+from leakmon.analysis.cusum import WARMUP_BLOCKS, LeakCusum, cusum_scan, design, siegmund_arl
 
 
 def test_siegmund_matches_the_reference_figure() -> None:
@@ -13,14 +16,27 @@ def test_siegmund_matches_the_reference_figure() -> None:
     assert siegmund_arl(0.5, 5.0, shift=1.0) == pytest.approx(10.4, abs=0.3)  # textbook ARL1
 
 
-def test_false_alarm_spacing_on_white_noise_matches_siegmund() -> None:
-    rng = np.random.default_rng(7)
-    blocks, block_n = 150_000, 4
-    t = np.arange(blocks * block_n, dtype=float)
-    r = cusum_scan(t, rng.normal(0.0, 1.0, t.size), block_n, noise_sigma=1.0)
-    arl = blocks / len(r.alarms)
-    assert arl == pytest.approx(r.arl0_blocks, rel=0.25), f"{len(r.alarms)} alarms"
-    assert r.arl0_s == pytest.approx(r.arl0_blocks * block_n, rel=1e-9)
+def test_design_meets_the_stated_spacing_and_a_bigger_leak_is_caught_sooner() -> None:
+    d = design(30 * 86400.0, 10.0)
+    assert siegmund_arl(d.k, d.h) * 10.0 == pytest.approx(30 * 86400.0, rel=1e-6)
+    assert d.false_alarm_spacing_s == pytest.approx(30 * 86400.0, rel=1e-6)
+    small, big = design(30 * 86400.0, 10.0, 0.5), design(30 * 86400.0, 10.0, 2.0)
+    assert big.expected_delay_s < d.expected_delay_s < small.expected_delay_s
+    assert big.k == 1.0 and small.h > big.h
+    with pytest.raises(ValueError, match="positive"):
+        design(0.0, 10.0)
+
+
+@pytest.mark.parametrize("spacing_h", [0.5, 2.0])
+def test_measured_false_alarm_spacing_is_within_1_5x_of_the_stated_one(spacing_h: float) -> None:
+    # The short CI version of bench/detection_table.py --spacing: white noise, 10 Hz, 10 s blocks.
+    rng = np.random.default_rng(int(spacing_h * 10))
+    hours = 60.0 * spacing_h
+    n = int(hours * 36000)
+    t = 0.1 * np.arange(n)
+    r = cusum_scan(t, 1000.0 + rng.normal(0.0, 1.0, n), 100, false_alarm_spacing_s=spacing_h * 3600)
+    measured = hours / max(len(r.alarms), 1)
+    assert spacing_h / 1.5 <= measured <= spacing_h * 1.5, f"{len(r.alarms)} alarms"
 
 
 def leak_record(rng: np.random.Generator, onset_s: float, rate: float, n: int = 60_000):
@@ -29,25 +45,27 @@ def leak_record(rng: np.random.Generator, onset_s: float, rate: float, n: int = 
     return t, 345.0 - drop + rng.normal(0.0, 0.01, n)
 
 
-def test_detects_a_leak_soon_after_onset_and_dates_it() -> None:
+def test_detects_a_leak_to_catch_within_its_expected_delay_and_dates_it() -> None:
     # Blocks of 100 samples (10 s): slope stderr = 0.01 * sqrt(12 / (100 * 9999)) / 0.1.
     block_n, se = 100, 0.01 * np.sqrt(12 / (100 * 9999)) / 0.1
-    delays, onsets = [], []
+    delays, onsets, expected = [], [], math.nan
     for seed in range(20):
-        t, y = leak_record(np.random.default_rng(seed), 3000.0, 1.0 * se)  # a 1-sigma shift
-        r = cusum_scan(t, y, block_n)
+        t, y = leak_record(np.random.default_rng(seed), 3000.0, 2.0 * se)
+        r = cusum_scan(t, y, block_n, catch_loss_rate=2.0 * se)
+        assert r.plan is not None
+        expected = r.plan.expected_delay_s
         after = [a for a in r.alarms if a.t_alarm_s - t[0] > 3000.0]
         assert after, f"seed {seed}: no alarm after the onset"
-        delays.append((after[0].t_alarm_s - t[0] - 3000.0) / 10.0)
+        assert all(a.t_alarm_s - t[0] > 3000.0 for a in r.alarms), "a false alarm in 5 min"
+        delays.append(after[0].t_alarm_s - t[0] - 3000.0)
         onsets.append(after[0].t_onset_s - t[0])
-    arl1 = siegmund_arl(0.5, 5.0, shift=1.0)
-    assert np.mean(delays) == pytest.approx(arl1, rel=0.35)
+    assert np.mean(delays) == pytest.approx(expected, rel=0.35)
     assert abs(np.median(onsets) - 3000.0) < 5 * 10.0  # within 5 blocks
 
 
 def test_live_updates_give_the_same_alarms_as_the_whole_record() -> None:
     rng = np.random.default_rng(3)
-    t, y = leak_record(rng, 2000.0, 3e-4)
+    t, y = leak_record(rng, 4000.0, 3e-2)
     whole = cusum_scan(t, y, 50)
     live = LeakCusum(50)
     got = []
@@ -58,7 +76,7 @@ def test_live_updates_give_the_same_alarms_as_the_whole_record() -> None:
         i += k
     assert got == whole.alarms and len(got) >= 1
     assert live.statistic == pytest.approx(whole.statistic[-1], abs=1e-9)
-    assert live.arl0_s == pytest.approx(whole.arl0_s, rel=1e-9)
-    assert whole.arl0_s == pytest.approx(whole.arl0_blocks * 50 * 0.1, rel=1e-6)
+    assert live.plan == whole.plan and whole.plan is not None
+    assert whole.statistic[: WARMUP_BLOCKS - 1].max() == 0.0  # the warm-up only learns
     with pytest.raises(ValueError, match="block_n"):
         LeakCusum(2)

@@ -84,3 +84,36 @@ def test_large_leak_is_exponential_and_gives_the_hole_and_time_to_limit(micropyt
     lo, hi = s["time_to_limit_ci95_s"]
     # Within 1%: the simulator's own integration error is far larger than the interval.
     assert left > 0 and lo <= s["time_to_limit_s"] <= hi and abs(s["time_to_limit_s"] - left) < 0.01 * left, (s, left)
+
+
+def test_monitor_pipeline_and_analyze_agree_to_1e_9_on_the_same_samples(micropython, tmp_path):
+    # `record` ran the monitor's pipeline live; `replay` runs it again on every recorded
+    # sample (window 600 s > the record), `analyze` fits the same samples offline.
+    rec = record(tmp_path, "steady_leak", 60, seed=8)
+    res = subprocess.run(LEAKMON + ["replay", str(rec), "--fast", "--json", "--duration", "1e9", "--window", "600"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    live = json.loads(res.stdout.splitlines()[-1])
+    res = analyze(rec, "--json", "--window", "600")
+    assert res.returncode == 0, res.stderr
+    offline = json.loads(res.stdout.splitlines()[0])
+    assert live["n_samples"] == offline["samples"]
+    for key in ("leak_rate_pa_per_s", "leak_rate_ci95_low_pa_per_s", "leak_rate_ci95_high_pa_per_s",
+                "lack_of_fit_linear_z"):
+        assert live[key] == pytest.approx(offline[key], rel=1e-9, abs=1e-15), key
+    assert live["model"] == offline["model"] and live["rate_source"] == offline["rate_source"]
+    # The JSON says which model holds, how well, and the headline (current) rate.
+    for key in ("model", "model_reason", "lack_of_fit_linear_z", "lack_of_fit_exponential_z", "rate_source",
+                "noise_exponent", "expected_delay_s", "false_alarm_spacing_s"):
+        assert key in live and key in offline, key
+
+
+def test_alarm_design_flags_and_bad_rates(micropython, tmp_path):
+    rec = record(tmp_path, "steady_leak", 120, seed=9)
+    res = analyze(rec, "--json", "--false-alarm-days", "1", "--catch", "0.5mmHg/day")
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout.splitlines()[0])
+    assert s["false_alarm_spacing_s"] == pytest.approx(86400.0, rel=1e-6)
+    assert s["expected_delay_s"] is not None and s["expected_delay_s"] > 0
+    res = analyze(rec, "--catch", "3 furlongs/fortnight")
+    assert res.returncode != 0 and res.stderr.startswith("leakmon: --catch") and "Traceback" not in res.stderr

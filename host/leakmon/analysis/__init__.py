@@ -1,10 +1,14 @@
 """Leak analysis on recorded or live samples: pure numpy functions, no I/O.
 
 - `slope` (with `fit`, `sliding`, `incremental`, `student_t`): least-squares slopes with
-  honest 95 % intervals over one window, every window of a record, or a live stream.
+  honest 95 % intervals over one window, every window of a record, or a live stream, all
+  from one long-run variance (`lrv`) that survives slow, flicker and random-walk noise.
 - `rates`: a slope of P/T as a leak in kg/day, lb/day, Pa.m3/s, mbar.L/s, sccm, psi/day, ...
-- `decay`: linear or exponential (choked flow) model, hole size, time to a pressure limit.
-- `cusum`: leak onset detection with a stated false-alarm spacing.
+  (the one slope-to-loss conversion).
+- `decay`: which model holds (linear, exponential, or neither: lack-of-fit tests), the
+  current rate, hole size, time to a pressure limit.
+- `estimate`: one channel's estimate, the same for `monitor` (live) and `analyze` (offline).
+- `cusum`: leak onset detection designed from a false-alarm spacing in time.
 - `segments`: which hatch-isolated segment leaks.
 - `recipe`: industrial pressure-decay test recipes and verdicts.
 """

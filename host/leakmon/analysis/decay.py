@@ -1,11 +1,13 @@
-"""Large leaks: the exponential (choked-flow) model, which model holds, hole size, time to limit.
+"""Which model holds over a record, its current rate, hole size and time to a limit.
 
 Into vacuum the flow is choked, mdot proportional to P, so P/T = a exp(-t/tau) with
-tau = V / (Cd A c*) (REFERENCE 2). Over a short window that is a straight line; once the
-curvature is significant against the linear fit's own residuals (a t-test on the quadratic
-term, AR(1)-inflated like the slope), the exponential holds and tau gives the equivalent hole.
-The exponential is fitted log-linearly (OLS of ln y on t), fine while the noise is small
-against y.
+tau = V / (Cd A c*) (REFERENCE 2); a slow leak is a straight line. Real leaks also change
+(a crack sealing, ice forming): then neither holds, and a rate over the whole record is
+neither the start rate nor the end rate. So each model gets a lack-of-fit test (the
+curvature of y, or of ln y, against its long-run standard error); the line is kept while it
+fits, the exponential when it fits a decay the line cannot, and otherwise the model is
+"neither", with a reason and a local rate over a recent window (rule: `local_rate`).
+The current rate under the model that holds is the headline everywhere.
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ import numpy as np
 import numpy.typing as npt
 
 from leakmon import units
-from leakmon.analysis.fit import RHO_MAX, SlopeFit, _as_series, fit_slope
+from leakmon.analysis import lrv
+from leakmon.analysis.fit import FloatArray, SlopeFit, _as_series, fit_slope
 
-CURVATURE_Z: Final = 4.0  # |quadratic / its stderr| above which the line is rejected
+LACK_OF_FIT_Z: Final = 4.0  # |curvature z| above which a model is rejected
+LOF_DEGREE: Final = 4  # the lack-of-fit noise comes from a quartic's residuals ...
+LOF_FIRST_MODE: Final = 5  # ... and its modes 5.. (a smooth misfit lives below)
+LOCAL_MIN_N: Final = 64  # the shortest local window, in samples
 CD_DEFAULT: Final = 0.6
+Model = Literal["linear", "exponential", "neither"]
 
 
 @dataclass(frozen=True)
@@ -41,13 +48,45 @@ class ExpFit:
 
 
 @dataclass(frozen=True)
-class DecayModel:
-    """Which model holds over a window, and both fits."""
+class CurrentRate:
+    """The slope of y (y units per second, negative when falling) at time t_s, with its 95 %
+    interval, under the model that holds; `source` says where it comes from."""
 
-    model: Literal["linear", "exponential"]
-    curvature_z: float  # quadratic coefficient / its stderr (positive: convex, as a decay)
+    slope: float
+    ci95_low: float
+    ci95_high: float
+    stderr: float
+    t_s: float
+    source: str
+
+
+@dataclass(frozen=True)
+class LocalRate:
+    """The line over the record's last stretch (rule in `local_rate`), and how fast the rate
+    changed from the stretch before it (y units per second per second; 0 if none)."""
+
+    fit: SlopeFit[float]
+    t_start_s: float
+    lack_of_fit_z: float
+    rate_change_per_s: float
+
+
+@dataclass(frozen=True)
+class DecayModel:
+    """Which model holds over a window, why, both fits, and the current rate."""
+
+    model: Model
+    reason: str  # one line; empty when the line holds
+    lack_of_fit_linear_z: float  # curvature of y / its stderr (positive: convex, a decay)
+    lack_of_fit_exponential_z: float | None  # the same on ln y; None if y is not all positive
     linear: SlopeFit[float]
     exponential: ExpFit | None  # None when y is not all positive
+    local: LocalRate
+    current: CurrentRate
+
+    @property
+    def curvature_z(self) -> float:
+        return self.lack_of_fit_linear_z
 
 
 def fit_exponential(t_s: npt.ArrayLike, y: npt.ArrayLike) -> ExpFit:
@@ -64,29 +103,109 @@ def fit_exponential(t_s: npt.ArrayLike, y: npt.ArrayLike) -> ExpFit:
     return ExpFit(math.exp(lf.intercept), lf.t_mid_s, tau(lf.slope), low, high, lf)
 
 
-def curvature_z(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
-    """t statistic of the quadratic term of y on t, with the AR(1) inflation of the slope."""
+def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
+    """Curvature z of y against t: the quadratic coefficient over its standard error, from
+    the long-run variance (lrv) of a quartic fit's residuals (modes 5 and up), divided by
+    the interval's widening (BASE + WIDEN beta) so that one limit serves every noise colour.
+    The noise comes from a flexible fit, not the line's: a real curvature (and the cubic
+    of an exponential) must not pass for noise and hide itself."""
     t, v = _as_series(t_s, y, 5)
-    tc = t - t.mean()
-    x = tc / max(float(np.abs(tc).max()), 1e-300)
-    design = np.column_stack([np.ones_like(x), x, x * x])
-    coef, *_ = np.linalg.lstsq(design, v - v.mean(), rcond=None)
-    r = v - v.mean() - design @ coef
-    sse = float(r @ r)
-    if sse <= 0.0:
+    n = t.size
+    x = t - t.mean()
+    x /= max(float(np.abs(x).max()), 1e-300)
+    vc = v - v.mean()
+    design = np.vander(x, LOF_DEGREE + 1, increasing=True)  # 1, x, .., x^4 on [-1, 1]
+    gram, moments = design.T @ design, design.T @ vc  # well conditioned for degree 4
+    coef = np.linalg.solve(gram[:3, :3], moments[:3])  # the quadratic's coefficients
+    r = vc - design @ np.linalg.solve(gram, moments)  # the quartic's residuals
+    r -= r.mean()
+    # sum of squares of x^2 made orthogonal to 1 and x (a Schur complement of the Gram)
+    qq = float(gram[2, 2] - gram[2, :2] @ np.linalg.solve(gram[:2, :2], gram[:2, 2]))
+    if n >= lrv.MIN_SAMPLES:
+        modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1]), n)
+        var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
+        omega, widen = float(var), lrv.BASE + lrv.WIDEN * float(beta)
+    else:
+        omega, widen = float(r @ r) / max(n - LOF_DEGREE - 1.0, 1.0), 1.0
+    if not omega > 0.0:
         return math.inf if coef[2] != 0.0 else 0.0
-    rho = min(max(float(r[:-1] @ r[1:]) / sse, 0.0), RHO_MAX)
-    cov = np.linalg.inv(design.T @ design) * sse / (t.size - 3) * (1.0 + rho) / (1.0 - rho)
-    return float(coef[2] / math.sqrt(cov[2, 2]))
+    return float(coef[2]) / math.sqrt(float(omega) / qq) / widen
 
 
-def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = CURVATURE_Z) -> DecayModel:
-    """Linear unless the curvature is significant, convex (a decay) and y > 0 throughout."""
+def local_rate(t: FloatArray, v: FloatArray, z_limit: float = LACK_OF_FIT_Z) -> LocalRate:
+    """The rule: start from the record's last quarter (at least LOCAL_MIN_N samples) and
+    halve it until the line fits there (|lack_of_fit| <= z_limit) or it is LOCAL_MIN_N
+    samples long. The rate change compares it with the stretch of equal length before it."""
+    n = t.size
+    k = min(n, max(n // 4, LOCAL_MIN_N))
+    while True:
+        z = lack_of_fit(t[n - k :], v[n - k :]) if k >= 5 else 0.0
+        if abs(z) <= z_limit or k // 2 < LOCAL_MIN_N:
+            break
+        k //= 2
+    fit = fit_slope(t[n - k :], v[n - k :])
+    change = 0.0
+    if n - 2 * k >= 0 and k >= 3:
+        before = fit_slope(t[n - 2 * k : n - k], v[n - 2 * k : n - k])
+        change = (fit.slope - before.slope) / (fit.t_mid_s - before.t_mid_s)
+    return LocalRate(fit, float(t[n - k]), z, change)
+
+
+def _exp_current(e: ExpFit, t_end: float) -> CurrentRate:
+    """dy/dt of the exponential at t_end, with the interval from the log slope's."""
+    lf = e.log_fit
+
+    def slope_at(k: float) -> float:  # y' = k y for y = a exp(k (t - t_ref))
+        return k * e.a * math.exp(k * (t_end - e.t_ref_s))
+
+    ends = [slope_at(k) for k in (lf.ci95_low, lf.ci95_high)]
+    y_end = e.a * math.exp(lf.slope * (t_end - e.t_ref_s))
+    stderr = abs(y_end * (1.0 + lf.slope * (t_end - e.t_ref_s))) * lf.stderr  # delta method
+    return CurrentRate(slope_at(lf.slope), min(ends), max(ends), stderr, t_end,
+                       "the exponential at the last sample")  # fmt: skip
+
+
+def _local_current(local: LocalRate, t_end: float) -> CurrentRate:
+    """The local line's slope is the rate at its middle: carried to the last sample by the
+    observed rate change, its interval the union of the two (the misfit widens it)."""
+    f = local.fit
+    shift = local.rate_change_per_s * (t_end - f.t_mid_s)
+    return CurrentRate(f.slope + shift, min(f.ci95_low, f.ci95_low + shift),
+                       max(f.ci95_high, f.ci95_high + shift), f.stderr, t_end,
+                       f"the line over the last {t_end - local.t_start_s:.0f} s, "
+                       "carried to the last sample")  # fmt: skip
+
+
+def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_FIT_Z) -> DecayModel:
+    """Linear while the line fits; exponential when it fits a decay the line cannot;
+    otherwise "neither", with a one-line reason and the local rate as the current one."""
     t, v = _as_series(t_s, y, 5)
-    z = curvature_z(t, v)
-    exp_fit = fit_exponential(t, v) if np.all(v > 0.0) else None
-    convex_decay = z > z_limit and exp_fit is not None and exp_fit.tau_s < math.inf
-    return DecayModel("exponential" if convex_decay else "linear", z, fit_slope(t, v), exp_fit)
+    lin, z_lin = fit_slope(t, v), lack_of_fit(t, v)
+    positive = bool(np.all(v > 0.0))
+    exp_fit = fit_exponential(t, v) if positive else None
+    z_exp = lack_of_fit(t, np.log(v)) if positive else None
+    local = local_rate(t, v, z_limit)
+    t_end = float(t[-1])
+    model: Model
+    if abs(z_lin) <= z_limit:
+        model, reason = "linear", ""
+        current = CurrentRate(lin.slope, lin.ci95_low, lin.ci95_high, lin.stderr, t_end,
+                              "the whole window")  # fmt: skip
+    elif (exp_fit is not None and z_exp is not None and z_lin > 0.0 and abs(z_exp) <= z_limit
+          and math.isfinite(exp_fit.tau_s)):  # fmt: skip
+        model, reason = "exponential", ""
+        current = _exp_current(exp_fit, t_end)
+    else:
+        model = "neither"
+        if z_exp is None:
+            reason = f"the line misfits (curvature z {z_lin:+.1f}) and y is not all positive"
+        elif z_lin < 0.0:
+            reason = f"the loss is speeding up (curvature z {z_lin:+.1f}): not a steady leak"
+        else:
+            reason = (f"the rate changes over the record: curvature z {z_lin:+.1f} against "
+                      f"the line, {z_exp:+.1f} against the exponential")  # fmt: skip
+        current = _local_current(local, t_end)
+    return DecayModel(model, reason, z_lin, z_exp, lin, exp_fit, local, current)
 
 
 @dataclass(frozen=True)
@@ -123,7 +242,7 @@ def hole_from_tau(
 class TimeToLimit:
     """When the fitted series reaches a limit, from the chosen model; inf if never."""
 
-    model: Literal["linear", "exponential"]
+    model: Model
     t_limit_s: float  # absolute time (the series' clock)
     t_limit_ci95_low_s: float
     t_limit_ci95_high_s: float
@@ -131,7 +250,7 @@ class TimeToLimit:
 
 
 def _level_halfwidth(fit: SlopeFit[float]) -> float:
-    """95 % half-width of the fitted level at the window's middle: t * sigma / sqrt(n_eff)
+    """95 % half-width of the fitted level at the window's middle: q * sigma / sqrt(n_eff)
     (for centred times the level and the slope are uncorrelated)."""
     if fit.stderr <= 0.0:
         return 0.0
@@ -139,14 +258,28 @@ def _level_halfwidth(fit: SlopeFit[float]) -> float:
     return q * fit.residual_sigma / math.sqrt(fit.n_eff)
 
 
+def _line_crossings(fit: SlopeFit[float], y_floor: float, slopes: tuple[float, float, float],
+                    ) -> tuple[float, float, float]:  # fmt: skip
+    """Crossing times of y_floor along a line through the fit's level at three slopes
+    (central, low, high), the level shifted by its own interval on the early/late side."""
+    widen = _level_halfwidth(fit)
+
+    def at(slope: float, side: float) -> float:
+        if slope >= 0.0:
+            return fit.t_mid_s if fit.intercept <= y_floor else math.inf
+        return fit.t_mid_s + (y_floor - fit.intercept - side * widen) / slope
+
+    return at(slopes[0], 0.0), at(slopes[1], -1.0), at(slopes[2], 1.0)
+
+
 def time_to_limit(decay: DecayModel, y_floor: float) -> TimeToLimit:
     """When the series falls to y_floor (same units as the fitted y: for P/T pass
-    limit_pa / T). The range comes from the slope's 95 % interval (linear) or tau's
-    (exponential), widened by the fitted level's own interval, which matters when the floor
-    is near. A series already at or below the floor gives its crossing time (or the
-    window's middle); one not falling gives inf."""
-    lin = decay.linear
-    e = decay.exponential
+    limit_pa / T). Linear: the slope's interval and the level's. Exponential: tau's.
+    Neither: the local line, its slope interval widened by how much the rate may still
+    change before the crossing (the observed rate change times the horizon): a misfit
+    widens the range, it never narrows it. A series at or below the floor gives its
+    crossing time (or the window's middle); one not falling gives inf."""
+    lin, e, t_end = decay.linear, decay.exponential, decay.linear.t_end_s
     if decay.model == "exponential" and e is not None:
         widen = _level_halfwidth(e.log_fit)  # in ln y
 
@@ -157,15 +290,13 @@ def time_to_limit(decay: DecayModel, y_floor: float) -> TimeToLimit:
 
         t0 = exp_at(e.tau_s, 0.0)
         early, late = exp_at(e.tau_ci95_low_s, -1.0), exp_at(e.tau_ci95_high_s, 1.0)
+    elif decay.model == "neither":
+        f = decay.local.fit
+        t0 = _line_crossings(f, y_floor, (f.slope, f.slope, f.slope))[0]
+        drift = abs(decay.local.rate_change_per_s) * max(t0 - t_end, 0.0) \
+            if math.isfinite(t0) else math.inf  # fmt: skip
+        _, early, late = _line_crossings(f, y_floor, (f.slope, f.ci95_low - drift,
+                                                      f.ci95_high + drift))  # fmt: skip
     else:
-        widen = _level_halfwidth(lin)
-
-        def lin_at(slope: float, side: float) -> float:
-            if slope >= 0.0:
-                return lin.t_mid_s if lin.intercept <= y_floor else math.inf
-            return lin.t_mid_s + (y_floor - lin.intercept - side * widen) / slope
-
-        t0, early, late = lin_at(lin.slope, 0.0), lin_at(lin.ci95_low, -1.0), \
-            lin_at(lin.ci95_high, 1.0)  # fmt: skip
-    return TimeToLimit(decay.model, t0, min(early, late), max(early, late),
-                       max(t0 - lin.t_end_s, 0.0))  # fmt: skip
+        t0, early, late = _line_crossings(lin, y_floor, (lin.slope, lin.ci95_low, lin.ci95_high))
+    return TimeToLimit(decay.model, t0, min(early, late), max(early, late), max(t0 - t_end, 0.0))

@@ -1,11 +1,12 @@
 """One-window least-squares slope with an honest uncertainty, and the pieces it shares.
 
 A leak shows as a slope of pressure (or P/T) against time. Sensor noise is seldom white
-(thermal drift, IIR filters), and serially correlated residuals make the textbook OLS standard
-error far too small. Here it is inflated by the AR(1) factor (1 + rho) / (1 - rho) of the
-residuals' lag-1 autocorrelation, and the 95 % interval uses a Student-t quantile on the
-effective sample size. `sliding` and `incremental` compute the same fit over every window of
-a record and over a live stream; all three agree to rounding.
+(thermal wander, flicker, slow random walks), and correlated residuals make the textbook OLS
+standard error far too small. The point estimate stays OLS (within a few % of the GLS bound
+on every noise family of the battery, and it is what prefix sums give); its variance is the
+long-run variance of `lrv`, from the residuals' batch sums, with an interval widened for what
+that estimate cannot know. `sliding` and `incremental` compute the same fit over every window
+of a record and over a live stream; all three agree to rounding.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from typing import Final, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from leakmon.analysis.student_t import student_t_ppf
+from leakmon.analysis import lrv
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 V = TypeVar("V", float, FloatArray)
 
-CONFIDENCE: Final = 0.95
-RHO_MAX: Final = 0.99  # caps the AR(1) variance inflation at 199x
+CONFIDENCE: Final = lrv.CONFIDENCE
 
 
 @dataclass(frozen=True)
@@ -33,36 +33,18 @@ class SlopeFit(Generic[V]):
 
     slope: V  # y units per second
     intercept: V  # fitted y at t_mid_s, i.e. the window's mean of y
-    stderr: V  # standard error of the slope, inflated for AR(1) residuals
+    stderr: V  # standard error of the slope from the long-run variance (lrv)
     ci95_low: V
     ci95_high: V
     residual_sigma: V  # RMS residual on n - 2 degrees of freedom
     n: int | IntArray  # samples in the window
-    n_eff: V  # n (1 - rho) / (1 + rho), rho = rho1 clipped to [0, RHO_MAX]
-    rho1: V  # lag-1 autocorrelation of the residuals, unclipped
+    n_eff: V  # independent samples worth of information: n * (white-noise var / var), <= n
+    noise_exponent: V  # fitted spectral exponent of the noise (0 white, 1 flicker, 2 walk)
     t_mid_s: V  # mean time of the window
     t_end_s: V  # time of the window's last sample
 
 
 FIELDS: Final = tuple(SlopeFit.__dataclass_fields__)
-
-
-def _finish_one(
-    n: int, slope: float, sxx: float, sse: float, lag: float, t_mid: float, y_mid: float,
-    t_end: float,
-) -> SlopeFit[float]:  # fmt: skip
-    """`_finish` for one window, in floats (fit_slope, IncrementalSlope.fit)."""
-    sse = max(float(sse), 0.0)
-    sigma = math.sqrt(sse / (n - 2.0))
-    rho1 = float(lag) / sse if sse > 0.0 else 0.0
-    rho = min(max(rho1, 0.0), RHO_MAX)
-    inflation = (1.0 + rho) / (1.0 - rho)
-    stderr = sigma * math.sqrt(inflation / sxx)
-    n_eff = n / inflation
-    half = student_t_ppf(0.5 + CONFIDENCE / 2.0, max(n_eff - 2.0, 1.0)) * stderr
-    slope, t_mid, y_mid, t_end = float(slope), float(t_mid), float(y_mid), float(t_end)
-    return SlopeFit(slope, y_mid, stderr, slope - half, slope + half, sigma, n, n_eff, rho1,
-                    t_mid, t_end)  # fmt: skip
 
 
 def _as_series(t_s: npt.ArrayLike, y: npt.ArrayLike, min_n: int) -> tuple[FloatArray, FloatArray]:
@@ -74,41 +56,74 @@ def _as_series(t_s: npt.ArrayLike, y: npt.ArrayLike, min_n: int) -> tuple[FloatA
     return t, v
 
 
-def fit_slope(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[float]:
-    """OLS slope of y against t (>= 3 samples) with an AR(1)-honest standard error."""
-    t, v = _as_series(t_s, y, 3)
-    t_mid, y_mid = float(t.mean()), float(v.mean())
-    tc, yc = t - t_mid, v - y_mid  # centring keeps t ~ 1e6 s from cancelling
-    sxx = float(tc @ tc)
-    if not sxx > 0.0:
-        raise ValueError("all samples share one time: the slope is undefined")
-    slope = float(tc @ yc) / sxx
-    r = yc - slope * tc
-    r -= r.mean()  # OLS residuals sum to 0; this drops the rounding of t_mid times the slope
-    return _finish_one(t.size, slope, sxx, float(r @ r), float(r[:-1] @ r[1:]), t_mid, y_mid,
-                       float(t[-1]))  # fmt: skip
-
-
-def _from_sums(
-    n: float, sums: tuple[V, ...], first: tuple[V, V], last: tuple[V, V]
-) -> tuple[V, V, V, V, V, V]:
-    """Slope, Sxx, SSE, lag-1 residual sum, mean t, mean y from raw window sums.
-
-    sums = (St, Sy, Stt, Sty, Syy, Ptt, Pty, Pyt, Pyy), the P* over neighbour pairs, e.g.
-    Pty = sum t_j y_(j+1); first and last are (t, y) of the window's end samples.
-    """
-    st, sy, stt, sty, syy, ptt, pty, pyt, pyy = sums
-    tm, ym = st / n, sy / n
-    sxx, sxy = stt - st * tm, sty - st * ym
+def spread(n: int, sxx: V, sse: V, modes: FloatArray | None) -> tuple[V, V, V, V]:
+    """(stderr, half-width of the 95 % interval, n_eff, noise exponent) of windows of n
+    samples, from Sxx, the SSE and the residuals' batch modes (lrv; None below
+    lrv.MIN_SAMPLES).
+    The one place the three paths turn sums into an interval."""
+    sigma2 = np.maximum(sse, 0.0) / (n - 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = sxy / sxx
-    sse = (syy - sy * ym) - b * sxy
-    # r_j = z_j - alpha with z = y - b t and alpha = ym - b tm: expand sum r_j r_(j+1).
-    alpha = ym - b * tm
-    zz = pyy - b * (pyt + pty) + b * b * ptt
-    z_pair_firsts = (sy - last[1]) - b * (st - last[0])
-    z_pair_seconds = (sy - first[1]) - b * (st - first[0])
-    lag = zz - alpha * (z_pair_firsts + z_pair_seconds) + (n - 1.0) * alpha * alpha
-    return b, sxx, sse, lag, tm, ym
+        white = sigma2 / sxx
+        q: float | FloatArray
+        if modes is None:
+            var, beta, q = white, np.full_like(white, math.nan), lrv.white_quantile(n)
+        else:
+            var, beta, q = lrv.spectral_variance(modes, n, sxx)
+        stderr = np.sqrt(var)
+        n_eff = np.where(var > 0.0, np.minimum(n * white / var, float(n)), float(n))
+    return stderr, q * stderr, n_eff, beta  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class RowSums:
+    """Least-squares pieces of each row of (windows, n) arrays: what `fit_rows` and the
+    CUSUM's pooled noise estimate share."""
+
+    n: int
+    slope: FloatArray
+    sxx: FloatArray
+    sse: FloatArray
+    t_mid: FloatArray
+    y_mid: FloatArray
+    modes: FloatArray | None  # (BATCHES - 2, windows): lrv modes of the residual batch means
+
+
+def row_sums(t_s: npt.ArrayLike, y: npt.ArrayLike) -> RowSums:
+    """OLS of each row of two (windows, n) arrays (n >= 3) and its residuals' lrv modes."""
+    t, v = np.asarray(t_s, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if t.ndim != 2 or t.shape != v.shape or t.shape[1] < 3:
+        raise ValueError(f"t_s and y must be (windows, n >= 3) arrays, got {t.shape}, {v.shape}")
+    n = t.shape[1]
+    t_mid, y_mid = t.mean(axis=1), v.mean(axis=1)
+    tc, yc = t - t_mid[:, None], v - y_mid[:, None]  # centring keeps t ~ 1e6 s from cancelling
+    sxx = np.einsum("ij,ij->i", tc, tc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.einsum("ij,ij->i", tc, yc) / sxx
+    r = yc - slope[:, None] * tc
+    r -= r.mean(axis=1, keepdims=True)  # drops the rounding of t_mid times the slope
+    modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1], axis=1).T, n) \
+        if n >= lrv.MIN_SAMPLES else None  # fmt: skip
+    return RowSums(n, slope, sxx, np.einsum("ij,ij->i", r, r), t_mid, y_mid, modes)
+
+
+def fit_rows(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[FloatArray]:
+    """`fit_slope` of each row of two (windows, n) arrays (n >= 3), vectorized. A row whose
+    samples share one time gives NaN."""
+    rs = row_sums(t_s, y)
+    n, slope = rs.n, rs.slope
+    stderr, half, n_eff, beta = spread(n, rs.sxx, rs.sse, rs.modes)
+    t_end = np.asarray(t_s, dtype=np.float64)[:, -1].copy()
+    return SlopeFit(slope, rs.y_mid, stderr, slope - half, slope + half,
+                    np.sqrt(np.maximum(rs.sse, 0.0) / (n - 2.0)),
+                    np.broadcast_to(np.int64(n), slope.shape), n_eff, beta, rs.t_mid,
+                    t_end)  # fmt: skip
+
+
+def fit_slope(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[float]:
+    """OLS slope of y against t (>= 3 samples) with a long-run-variance standard error."""
+    t, v = _as_series(t_s, y, 3)
+    if not t.max() > t.min():
+        raise ValueError("all samples share one time: the slope is undefined")
+    rows = fit_rows(t[None, :], v[None, :])
+    values = {f: float(getattr(rows, f)[0]) for f in FIELDS if f != "n"}
+    return SlopeFit(n=t.size, **values)

@@ -49,6 +49,18 @@ def _scaled(loss: Rate[V], factor: float) -> Rate[V]:
     return Rate(loss.value * factor, loss.ci95_low * factor, loss.ci95_high * factor)
 
 
+def loss(slope: V, ci95_low: V, ci95_high: V, scale: V | float = 1.0) -> Rate[V]:
+    """A slope of a series that falls when gas escapes, as a loss (positive when losing),
+    times scale: the sign flip and the interval swap, written once for the whole package."""
+    return Rate(-slope * scale, -ci95_high * scale, -ci95_low * scale)
+
+
+def pressure_loss(fit: SlopeFit[V], temperature_k: V | float) -> Rate[V]:
+    """The pressure loss rate (Pa/s) at temperature_k from a fit of P/T (Pa/K against s):
+    what the volume would lose per second at that gas temperature."""
+    return loss(fit.slope, fit.ci95_low, fit.ci95_high, temperature_k)
+
+
 def leak_rates(
     fit: SlopeFit[V], volume_m3: float, reference_temperature_k: float,
     molar_mass_kg_per_mol: float = units.M,
@@ -56,9 +68,9 @@ def leak_rates(
     """Every leak unit from a SlopeFit of P/T (Pa/K against s); sign flipped: loss > 0."""
     if not (volume_m3 > 0.0 and reference_temperature_k > 0.0):
         raise ValueError("volume_m3 and reference_temperature_k must be positive")
-    loss: Rate[V] = Rate(-fit.slope, -fit.ci95_high, -fit.ci95_low)  # Pa/K per s
-    kg_per_s = _scaled(loss, volume_m3 * molar_mass_kg_per_mol / units.R)
-    pa_per_s = _scaled(loss, reference_temperature_k)
+    per_k = pressure_loss(fit, 1.0)  # Pa/K per s
+    kg_per_s = _scaled(per_k, volume_m3 * molar_mass_kg_per_mol / units.R)
+    pa_per_s = _scaled(per_k, reference_temperature_k)
     q = _scaled(pa_per_s, volume_m3)
     std = units.kg_per_s_to_sccm(1.0, molar_mass_kg_per_mol)
     spm = Rate(units.seconds_per_mmhg(pa_per_s.value), units.seconds_per_mmhg(pa_per_s.ci95_high),

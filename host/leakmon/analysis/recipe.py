@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from leakmon import units
 from leakmon.analysis.fit import FloatArray, fit_slope
+from leakmon.analysis.rates import loss
 from leakmon.config.loader import read_toml
 from leakmon.config.recipe import check_recipe
 
@@ -170,7 +171,8 @@ def _judge_leak(recipe: Recipe, t: FloatArray, p: FloatArray, tk: FloatArray,
         return Verdict(ResultCode.ABORTED, "fewer than 3 samples in the measure phase", **base)
     f = fit_slope(tm, pc)
     scale = cal.scale if cal is not None else 1.0
-    rate, lo, hi = -f.slope * scale, -f.ci95_high * scale, -f.ci95_low * scale
+    r = loss(f.slope, f.ci95_low, f.ci95_high, scale)
+    rate, lo, hi = r.value, r.ci95_low, r.ci95_high
     sccm = math.nan
     if recipe.volume_m3 > 0.0:
         sccm = float(units.kg_per_s_to_sccm(

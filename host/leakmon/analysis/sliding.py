@@ -2,12 +2,13 @@
 
 Window sums come from prefix sums (cumsum), taken over short overlapping rows of the record,
 each relative to its first sample and its chord, so the sums of squares stay near a window's
-size and do not cancel. Two tricks make it fast: the eight sums are cumulated as four complex
-arrays (numpy's cumsum is latency-bound, and a complex add does two sums for the price of
-one), and the lag-1 residual sum comes from squared *differences* of neighbours, which are
-small and well conditioned, instead of products of neighbours. Each pass works on a
-cache-sized piece in buffers made once per thread (fresh temporaries would be page-faulted
-in again on every pass) and writes straight into the output arrays.
+size and do not cancel. The five sums are cumulated as two complex arrays and one real one
+(numpy's cumsum is latency-bound, and a complex add does two sums for the price of one). The
+long-run variance (`lrv`) needs each window's residual sums over its 16 batches: those are
+differences of the same prefix sums at the batch edges, i.e. contiguous slices, and their
+cosine modes are one small matrix product per pass. Each pass works on a cache-sized piece in
+buffers made once per thread (fresh temporaries would be page-faulted in again on every pass)
+and writes straight into the output arrays.
 """
 
 from __future__ import annotations
@@ -19,15 +20,8 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided
 
-from leakmon.analysis.fit import (
-    CONFIDENCE,
-    FIELDS,
-    RHO_MAX,
-    FloatArray,
-    SlopeFit,
-    _as_series,
-)
-from leakmon.analysis.student_t import upper_quantile_into
+from leakmon.analysis import lrv
+from leakmon.analysis.fit import FIELDS, FloatArray, SlopeFit, _as_series, spread
 
 BLOCK_WINDOWS: Final = 8  # windows per row, in window lengths: rows overlap by 1/(this + 1)
 PASS_SAMPLES: Final = 1 << 15  # row samples per pass: sized for the cache
@@ -46,21 +40,23 @@ def _rows(a: FloatArray, start: int, n_rows: int, length: int, step: int) -> Flo
 class _Scratch:
     """Buffers for one pass of n_rows rows, made once per thread and reused."""
 
-    def __init__(self, n_rows: int, length: int, block: int) -> None:
-        self.z = np.empty((4, n_rows, length + 1), np.complex128)
+    def __init__(self, n_rows: int, length: int, block: int, w: int) -> None:
+        self.z = np.empty((2, n_rows, length + 1), np.complex128)
         self.z[:, :, 0] = 0.0  # the leading zero of every prefix sum
-        self.sums = np.empty((3, n_rows, block), np.complex128)
-        self.real = np.empty((14, n_rows * block))
+        self.zty = np.empty((n_rows, length + 1))
+        self.zty[:, 0] = 0.0
+        self.real = np.empty((10, n_rows * block))
+        self.edges = np.empty((lrv.BATCHES + 1, n_rows * block))
+        self.modes = np.empty((lrv.BATCHES - 2, n_rows * block))
+        self.weights = lrv.edge_modes(w) if w >= lrv.MIN_SAMPLES else np.empty((0, 0))
         self.chord = np.empty(n_rows)
 
 
-def _prefix_sums(rt: FloatArray, ry: FloatArray, w: int, block: int, sc: _Scratch) -> None:
-    """Prefix sums along each row, with a leading zero, of 8 series packed in 4 complex ones:
-    (t, y), (t^2, y^2), (t y, dt^2), (dt dy, dy^2), where t, y are taken from the row's first
-    sample and y also from its chord, and dt, dy are differences of neighbours. Leaves them in
-    sc.z, each row's chord slope in sc.chord and (t, y) of every window's first and last
-    sample, in that frame, in sc.real[0:4]."""
-    n_rows, length = rt.shape
+def _prefix_sums(rt: FloatArray, ry: FloatArray, sc: _Scratch) -> None:
+    """Prefix sums along each row, with a leading zero, of (t, y), (t^2, y^2) packed in two
+    complex series and t y in a real one, where t, y are taken from the row's first sample
+    and y also from its chord. Leaves each row's chord slope in sc.chord."""
+    n_rows = rt.shape[0]
     z = sc.z[:, :n_rows]
     zr, zi = z.real[:, :, 1:], z.imag[:, :, 1:]
     tt, yy, chord = zr[0], zi[0], sc.chord[:n_rows]
@@ -70,34 +66,11 @@ def _prefix_sums(rt: FloatArray, ry: FloatArray, w: int, block: int, sc: _Scratc
     chord[tt[:, -1] == 0.0] = 0.0
     np.multiply(tt, chord[:, None], out=zr[1])
     yy -= zr[1]
-    n = n_rows * block
-    for i, (k, a) in enumerate((k, a) for k in (0, w - 1) for a in (tt, yy)):
-        sc.real[i, :n].reshape(n_rows, block)[...] = a[:, k : k + block]
+    np.multiply(tt, yy, out=sc.zty[:n_rows, 1:])
     np.multiply(tt, tt, out=zr[1])
     np.multiply(yy, yy, out=zi[1])
-    np.multiply(tt, yy, out=zr[2])
-    dt, dy = zr[3], zi[3]
-    dt[:, 0] = dy[:, 0] = 0.0  # the row's first sample has no neighbour before it
-    np.subtract(tt[:, 1:], tt[:, :-1], out=dt[:, 1:])
-    np.subtract(yy[:, 1:], yy[:, :-1], out=dy[:, 1:])
-    np.multiply(dt, dt, out=zi[2])
-    np.multiply(dt, dy, out=dt)
-    np.multiply(dy, dy, out=dy)
     np.cumsum(z[:, :, 1:], axis=2, out=z[:, :, 1:])
-
-
-def _window_sums(w: int, block: int, n_rows: int, sc: _Scratch) -> list[FloatArray]:
-    """St, Sy, Stt, Syy, Sty over each window's w samples; Sdtdt, Sdtdy, Sdydy over its
-    w - 1 neighbour pairs (those sums start one prefix later). Views into sc."""
-    z, ws, n = sc.z[:, :n_rows], sc.sums[:, :n_rows], n_rows * block
-    for i, (k, first) in enumerate(((0, 0), (1, 0), (3, 1))):
-        np.subtract(z[k, :, w : w + block], z[k, :, first : first + block], out=ws[i])
-    sty, dtdt = sc.real[4, :n].reshape(n_rows, block), sc.real[5, :n].reshape(n_rows, block)
-    np.subtract(z[2, :, w : w + block].real, z[2, :, :block].real, out=sty)
-    np.subtract(z[2, :, w : w + block].imag, z[2, :, 1 : 1 + block].imag, out=dtdt)
-    flat = [ws[i].reshape(-1) for i in range(3)]
-    return [flat[0].real, flat[0].imag, flat[1].real, flat[1].imag, sc.real[4, :n],
-            sc.real[5, :n], flat[2].real, flat[2].imag]  # fmt: skip
+    np.cumsum(sc.zty[:n_rows, 1:], axis=1, out=sc.zty[:n_rows, 1:])
 
 
 def _pass(
@@ -111,89 +84,64 @@ def _pass(
     n = n_rows * block
     rt = _rows(t, start, n_rows, block + w - 1, block)
     ry = _rows(y, start, n_rows, block + w - 1, block)
-    _prefix_sums(rt, ry, w, block, sc)
+    _prefix_sums(rt, ry, sc)
     shape = (n_rows, block)
-    sums = _window_sums(w, block, n_rows, sc)
-    st, sy, stt, syy, sty, dtdt, dtdy, dydy = (s.reshape(shape) for s in sums)
-    t_first, y_first, t_last, y_last, _, _, tm, ym, sxx, b, sse, lag, r, tmp = (
-        a.reshape(shape) for a in sc.real[:, :n])  # fmt: skip
+    z = sc.z[:, :n_rows]
+    sty, st, sy, stt, syy, tm, ym, sxx, b, sse = (a.reshape(shape) for a in sc.real[:, :n])
+    np.subtract(sc.zty[:n_rows, w : w + block], sc.zty[:n_rows, :block], out=sty)
+    np.subtract(z[0, :, w : w + block].real, z[0, :, :block].real, out=st)
+    np.subtract(z[0, :, w : w + block].imag, z[0, :, :block].imag, out=sy)
+    np.subtract(z[1, :, w : w + block].real, z[1, :, :block].real, out=stt)
+    np.subtract(z[1, :, w : w + block].imag, z[1, :, :block].imag, out=syy)
     full = n == n_out
     o = {f: (a[start:stop] if full else np.empty(n)).reshape(shape) for f, a in out.items()}
     np.multiply(st, 1.0 / w, out=tm)
     np.multiply(sy, 1.0 / w, out=ym)
-    np.multiply(st, tm, out=tmp)
-    np.subtract(stt, tmp, out=sxx)
-    np.multiply(st, ym, out=tmp)
-    np.subtract(sty, tmp, out=tmp)  # Sxy
+    np.multiply(st, tm, out=st)
+    np.subtract(stt, st, out=sxx)
+    np.multiply(sy, tm, out=st)
+    np.subtract(sty, st, out=sty)  # Sxy
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(tmp, sxx, out=b)
-    np.multiply(b, tmp, out=tmp)
+        np.divide(sty, sxx, out=b)
+    np.multiply(b, sty, out=sty)
     np.multiply(sy, ym, out=sse)
     np.subtract(syy, sse, out=sse)
-    sse -= tmp
+    sse -= sty
     np.maximum(sse, 0.0, out=sse)
-    _lag(sse, b, tm, ym, (t_first, y_first, t_last, y_last), (dtdt, dtdy, dydy), lag, r, tmp)
+    modes = _batch_modes(z[0], w, block, b, sc, n) if w >= lrv.MIN_SAMPLES else None
+    stderr, half, n_eff, beta = spread(w, sxx.reshape(-1), sse.reshape(-1), modes)
     chord = sc.chord[:n_rows, None]
     np.add(b, chord, out=o["slope"])
-    np.multiply(tm, chord, out=tmp)
-    tmp += ym
-    np.add(tmp, ry[:, :1], out=o["intercept"])
+    np.subtract(o["slope"], half.reshape(shape), out=o["ci95_low"])
+    np.add(o["slope"], half.reshape(shape), out=o["ci95_high"])
+    o["stderr"][...] = stderr.reshape(shape)
+    o["n_eff"][...] = n_eff.reshape(shape)
+    o["noise_exponent"][...] = beta.reshape(shape)
+    np.multiply(sse, 1.0 / (w - 2.0), out=sse)
+    np.sqrt(sse, out=o["residual_sigma"])
+    np.multiply(tm, chord, out=st)
+    st += ym
+    np.add(st, ry[:, :1], out=o["intercept"])
     np.add(tm, rt[:, :1], out=o["t_mid_s"])
-    _spread(w, sxx, sse, lag, o, r, tmp)
     if not full:
         for f, a in out.items():
             a[start:stop] = o[f].reshape(-1)[:n_out]
 
 
-def _lag(
-    sse: FloatArray, b: FloatArray, tm: FloatArray, ym: FloatArray,
-    ends: tuple[FloatArray, ...], pairs: tuple[FloatArray, ...], lag: FloatArray,
-    r: FloatArray, tmp: FloatArray,
-) -> None:  # fmt: skip
-    """lag = sum r_j r_(j+1) from sum (r_(j+1) - r_j)^2 = 2 SSE - r_first^2 - r_last^2 - 2 lag,
-    where r_(j+1) - r_j = dy - b dt; r and tmp are scratch."""
-    dtdt, dtdy, dydy = pairs
-    np.multiply(b, dtdt, out=lag)
-    lag -= dtdy
-    lag -= dtdy
-    lag *= b
-    lag += dydy  # sum of squared residual differences
-    np.multiply(sse, 2.0, out=tmp)
-    np.subtract(tmp, lag, out=lag)
-    for t_e, y_e in (ends[:2], ends[2:]):
-        np.subtract(t_e, tm, out=r)
-        r *= b
-        np.subtract(y_e, r, out=r)
-        r -= ym
-        r *= r
-        lag -= r
-    lag *= 0.5
-
-
-def _spread(
-    w: int, sxx: FloatArray, sse: FloatArray, lag: FloatArray, o: dict[str, npt.NDArray[Any]],
-    rho: FloatArray, tmp: FloatArray,
-) -> None:  # fmt: skip
-    """Residual sigma, rho1, AR(1)-inflated standard error, n_eff and the t interval."""
-    np.multiply(sse, 1.0 / (w - 2.0), out=tmp)
-    np.sqrt(tmp, out=o["residual_sigma"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(lag, sse, out=o["rho1"])
-        o["rho1"][sse == 0.0] = 0.0
-        np.clip(o["rho1"], 0.0, RHO_MAX, out=rho)
-        np.subtract(1.0, rho, out=tmp)
-        rho += 1.0
-        np.divide(rho, tmp, out=rho)  # inflation = (1 + rho) / (1 - rho)
-        np.divide(rho, sxx, out=tmp)
-        np.sqrt(tmp, out=o["stderr"])
-    o["stderr"] *= o["residual_sigma"]
-    np.divide(float(w), rho, out=o["n_eff"])
-    np.subtract(o["n_eff"], 2.0, out=tmp)
-    np.maximum(tmp, 1.0, out=tmp)
-    upper_quantile_into(0.5 + CONFIDENCE / 2.0, tmp, rho)
-    rho *= o["stderr"]
-    np.subtract(o["slope"], rho, out=o["ci95_low"])
-    np.add(o["slope"], rho, out=o["ci95_high"])
+def _batch_modes(
+    z: npt.NDArray[np.complex128], w: int, block: int, b: FloatArray, sc: _Scratch, n: int
+) -> FloatArray:  # fmt: skip
+    """Each window's residual batch modes (lrv), (BATCHES - 2, windows): Y - b T of the row's
+    (t, y) prefix sums at the window's batch edges, weighed by lrv.edge_modes in one matrix
+    product. Neither the window's first prefix sum nor its level matters: the weights of
+    every mode sum to zero, and the modes are orthogonal to a constant."""
+    edges = lrv.batch_edges(w)
+    g = sc.edges[:, :n]
+    for j in range(lrv.BATCHES + 1):
+        e, gj = int(edges[j]), g[j].reshape(b.shape)
+        np.multiply(b, z[:, e : e + block].real, out=gj)
+        np.subtract(z[:, e : e + block].imag, gj, out=gj)
+    return lrv.small_matmul(sc.weights, g, sc.modes[:, :n])
 
 
 def sliding_slopes(
@@ -222,7 +170,7 @@ def sliding_slopes(
     workers = max(1, min(workers, len(starts)))
 
     def run(share: list[int]) -> None:
-        sc = _Scratch(rows, block + window_n - 1, block)
+        sc = _Scratch(rows, block + window_n - 1, block, window_n)
         for start in share:
             _pass(t, v, window_n, block, start, min(start + per_pass, n_win), sc, out)
 

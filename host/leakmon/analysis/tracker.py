@@ -1,4 +1,8 @@
-"""Live leak estimation per channel: compensated blocks in, leak-rate updates out."""
+"""Live leak estimation per channel: compensated blocks in, leak-rate updates out.
+
+Each update is `estimate.estimate_leak` of the channel's trailing window, the function
+`leakmon analyze` runs on a record: on the same samples the two agree exactly.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,27 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from leakmon import units
-from leakmon.analysis.cusum import LeakCusum
-from leakmon.analysis.slope import IncrementalSlope
+from leakmon.analysis.cusum import BLOCK_S, FALSE_ALARM_DAYS, LeakCusum
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S, LeakEstimate, estimate_leak
+from leakmon.analysis.incremental import TrailingWindow
 from leakmon.wire.stream import SampleBlock
 
-CUSUM_BLOCK_S = 10.0  # one leak-rate estimate per block for the onset detector
+MIN_SAMPLES = 5  # below this no model can be checked
 
 
 @dataclass(frozen=True, slots=True)
 class LeakUpdate:
     """The state of one channel after a block: positive leak rate = losing gas.
 
-    The rate is the pressure loss the volume would show at the current gas
-    temperature: it comes from the slope of P/T, so temperature swings cancel.
+    The rate is the pressure loss the volume would show at the window's mean gas
+    temperature: it comes from the slope of P/T, so temperature swings cancel. It is the
+    current rate under the model that holds (`model`); see analysis.estimate.
     """
 
     t_s: float
     channel: int
-    pressure_pa: float
-    temperature_k: float
+    pressure_pa: float  # this block's mean
+    temperature_k: float  # this block's mean
     leak_rate_pa_per_s: float
     leak_rate_ci95_low_pa_per_s: float
     leak_rate_ci95_high_pa_per_s: float
@@ -34,64 +39,98 @@ class LeakUpdate:
     leak_rate_mmhg_per_day: float
     n_samples: int
     n_eff: float
-    # Onset detection: the CUSUM's first alarm (device time), its estimated onset, and the
-    # expected time between false alarms (None until the CUSUM has seen a block).
+    model: str = "linear"
+    model_reason: str = ""
+    lack_of_fit_linear_z: float = math.nan
+    lack_of_fit_exponential_z: float | None = None
+    rate_source: str = ""
+    noise_exponent: float = math.nan
+    drift_warning: str = ""
+    reference_temperature_k: float = math.nan  # the window's mean, at which rates are quoted
+    time_to_limit_s: float | None = None
+    time_to_limit_ci95_s: tuple[float, float] | None = None
+    # Onset detection: the CUSUM's first alarm (device time), its estimated onset, and its
+    # design: the stated false-alarm spacing and the expected delay for the leak to catch
+    # (None until the CUSUM has learnt the noise).
     alarm_t_s: float | None = None
     alarm_onset_t_s: float | None = None
     false_alarm_spacing_s: float | None = None
+    expected_delay_s: float | None = None
 
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, object]:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in asdict(self).items()}  # fmt: skip
 
 
 class LeakTracker:
-    """Per channel: an IncrementalSlope of P/T over a sliding window (None = all), and
-    a CUSUM on block slopes of P/T for the onset of a leak (analysis.cusum)."""
+    """Per channel: the trailing window of (t, P, T) and its estimate after every block,
+    and a CUSUM on block slopes of P/T for the onset of a leak (analysis.cusum)."""
 
-    def __init__(self, window_s: float | None = 600.0, block_s: float = CUSUM_BLOCK_S) -> None:
+    def __init__(
+        self, window_s: float | None = DEFAULT_WINDOW_S, block_s: float = BLOCK_S,
+        limit_pa: float | None = None, false_alarm_days: float = FALSE_ALARM_DAYS,
+        catch_pa_per_s: float | None = None,
+    ) -> None:  # fmt: skip
         self.window_s = window_s
         self.block_s = block_s
-        self._fits: dict[int, IncrementalSlope] = {}
+        self.limit_pa = limit_pa
+        self.false_alarm_spacing_s = false_alarm_days * 86400.0
+        self.catch_pa_per_s = catch_pa_per_s
+        self._windows: dict[int, TrailingWindow] = {}
         self._cusums: dict[int, LeakCusum] = {}
 
     def _cusum(self, block: SampleBlock) -> LeakCusum | None:
         c = self._cusums.get(block.channel)
         if c is None and len(block.t_s) > 1:
             dt = float(block.t_s[1] - block.t_s[0])
-            c = self._cusums[block.channel] = LeakCusum(max(int(round(self.block_s / dt)), 3))
+            # The leak to catch in P/T units, at the temperature when the CUSUM starts.
+            catch = self.catch_pa_per_s / float(np.mean(block.temperature_k)) \
+                if self.catch_pa_per_s else None  # fmt: skip
+            c = self._cusums[block.channel] = LeakCusum(
+                max(int(round(self.block_s / dt)), 3), self.false_alarm_spacing_s, catch)
         return c
 
+    def estimate(self, channel: int) -> LeakEstimate | None:
+        """The estimate of a channel's current window (None below MIN_SAMPLES)."""
+        win = self._windows.get(channel)
+        if win is None or len(win) < MIN_SAMPLES:
+            return None
+        t, p, tk = win.columns()
+        if not t[-1] > t[0]:
+            return None
+        return estimate_leak(t, p, tk, self.limit_pa)
+
     def add(self, block: SampleBlock) -> LeakUpdate | None:
-        fit = self._fits.get(block.channel)
-        if fit is None:
-            fit = self._fits[block.channel] = IncrementalSlope(self.window_s)
-        y = block.pressure_pa / block.temperature_k
-        fit.add(block.t_s, y)
+        win = self._windows.get(block.channel)
+        if win is None:
+            win = self._windows[block.channel] = TrailingWindow(self.window_s, 3)
+        win.add(block.t_s, block.pressure_pa, block.temperature_k)
         cusum = self._cusum(block)
         if cusum is not None:
-            cusum.update(block.t_s, y)
-        alarm = cusum.alarms[0] if cusum is not None and cusum.alarms else None
-        spacing = cusum.arl0_s if cusum is not None else math.nan
-        f = fit.fit()
-        if f is None:
+            cusum.update(block.t_s, block.pressure_pa / block.temperature_k)
+        est = self.estimate(block.channel)
+        if est is None:
             return None
-        temp_k = float(np.mean(block.temperature_k))
-        rate = -float(f.slope) * temp_k
-        lo = -float(f.ci95_high) * temp_k
-        hi = -float(f.ci95_low) * temp_k
+        alarm = cusum.alarms[0] if cusum is not None and cusum.alarms else None
+        plan = cusum.plan if cusum is not None else None
         return LeakUpdate(
-            t_s=float(block.t_s[-1]),
-            channel=block.channel,
+            t_s=float(block.t_s[-1]), channel=block.channel,
             pressure_pa=float(np.mean(block.pressure_pa)),
-            temperature_k=temp_k,
-            leak_rate_pa_per_s=rate,
-            leak_rate_ci95_low_pa_per_s=lo,
-            leak_rate_ci95_high_pa_per_s=hi,
-            leak_rate_stderr_pa_per_s=float(f.stderr) * temp_k,
-            leak_rate_mmhg_per_day=float(units.pa_per_s_to_mmhg_per_day(rate)),
-            n_samples=int(f.n),
-            n_eff=float(f.n_eff),
+            temperature_k=float(np.mean(block.temperature_k)),
+            leak_rate_pa_per_s=est.leak_rate_pa_per_s,
+            leak_rate_ci95_low_pa_per_s=est.leak_rate_ci95_low_pa_per_s,
+            leak_rate_ci95_high_pa_per_s=est.leak_rate_ci95_high_pa_per_s,
+            leak_rate_stderr_pa_per_s=est.leak_rate_stderr_pa_per_s,
+            leak_rate_mmhg_per_day=est.leak_rate_mmhg_per_day,
+            n_samples=est.samples, n_eff=est.n_eff, model=est.model,
+            model_reason=est.model_reason, lack_of_fit_linear_z=est.lack_of_fit_linear_z,
+            lack_of_fit_exponential_z=est.lack_of_fit_exponential_z,
+            rate_source=est.rate_source, noise_exponent=est.noise_exponent,
+            drift_warning=est.drift_warning,
+            reference_temperature_k=est.temperature_mean_k,
+            time_to_limit_s=est.time_to_limit_s, time_to_limit_ci95_s=est.time_to_limit_ci95_s,
             alarm_t_s=alarm.t_alarm_s if alarm else None,
             alarm_onset_t_s=alarm.t_onset_s if alarm else None,
-            false_alarm_spacing_s=spacing if math.isfinite(spacing) else None,
+            false_alarm_spacing_s=plan.false_alarm_spacing_s if plan else None,
+            expected_delay_s=plan.expected_delay_s if plan else None,
         )

@@ -21,8 +21,11 @@ PLOT_ROWS = 10
 
 
 def seconds_to_limit(u: LeakUpdate, limit_pa: float) -> tuple[float, float, float]:
-    """Seconds until the pressure falls to limit_pa at the fitted rate, and the range
-    from the rate's 95% interval (inf where the rate may be zero or a gain)."""
+    """Seconds until the pressure falls to limit_pa: the tracker's, from the model that
+    holds (widened for misfit), when it was given the limit; else at the headline rate,
+    with the range from its 95% interval (inf where the rate may be zero or a gain)."""
+    if u.time_to_limit_s is not None and u.time_to_limit_ci95_s is not None:
+        return u.time_to_limit_s, u.time_to_limit_ci95_s[0], u.time_to_limit_ci95_s[1]
     head = u.pressure_pa - limit_pa
     if head <= 0:
         return 0.0, 0.0, 0.0
@@ -77,7 +80,7 @@ class LiveView:
     def rows(self) -> list[str]:
         lim = f"to {units.pressure_from_pa(self.limit_pa, 'mmHg'):.0f} mmHg" if self.limit_pa is not None else ""
         out = [f"{'sensor':<26} {'pressure ' + self.unit:>16} {'temp C':>7} {'leak rate Pa/s [95%]':>32} "
-               f"{'mmHg/day':>9} {'s/mmHg':>8} {lim:>26} {'state':>5}"]
+               f"{'mmHg/day':>9} {'s/mmHg':>8} {'model':>11} {lim:>26} {'state':>5}"]
         for ch in sorted(self.latest):
             u = self.latest[ch]
             p = units.pressure_from_pa(u.pressure_pa, self.unit)
@@ -90,7 +93,7 @@ class LiveView:
             out.append(f"{self.labels.get(ch, f'ch{ch}')[:26]:<26} {p:16.3f} {u.temperature_k - 273.15:7.3f} "
                        f"{u.leak_rate_pa_per_s:+10.5f} [{u.leak_rate_ci95_low_pa_per_s:+9.5f},"
                        f"{u.leak_rate_ci95_high_pa_per_s:+9.5f}] {u.leak_rate_mmhg_per_day:+9.2f} "
-                       f"{units.seconds_per_mmhg(u.leak_rate_pa_per_s):8.0f} {ttl:>26} "
+                       f"{units.seconds_per_mmhg(u.leak_rate_pa_per_s):8.0f} {u.model:>11} {ttl:>26} "
                        f"{self._paint(f'{st:>5}', colour)}")
         return out
 

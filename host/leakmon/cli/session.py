@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import numpy as np
 
+from leakmon import units
+from leakmon.analysis.cusum import FALSE_ALARM_DAYS
 from leakmon.analysis.tracker import LeakTracker, LeakUpdate
 from leakmon.cli.argtypes import non_negative, positive
 from leakmon.cli.progress import PROGRESS_STEP_BYTES, Progress
@@ -34,14 +38,49 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
 
 
+def add_alarm_args(p: argparse.ArgumentParser) -> None:
+    """How the onset alarm is designed: shared by monitor and analyze."""
+    p.add_argument("--false-alarm-days", type=positive, default=FALSE_ALARM_DAYS, metavar="D",
+                   help=f"accept one false leak alarm per channel every D days (default {FALSE_ALARM_DAYS:g})")
+    p.add_argument("--catch", metavar="RATE",
+                   help="the leak the alarm must catch, e.g. 1mmHg/day or 0.01Pa/s (default: a "
+                        "one-standard-error shift of a 10 s block's rate)")
+
+
+def alarm_settings(args: argparse.Namespace) -> tuple[float, float | None]:
+    """(false-alarm spacing in days, leak to catch in Pa/s or None) from the flags."""
+    try:
+        catch = units.parse_rate(args.catch) if args.catch else None
+    except ValueError as e:
+        raise LeakmonError(f"--catch: {e}") from e
+    if catch is not None and not catch > 0.0:
+        raise LeakmonError("--catch: the leak to catch must be a positive rate")
+    return args.false_alarm_days, catch
+
+
+def json_line(d: dict[str, Any]) -> str:
+    """One JSON object; NaN and infinities (not JSON) become null."""
+    return json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                       for k, v in d.items()})  # fmt: skip
+
+
 HEADER = (f"{'t_s':>9} {'ch':>2} {'pressure_Pa':>12} {'temp_C':>8} {'leak_Pa/s':>11} "
-          f"{'95% interval Pa/s':>23} {'mmHg/day':>9}")
+          f"{'95% interval Pa/s':>23} {'mmHg/day':>9} {'model':>11}")
 
 
 def format_update(u: LeakUpdate) -> str:
     return (f"{u.t_s:9.1f} {u.channel:2d} {u.pressure_pa:12.3f} {u.temperature_k - 273.15:8.3f} "
             f"{u.leak_rate_pa_per_s:+11.5f} [{u.leak_rate_ci95_low_pa_per_s:+10.5f},{u.leak_rate_ci95_high_pa_per_s:+10.5f}]"
-            f" {u.leak_rate_mmhg_per_day:+9.3f}")
+            f" {u.leak_rate_mmhg_per_day:+9.3f} {u.model:>11}")
+
+
+def describe_design(u: LeakUpdate) -> str | None:
+    """The onset alarm's design, once it has learnt the noise."""
+    if u.false_alarm_spacing_s is None or u.expected_delay_s is None:
+        return None
+    return (f"leakmon: channel {u.channel} alarm: a false alarm every "
+            f"{units.format_duration(u.false_alarm_spacing_s)} expected; the leak to catch is flagged "
+            f"{units.format_duration(u.expected_delay_s)} after it starts, on average")
 
 
 def updates_from(batches: Iterable[list[Item]], tracker: LeakTracker, duration_s: float | None,
@@ -126,8 +165,13 @@ def print_updates(updates: Iterable[LeakUpdate], as_json: bool) -> None:
     """The monitor view: a header and one line per update, or one JSON object per update."""
     if not as_json:
         print(HEADER, flush=True)
+    designed: set[int] = set()
     for u in updates:
-        print(json.dumps(u.as_dict()) if as_json else format_update(u), flush=True)
+        line = describe_design(u) if u.channel not in designed else None
+        if line is not None:
+            designed.add(u.channel)
+            print(line, file=sys.stderr, flush=True)
+        print(json_line(u.as_dict()) if as_json else format_update(u), flush=True)
 
 
 def sensor_labels(hello: messages.Hello, args: argparse.Namespace) -> dict[int, str]:

@@ -14,7 +14,15 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from leakmon.config.loader import Count, I2cAddress, Model, MuxAddress, NonNegative, Positive, Probability
+from leakmon.config.loader import (
+    Count,
+    I2cAddress,
+    Model,
+    MuxAddress,
+    NonNegative,
+    Positive,
+    Probability,
+)
 
 Chip = Literal["BMP388", "BMP390", "BMP280", "BME280", "DPS310", "LPS22HB", "LPS22HH", "MS5611"]
 SUPPORTED_CHIPS: tuple[str, ...] = get_args(Chip)

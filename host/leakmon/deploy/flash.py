@@ -30,8 +30,8 @@ from pathlib import Path
 import serial
 
 from leakmon import wire
-from leakmon.deploy.rawrepl import BoardError, NotAtReplError, RawRepl
 from leakmon.config.board import load_boards
+from leakmon.deploy.rawrepl import BoardError, NotAtReplError, RawRepl
 from leakmon.errors import ConfigError, FlashError, HandshakeError, TransportError
 from leakmon.firmware import firmware_files
 from leakmon.link.node import Node

@@ -16,8 +16,12 @@ from typing import Any
 
 import serial
 
-from leakmon.errors import BoardError, NotAtReplError, TransportError, TransportTimeoutError
-
+from leakmon.errors import (
+    BoardError,
+    NotAtReplError,
+    TransportError,
+    TransportTimeoutError,
+)
 
 try:  # pyserial's flush() on POSIX is termios.tcdrain, whose error is no OSError
     from termios import error as _TermiosError

@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterator
 import serial
 
 from leakmon import wire
-from leakmon.errors import CommandError, CommandTimeoutError, HandshakeError, HandshakeTimeoutError, TransportError
+from leakmon.errors import (
+    CommandError,
+    CommandTimeoutError,
+    HandshakeError,
+    HandshakeTimeoutError,
+    TransportError,
+)
 from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream
 

@@ -19,8 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from leakmon.errors import ConfigError
-from leakmon.sim.vboard.physics import M_AIR, R, Plant
-
+from leakmon.sim.vboard.physics import M_AIR, Plant, R
 
 
 class _Segment(Protocol):

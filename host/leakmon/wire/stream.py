@@ -34,7 +34,15 @@ from leakmon.errors import ProtocolError
 from leakmon.sensors import Compensator
 from leakmon.wire import messages
 from leakmon.wire.framing import Batch, FrameDecoder
-from leakmon.wire.samples import PERIOD_AT, T0_AT, Compensated, Layout, SampleTable, assemble, layouts
+from leakmon.wire.samples import (
+    PERIOD_AT,
+    T0_AT,
+    Compensated,
+    Layout,
+    SampleTable,
+    assemble,
+    layouts,
+)
 from leakmon.wire.scan import column, u16, u32
 from leakmon.wire.timebase import TickUnwrapper
 

@@ -4,7 +4,6 @@ pass, with a summary, and optionally a PNG plot and an HTML report."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,22 +11,23 @@ from pathlib import Path
 import numpy as np
 
 from leakmon import units
-from leakmon.analysis.cusum import cusum_scan
-from leakmon.analysis.decay import choose_model, hole_from_tau, time_to_limit
-from leakmon.analysis.slope import fit_slope, sliding_slopes
+from leakmon.analysis.cusum import BLOCK_S, FALSE_ALARM_DAYS, cusum_scan
+from leakmon.analysis.decay import hole_from_tau
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S, LeakEstimate, estimate_leak
+from leakmon.analysis.rates import pressure_loss
+from leakmon.analysis.slope import sliding_slopes
 from leakmon.cli.argtypes import positive
 from leakmon.cli.report import ChannelTrace, html_page, plot_png, write
-from leakmon.cli.session import load_series
+from leakmon.cli.session import add_alarm_args, alarm_settings, json_line, load_series
 from leakmon.errors import LeakmonError
 
 HELP = "leak rate, plot and report from a recording"
-BLOCK_S = 10.0  # CUSUM block: one leak-rate estimate per block
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a recording made by `leakmon record`")
-    p.add_argument("--window", type=positive, default=300.0, metavar="S",
-                   help="sliding window of the leak-rate fit in seconds (default 300)")
+    p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
+                   help=f"sliding window of the plotted leak rate in seconds (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--volume", type=positive, metavar="M3", help="free volume, for mass rates (kg/day)")
     p.add_argument("--unit", default="hPa", help="pressure unit of the plot: Pa, hPa, kPa, mbar, mmHg, psi")
     p.add_argument("--plot", type=Path, metavar="PNG", help="write the plot here")
@@ -35,10 +35,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", metavar="P", help="time until the pressure falls to P (e.g. 520mmHg), from the model that holds")
     p.add_argument("--cd", type=positive, default=0.6, help="discharge coefficient for the hole size (default 0.6)")
     p.add_argument("--json", action="store_true", help="the summary as one JSON object per channel")
+    add_alarm_args(p)
 
 
-def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarray, window_s: float) -> ChannelTrace:
-    """A channel's series and its P/T fitted over sliding windows."""
+def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarray, window_s: float,
+          false_alarm_days: float = FALSE_ALARM_DAYS, catch_pa_per_s: float | None = None) -> ChannelTrace:
+    """A channel's series, its P/T fitted over sliding windows, and the onset CUSUM."""
     dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
     n = int(np.clip(round(window_s / dt), 3, max(len(t), 3)))
     empty = np.empty(0)
@@ -47,21 +49,22 @@ def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarr
         return tr
     f = sliding_slopes(t, p / temp, n)
     end = np.arange(n - 1, len(t))
-    t_ref = temp[end]
+    rate = pressure_loss(f, temp[end])
     tr.rate_t_s = t[end]
-    tr.leak_rate_pa_per_s = -np.asarray(f.slope) * t_ref
-    tr.ci95_low_pa_per_s = -np.asarray(f.ci95_high) * t_ref
-    tr.ci95_high_pa_per_s = -np.asarray(f.ci95_low) * t_ref
+    tr.leak_rate_pa_per_s, tr.ci95_low_pa_per_s, tr.ci95_high_pa_per_s = rate.value, rate.ci95_low, rate.ci95_high
     block_n = int(np.clip(round(BLOCK_S / dt), 3, max(len(t) // 2, 3)))
     if len(t) >= 2 * block_n:
-        tr.cusum = cusum_scan(t, p / temp, block_n)
+        catch = catch_pa_per_s / float(np.mean(temp[:block_n])) if catch_pa_per_s else None
+        tr.cusum = cusum_scan(t, p / temp, block_n, false_alarm_days * 86400.0, catch)
         tr.alarm_t_s = [a.t_alarm_s for a in tr.cusum.alarms[:1]]
     return tr
 
 
 @dataclass(frozen=True)
 class ChannelSummary:
-    """Whole-recording figures of one channel, in the units people think in."""
+    """Whole-recording figures of one channel, in the units people think in. The headline
+    (leak_rate_*) is the current rate under the model that holds: `leakmon monitor` gives
+    the same figures on the same samples (analysis.estimate)."""
 
     channel: int
     sensor: str
@@ -70,15 +73,24 @@ class ChannelSummary:
     samples: int
     pressure_mean_pa: float
     temperature_mean_k: float
+    model: str  # "linear", "exponential" (choked flow) or "neither" (the rate changes)
+    model_reason: str
+    lack_of_fit_linear_z: float
+    lack_of_fit_exponential_z: float | None
     leak_rate_pa_per_s: float
     leak_rate_ci95_low_pa_per_s: float
     leak_rate_ci95_high_pa_per_s: float
     leak_rate_mmhg_per_day: float
+    rate_source: str
     seconds_per_mmhg: float
+    record_leak_rate_pa_per_s: float  # the straight line over the whole record
+    record_leak_rate_ci95_pa_per_s: tuple[float, float]
+    noise_exponent: float | None
+    drift_warning: str
     first_alarm_t_s: float | None
     alarm_onset_t_s: float | None
-    false_alarm_spacing_s: float | None  # expected time between CUSUM false alarms
-    model: str  # "linear", or "exponential" (choked flow) when the decay curves
+    false_alarm_spacing_s: float | None  # as designed from --false-alarm-days
+    expected_delay_s: float | None  # for the leak to catch (--catch)
     tau_s: float | None
     hole_diameter_mm: float | None
     hole_diameter_ci95_mm: tuple[float, float] | None
@@ -99,6 +111,10 @@ class ChannelSummary:
         if self.leak_kg_per_day is not None:
             row["kg/day"] = f"{self.leak_kg_per_day:+.5f}"
         row["model"] = self.model if self.tau_s is None else f"{self.model}, tau {self.tau_s:.0f} s"
+        if self.model_reason:
+            row["model"] += f" ({self.model_reason}; rate from {self.rate_source})"
+        if self.drift_warning:
+            row["caution"] = self.drift_warning
         if self.hole_diameter_mm is not None and self.hole_diameter_ci95_mm is not None:
             lo, hi = self.hole_diameter_ci95_mm
             row["hole"] = f"{self.hole_diameter_mm:.3f} mm [{lo:.3f}, {hi:.3f}]"
@@ -110,45 +126,47 @@ class ChannelSummary:
 
 def summary(tr: ChannelTrace, volume_m3: float | None, limit_pa: float | None = None,
             cd: float = 0.6) -> ChannelSummary:
-    y = tr.pressure_pa / tr.temperature_k
-    f = fit_slope(tr.t_s, y)
-    t_ref = float(np.mean(tr.temperature_k))
-    rate = -float(f.slope) * t_ref
-    model = choose_model(tr.t_s, y)
-    exp_fit = model.exponential if model.model == "exponential" else None
-    hole = hole_from_tau(exp_fit, volume_m3, t_ref, cd) if exp_fit is not None and volume_m3 else None
-    ttl = time_to_limit(model, limit_pa / t_ref) if limit_pa is not None else None
+    est: LeakEstimate = estimate_leak(tr.t_s, tr.pressure_pa, tr.temperature_k, limit_pa)
+    t_ref, rate = est.temperature_mean_k, est.leak_rate_pa_per_s
+    e = est.decay.exponential if est.model == "exponential" else None
+    hole = hole_from_tau(e, volume_m3, t_ref, cd) if e is not None and volume_m3 else None
     alarm = tr.cusum.alarms[0] if tr.cusum is not None and tr.cusum.alarms else None
+    plan = tr.cusum.plan if tr.cusum is not None else None
     return ChannelSummary(
-        channel=tr.channel, sensor=tr.label, duration_s=float(tr.t_s[-1] - tr.t_s[0]), t_end_s=float(tr.t_s[-1]),
-        samples=len(tr.t_s),
-        pressure_mean_pa=float(np.mean(tr.pressure_pa)), temperature_mean_k=t_ref, leak_rate_pa_per_s=rate,
-        leak_rate_ci95_low_pa_per_s=-float(f.ci95_high) * t_ref,
-        leak_rate_ci95_high_pa_per_s=-float(f.ci95_low) * t_ref,
-        leak_rate_mmhg_per_day=float(units.pa_per_s_to_mmhg_per_day(rate)),
+        channel=tr.channel, sensor=tr.label, duration_s=est.duration_s, t_end_s=est.t_end_s, samples=est.samples,
+        pressure_mean_pa=est.pressure_mean_pa, temperature_mean_k=t_ref, model=est.model,
+        model_reason=est.model_reason, lack_of_fit_linear_z=est.lack_of_fit_linear_z,
+        lack_of_fit_exponential_z=est.lack_of_fit_exponential_z, leak_rate_pa_per_s=rate,
+        leak_rate_ci95_low_pa_per_s=est.leak_rate_ci95_low_pa_per_s,
+        leak_rate_ci95_high_pa_per_s=est.leak_rate_ci95_high_pa_per_s,
+        leak_rate_mmhg_per_day=est.leak_rate_mmhg_per_day, rate_source=est.rate_source,
         seconds_per_mmhg=float(units.seconds_per_mmhg(rate)),
+        record_leak_rate_pa_per_s=est.window_leak_rate_pa_per_s,
+        record_leak_rate_ci95_pa_per_s=est.window_leak_rate_ci95_pa_per_s,
+        noise_exponent=est.noise_exponent if np.isfinite(est.noise_exponent) else None,
+        drift_warning=est.drift_warning,
         first_alarm_t_s=alarm.t_alarm_s if alarm else None,
         alarm_onset_t_s=alarm.t_onset_s if alarm else None,
-        false_alarm_spacing_s=tr.cusum.arl0_s if tr.cusum is not None else None,
-        model=model.model, tau_s=exp_fit.tau_s if exp_fit is not None else None,
+        false_alarm_spacing_s=plan.false_alarm_spacing_s if plan else None,
+        expected_delay_s=plan.expected_delay_s if plan else None,
+        tau_s=e.tau_s if e is not None else None,
         hole_diameter_mm=hole.diameter_m * 1e3 if hole else None,
         hole_diameter_ci95_mm=(hole.diameter_ci95_low_m * 1e3, hole.diameter_ci95_high_m * 1e3) if hole else None,
-        time_to_limit_s=ttl.remaining_s if ttl else None,
-        time_to_limit_ci95_s=(max(ttl.t_limit_ci95_low_s - float(tr.t_s[-1]), 0.0),
-                              max(ttl.t_limit_ci95_high_s - float(tr.t_s[-1]), 0.0)) if ttl else None,
+        time_to_limit_s=est.time_to_limit_s, time_to_limit_ci95_s=est.time_to_limit_ci95_s,
         leak_kg_per_day=None if volume_m3 is None else float(units.mass_rate_kg_per_day(rate, volume_m3, t_ref)),
     )
 
 
 NOTES = [
-    "Leak rate is the pressure the volume loses per unit time at its current gas temperature, from the "
+    "Leak rate is the pressure the volume loses per unit time at its mean gas temperature, from the "
     "least-squares slope of pressure/temperature: temperature swings cancel, a real loss of gas does not.",
-    "The shaded band is the 95% interval, widened for serially correlated noise; where it lies above zero "
-    "the volume is losing gas.",
-    f"A leak alarm (dashed red line) is raised by a CUSUM of the leak rate over {BLOCK_S:g} s blocks "
-    "(k = 0.5, h = 5 standard errors); the table states how long it runs between false alarms on average.",
-    "Model: the straight line holds for slow leaks; a large leak into vacuum decays exponentially "
-    "(choked flow), and then tau gives the equivalent hole size.",
+    "The headline rate is the current rate under the model that holds: the straight line while it fits; "
+    "the exponential (choked flow, gives the hole size) at the last sample when the decay curves as one; "
+    "otherwise (model 'neither': the rate changes) a line over the last stretch where a line fits.",
+    "The shaded band is the 95% interval, from the long-run variance of the noise (white, slow drifts, "
+    "flicker): where it lies above zero the volume is losing gas.",
+    f"A leak alarm (dashed red line) is raised by a CUSUM of the leak rate over {BLOCK_S:g} s blocks, "
+    "designed for the stated spacing between false alarms; the table states it and the expected delay.",
 ]
 
 
@@ -158,14 +176,16 @@ def run(args: argparse.Namespace) -> int:
         raise LeakmonError(f"{args.file}: no samples (no HELLO/CALIB from the node, or an empty recording)")
     names = {c.channel: f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}"
              for c in (stream.hello.channels if stream.hello else ())}
-    traces = [trace(ch, names.get(ch, f"ch{ch}"), *series, args.window) for ch, series in sorted(by_channel.items())]
+    days, catch = alarm_settings(args)
+    traces = [trace(ch, names.get(ch, f"ch{ch}"), *series, args.window, days, catch)
+              for ch, series in sorted(by_channel.items())]
     try:
         limit = units.parse_pressure(args.limit) if args.limit else None
     except ValueError as e:
         raise LeakmonError(f"--limit: {e}") from e
-    sums = [summary(tr, args.volume, limit, args.cd) for tr in traces if len(tr.t_s) >= 3]
+    sums = [summary(tr, args.volume, limit, args.cd) for tr in traces if len(tr.t_s) >= 5]
     for s in sums:
-        print(json.dumps(asdict(s)) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
+        print(json_line(asdict(s)) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
     if args.plot or args.report:
         title = f"leakmon analysis of {Path(args.file).name}"
         png = plot_png(traces, title, args.unit)
@@ -178,4 +198,3 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     report_tail()
     return 0
-

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leakmon import units
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli.argtypes import positive
 from leakmon.cli.session import add_source_args, describe, open_source
@@ -36,8 +37,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="mark session cookies Secure: set it when the page is served over HTTPS (a TLS proxy)")
     p.add_argument("--site", metavar="SCENARIO", help="segments, hatches and sensors of a real node's site "
                    "(a scenario name or .toml; --sim uses its --scenario)")
-    p.add_argument("--window", type=positive, default=600.0, metavar="S",
-                   help="sliding window of the leak-rate fit in seconds (default 600)")
+    p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
+                   help=f"sliding window of the leak-rate fit in seconds (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--limit", metavar="P", help="pressure at which the crew must act, for the time to "
                    "the limit (e.g. 490mmHg)")
     p.add_argument("--history-hours", type=positive, default=24.0, metavar="H",

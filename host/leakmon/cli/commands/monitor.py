@@ -10,11 +10,14 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from leakmon import units
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli.argtypes import positive
 from leakmon.cli.session import (
+    add_alarm_args,
     add_reconnect_arg,
     add_source_args,
+    alarm_settings,
     describe,
     monitor_updates,
     open_source,
@@ -35,14 +38,23 @@ HELP = "live leak rate from a node or the virtual board"
 def add_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
     p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
-    p.add_argument("--window", type=positive, default=600.0, metavar="S",
-                   help="sliding window of the leak-rate fit in seconds (default 600)")
+    p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
+                   help=f"sliding window of the leak-rate fit in seconds (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
     p.add_argument("--view", action="store_true",
                    help="a live screen: a row per sensor, link health and a pressure plot, redrawn in place")
     p.add_argument("--unit", default="hPa", help="pressure unit of --view: Pa, hPa, kPa, mbar, mmHg, psi")
-    p.add_argument("--limit", metavar="P", help="--view shows the time until the pressure falls to P (e.g. 520mmHg)")
+    p.add_argument("--limit", metavar="P",
+                   help="time until the pressure falls to P (e.g. 520mmHg), from the model that holds")
+    add_alarm_args(p)
     add_reconnect_arg(p)
+
+
+def parse_limit(args: argparse.Namespace) -> float | None:
+    try:
+        return units.parse_pressure(args.limit) if args.limit else None
+    except ValueError as e:
+        raise LeakmonError(f"--limit: {e}") from e
 
 
 def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello: messages.Hello,
@@ -50,10 +62,7 @@ def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello
     """Redraw the live screen at most twice a second (each update is one frame, <= 2 s)."""
     from leakmon.cli.liveview import HOME_CLEAR, LiveView
 
-    try:
-        limit = units.parse_pressure(args.limit) if args.limit else None
-    except ValueError as e:
-        raise LeakmonError(f"--limit: {e}") from e
+    limit = tracker.limit_pa
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     view = LiveView(sensor_labels(hello, args), args.unit, limit, color, history_s=min(args.window, 3600.0))
     title = (f"leakmon  {hello.board} firmware {hello.fw_version}  {1e6 / hello.period_us:g} Hz  "
@@ -90,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         node, alive = open_source(args, stack)
         hello = node.handshake()
         print(describe(hello), file=sys.stderr)
-        tracker = LeakTracker(args.window)
+        days, catch = alarm_settings(args)
+        tracker = LeakTracker(args.window, limit_pa=parse_limit(args), false_alarm_days=days,
+                              catch_pa_per_s=catch)
         try:
             if args.view:
                 show_view(node, tracker, alive, hello, args)

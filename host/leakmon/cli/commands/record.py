@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from leakmon import __version__
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli import session
 from leakmon.cli.argtypes import positive
@@ -25,8 +26,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     session.add_source_args(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write (e.g. run.lkr)")
     p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
-    p.add_argument("--window", type=positive, default=600.0, metavar="S",
-                   help="sliding window of the leak-rate fit shown while recording (default 600)")
+    p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
+                   help=f"sliding window of the leak-rate fit shown while recording (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
     p.add_argument("-q", "--quiet", action="store_true", help="show no updates, only the summary")
     session.add_reconnect_arg(p)

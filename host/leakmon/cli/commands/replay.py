@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterable, Iterator
 
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli import session
 from leakmon.cli.argtypes import positive
@@ -29,14 +30,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=positive, metavar="S",
                    help="stop after S seconds of device time (default: as the recording run did)")
     p.add_argument("--window", type=positive, metavar="S",
-                   help="sliding window of the leak-rate fit (default: as the recording run had it, else 600)")
+                   help=f"sliding window of the leak-rate fit (default: as the recording run had it, "
+                        f"else {DEFAULT_WINDOW_S:g})")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
 
 
 def run(args: argparse.Namespace) -> int:
     with open_recording(args.file) as reader:
         meta = reader.header.meta
-        window_s = args.window or _number(meta.get("window_s")) or 600.0
+        window_s = args.window or _number(meta.get("window_s")) or DEFAULT_WINDOW_S
         duration_s = args.duration or _number(meta.get("duration_s"))
         stream = NodeStream()
         announced = False
