@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from leakmon.dashboard.app import SESSION_COOKIE, ctx, current_user, forbidden
+from leakmon.dashboard.auth import SESSION_COOKIE
+from leakmon.dashboard.guards import ctx, current_user, forbidden
 from leakmon.dashboard.hub import Hub
 
 MAX_WIDTH_PX = 4000

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from leakmon.dashboard import api
 from leakmon.dashboard.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -32,6 +31,7 @@ from leakmon.dashboard.auth import (
     Sessions,
     same_origin,
 )
+from leakmon.dashboard.guards import Ctx, ctx, forbidden, operator, viewer
 from leakmon.dashboard.hub import Hub
 
 STATIC = Path(str(resources.files("leakmon.dashboard") / "static"))
@@ -48,65 +48,11 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass
-class Ctx:
-    hub: Hub
-    sessions: Sessions
-    limiter: LoginLimiter
-    secure_cookies: bool = False
-
-
-def ctx(request: Request) -> Ctx:
-    c: Ctx = request.app.state.ctx
-    return c
-
-
-def current_user(request: Request) -> dict[str, str] | None:
-    return ctx(request).sessions.user(request.cookies.get(SESSION_COOKIE))
-
-
 def page(name: str, **subst: str) -> HTMLResponse:
     html = (STATIC / name).read_text(encoding="utf-8")
     for k, v in subst.items():
         html = html.replace("{{" + k + "}}", v)
     return HTMLResponse(html)
-
-
-def forbidden(why: str, status: int = 403) -> JSONResponse:
-    return JSONResponse({"error": why}, status_code=status)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def viewer(handler: Handler) -> Handler:
-    """Any logged-in user (viewer or operator); pages redirect to the login, the API says 401."""
-    async def wrapped(request: Request) -> Response:
-        if current_user(request) is None:
-            if request.url.path.startswith("/api/"):
-                return forbidden("login required", 401)
-            return RedirectResponse("/login", status_code=303)
-        return await handler(request)
-    return wrapped
-
-
-def operator(handler: Handler) -> Handler:
-    """A write: an operator's session, from a page of this server, with its CSRF token."""
-    async def wrapped(request: Request) -> Response:
-        c = ctx(request)
-        cookie = request.cookies.get(SESSION_COOKIE)
-        user = c.sessions.user(cookie)
-        if user is None:
-            return forbidden("login required", 401)
-        if not same_origin(request.headers.get("origin"), request.headers.get("host")):
-            return forbidden("cross-site request refused")
-        if not c.sessions.csrf_ok(cookie, request.headers.get("x-csrf-token")):
-            return forbidden("missing or wrong CSRF token")
-        if user["role"] != "operator":
-            return forbidden(f"{user['role']}s may not change anything")
-        request.state.user = user
-        return await handler(request)
-    return wrapped
 
 
 async def login_page(request: Request) -> Response:
@@ -196,8 +142,6 @@ class SecurityHeaders:
 
 def build_app(hub: Hub, sessions: Sessions, limiter: LoginLimiter | None = None,
               secure_cookies: bool = False, live_interval_s: float = 1.0) -> Any:
-    from leakmon.dashboard import api
-
     routes = [
         Route("/", index),
         Route("/report", report),
