@@ -33,8 +33,8 @@ from leakmon import sensors, wire
 from leakmon.errors import ProtocolError
 from leakmon.sensors import Compensator
 from leakmon.wire import messages
-from leakmon.wire.framing import Batch, FrameDecoder
-from leakmon.wire.samples import PERIOD_AT, T0_AT, Compensated, Layout, SampleTable, assemble, layouts
+from leakmon.wire.framing import Batch, Expected, FrameDecoder
+from leakmon.wire.samples import CHANNELS_AT, PERIOD_AT, T0_AT, Compensated, Layout, SampleTable, assemble, layouts
 from leakmon.wire.scan import column, u16, u32
 from leakmon.wire.timebase import TickUnwrapper
 
@@ -108,6 +108,37 @@ class _Run:
         return [b for frame in per_frame for b in frame]
 
 
+_MICRO = np.array(1e-6)  # us -> s (a 0-d array: numpy takes it faster than a float, same value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Steady:
+    """What the last run of SAMPLES proved about the frames that follow in a steady stream:
+    the frame the framing may expect (every byte but seq and t0 as in the run's last frame:
+    the same layout and period), and that frame's layout and row times.
+
+    Nothing in such a frame can be malformed (its layout was checked) and the state it is
+    read with is unchanged (any other message drops this), so the live path reads a read
+    made only of such frames without the layout checks: see NodeStream._steady_items."""
+
+    expect: Expected
+    layout: Layout
+    row_us: np.ndarray  # float64: period_us * row, as _samples computes it
+
+
+def _steady_from(block: np.ndarray, layout: Layout) -> _Steady:
+    """The _Steady of a run whose frames lie back to back: the last frame is the template."""
+    first = CHANNELS_AT + 2 * len(layout.channels)
+    mask = np.full(first, 0xFF, np.uint8)
+    mask[wire.OFF_SEQ : wire.OFF_SEQ + 2] = 0
+    mask[T0_AT : T0_AT + 4] = 0
+    last = block[-1]
+    period_us = float(last[PERIOD_AT : PERIOD_AT + 4].view("<u4")[0])
+    return _Steady(Expected(block.shape[1], last[:first] & mask, mask),
+                   Layout(np.arange(0), layout.channels, layout.rows),
+                   period_us * np.arange(layout.rows, dtype=np.float64))
+
+
 @dataclass
 class NodeStream:
     """Decodes and interprets everything a node sends."""
@@ -120,6 +151,7 @@ class NodeStream:
     _comp: dict[int, tuple[Compensator, int]] = field(default_factory=dict)  # channel -> (compensator, raw size)
     _unwrap: TickUnwrapper | None = None
     _next_seq: int | None = None
+    _steady: _Steady | None = None  # what the next read likely holds (live path)
 
     @property
     def ready(self) -> bool:
@@ -129,6 +161,10 @@ class NodeStream:
     # -- the two forms -------------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> list[Item]:
         """Items completed by data: SampleBlocks and messages, in stream order."""
+        if self._steady is not None:
+            a = self.decoder.take_expected(data, self._steady.expect)
+            if a is not None:
+                return self._steady_items(a)
         return self._items(self.decoder.take(data))
 
     def finish(self) -> list[Item]:
@@ -194,12 +230,15 @@ class NodeStream:
         # Frames lost before each frame: (seq - the one expected) mod 2**16.
         lost = ((first - self._next_seq) & 0xFFFF) if self._next_seq is not None else 0
         if len(seq) > 1:
-            step: np.ndarray = np.diff(seq.astype(np.int64))
-            lost += int(((step - 1) & 0xFFFF).sum())
+            seq = seq.astype(np.uint16, copy=False)
+            step = seq[1:] - seq[:-1]  # mod 2**16, as the counter wraps
+            step -= 1
+            lost += int(step.sum())
         self.stats.lost_frames += lost
         self._next_seq = (last + 1) & 0xFFFF
 
     def _control(self, batch: Batch, k: int) -> messages.Message | None:
+        self._steady = None  # the state may change: what the last run proved no longer holds
         try:
             msg = messages.parse(batch.frame(k))
             if isinstance(msg, messages.Calibration):
@@ -247,16 +286,40 @@ class NodeStream:
         t0_us = self._unwrap.unwrap_many(t0_raw).astype(np.float64)
         out = []
         for g in groups:
-            raw = g.raw(a, s)
-            t_s = (t0_us[g.idx][:, None] + period_us[g.idx][:, None] * np.arange(g.rows, dtype=np.float64)) * 1e-6
-            chans, off = [], 0
-            for ch, size in g.channels:
-                comp = self._comp.get(ch)
-                if comp is None or comp[1] != size:  # no CALIB, or not the bytes its chip gives
-                    self.stats.malformed += len(g.idx)
-                else:
-                    p, t = comp[0](np.ascontiguousarray(raw[:, off : off + size]))
-                    chans.append((ch, p.reshape(len(g.idx), g.rows), t.reshape(len(g.idx), g.rows)))
-                off += size
-            out.append(Compensated(g.idx, g.rows, chans, t_s))
+            every = len(g.idx) == len(s)  # (idx is then 0, 1, 2...: no gather needed)
+            t0, period = (t0_us, period_us) if every else (t0_us[g.idx], period_us[g.idx])
+            t_s = (t0[:, None] + period[:, None] * np.arange(g.rows, dtype=np.float64)) * 1e-6
+            out.append(self._compensate(g, g.idx, g.raw(a, s), t_s))
+        if len(out) == 1 and groups[0].block is not None and len(out[0].channels) == len(groups[0].channels):
+            self._steady = _steady_from(groups[0].block, groups[0])
         return _Run(seq, out)
+
+    def _compensate(self, g: Layout, idx: np.ndarray, raw: np.ndarray, t_s: np.ndarray) -> Compensated:
+        """Each channel of frames of one layout through its compensator; a channel with no
+        CALIB, or whose size is not what its chip gives, is counted malformed and left out."""
+        n, chans, off = len(t_s), [], 0
+        for ch, size in g.channels:
+            comp = self._comp.get(ch)
+            if comp is None or comp[1] != size:
+                self.stats.malformed += n
+            else:
+                p, t = comp[0](raw if size == len(raw[0]) else np.ascontiguousarray(raw[:, off : off + size]))
+                chans.append((ch, p.reshape(n, g.rows), t.reshape(n, g.rows)))
+            off += size
+        return Compensated(idx, g.rows, chans, t_s)
+
+    def _steady_items(self, a: np.ndarray) -> list[Item]:
+        """The items of a read that take_expected found to be only frames like the last run's:
+        _samples without its layout checks (the frames repeat a checked layout byte for byte)
+        and with the row times' products kept from the last run; same values, same order."""
+        st = self._steady
+        assert st is not None and self._unwrap is not None
+        size, g = st.expect.size, st.layout
+        m = len(a) // size
+        seq = column(a, "<u2", wire.OFF_SEQ, size, m)
+        self._count_seq(seq)
+        t_s = self._unwrap.unwrap_many(column(a, "<u4", T0_AT, size, m)).astype(np.float64)[:, None] + st.row_us
+        t_s *= _MICRO
+        first = CHANNELS_AT + 2 * len(g.channels)
+        raw = a.reshape(m, size)[:, first : first + g.rows * g.row_size].reshape(m * g.rows, g.row_size)
+        return _Run(seq, [self._compensate(g, np.arange(m), raw, t_s)]).blocks()
