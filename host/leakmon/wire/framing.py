@@ -78,8 +78,8 @@ class FrameDecoder:
 
     def take_expected(self, data: bytes | bytearray | memoryview, expect: Expected) -> np.ndarray | None:
         """take(data) when it completes only frames of the expected kind, back to back from the
-        first byte and with nothing else behind them but the start of a frame: those frames'
-        bytes, (frames * size,) uint8, with the same counters and pending bytes take() leaves.
+        first byte and with nothing else behind them but the start of a frame: those frames
+        as a (frames, size) uint8 view, with the same counters and pending bytes take() leaves.
         None (and nothing changed) otherwise: then call take(data).
 
         A node's steady stream is nothing but such frames, and a live read of 4 KB holds
@@ -90,13 +90,13 @@ class FrameDecoder:
         m, n = len(buf) // size, len(buf)
         if not 0 < m <= RUN_CHECK_MAX or (m * size < n and not waits(buf, m * size, self.max_payload)):
             return None
-        a = np.frombuffer(buf, np.uint8)
-        if not expected_run(a, m, expect):
+        frames = expected_run(np.frombuffer(buf, np.uint8), m, expect)
+        if frames is None:
             return None
         self.stats.bytes_in += len(data)
         self.stats.frames += m
         self._keep(buf[m * size :])
-        return a[: m * size]
+        return frames
 
     def _keep(self, rest: bytes) -> None:
         """Hold rest until more data: it starts a frame (or is a first sync byte), which

@@ -25,6 +25,7 @@ message was refused, for a handshake that never completes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,29 +51,52 @@ class SampleBlock:
     keeps those arrays: at most RUN_FRAMES frames' worth.)
     """
 
-    __slots__ = ("channel", "seq", "_t", "_p", "_k", "_row")
+    __slots__ = ("channel", "seq", "_arrays", "_row")
 
     def __init__(self, channel: int, seq: int, t_s: np.ndarray, pressure_pa: np.ndarray,
                  temperature_k: np.ndarray, row: int | None = None) -> None:
         self.channel = channel
         self.seq = seq
-        self._t, self._p, self._k, self._row = t_s, pressure_pa, temperature_k, row
+        self._arrays, self._row = (t_s, pressure_pa, temperature_k), row
 
     @property
     def t_s(self) -> np.ndarray:
         """Unwrapped device time, seconds."""
-        return self._t if self._row is None else self._t[self._row]
+        t = self._arrays[0]
+        return t if self._row is None else t[self._row]
 
     @property
     def pressure_pa(self) -> np.ndarray:
-        return self._p if self._row is None else self._p[self._row]
+        p = self._arrays[1]
+        return p if self._row is None else p[self._row]
 
     @property
     def temperature_k(self) -> np.ndarray:
-        return self._k if self._row is None else self._k[self._row]
+        k = self._arrays[2]
+        return k if self._row is None else k[self._row]
 
     def __repr__(self) -> str:
         return f"SampleBlock(channel={self.channel}, seq={self.seq}, t_s={self.t_s!r}, ...)"
+
+
+class _RowBlock(SampleBlock):
+    """A SampleBlock made by the core: row `row` of (t_s, pressure_pa, temperature_k) arrays
+    shared by the run. Four stores instead of six: a live read makes some 48 of these, and
+    their constructor is a fair share of its cost."""
+
+    __slots__ = ()
+
+    def __init__(self, channel: int, seq: int, arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 row: int) -> None:  # pylint: disable=super-init-not-called
+        self.channel = channel
+        self.seq = seq
+        self._arrays = arrays
+        self._row = row
+
+
+def _blocks(channel: int, seqs: list[int], arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[Item]:
+    """One block per frame (row of arrays) of one channel, made by map: no Python loop."""
+    return list(map(_RowBlock, repeat(channel), seqs, repeat(arrays), range(len(seqs))))
 
 
 @dataclass(slots=True)
@@ -95,16 +119,16 @@ class _Run:
     seq: np.ndarray  # uint16, of every well-formed frame of the run, in order
     groups: list[Compensated]
 
-    def blocks(self) -> list[SampleBlock]:
+    def blocks(self) -> list[Item]:
         seqs = self.seq.tolist()
         if len(self.groups) == 1 and len(self.groups[0].channels) == 1:  # the common case, in order
             g = self.groups[0]
             ch, p, k = g.channels[0]
-            return [SampleBlock(ch, sq, g.t_s, p, k, j) for j, sq in enumerate(seqs)]
-        per_frame: list[list[SampleBlock]] = [[] for _ in seqs]
+            return _blocks(ch, seqs, (g.t_s, p, k))
+        per_frame: list[list[Item]] = [[] for _ in seqs]
         for g in self.groups:
             for j, f in enumerate(g.idx.tolist()):
-                per_frame[f] += [SampleBlock(ch, seqs[f], g.t_s, p, k, j) for ch, p, k in g.channels]
+                per_frame[f] += [_RowBlock(ch, seqs[f], (g.t_s, p, k), j) for ch, p, k in g.channels]
         return [b for frame in per_frame for b in frame]
 
 
@@ -124,10 +148,14 @@ class _Steady:
     expect: Expected
     layout: Layout
     row_us: np.ndarray  # float64: period_us * row, as _samples computes it
+    raw_at: int  # where the rows begin in a frame
+    row_size: int
+    comp: Compensator | None  # the compensator of the one channel, if there is one
 
 
-def _steady_from(block: np.ndarray, layout: Layout) -> _Steady:
-    """The _Steady of a run whose frames lie back to back: the last frame is the template."""
+def _steady_from(block: np.ndarray, layout: Layout, comp: Compensator | None) -> _Steady:
+    """The _Steady of a run whose frames lie back to back: the last frame is the template.
+    comp: the compensator of the one channel, or None (several channels)."""
     first = CHANNELS_AT + 2 * len(layout.channels)
     mask = np.full(first, 0xFF, np.uint8)
     mask[wire.OFF_SEQ : wire.OFF_SEQ + 2] = 0
@@ -136,7 +164,7 @@ def _steady_from(block: np.ndarray, layout: Layout) -> _Steady:
     period_us = float(last[PERIOD_AT : PERIOD_AT + 4].view("<u4")[0])
     return _Steady(Expected(block.shape[1], last[:first] & mask, mask),
                    Layout(np.arange(0), layout.channels, layout.rows),
-                   period_us * np.arange(layout.rows, dtype=np.float64))
+                   period_us * np.arange(layout.rows, dtype=np.float64), first, layout.row_size, comp)
 
 
 @dataclass
@@ -162,9 +190,9 @@ class NodeStream:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Item]:
         """Items completed by data: SampleBlocks and messages, in stream order."""
         if self._steady is not None:
-            a = self.decoder.take_expected(data, self._steady.expect)
-            if a is not None:
-                return self._steady_items(a)
+            frames = self.decoder.take_expected(data, self._steady.expect)
+            if frames is not None:
+                return self._steady_items(frames)
         return self._items(self.decoder.take(data))
 
     def finish(self) -> list[Item]:
@@ -283,7 +311,7 @@ class NodeStream:
         else:
             t0_raw, period_us = u32(a, s + T0_AT), u32(a, s + PERIOD_AT).astype(np.float64)
             seq = u16(a, s + wire.OFF_SEQ).astype(np.uint16)
-        t0_us = self._unwrap.unwrap_many(t0_raw).astype(np.float64)
+        t0_us = self._unwrap.unwrap_f64(t0_raw)
         out = []
         for g in groups:
             every = len(g.idx) == len(s)  # (idx is then 0, 1, 2...: no gather needed)
@@ -291,7 +319,8 @@ class NodeStream:
             t_s = (t0[:, None] + period[:, None] * np.arange(g.rows, dtype=np.float64)) * 1e-6
             out.append(self._compensate(g, g.idx, g.raw(a, s), t_s))
         if len(out) == 1 and groups[0].block is not None and len(out[0].channels) == len(groups[0].channels):
-            self._steady = _steady_from(groups[0].block, groups[0])
+            one = self._comp[groups[0].channels[0][0]][0] if len(groups[0].channels) == 1 else None
+            self._steady = _steady_from(groups[0].block, groups[0], one)
         return _Run(seq, out)
 
     def _compensate(self, g: Layout, idx: np.ndarray, raw: np.ndarray, t_s: np.ndarray) -> Compensated:
@@ -303,23 +332,24 @@ class NodeStream:
             if comp is None or comp[1] != size:
                 self.stats.malformed += n
             else:
-                p, t = comp[0](raw if size == len(raw[0]) else np.ascontiguousarray(raw[:, off : off + size]))
+                p, t = comp[0](raw if size == raw.shape[1] else np.ascontiguousarray(raw[:, off : off + size]))
                 chans.append((ch, p.reshape(n, g.rows), t.reshape(n, g.rows)))
             off += size
         return Compensated(idx, g.rows, chans, t_s)
 
-    def _steady_items(self, a: np.ndarray) -> list[Item]:
+    def _steady_items(self, frames: np.ndarray) -> list[Item]:
         """The items of a read that take_expected found to be only frames like the last run's:
         _samples without its layout checks (the frames repeat a checked layout byte for byte)
         and with the row times' products kept from the last run; same values, same order."""
         st = self._steady
         assert st is not None and self._unwrap is not None
-        size, g = st.expect.size, st.layout
-        m = len(a) // size
-        seq = column(a, "<u2", wire.OFF_SEQ, size, m)
+        g, m = st.layout, len(frames)
+        seq = frames[:, wire.OFF_SEQ : wire.OFF_SEQ + 2].view("<u2")[:, 0]
         self._count_seq(seq)
-        t_s = self._unwrap.unwrap_many(column(a, "<u4", T0_AT, size, m)).astype(np.float64)[:, None] + st.row_us
+        t_s = self._unwrap.unwrap_f64(frames[:, T0_AT : T0_AT + 4].view("<u4")[:, 0])[:, None] + st.row_us
         t_s *= _MICRO
-        first = CHANNELS_AT + 2 * len(g.channels)
-        raw = a.reshape(m, size)[:, first : first + g.rows * g.row_size].reshape(m * g.rows, g.row_size)
+        raw = frames[:, st.raw_at : st.raw_at + g.rows * st.row_size].reshape(m * g.rows, st.row_size)
+        if st.comp is not None:  # one channel: its compensator on every row, one block per frame
+            p, k = st.comp(raw)
+            return _blocks(g.channels[0][0], seq.tolist(), (t_s, p.reshape(m, g.rows), k.reshape(m, g.rows)))
         return _Run(seq, [self._compensate(g, np.arange(m), raw, t_s)]).blocks()

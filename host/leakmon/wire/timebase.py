@@ -40,5 +40,20 @@ class TickUnwrapper:
         self._last_us = int(us[-1])
         return us
 
+    def unwrap_f64(self, ticks_us: np.ndarray) -> np.ndarray:
+        """unwrap_many(ticks_us) as float64, in a few calls when the ticks only go forward
+        and do not wrap (almost every read): each step is then the plain difference, so the
+        unwrapped time is the tick plus a constant (exact in float64 below 2**53 us)."""
+        n = len(ticks_us)
+        if n and self._last_raw is not None:
+            first, last = int(ticks_us[0]), int(ticks_us[-1])
+            if 0 <= first - self._last_raw and last - self._last_raw <= self.period // 2 \
+                    and (n == 1 or bool((ticks_us[1:] >= ticks_us[:-1]).all())):
+                offset = self._last_us - self._last_raw
+                self._last_raw, self._last_us = last, last + offset
+                out: np.ndarray = np.add(ticks_us, np.float64(offset), dtype=np.float64)
+                return out
+        return self.unwrap_many(ticks_us).astype(np.float64)
+
     def unwrap(self, ticks_us: int) -> int:
         return int(self.unwrap_many(np.array([ticks_us], np.int64))[0])
