@@ -155,7 +155,7 @@ class RowCompensator:
     scalar conversion per call) and temporaries are updated in place. Every element goes
     through the very operations of ``compensate`` in its order (only the operands of +
     and * swap places, which IEEE 754 leaves exact), so the result is identical, not
-    merely close (tests/sensors/test_bmp3.py checks it on random rows). Stacking the
+    merely close (tests/host/test_steady_path.py checks it on random rows). Stacking the
     three polynomials into one (3, n) array was measured too: numpy's broadcasting made
     it slower than three 1-D passes.
     """

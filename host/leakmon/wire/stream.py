@@ -87,7 +87,7 @@ class _RowBlock(SampleBlock):
     __slots__ = ()
 
     def __init__(self, channel: int, seq: int, arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
-                 row: int) -> None:  # pylint: disable=super-init-not-called
+                 row: int) -> None:  # (not SampleBlock.__init__: it would build the tuple again)
         self.channel = channel
         self.seq = seq
         self._arrays = arrays
