@@ -29,6 +29,9 @@ SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+OTHER_CALIB = wiregen.BMP3_CALIB[:5] + bytes([wiregen.BMP3_CALIB[5] ^ 0x40]) + wiregen.BMP3_CALIB[6:]  # par_t3 moved
+
+
 class GeneralOnly(NodeStream):
     """The core with the live shortcut never taken: every read goes through the general path."""
 
@@ -51,8 +54,9 @@ def segment(draw: st.DrawFn, channels: int, bits: int) -> bytes:
         return wire.frame(wire.T_EVENT, draw(st.integers(0, 0xFFFF)), wire.event_payload(1, 2, 0, 3, "x"))
     if kind == "garbage":
         return draw(st.binary(min_size=1, max_size=40)) + draw(st.sampled_from([b"", wire.SYNC]))
-    if kind == "calib":
-        return wire.frame(wire.T_CALIB, 0, wire.calib_payload(0, wire.CHIP_BMP390, wiregen.BMP3_CALIB))
+    if kind == "calib":  # channel 0 recalibrated, with the same block or another one
+        block = draw(st.sampled_from([wiregen.BMP3_CALIB, OTHER_CALIB]))
+        return wire.frame(wire.T_CALIB, 0, wire.calib_payload(0, wire.CHIP_BMP390, block))
     return wiregen.handshake(draw(st.integers(1, 3)), rows=draw(st.integers(1, 12)), ticks_bits=bits)
 
 
