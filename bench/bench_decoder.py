@@ -77,14 +77,15 @@ def capture(mb: float, rows: int, channels: int) -> bytes:
     return out
 
 
-def live(make: Callable[[], Any]) -> Callable[[bytes], int]:
-    """Items at live read sizes: what `leakmon monitor` does with a node."""
+def live(make: Callable[[], Any], block: type) -> Callable[[bytes], int]:
+    """Items at live read sizes: what `leakmon monitor` does with a node (its session keeps
+    the items that are `block`s, as cli/session.py does, and reads their pressures)."""
     def run(data: bytes) -> int:
         s = make()
         n = 0
         for k in range(0, len(data), READ_CHUNK):
             for item in s.feed(data[k : k + READ_CHUNK]):
-                if hasattr(item, "pressure_pa"):
+                if isinstance(item, block):
                     n += len(item.pressure_pa)
         return n
     return run
@@ -169,7 +170,7 @@ def main() -> None:
     print(f"capture: {len(data) / 1e6:.1f} MB of SAMPLES frames, {args.rows} rows x {args.channels} channel(s); "
           f"best of {args.repeat}, {'wall' if args.wall else 'CPU'} seconds")
     runs: list[tuple[str, Callable[[bytes], int], bytes]] = [
-        (f"one core, items ({READ_CHUNK} B feeds): live", live(NodeStream), part),
+        (f"one core, items ({READ_CHUNK} B feeds): live", live(NodeStream, SampleBlock), part),
         (f"one core, table ({FAST_CHUNK >> 20} MB feeds): recording",
          whole(NodeStream.feed_table, NodeStream.finish_table, NodeStream), data),
         ("one core, table (one feed)", whole(NodeStream.feed_table, NodeStream.finish_table, NodeStream, None), data),
@@ -181,7 +182,7 @@ def main() -> None:
     if before is not None:
         old_stream, old_fast = before["stream"].NodeStream, before["fastdecode"].FastStream
         runs += [
-            (f"before: NodeStream ({READ_CHUNK} B feeds)", live(old_stream), part),
+            (f"before: NodeStream ({READ_CHUNK} B feeds)", live(old_stream, before["stream"].SampleBlock), part),
             (f"before: FastStream ({FAST_CHUNK >> 20} MB feeds)",
              whole(old_fast.feed, old_fast.finish, old_fast), data),
         ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -33,8 +34,9 @@ from leakmon import sensors, wire
 from leakmon.errors import ProtocolError
 from leakmon.sensors import Compensator
 from leakmon.wire import messages
-from leakmon.wire.framing import Batch, FrameDecoder
+from leakmon.wire.framing import Batch, Expected, FrameDecoder
 from leakmon.wire.samples import (
+    CHANNELS_AT,
     PERIOD_AT,
     T0_AT,
     Compensated,
@@ -58,29 +60,52 @@ class SampleBlock:
     keeps those arrays: at most RUN_FRAMES frames' worth.)
     """
 
-    __slots__ = ("channel", "seq", "_t", "_p", "_k", "_row")
+    __slots__ = ("channel", "seq", "_arrays", "_row")
 
     def __init__(self, channel: int, seq: int, t_s: np.ndarray, pressure_pa: np.ndarray,
                  temperature_k: np.ndarray, row: int | None = None) -> None:
         self.channel = channel
         self.seq = seq
-        self._t, self._p, self._k, self._row = t_s, pressure_pa, temperature_k, row
+        self._arrays, self._row = (t_s, pressure_pa, temperature_k), row
 
     @property
     def t_s(self) -> np.ndarray:
         """Unwrapped device time, seconds."""
-        return self._t if self._row is None else self._t[self._row]
+        t = self._arrays[0]
+        return t if self._row is None else t[self._row]
 
     @property
     def pressure_pa(self) -> np.ndarray:
-        return self._p if self._row is None else self._p[self._row]
+        p = self._arrays[1]
+        return p if self._row is None else p[self._row]
 
     @property
     def temperature_k(self) -> np.ndarray:
-        return self._k if self._row is None else self._k[self._row]
+        k = self._arrays[2]
+        return k if self._row is None else k[self._row]
 
     def __repr__(self) -> str:
         return f"SampleBlock(channel={self.channel}, seq={self.seq}, t_s={self.t_s!r}, ...)"
+
+
+class _RowBlock(SampleBlock):
+    """A SampleBlock made by the core: row `row` of (t_s, pressure_pa, temperature_k) arrays
+    shared by the run. Four stores instead of six: a live read makes some 48 of these, and
+    their constructor is a fair share of its cost."""
+
+    __slots__ = ()
+
+    def __init__(self, channel: int, seq: int, arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 row: int) -> None:  # (not SampleBlock.__init__: it would build the tuple again)
+        self.channel = channel
+        self.seq = seq
+        self._arrays = arrays
+        self._row = row
+
+
+def _blocks(channel: int, seqs: list[int], arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[Item]:
+    """One block per frame (row of arrays) of one channel, made by map: no Python loop."""
+    return list(map(_RowBlock, repeat(channel), seqs, repeat(arrays), range(len(seqs))))
 
 
 @dataclass(slots=True)
@@ -103,17 +128,52 @@ class _Run:
     seq: np.ndarray  # uint16, of every well-formed frame of the run, in order
     groups: list[Compensated]
 
-    def blocks(self) -> list[SampleBlock]:
+    def blocks(self) -> list[Item]:
         seqs = self.seq.tolist()
         if len(self.groups) == 1 and len(self.groups[0].channels) == 1:  # the common case, in order
             g = self.groups[0]
             ch, p, k = g.channels[0]
-            return [SampleBlock(ch, sq, g.t_s, p, k, j) for j, sq in enumerate(seqs)]
-        per_frame: list[list[SampleBlock]] = [[] for _ in seqs]
+            return _blocks(ch, seqs, (g.t_s, p, k))
+        per_frame: list[list[Item]] = [[] for _ in seqs]
         for g in self.groups:
             for j, f in enumerate(g.idx.tolist()):
-                per_frame[f] += [SampleBlock(ch, seqs[f], g.t_s, p, k, j) for ch, p, k in g.channels]
+                per_frame[f] += [_RowBlock(ch, seqs[f], (g.t_s, p, k), j) for ch, p, k in g.channels]
         return [b for frame in per_frame for b in frame]
+
+
+_MICRO = np.array(1e-6)  # us -> s (a 0-d array: numpy takes it faster than a float, same value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Steady:
+    """What the last run of SAMPLES proved about the frames that follow in a steady stream:
+    the frame the framing may expect (every byte but seq and t0 as in the run's last frame:
+    the same layout and period), and that frame's layout and row times.
+
+    Nothing in such a frame can be malformed (its layout was checked) and the state it is
+    read with is unchanged (any other message drops this), so the live path reads a read
+    made only of such frames without the layout checks: see NodeStream._steady_items."""
+
+    expect: Expected
+    layout: Layout
+    row_us: np.ndarray  # float64: period_us * row, as _samples computes it
+    raw_at: int  # where the rows begin in a frame
+    row_size: int
+    comp: Compensator | None  # the compensator of the one channel, if there is one
+
+
+def _steady_from(block: np.ndarray, layout: Layout, comp: Compensator | None) -> _Steady:
+    """The _Steady of a run whose frames lie back to back: the last frame is the template.
+    comp: the compensator of the one channel, or None (several channels)."""
+    first = CHANNELS_AT + 2 * len(layout.channels)
+    mask = np.full(first, 0xFF, np.uint8)
+    mask[wire.OFF_SEQ : wire.OFF_SEQ + 2] = 0
+    mask[T0_AT : T0_AT + 4] = 0
+    last = block[-1]
+    period_us = float(last[PERIOD_AT : PERIOD_AT + 4].view("<u4")[0])
+    return _Steady(Expected(block.shape[1], last[:first] & mask, mask),
+                   Layout(np.arange(0), layout.channels, layout.rows),
+                   period_us * np.arange(layout.rows, dtype=np.float64), first, layout.row_size, comp)
 
 
 @dataclass
@@ -128,6 +188,7 @@ class NodeStream:
     _comp: dict[int, tuple[Compensator, int]] = field(default_factory=dict)  # channel -> (compensator, raw size)
     _unwrap: TickUnwrapper | None = None
     _next_seq: int | None = None
+    _steady: _Steady | None = None  # what the next read likely holds (live path)
 
     @property
     def ready(self) -> bool:
@@ -137,6 +198,10 @@ class NodeStream:
     # -- the two forms -------------------------------------------------------------
     def feed(self, data: bytes | bytearray | memoryview) -> list[Item]:
         """Items completed by data: SampleBlocks and messages, in stream order."""
+        if self._steady is not None:
+            frames = self.decoder.take_expected(data, self._steady.expect)
+            if frames is not None:
+                return self._steady_items(frames)
         return self._items(self.decoder.take(data))
 
     def finish(self) -> list[Item]:
@@ -202,12 +267,15 @@ class NodeStream:
         # Frames lost before each frame: (seq - the one expected) mod 2**16.
         lost = ((first - self._next_seq) & 0xFFFF) if self._next_seq is not None else 0
         if len(seq) > 1:
-            step: np.ndarray = np.diff(seq.astype(np.int64))
-            lost += int(((step - 1) & 0xFFFF).sum())
+            seq = seq.astype(np.uint16, copy=False)
+            step = seq[1:] - seq[:-1]  # mod 2**16, as the counter wraps
+            step -= 1
+            lost += int(step.sum())
         self.stats.lost_frames += lost
         self._next_seq = (last + 1) & 0xFFFF
 
     def _control(self, batch: Batch, k: int) -> messages.Message | None:
+        self._steady = None  # the state may change: what the last run proved no longer holds
         try:
             msg = messages.parse(batch.frame(k))
             if isinstance(msg, messages.Calibration):
@@ -252,19 +320,45 @@ class NodeStream:
         else:
             t0_raw, period_us = u32(a, s + T0_AT), u32(a, s + PERIOD_AT).astype(np.float64)
             seq = u16(a, s + wire.OFF_SEQ).astype(np.uint16)
-        t0_us = self._unwrap.unwrap_many(t0_raw).astype(np.float64)
+        t0_us = self._unwrap.unwrap_f64(t0_raw)
         out = []
         for g in groups:
-            raw = g.raw(a, s)
-            t_s = (t0_us[g.idx][:, None] + period_us[g.idx][:, None] * np.arange(g.rows, dtype=np.float64)) * 1e-6
-            chans, off = [], 0
-            for ch, size in g.channels:
-                comp = self._comp.get(ch)
-                if comp is None or comp[1] != size:  # no CALIB, or not the bytes its chip gives
-                    self.stats.malformed += len(g.idx)
-                else:
-                    p, t = comp[0](np.ascontiguousarray(raw[:, off : off + size]))
-                    chans.append((ch, p.reshape(len(g.idx), g.rows), t.reshape(len(g.idx), g.rows)))
-                off += size
-            out.append(Compensated(g.idx, g.rows, chans, t_s))
+            every = len(g.idx) == len(s)  # (idx is then 0, 1, 2...: no gather needed)
+            t0, period = (t0_us, period_us) if every else (t0_us[g.idx], period_us[g.idx])
+            t_s = (t0[:, None] + period[:, None] * np.arange(g.rows, dtype=np.float64)) * 1e-6
+            out.append(self._compensate(g, g.idx, g.raw(a, s), t_s))
+        if len(out) == 1 and groups[0].block is not None and len(out[0].channels) == len(groups[0].channels):
+            one = self._comp[groups[0].channels[0][0]][0] if len(groups[0].channels) == 1 else None
+            self._steady = _steady_from(groups[0].block, groups[0], one)
         return _Run(seq, out)
+
+    def _compensate(self, g: Layout, idx: np.ndarray, raw: np.ndarray, t_s: np.ndarray) -> Compensated:
+        """Each channel of frames of one layout through its compensator; a channel with no
+        CALIB, or whose size is not what its chip gives, is counted malformed and left out."""
+        n, chans, off = len(t_s), [], 0
+        for ch, size in g.channels:
+            comp = self._comp.get(ch)
+            if comp is None or comp[1] != size:
+                self.stats.malformed += n
+            else:
+                p, t = comp[0](raw if size == raw.shape[1] else np.ascontiguousarray(raw[:, off : off + size]))
+                chans.append((ch, p.reshape(n, g.rows), t.reshape(n, g.rows)))
+            off += size
+        return Compensated(idx, g.rows, chans, t_s)
+
+    def _steady_items(self, frames: np.ndarray) -> list[Item]:
+        """The items of a read that take_expected found to be only frames like the last run's:
+        _samples without its layout checks (the frames repeat a checked layout byte for byte)
+        and with the row times' products kept from the last run; same values, same order."""
+        st = self._steady
+        assert st is not None and self._unwrap is not None
+        g, m = st.layout, len(frames)
+        seq = frames[:, wire.OFF_SEQ : wire.OFF_SEQ + 2].view("<u2")[:, 0]
+        self._count_seq(seq)
+        t_s = self._unwrap.unwrap_f64(frames[:, T0_AT : T0_AT + 4].view("<u4")[:, 0])[:, None] + st.row_us
+        t_s *= _MICRO
+        raw = frames[:, st.raw_at : st.raw_at + g.rows * st.row_size].reshape(m * g.rows, st.row_size)
+        if st.comp is not None:  # one channel: its compensator on every row, one block per frame
+            p, k = st.comp(raw)
+            return _blocks(g.channels[0][0], seq.tolist(), (t_s, p.reshape(m, g.rows), k.reshape(m, g.rows)))
+        return _Run(seq, [self._compensate(g, np.arange(m), raw, t_s)]).blocks()
