@@ -29,6 +29,8 @@ COMMANDS = {
     "info": "info",
     "analyze": "analyze",
     "test": "test",
+    "gateway": "gateway",
+    "serve": "serve",
 }
 
 
