@@ -134,7 +134,14 @@ class Consumer:
             if not lost and c.loop(timeout=s) != mqtt.MQTT_ERR_SUCCESS:
                 lost = True
 
+        def on_subscribe(client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any = None) -> None:
+            if any(getattr(rc, "is_failure", False) for rc in rcs):
+                self.log(f"the broker refused a subscription: {[str(rc) for rc in rcs]}")
+            else:
+                self.log(f"subscribed to {self.addr} as {self.client_id}")
+
         c.on_message = on_message
+        c.on_subscribe = on_subscribe
         c.subscribe(self.subscriptions())
         while not stop.is_set() and not lost:
             idle(0.02)

@@ -15,8 +15,9 @@ from leakmon.fleet import AuthError, FleetError
 from leakmon.fleet.creds import BrokerAddress
 
 KEEPALIVE_S = 15
-# CONNACK codes of MQTT 3.1.1 that no retry will cure.
-_AUTH_CODES = {4: "bad user name or password", 5: "not authorized"}
+# CONNACK codes (paho maps 3.1.1's 4 and 5 to MQTT 5's 134 and 135) that no retry cures.
+_AUTH_CODES = {4: "bad user name or password", 5: "not authorized", 134: "bad user name or password",
+               135: "not authorized"}
 
 
 def make_client(addr: BrokerAddress, password: str | None, client_id: str, *, clean_session: bool,
@@ -60,7 +61,6 @@ def connect(c: mqtt.Client, addr: BrokerAddress, timeout_s: float = 5.0) -> None
     if code == 0:
         return
     c.disconnect()
-    if rc.is_failure and getattr(rc, "getName", lambda: "")() in ("Bad user name or password", "Not authorized") \
-            or code in (134, 135) or code in _AUTH_CODES:
-        raise AuthError(f"the broker {addr} refused the connection: {_AUTH_CODES.get(code, str(rc))}")
+    if code in _AUTH_CODES:
+        raise AuthError(f"the broker {addr} refused the connection: {_AUTH_CODES[code]} (check the user and password)")
     raise FleetError(f"the broker {addr} refused the connection: {rc}")
