@@ -189,7 +189,7 @@ class Postgres:
         pwfile.unlink()
         with open(data / "postgresql.conf", "a") as f:
             f.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.folder}'\n"
-                    "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 64MB\n")
+                    "fsync = off\nfull_page_writes = off\nshared_buffers = 64MB\n")
 
     def start(self) -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "pg.log"),

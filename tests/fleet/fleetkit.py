@@ -56,8 +56,9 @@ class Proc:
         return {m[0]: int(m[1]) for m in re.findall(r"node (\S+): (\d+) frames", self.log)}
 
 
-def gateway_args(broker: servers.Broker, user: str, nodes: list[str], spool: Path, *extra: str) -> tuple[list[str], dict[str, str]]:
-    args = ["gateway", "--broker", f"mqtt://{user}@127.0.0.1:{broker.port}", "--sim", str(len(nodes)),
+def gateway_args(broker: servers.Broker, user: str, nodes: list[str], spool: Path, *extra: str,
+                 port: int | None = None) -> tuple[list[str], dict[str, str]]:
+    args = ["gateway", "--broker", f"mqtt://{user}@127.0.0.1:{port or broker.port}", "--sim", str(len(nodes)),
             "--spool", str(spool), *[a for n in nodes for a in ("--node-id", n)], *extra]
     return args, {"LEAKMON_MQTT_PASSWORD": broker.users[user]}
 
@@ -91,3 +92,76 @@ def assert_complete(db: Db, published: dict[str, int]) -> None:
     for node, n in published.items():
         rows, distinct, lo, hi = stored[node]
         assert rows == distinct == n == hi - lo + 1, (node, stored[node], n)
+
+
+class CuttableProxy:
+    """A TCP relay on loopback between a client and a server, whose network can be cut
+    (every connection dropped, new ones refused) and restored on the same port."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.port = servers.free_port()
+        self._socket = socket
+        self._threading = threading
+        self._conns: list = []
+        self._listener = None
+        self._lock = threading.Lock()
+        self.restore()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = self._socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(self._socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(self._socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        s = self._socket.socket()
+        s.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(16)
+        self._listener = s
+        self._threading.Thread(target=self._accept, args=(s,), daemon=True).start()

@@ -13,8 +13,14 @@ def acl_lines(gateways: dict[str, list[str]], consumers: list[str] = (), readers
     for user, nodes in gateways.items():
         out.append(f"user {envelope.check_id(user, 'gateway user')}")
         out.append(f"topic write {envelope.gateway_state_topic(user)}")
-        out += [f"topic write {envelope.ROOT}/{envelope.check_id(n)}/#" for n in nodes]
-    for user in [*consumers, *readers]:
+        for n in nodes:
+            out.append(f"topic write {envelope.ROOT}/{envelope.check_id(n)}/#")
+            out.append(f"topic read {envelope.topic(n, 'stored')}")  # what serve has stored
+    for user in consumers:
+        out.append(f"user {envelope.check_id(user, 'user')}")
+        out.append(f"topic read {envelope.ROOT}/#")
+        out.append(f"topic write {envelope.topic('+', 'stored')}")
+    for user in readers:
         out.append(f"user {envelope.check_id(user, 'user')}")
         out.append(f"topic read {envelope.ROOT}/#")
     return out

@@ -157,6 +157,8 @@ class Consumer:
                 for mid, qos in a:
                     if qos:
                         c.ack(mid, qos)
+                for topic, payload in ingest.confirmations(b):
+                    c.publish(topic, payload, qos=1)
         if lost:
             self.log(f"lost the broker {self.addr}; reconnecting")
         else:

@@ -41,6 +41,8 @@ class Batch:
     notes: list[NoteRow] = field(default_factory=list)
     nodes: dict[str, NodeRow] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
+    # what to confirm to the gateways once committed: (node of the topic, kind, boot) -> seqs
+    confirm: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frames) + len(self.estimates) + len(self.alarms) + len(self.notes) + len(self.nodes)
@@ -96,6 +98,7 @@ def add(batch: Batch, topic: str, payload: bytes) -> None:
         if kind not in envelope.STORED_KINDS:
             return  # state and other topics are not stored
         env = envelope.unpack(payload)
+        batch.confirm.setdefault((node_id, kind, env.boot), []).append(env.seq)
         if env.node_id != node_id:
             raise ProtocolError(f"forged node id {env.node_id!r} on the topic of {node_id!r}")
         _add_kind(batch, kind, env)
@@ -129,3 +132,19 @@ def _add_kind(batch: Batch, kind: str, env: envelope.Envelope) -> None:
         if note_kind not in NOTE_KINDS or not isinstance(text, str) or len(text) > MAX_NOTE_CHARS:
             raise ProtocolError(f"a note needs kind in {NOTE_KINDS} and a text of at most {MAX_NOTE_CHARS} characters")
         batch.notes.append((*key, env.t_us, note_kind, text, json.dumps(r)))
+
+
+def confirmations(batch: Batch) -> list[tuple[str, bytes]]:
+    """(topic, payload) telling each node's gateway which of its messages are stored (or
+    refused for good), so that its spool may let them go: leakmon/<node>/stored."""
+    out = []
+    for (node_id, kind, boot), seqs in batch.confirm.items():
+        seqs.sort()
+        ranges: list[list[int]] = []
+        for s in seqs:
+            if ranges and s <= ranges[-1][1] + 1:
+                ranges[-1][1] = max(ranges[-1][1], s)
+            else:
+                ranges.append([s, s])
+        out.append((envelope.topic(node_id, "stored"), json.dumps({"kind": kind, "boot": boot, "seqs": ranges}).encode()))
+    return out

@@ -105,6 +105,9 @@ class PgStore:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = _connect(self.url, self._password)
+            # The broker is told "stored" right after the commit: the commit must be durable
+            # even where the server runs with synchronous_commit off.
+            self._conn.execute("SET synchronous_commit = on")
             self._days.clear()
             for table, (cols, _) in TABLES.items():
                 self._conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(

@@ -36,13 +36,17 @@ class Publisher:
     """An Outbox (leakmon.fleet.edge) on an MQTT broker, with a spool in front of it."""
 
     def __init__(self, addr: BrokerAddress, password: str | None, gateway_id: str, spool: Spool, *,
-                 ca_file: str | None = None, window: int = 1000, log: Callable[[str], None] = _log) -> None:
+                 ca_file: str | None = None, window: int = 10000, confirm: bool = True,
+                 confirm_timeout_s: float = 10.0, log: Callable[[str], None] = _log) -> None:
         self.addr = addr
         self._password = password
         self.gateway_id = envelope.check_id(gateway_id, "gateway id")
         self.spool = spool
         self.ca_file = ca_file
         self.window = window
+        self.confirm = confirm  # keep records until serve confirms it stored them
+        self.confirm_timeout_s = confirm_timeout_s
+        self.resent = 0
         self.log = log
         self._retained: dict[str, bytes] = {}
         self._dirty = False
@@ -152,33 +156,83 @@ class Publisher:
             finally:
                 self.connected.clear()
 
+    def _key(self, topic: str, payload: bytes) -> tuple[str, int, int] | None:
+        """(topic, boot, seq) of an enveloped message: what serve's confirmation names."""
+        if len(payload) < envelope.HEADER.size:
+            return None
+        _m, _v, _f, boot, seq, _t, _n = envelope.HEADER.unpack_from(payload, 0)
+        return topic, boot, seq
+
     def _serve(self, c: mqtt.Client) -> None:
-        """Publish from the spool while connected; returns when the connection is lost."""
+        """Publish from the spool while connected; returns when the connection is lost.
+
+        A record leaves the spool when serve confirms it stored it (leakmon/<node>/stored),
+        not at the broker's PUBACK: a broker may acknowledge a message and still lose it
+        (Mosquitto 2.0 forgets shared subscriptions across a restart; a dead consumer's
+        queue waits for it). Records not confirmed within confirm_timeout_s are sent again.
+        """
         connected_us = time.time_ns() // 1000
-        mids: dict[int, int] = {}  # paho message id -> spool index
+        mids: dict[int, int] = {}  # paho message id -> spool index, until PUBACK
+        waiting: dict[tuple[str, int, int], int] = {}  # key -> spool index, until serve confirms
+        sent_at: dict[int, float] = {}
 
         def on_publish(client: mqtt.Client, userdata: Any, mid: int, rc: Any = None, props: Any = None) -> None:
             index = mids.pop(mid, None)
-            if index is not None:
+            if index is not None and not self.confirm:
                 self.spool.ack(index)
+                sent_at.pop(index, None)
+
+        def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            try:
+                conf = json.loads(msg.payload)
+                topic = msg.topic[: -len("stored")] + str(conf["kind"])
+                for lo, hi in conf["seqs"]:
+                    for seq in range(int(lo), int(hi) + 1):
+                        index = waiting.pop((topic, int(conf["boot"]), seq), None)
+                        if index is not None:
+                            self.spool.ack(index)
+                            sent_at.pop(index, None)
+            except (ValueError, KeyError, TypeError) as e:
+                self.log(f"ignored a malformed confirmation on {msg.topic}: {e}")
 
         c.on_publish = on_publish
+        c.on_message = on_message
         self.spool.rewind()
         self._birth(c)
+        subscribed: set[str] = set()
         self.connected.set()
         while True:
             if self._dirty:
                 self._publish_retained(c)
-            room = self.window - len(mids)
+            room = self.window - (len(waiting) if self.confirm else len(mids))
             for rec in self.spool.read(room) if room > 0 else []:
                 payload = rec.payload
                 if rec.spooled_us < connected_us and rec.topic.endswith(tuple(envelope.STORED_KINDS)):
                     payload = envelope.mark_historical(payload)
+                key = self._key(rec.topic, payload) if self.confirm else None
+                if self.confirm and key is None:
+                    self.spool.ack(rec.index)  # nothing could confirm it
+                    continue
+                node_stored = rec.topic.rsplit("/", 1)[0] + "/stored"
+                if self.confirm and node_stored not in subscribed:
+                    c.subscribe(node_stored, qos=1)
+                    subscribed.add(node_stored)
                 info = c.publish(rec.topic, payload, qos=1)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     break
                 mids[info.mid] = rec.index
+                sent_at[rec.index] = time.monotonic()
+                if key is not None:
+                    waiting[key] = rec.index
                 self.sent += 1
+            oldest = sent_at.get(self.spool.watermark)
+            if self.confirm and oldest is not None and time.monotonic() - oldest > self.confirm_timeout_s:
+                self.log(f"{len(waiting)} messages not confirmed stored within {self.confirm_timeout_s:g} s; "
+                         "sending them again")
+                waiting.clear()
+                sent_at.clear()
+                self.resent += 1
+                self.spool.rewind()
             if self._stop.is_set() and (not mids or not self.connected.is_set()):
                 self._goodbye(c)
                 return

@@ -23,6 +23,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spool", metavar="DIR", help="disk spool folder (default ~/.local/state/leakmon/spool-<gateway id>)")
     p.add_argument("--spool-max-mb", type=float, default=1024.0, metavar="MB",
                    help="spool bound; past it the oldest data is dropped and counted (default 1024)")
+    p.add_argument("--no-store-confirm", action="store_true",
+                   help="let spooled data go at the broker's acknowledgement instead of when `serve` confirms it "
+                        "stored it (for a broker with no leakmon serve behind it)")
     add_node_args(p)
 
 
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if spool.backlog:
         log(f"spool holds {spool.backlog} messages from before; they go first, flagged historical")
     try:
-        pub = Publisher(addr, password, gateway_id, spool, ca_file=args.mqtt_ca, log=log)
+        pub = Publisher(addr, password, gateway_id, spool, ca_file=args.mqtt_ca, confirm=not args.no_store_confirm,
+                        log=log)
     except ValueError as e:
         raise LeakmonError(str(e)) from e
     stop = stop_on_signals()
