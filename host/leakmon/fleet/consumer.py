@@ -126,7 +126,7 @@ class Consumer:
             nonlocal first_at
             if not acks:
                 first_at = time.monotonic()
-            ingest.add(batch, msg.topic, msg.payload)
+            ingest.add(batch, msg.topic, bytes(msg.payload))
             acks.append((msg.mid, msg.qos))
 
         def idle(s: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.resources
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 from psycopg import sql
@@ -150,7 +150,7 @@ class PgStore:
             conn.execute("SELECT leakmon.ensure_partitions(%s, %s)", (first.date(), last.date()))
             self._days |= missing
 
-    def _copy(self, conn: psycopg.Connection, table: str, rows: list) -> None:  # type: ignore[type-arg]
+    def _copy(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
         cols, select = TABLES[table]
         stage = sql.Identifier(f"stage_{table}")
         with conn.cursor() as cur:
