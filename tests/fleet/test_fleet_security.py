@@ -106,3 +106,37 @@ def test_passwords_never_in_ps_or_logs(broker, db, procs, tmp_path: Path) -> Non
     loose = procs("loose", [*args], {})
     assert loose.wait(30) == 1 and "readable by others" in loose.log, loose.log
     assert os.environ.get("LEAKMON_MQTT_PASSWORD") is None
+
+
+def test_init_db_by_a_database_owner_who_is_not_superuser(pg_cluster) -> None:
+    """The README's path: an owner role (no superuser) runs --init-db; the writer then
+    writes, making partitions through the owner's SECURITY DEFINER function."""
+    import secrets as pysecrets
+
+    from fleetkit import Db
+
+    from leakmon.fleet.ingest import Batch
+    from leakmon.fleet.pgstore import PgStore, init_db
+
+    name, owner_pw = f"o_{pysecrets.token_hex(4)}", pysecrets.token_urlsafe(12)
+    with psycopg.connect(pg_cluster.dsn(), password=pg_cluster.password, autocommit=True) as c:
+        c.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{owner_pw}'")
+        c.execute(f"CREATE DATABASE {name} OWNER {name}")
+    init_db(pg_cluster.dsn(name, name), owner_pw, "leakmon_writer", "leakmon_reader")
+    store = PgStore(pg_cluster.dsn("leakmon_writer", name), pg_cluster.writer_password)
+    b = Batch()
+    frame = wire.frame(wire.T_STATUS, 1, b"")
+    day_us = 86_400_000_000
+    b.frames = [("a1", 1, k, 1_790_000_000_000_000 + k * day_us, wire.T_STATUS, 1, False, frame) for k in range(3)]
+    store.write(b)
+    store.write(b)  # again: stored once
+    store.close()
+    db = Db(pg_cluster, name)
+    assert db.query("SELECT count(*) FROM leakmon.frames", role="leakmon_reader") == [(3,)]
+    parts = db.query("SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+                     "WHERE p.relname = 'frames'")
+    assert parts == [(3,)]  # one partition per day
+    # retention drops whole days
+    with psycopg.connect(pg_cluster.dsn("leakmon_writer", name), password=pg_cluster.writer_password) as c:
+        assert c.execute("SELECT leakmon.drop_partitions_before('2026-09-23')").fetchone() == (4,)  # 2 days x 2 tables
+    assert db.query("SELECT count(*) FROM leakmon.frames", role="leakmon_reader") == [(1,)]
