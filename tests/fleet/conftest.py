@@ -38,7 +38,7 @@ def broker(server_root: Path) -> Iterator[servers.Broker]:
         servers.require("Mosquitto")
     users = {u: secrets.token_urlsafe(12) for u in [*GATEWAYS, "serve", "reader"]}
     b = servers.Broker(Path(tempfile.mkdtemp(dir=server_root)), users,
-                       acl_lines(GATEWAYS, consumers=["serve"], readers=["reader"]))
+                       acl_lines(GATEWAYS, consumers=["serve"], readers=["reader"], home_assistant=True))
     b.folder.chmod(0o755)
     b.start()
     yield b

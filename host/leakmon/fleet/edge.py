@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from leakmon import wire
 from leakmon.analysis.tracker import LeakTracker, LeakUpdate
-from leakmon.fleet import envelope
+from leakmon.fleet import envelope, homeassistant
 from leakmon.wire import messages
 from leakmon.wire.framing import FrameDecoder
 from leakmon.wire.stream import Item, SampleBlock
@@ -88,13 +88,15 @@ class EdgeNode:
     per channel, an alarm the first time a channel's onset detector fires."""
 
     def __init__(self, node_id: str, outbox: Outbox, window_s: float = 600.0, gateway_id: str = "",
-                 estimate_every_s: float = 1.0, clock_us: Callable[[], int] = wall_us) -> None:
+                 estimate_every_s: float = 1.0, clock_us: Callable[[], int] = wall_us,
+                 home_assistant: bool = False) -> None:
         self.node_id = envelope.check_id(node_id)
         self.outbox = outbox
         self.gateway_id = gateway_id
         self.tracker = LeakTracker(window_s)
         self.keys = FrameKeys(clock_us)
         self.estimate_every_s = estimate_every_s
+        self.home_assistant = home_assistant
         self._next_estimate: dict[int, float] = {}
         self._alarmed: set[tuple[int, int]] = set()  # (boot, channel)
         self._t_topic = envelope.topic(node_id, "frame")
@@ -114,6 +116,9 @@ class EdgeNode:
                 "channels": [{"channel": c.channel, "chip": c.chip_name, "bus": c.bus, "mux": c.mux, "addr": c.addr}
                              for c in hello.channels], **(extra or {})}
         self.outbox.put_retained(envelope.topic(self.node_id, "info"), json.dumps(info).encode())
+        if self.home_assistant:
+            for topic, payload in homeassistant.discovery(self.node_id, hello, self.gateway_id):
+                self.outbox.put_retained(topic, payload)
 
     def publish_state(self, online: bool) -> None:
         state = {"state": "online" if online else "offline", "gateway": self.gateway_id, "t_us": wall_us()}
@@ -147,5 +152,8 @@ class EdgeNode:
             self.outbox.put(self._e_topic, envelope.pack_json(self.node_id, boot or 0, seq,
                                                                t_of_seq.get(seq, wall_us()), rs))
             self.estimates_out += len(rs)
+            if self.home_assistant:
+                for r in rs:
+                    self.outbox.put_retained(homeassistant.state_topic(self.node_id, r["channel"]), homeassistant.state(r))
         if len(self.keys.seq_of_wire) > 4096:
             self.keys.seq_of_wire.clear()

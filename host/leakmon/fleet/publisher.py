@@ -19,7 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from leakmon.fleet import AuthError, FleetError, envelope
+from leakmon.fleet import AuthError, FleetError, envelope, homeassistant
 from leakmon.fleet.creds import BrokerAddress
 from leakmon.fleet.mqttclient import connect, make_client
 from leakmon.fleet.spool import Spool
@@ -37,7 +37,8 @@ class Publisher:
 
     def __init__(self, addr: BrokerAddress, password: str | None, gateway_id: str, spool: Spool, *,
                  ca_file: str | None = None, window: int = 10000, confirm: bool = True,
-                 confirm_timeout_s: float = 10.0, log: Callable[[str], None] = _log) -> None:
+                 confirm_timeout_s: float = 10.0, home_assistant: bool = False,
+                 log: Callable[[str], None] = _log) -> None:
         self.addr = addr
         self._password = password
         self.gateway_id = envelope.check_id(gateway_id, "gateway id")
@@ -47,9 +48,10 @@ class Publisher:
         self.confirm = confirm  # keep records until serve confirms it stored them
         self.confirm_timeout_s = confirm_timeout_s
         self.resent = 0
+        self.home_assistant = home_assistant
         self.log = log
         self._retained: dict[str, bytes] = {}
-        self._dirty = False
+        self._dirty: set[str] = set()  # retained topics changed since last published
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,7 +68,7 @@ class Publisher:
         """Small state, last value wins: kept in memory and published on every connect."""
         with self._lock:
             self._retained[topic] = payload
-        self._dirty = True
+            self._dirty.add(topic)
 
     # -- life cycle -------------------------------------------------------------------
     def start(self, wait_s: float = 5.0) -> None:
@@ -123,12 +125,19 @@ class Publisher:
         c.publish(envelope.gateway_state_topic(self.gateway_id), state, qos=1, retain=True)
         self._publish_retained(c)
 
-    def _publish_retained(self, c: mqtt.Client) -> None:
-        self._dirty = False
+    def _publish_retained(self, c: mqtt.Client, only_changed: bool = False) -> None:
         with self._lock:
-            retained = list(self._retained.items())
+            topics = list(self._dirty) if only_changed else list(self._retained)
+            retained = [(t, self._retained[t]) for t in topics]
+            self._dirty.clear()
         for topic, payload in retained:
             c.publish(topic, payload, qos=1, retain=True)
+
+    def _on_ha_status(self, payload: bytes) -> None:
+        """Home Assistant came back online and lost its discovery configs: send them again."""
+        if payload.strip() == b"online":
+            with self._lock:
+                self._dirty |= {t for t in self._retained if t.startswith(f"{homeassistant.PREFIX}/")}
 
     def _run(self) -> None:
         delay = RETRY_MIN_S
@@ -183,6 +192,9 @@ class Publisher:
                 sent_at.pop(index, None)
 
         def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            if msg.topic == homeassistant.STATUS_TOPIC:
+                self._on_ha_status(bytes(msg.payload))
+                return
             try:
                 conf = json.loads(msg.payload)
                 topic = msg.topic[: -len("stored")] + str(conf["kind"])
@@ -200,10 +212,12 @@ class Publisher:
         self.spool.rewind()
         self._birth(c)
         subscribed: set[str] = set()
+        if self.home_assistant:
+            c.subscribe(homeassistant.STATUS_TOPIC, qos=1)
         self.connected.set()
         while True:
             if self._dirty:
-                self._publish_retained(c)
+                self._publish_retained(c, only_changed=True)
             room = self.window - (len(waiting) if self.confirm else len(mids))
             for rec in self.spool.read(room) if room > 0 else []:
                 payload = rec.payload

@@ -25,13 +25,14 @@ class NodeSource:
 
 class NodeThread(threading.Thread):
     def __init__(self, src: NodeSource, outbox: Outbox, stop: threading.Event, *, gateway_id: str,
-                 window_s: float, duration_s: float | None, log: Callable[[str], None]) -> None:
+                 window_s: float, duration_s: float | None, log: Callable[[str], None],
+                 home_assistant: bool = False) -> None:
         super().__init__(name=f"leakmon-node-{src.node_id}", daemon=True)
         self.src = src
         self.stop = stop
         self.duration_s = duration_s
         self.log = log
-        self.edge = EdgeNode(src.node_id, outbox, window_s, gateway_id)
+        self.edge = EdgeNode(src.node_id, outbox, window_s, gateway_id, home_assistant=home_assistant)
         self.error: BaseException | None = None
         self.done = threading.Event()
 
@@ -68,11 +69,11 @@ class NodeThread(threading.Thread):
 
 def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, *, gateway_id: str = "",
               window_s: float = 600.0, duration_s: float | None = None, check: Callable[[], None] = lambda: None,
-              log: Callable[[str], None] = print) -> list[NodeThread]:
+              log: Callable[[str], None] = print, home_assistant: bool = False) -> list[NodeThread]:
     """Run every node until stop is set or each has run duration_s of device time;
     check() is called meanwhile (it raises the publisher's fatal error)."""
-    threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log)
-               for s in sources]
+    threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
+                          home_assistant=home_assistant) for s in sources]
     for t in threads:
         t.start()
     try:

@@ -26,6 +26,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-store-confirm", action="store_true",
                    help="let spooled data go at the broker's acknowledgement instead of when `serve` confirms it "
                         "stored it (for a broker with no leakmon serve behind it)")
+    p.add_argument("--ha-discovery", action="store_true",
+                   help="Home Assistant MQTT discovery: a device per node, leak-rate and pressure sensors per channel")
     add_node_args(p)
 
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"spool holds {spool.backlog} messages from before; they go first, flagged historical")
     try:
         pub = Publisher(addr, password, gateway_id, spool, ca_file=args.mqtt_ca, confirm=not args.no_store_confirm,
-                        log=log)
+                        home_assistant=args.ha_discovery, log=log)
     except ValueError as e:
         raise LeakmonError(str(e)) from e
     stop = stop_on_signals()
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
             sources = open_nodes(args, stack)
             try:
                 threads = run_nodes(sources, pub, stop, gateway_id=gateway_id, window_s=args.window,
-                                    duration_s=args.duration, check=pub.check, log=log)
+                                    duration_s=args.duration, check=pub.check, log=log,
+                                    home_assistant=args.ha_discovery)
             except KeyboardInterrupt:
                 stop.set()
                 threads = []
