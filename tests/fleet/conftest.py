@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import servers
-from fleetkit import Db, Proc, leakmon_cmd
+from fleet.fleetkit import Db, Proc, leakmon_cmd
 
 from leakmon.fleet.brokerconf import acl_lines
 
@@ -85,11 +85,13 @@ def db(pg_cluster: servers.Postgres) -> Iterator[Db]:
 def procs(tmp_path: Path) -> Iterator[callable]:
     started: list[subprocess.Popen[str]] = []
 
-    def start(name: str, args: list[str], env: dict[str, str]) -> Proc:
+    def start(name: str, args: list[str], env: dict[str, str], stdin_text: str = "") -> Proc:
         log_path = tmp_path / f"{name}-{len(started)}.log"
         f = open(log_path, "w")
+        stdin_path = tmp_path / f"{name}-{len(started)}.stdin"
+        stdin_path.write_text(stdin_text)
         p = subprocess.Popen(leakmon_cmd(*args), stdout=f, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, **env}, cwd=tmp_path)
+                             env={**os.environ, **env}, cwd=tmp_path, stdin=open(stdin_path))
         started.append(p)
         return Proc(p, log_path)
 

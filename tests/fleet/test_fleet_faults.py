@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fleetkit import CuttableProxy, assert_complete, gateway_args, serve_args, wait_until
+from fleet.fleetkit import CuttableProxy, assert_complete, gateway_args, serve_args, wait_until
 
 pytestmark = pytest.mark.slow
 

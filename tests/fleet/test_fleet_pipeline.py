@@ -6,7 +6,7 @@ import json
 import signal
 from pathlib import Path
 
-from fleetkit import assert_complete, gateway_args, serve_args, wait_until
+from fleet.fleetkit import assert_complete, gateway_args, serve_args, wait_until
 
 
 def test_two_sites_into_postgres(broker, db, procs, tmp_path: Path) -> None:
@@ -38,7 +38,8 @@ def test_embedded_default_one_command(tmp_path: Path, procs) -> None:
     """`leakmon serve --sim` and nothing else: a SQLite file with every frame."""
     import sqlite3
 
-    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "30", "--store", "lab.sqlite"], {})
+    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "30", "--store", "lab.sqlite", "--notes"], {},
+              stdin_text="sim0 hatch hatch 3 closed\nsim9 note no such node\nsim0 note leak check by JD\n")
     assert p.wait(60) == 0, p.log
     published = p.published()
     db = sqlite3.connect(tmp_path / "lab.sqlite")
@@ -47,3 +48,6 @@ def test_embedded_default_one_command(tmp_path: Path, procs) -> None:
     assert db.execute("SELECT count(*) FROM estimates").fetchone()[0] >= 20
     info = json.loads(db.execute("SELECT info FROM nodes").fetchone()[0])
     assert info["node_id"] == "sim0" and info["channels"]
+    notes = db.execute("SELECT kind, text FROM notes ORDER BY seq").fetchall()
+    assert notes == [("hatch", "hatch 3 closed"), ("note", "leak check by JD")]
+    assert "no node 'sim9'" in p.log

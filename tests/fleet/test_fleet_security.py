@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from fleetkit import gateway_args, serve_args, wait_until
+from fleet.fleetkit import gateway_args, serve_args, wait_until
 
 from leakmon import wire
 from leakmon.fleet import AuthError, envelope
@@ -113,7 +113,7 @@ def test_init_db_by_a_database_owner_who_is_not_superuser(pg_cluster) -> None:
     writes, making partitions through the owner's SECURITY DEFINER function."""
     import secrets as pysecrets
 
-    from fleetkit import Db
+    from fleet.fleetkit import Db
 
     from leakmon.fleet.ingest import Batch
     from leakmon.fleet.pgstore import PgStore, init_db

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from fleetkit import gateway_args
+from fleet.fleetkit import gateway_args
 from leakmon.fleet.creds import parse_broker
 from leakmon.fleet.mqttclient import connect, make_client
 

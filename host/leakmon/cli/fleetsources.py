@@ -19,6 +19,8 @@ from leakmon.errors import LeakmonError, SimulatorError
 def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", action="append", default=[], metavar="PORT",
                    help="serial port or pyserial URL of a node; repeat for several")
+    p.add_argument("--usb", action="append", default=[], metavar="SERIAL",
+                   help="a node by its USB serial number (found again under any name after a re-plug); repeat")
     p.add_argument("--sim", type=int, nargs="?", const=1, default=0, metavar="N",
                    help="run N virtual boards (default 1)")
     p.add_argument("--node-id", action="append", default=[], metavar="ID",
@@ -31,6 +33,12 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
     p.add_argument("--window", type=float, default=600.0, metavar="S", help="leak-rate fit window, s (default 600)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of device time")
+    p.add_argument("--notes", action="store_true",
+                   help="read operator notes from stdin, one per line: '<node_id> hatch|note <text>'")
+
+
+def _sanitize(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text).strip("-.")[:64] or "node"
 
 
 def _default_id(port: str) -> str:
@@ -39,10 +47,10 @@ def _default_id(port: str) -> str:
 
         for info in list_ports.comports():
             if info.device == port and info.serial_number:
-                return re.sub(r"[^A-Za-z0-9_.-]", "-", info.serial_number)[:64]
+                return _sanitize(info.serial_number)
     except Exception:  # noqa: BLE001 - no USB enumeration here: fall back to the name
         pass
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", Path(port).name or port).strip("-.")[:64] or "node"
+    return _sanitize(Path(port).name or port)
 
 
 def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
@@ -50,16 +58,21 @@ def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
     from leakmon.fleet.runner import NodeSource
     from leakmon.link.node import Node
 
-    if args.port and args.sim:
-        raise LeakmonError("give --port or --sim, not both")
+    # pyserial's hwgrep:// finds the port whose hardware id has this serial number, at
+    # every (re)open: a re-plugged board is found again whatever its device name now.
+    usb = [f"hwgrep://SER={re.escape(s)}" for s in args.usb]
+    if (args.port or usb) and args.sim:
+        raise LeakmonError("give --port/--usb or --sim, not both")
+    ports = [*args.port, *usb]
     ids = list(args.node_id)
-    n = len(args.port) if args.port else max(args.sim, 1)
+    n = len(ports) if ports else max(args.sim, 1)
     if len(ids) > n:
         raise LeakmonError(f"{len(ids)} --node-id for {n} node(s)")
     sources = []
-    if args.port:
-        for k, port in enumerate(args.port):
-            nid = ids[k] if k < len(ids) else _default_id(port)
+    if ports:
+        for k, port in enumerate(ports):
+            serial_no = args.usb[k - len(args.port)] if k >= len(args.port) else None
+            nid = ids[k] if k < len(ids) else (_sanitize(serial_no) if serial_no else _default_id(port))
             sources.append(NodeSource(nid, stack.enter_context(Node.open(port, args.baud)), info={"port": port}))
         return sources
     from leakmon.sim import scenario as scenario_mod
@@ -79,6 +92,16 @@ def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
         sources.append(NodeSource(nid, stack.enter_context(Node.open(board.port, args.baud)), alive,
                                   {"scenario": args.scenario, "seed": str(args.seed + k)}))
     return sources
+
+
+def start_notes(args: argparse.Namespace, outbox: Any, node_ids: list[str]) -> None:
+    """--notes: a thread that turns stdin lines into notes (they go through the outbox)."""
+    if not args.notes:
+        return
+    from leakmon.fleet.notes import NoteWriter, read_lines
+
+    writer = NoteWriter(outbox, node_ids)
+    threading.Thread(target=read_lines, args=(sys.stdin, writer, log), name="leakmon-notes", daemon=True).start()
 
 
 def stop_on_signals() -> threading.Event:

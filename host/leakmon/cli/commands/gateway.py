@@ -7,7 +7,7 @@ import os
 from contextlib import ExitStack
 from pathlib import Path
 
-from leakmon.cli.fleetsources import add_node_args, log, open_nodes, stop_on_signals
+from leakmon.cli.fleetsources import add_node_args, log, open_nodes, start_notes, stop_on_signals
 from leakmon.errors import LeakmonError
 
 HELP = "publish nodes' frames, estimates and alarms to an MQTT broker (spooled to disk while it is away)"
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with ExitStack() as stack:
             sources = open_nodes(args, stack)
+            start_notes(args, pub, [s.node_id for s in sources])
             try:
                 threads = run_nodes(sources, pub, stop, gateway_id=gateway_id, window_s=args.window,
                                     duration_s=args.duration, check=pub.check, log=log,

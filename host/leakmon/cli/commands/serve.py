@@ -8,7 +8,7 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
-from leakmon.cli.fleetsources import add_node_args, log, open_nodes, stop_on_signals
+from leakmon.cli.fleetsources import add_node_args, log, open_nodes, start_notes, stop_on_signals
 from leakmon.errors import LeakmonError
 
 HELP = "store a fleet's frames, estimates, alarms and notes (broker -> PostgreSQL, or local nodes -> SQLite)"
@@ -74,6 +74,7 @@ def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) ->
     outbox = LocalOutbox(store, log=log)
     with ExitStack() as stack:
         sources = open_nodes(args, stack)
+        start_notes(args, outbox, [s.node_id for s in sources])
         log(f"storing {len(sources)} node(s) into {'PostgreSQL' if args.db else args.store}")
         try:
             threads = run_nodes(sources, outbox, stop, window_s=args.window, duration_s=args.duration, log=log)
