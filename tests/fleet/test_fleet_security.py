@@ -140,3 +140,31 @@ def test_init_db_by_a_database_owner_who_is_not_superuser(pg_cluster) -> None:
     with psycopg.connect(pg_cluster.dsn("leakmon_writer", name), password=pg_cluster.writer_password) as c:
         assert c.execute("SELECT leakmon.drop_partitions_before('2026-09-23')").fetchone() == (4,)  # 2 days x 2 tables
     assert db.query("SELECT count(*) FROM leakmon.frames", role="leakmon_reader") == [(1,)]
+
+
+def test_tls_listener(broker, db, procs, tmp_path: Path) -> None:
+    """A gateway over mqtts:// with the site's CA is served; without it, it refuses the broker."""
+    import shutil as sh
+
+    from fleet.fleetkit import assert_complete, make_tls
+
+    import servers
+
+    if sh.which("openssl") is None:
+        servers.require("openssl")
+    ca, crt, key = make_tls(broker.folder / "tls")
+    tls_port = servers.free_port()
+    broker.stop()
+    broker.extra_conf = [f"listener {tls_port} 127.0.0.1", f"certfile {crt}", f"keyfile {key}"]
+    broker.start()
+    servers.wait_port(tls_port)
+    serve = procs("serve", *serve_args(broker, db))
+    serve.wait_log("subscribed")
+    args, env = gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "10", "--duration", "10")
+    args[args.index("--broker") + 1] = f"mqtts://gw-a@127.0.0.1:{tls_port}"
+    untrusted = procs("gw-untrusted", args, env)
+    assert untrusted.wait(30) == 1 and "is not trusted" in untrusted.log, untrusted.log
+    gw = procs("gw", [*args, "--mqtt-ca", str(ca)], env)
+    assert gw.wait(60) == 0, gw.log
+    assert wait_until(lambda: db.query("SELECT count(*) FROM leakmon.frames")[0][0] >= sum(gw.published().values()), 20)
+    assert_complete(db, gw.published())

@@ -47,6 +47,8 @@ def connect(c: mqtt.Client, addr: BrokerAddress, timeout_s: float = 5.0) -> None
     c.on_connect = on_connect
     try:
         c.connect(addr.host, addr.port, keepalive=KEEPALIVE_S)
+    except ssl.SSLCertVerificationError as e:  # the broker is not who it claims: retrying cannot help
+        raise AuthError(f"the broker {addr} is not trusted: {e.verify_message or e} (--mqtt-ca names its CA)") from e
     except (OSError, socket.timeout, ssl.SSLError) as e:
         raise FleetError(f"cannot reach the broker {addr}: {e}") from e
     deadline = time.monotonic() + timeout_s
