@@ -60,3 +60,15 @@ def test_bounded_drops_the_oldest_and_counts_it(tmp_path: Path) -> None:
     assert s.stats.dropped + len(kept) == 500
     assert kept == list(range(500 - len(kept), 500))  # the newest, in order
     s.close()
+
+
+def test_one_gateway_per_spool(tmp_path: Path) -> None:
+    import pytest
+
+    from leakmon.fleet import FleetError
+
+    s = Spool(tmp_path)
+    with pytest.raises(FleetError, match="in use by another gateway"):
+        Spool(tmp_path)
+    s.close()
+    Spool(tmp_path).close()  # free again once closed

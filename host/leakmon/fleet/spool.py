@@ -14,6 +14,7 @@ node cannot be paused.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import threading
@@ -22,6 +23,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from leakmon.fleet import FleetError
 
 REC = struct.Struct("<IHIq")
 
@@ -51,6 +54,13 @@ class Spool:
     def __init__(self, folder: Path, max_bytes: int = 1 << 30, segment_bytes: int = 4 << 20) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        # One process per spool: two gateways appending to one spool would interleave records.
+        self._lockfile = open(self.folder / "lock", "a")
+        try:
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            self._lockfile.close()
+            raise FleetError(f"the spool {self.folder} is in use by another gateway") from e
         self.max_bytes = max_bytes
         self.segment_bytes = min(segment_bytes, max(max_bytes // 4, 4096))
         self.stats = SpoolStats()
@@ -213,3 +223,4 @@ class Spool:
             self._writer.close()
             if self._reader is not None:
                 self._reader.close()
+            self._lockfile.close()
