@@ -83,6 +83,7 @@ class Broker:
     acl: list[str]
     extra_conf: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    raw_conf: str | None = None  # a whole configuration of our own instead (paths in it already)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,6 +116,8 @@ class Broker:
             *([f"user {run_as}"] if run_as else []),
             *self.extra_conf,
         ]
+        if self.raw_conf is not None:
+            conf = [self.raw_conf, *([f"user {run_as}"] if run_as else [])]
         path = self.folder / "mosquitto.conf"
         path.write_text("\n".join(conf) + "\n")
         _chown_tree(self.folder, user)

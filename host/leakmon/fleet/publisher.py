@@ -26,6 +26,7 @@ from leakmon.fleet.spool import Spool
 
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 5.0
+CONFIRM_TIMEOUT_MAX_S = 300.0
 
 
 def _log(msg: str) -> None:
@@ -212,6 +213,7 @@ class Publisher:
         self.spool.rewind()
         self._birth(c)
         subscribed: set[str] = set()
+        last_watermark, wait_s = self.spool.watermark, self.confirm_timeout_s
         if self.home_assistant:
             c.subscribe(homeassistant.STATUS_TOPIC, qos=1)
         self.connected.set()
@@ -240,12 +242,14 @@ class Publisher:
                     waiting[key] = rec.index
                 self.sent += 1
             oldest = sent_at.get(self.spool.watermark)
-            if self.confirm and oldest is not None and time.monotonic() - oldest > self.confirm_timeout_s:
-                self.log(f"{len(waiting)} messages not confirmed stored within {self.confirm_timeout_s:g} s; "
-                         "sending them again")
+            if self.spool.watermark != last_watermark:  # confirmations flow: back to the short timeout
+                last_watermark, wait_s = self.spool.watermark, self.confirm_timeout_s
+            if self.confirm and oldest is not None and time.monotonic() - oldest > wait_s:
+                self.log(f"{len(waiting)} messages not confirmed stored within {wait_s:g} s; sending them again")
                 waiting.clear()
                 sent_at.clear()
                 self.resent += 1
+                wait_s = min(wait_s * 2, CONFIRM_TIMEOUT_MAX_S)  # a slow database is not flooded
                 self.spool.rewind()
             if self._stop.is_set() and (not mids or not self.connected.is_set()):
                 self._goodbye(c)
