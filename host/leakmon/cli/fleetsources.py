@@ -68,6 +68,13 @@ def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
     n = len(ports) if ports else max(args.sim, 1)
     if len(ids) > n:
         raise LeakmonError(f"{len(ids)} --node-id for {n} node(s)")
+    from leakmon.fleet.envelope import check_id
+
+    for nid in ids:
+        try:
+            check_id(nid)
+        except ValueError as e:
+            raise LeakmonError(f"--node-id: {e}") from e
     sources = []
     if ports:
         for k, port in enumerate(ports):

@@ -142,6 +142,7 @@ class Publisher:
 
     def _run(self) -> None:
         delay = RETRY_MIN_S
+        logged_at = -1e9
         while not self._stop.is_set():
             try:
                 c = self._connect()
@@ -149,8 +150,9 @@ class Publisher:
                 self.error = e
                 return
             except FleetError as e:
-                if self.connections == 0 or delay >= RETRY_MAX_S:
+                if time.monotonic() - logged_at >= 60.0:  # once a minute while it lasts, not per retry
                     self.log(str(e))
+                    logged_at = time.monotonic()
                 self._stop.wait(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
