@@ -51,3 +51,17 @@ def test_embedded_default_one_command(tmp_path: Path, procs) -> None:
     notes = db.execute("SELECT kind, text FROM notes ORDER BY seq").fetchall()
     assert notes == [("hatch", "hatch 3 closed"), ("note", "leak check by JD")]
     assert "no node 'sim9'" in p.log
+
+
+def test_a_silent_node_is_asked_again_not_fatal(procs, tmp_path: Path) -> None:
+    """A port where no leakmon node answers (loop:// only echoes) keeps the process up,
+    asking again, and SIGTERM still ends it cleanly."""
+    import time
+
+    p = procs("serve", ["serve", "--port", "loop://", "--node-id", "mute", "--store", "x.sqlite"], {})
+    p.wait_log("asking again", 30)
+    time.sleep(2.5)  # past one retry: still running
+    assert p.popen.poll() is None, p.log
+    p.popen.send_signal(signal.SIGTERM)
+    assert p.wait(20) == 0, p.log
+    assert p.log.count("asking again") == 1

@@ -104,17 +104,21 @@ class EdgeNode:
         self._a_topic = envelope.topic(node_id, "alarm")
         self.frames_out = 0
         self.estimates_out = 0
+        self._extra: dict[str, Any] = {}
+        self._hello: messages.Hello | None = None
 
     def on_bytes(self, data: bytes) -> None:
         """A tap on the link (Node.rx_taps): every byte the node sent, before decoding."""
         self.keys.feed(data)
 
     def publish_info(self, hello: messages.Hello, extra: dict[str, Any] | None = None) -> None:
+        self._extra = extra or self._extra
         info = {"node_id": self.node_id, "gateway": self.gateway_id, "board": hello.board,
                 "fw_version": hello.fw_version, "protocol": f"{hello.proto_major}.{hello.proto_minor}",
                 "period_us": hello.period_us,
                 "channels": [{"channel": c.channel, "chip": c.chip_name, "bus": c.bus, "mux": c.mux, "addr": c.addr}
-                             for c in hello.channels], **(extra or {})}
+                             for c in hello.channels], **self._extra}
+        self._hello = hello
         self.outbox.put_retained(envelope.topic(self.node_id, "info"), json.dumps(info).encode())
         if self.home_assistant:
             for topic, payload in homeassistant.discovery(self.node_id, hello, self.gateway_id):
@@ -134,6 +138,8 @@ class EdgeNode:
         t_of_seq = {seq: t_us for seq, t_us, _, _ in frames}
         rows: dict[int, list[dict[str, Any]]] = {}
         for item in items:
+            if isinstance(item, messages.Hello) and self._hello is not None and item != self._hello:
+                self.publish_info(item)  # re-plugged, reflashed or re-configured: the retained info follows
             if not isinstance(item, SampleBlock):
                 continue
             u = self.tracker.add(item)

@@ -8,11 +8,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from leakmon.errors import LeakmonError
+from leakmon.errors import HandshakeError, LeakmonError
 from leakmon.fleet.edge import EdgeNode, Outbox
 from leakmon.link.node import Node
 from leakmon.link.reconnect import ReconnectingReader
+from leakmon.wire import messages
 from leakmon.wire.stream import SampleBlock
+
+HANDSHAKE_RETRY_S = 2.0
 
 
 @dataclass
@@ -36,6 +39,21 @@ class NodeThread(threading.Thread):
         self.error: BaseException | None = None
         self.done = threading.Event()
 
+    def _handshake(self) -> messages.Hello | None:
+        """A node that does not answer yet (still booting, busy) is asked again every few
+        seconds instead of stopping the whole gateway; None if stopped meanwhile."""
+        warned = False
+        while not self.stop.is_set():
+            self.src.alive()
+            try:
+                return self.src.node.handshake()
+            except HandshakeError as e:
+                if not warned:
+                    self.log(f"node {self.src.node_id}: {e}; asking again")
+                    warned = True
+                self.stop.wait(HANDSHAKE_RETRY_S)
+        return None
+
     def run(self) -> None:
         node = self.src.node
         node.rx_taps.append(self.edge.on_bytes)
@@ -43,7 +61,9 @@ class NodeThread(threading.Thread):
                                     on_lost=lambda e: self.log(f"node {self.src.node_id}: {e}; reconnecting"),
                                     on_reopened=lambda: self.edge.keys.decoder.drop_pending())
         try:
-            hello = node.handshake()
+            hello = self._handshake()
+            if hello is None:
+                return
             self.edge.publish_info(hello, self.src.info)
             self.edge.publish_state(True)
             t_first: float | None = None
