@@ -6,10 +6,11 @@
    the real one (spool + paho into Mosquitto) paced at the nodes' real rate, with the
    p99 latency from a frame's bytes arriving to its estimate reaching a subscriber.
 2. Central writer: rows/s the PostgreSQL writer (binary COPY + ON CONFLICT insert)
-   sustains, one process and two at once.
+   sustains, one process and two at once; then `leakmon serve` end to end (broker ->
+   serve -> PostgreSQL), one instance and two in a shared subscription.
 
     .venv/bin/python bench/bench_fleet.py [--nodes 100] [--channels 10] [--frames 60] [--rows 10]
-        [--paced-s 10] [--pg-rows 200000]
+        [--paced-s 10] [--pg-rows 200000] [--e2e-messages 50000]
 
 CPU seconds of this process for (1); wall clock for the paced run and for (2).
 """
@@ -172,7 +173,7 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
     store.close()
 
 
-def central(pg: servers.Postgres, rows: int, batch: int) -> None:
+def central(pg: servers.Postgres, rows: int, batch: int) -> str:
     import psycopg
 
     from leakmon.fleet.pgstore import init_db
@@ -203,6 +204,67 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> None:
         single = single or total
         print(f"  {n} instance(s): {total / 1e3:7.1f} k rows/s ({' + '.join(f'{r / 1e3:.1f}k' for r in rates)}), "
               f"x{total / single:.2f} of one")
+    return pw
+
+
+def through_broker(broker: servers.Broker, pg: servers.Postgres, writer_pw: str, messages: int) -> None:
+    """serve end to end: frame messages queued in the broker for 1, then 2, paused `leakmon
+    serve` processes (SIGSTOP), then rows/s from their SIGCONT to the last row stored."""
+    import os
+    import signal
+    import subprocess
+
+    import psycopg
+
+    from leakmon.fleet.creds import parse_broker
+    from leakmon.fleet.mqttclient import connect, make_client
+
+    frame = wiregen.samples(1, 1, 10)
+    url = pg.dsn("leakmon_writer", "bench")
+    print(f"serve end to end: {messages} frame messages through Mosquitto into PostgreSQL, wall clock")
+    single = 0.0
+    for n in (1, 2):
+        procs = [subprocess.Popen([sys.executable, "-m", "leakmon", "serve", "--broker",
+                                   f"mqtt://serve@127.0.0.1:{broker.port}", "--db", url, "--client-id", f"b{n}-{k}",
+                                   "--group", f"bench{n}"],
+                                  env={**os.environ, "LEAKMON_MQTT_PASSWORD": broker.users["serve"], "PGPASSWORD": writer_pw},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for k in range(n)]
+        for p in procs:
+            assert p.stderr is not None
+            while "subscribed" not in p.stderr.readline():
+                pass
+        for p in procs:  # paused: the broker queues their share, so the timing below is serve's alone
+            p.send_signal(signal.SIGSTOP)
+        addr = parse_broker(f"mqtt://gw@127.0.0.1:{broker.port}")
+        c = make_client(addr, broker.users["gw"], f"bench-pub-{n}", clean_session=True, inflight=10000)
+        connect(c, addr)
+        t_us = time.time_ns() // 1000
+        t0 = time.monotonic()
+        for i in range(messages):
+            node = f"e{n}-{i % 100}"
+            c.publish(f"leakmon/{node}/frame", envelope.pack(node, 1, i, t_us + i, frame), qos=1)
+            if i % 200 == 0:
+                c.loop(0)
+        while c.want_write():
+            c.loop(0.01)
+        t_pub = time.monotonic() - t0
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        for p in procs:
+            p.send_signal(signal.SIGCONT)
+        with psycopg.connect(pg.dsn("postgres", "bench"), password=pg.password, autocommit=True) as db:
+            q = f"SELECT count(*) FROM leakmon.frames WHERE node_id LIKE 'e{n}-%'"
+            while db.execute(q).fetchone()[0] < messages and time.monotonic() - t0 < 300:
+                c.loop(0.05)
+            stored = db.execute(q).fetchone()[0]
+        wall = time.monotonic() - t0
+        for p in procs:
+            p.terminate()
+            p.wait(20)
+        rate = stored / wall
+        single = single or rate
+        print(f"  {n} instance(s): {messages} queued in {t_pub:.1f} s while serve was paused; "
+              f"{stored} stored in {wall:.1f} s after it resumed: {rate / 1e3:.1f} k rows/s, x{rate / single:.2f} of one")
 
 
 def main() -> None:
@@ -215,31 +277,35 @@ def main() -> None:
     ap.add_argument("--paced-nodes", type=int, default=100)
     ap.add_argument("--pg-rows", type=int, default=200_000)
     ap.add_argument("--pg-batch", type=int, default=2000)
+    ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
     a = ap.parse_args()
     cpu_path(a.nodes, a.channels, a.frames, a.rows)
     root = Path(tempfile.mkdtemp(prefix="leakmon-bench-"))
     root.chmod(0o711)
+    broker = pg = None
     try:
         if servers.have_mosquitto():
-            b = servers.Broker(root / "mq", {"gw": secrets.token_urlsafe(12), "reader": secrets.token_urlsafe(12)},
-                               ["user gw", "topic write leakmon/#", "user reader", "topic read leakmon/#"])
-            b.folder.mkdir(parents=True)
-            b.folder.chmod(0o755)
-            b.start()
-            try:
-                paced(b, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool")
-            finally:
-                b.stop()
+            users = {u: secrets.token_urlsafe(12) for u in ("gw", "reader", "serve")}
+            broker = servers.Broker(root / "mq", users, ["user gw", "topic write leakmon/#", "user reader",
+                                                         "topic read leakmon/#", "user serve", "topic read leakmon/#",
+                                                         "topic write leakmon/+/stored"])
+            broker.folder.mkdir(parents=True)
+            broker.folder.chmod(0o755)
+            broker.start()
+            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool")
         bindir = servers.postgres_bin()
         if bindir is not None:
             pg = servers.Postgres(root / "pg", bindir)
             pg.init()
             pg.start()
-            try:
-                central(pg, a.pg_rows, a.pg_batch)
-            finally:
-                pg.stop("immediate")
+            writer_pw = central(pg, a.pg_rows, a.pg_batch)
+            if broker is not None and a.e2e_messages:
+                through_broker(broker, pg, writer_pw, a.e2e_messages)
     finally:
+        if broker is not None:
+            broker.stop()
+        if pg is not None:
+            pg.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
 
 

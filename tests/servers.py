@@ -109,7 +109,7 @@ class Broker:
             f"persistence_location {self.folder}/",
             "autosave_interval 1",
             "max_queued_messages 100000",
-            "max_inflight_messages 1000",
+            "max_inflight_messages 2000",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
