@@ -31,6 +31,7 @@ def test_two_sites_into_postgres(broker, db, procs, tmp_path: Path) -> None:
     assert db.query("SELECT count(*) FROM leakmon.frames WHERE historical")[0][0] == 0
     serve.popen.send_signal(signal.SIGTERM)
     assert serve.wait(20) == 0, serve.log
+    _dump_reads_as_a_recording(db, procs, tmp_path)
     assert "refused" not in serve.log.split("stored,")[-1] or " 0 refused" in serve.log
 
 
@@ -65,3 +66,36 @@ def test_a_silent_node_is_asked_again_not_fatal(procs, tmp_path: Path) -> None:
     p.popen.send_signal(signal.SIGTERM)
     assert p.wait(20) == 0, p.log
     assert p.log.count("asking again") == 1
+
+
+def _dump_reads_as_a_recording(db, procs, tmp_path: Path) -> None:
+    """serve --dump of a time range from the middle of a run: export reads it like a
+    recording, with every sample of the range's SAMPLES frames (the handshake is added)."""
+    import struct
+
+    t_mid = db.query("SELECT min(t) + (max(t) - min(t)) / 3 FROM leakmon.frames WHERE node_id = 'a1'")[0][0]
+    frames = db.query(f"SELECT frame FROM leakmon.frames WHERE node_id = 'a1' AND msg_type = 3 "
+                      f"AND t >= '{t_mid.isoformat()}'")
+    n_samples = sum(struct.unpack_from("<H", f[0], 8 + 8)[0] for f in frames)  # n_rows of one channel each
+    d = procs("dump", ["serve", "--dump", "a1", "--from", t_mid.isoformat(), "--db", db.url("leakmon_reader"),
+                       "-o", "a1.lkmrec"], {"PGPASSWORD": db.password("leakmon_reader")})
+    assert d.wait(30) == 0, d.log
+    e = procs("export", ["export", "a1.lkmrec", "--to", "csv", "-o", "a1.csv"], {})
+    assert e.wait(60) == 0, e.log
+    lines = (tmp_path / "a1.csv").read_text().splitlines()
+    assert len(lines) - 1 == n_samples > 100, (len(lines), n_samples)
+    # the writer role may not read history back
+    w = procs("dump-w", ["serve", "--dump", "a1", "--db", db.url(), "-o", "w.lkmrec"], {"PGPASSWORD": db.password()})
+    assert w.wait(30) == 1 and "may not read frames" in w.log, w.log
+
+
+def test_embedded_store_dumps_for_analyze(procs, tmp_path: Path) -> None:
+    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "20", "--store", "lab.sqlite"], {})
+    assert p.wait(60) == 0, p.log
+    d = procs("dump", ["serve", "--dump", "sim0", "--store", "lab.sqlite", "-o", "sim0.lkmrec"], {})
+    assert d.wait(30) == 0, d.log
+    a = procs("analyze", ["analyze", "sim0.lkmrec"], {})
+    assert a.wait(60) == 0, a.log
+    assert "Pa/s" in a.log or "leak" in a.log.lower(), a.log
+    none = procs("dump2", ["serve", "--dump", "nope", "--store", "lab.sqlite"], {})
+    assert none.wait(30) == 1 and "no frames of node 'nope'" in none.log

@@ -33,6 +33,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention-days", type=int, metavar="N", help="drop daily partitions older than N days")
     p.add_argument("--store", default="leakmon.sqlite", metavar="FILE",
                    help="SQLite file of the embedded default, without --db (default leakmon.sqlite)")
+    p.add_argument("--dump", metavar="NODE", help="write NODE's stored frames (--from/--to, from --db or --store) as "
+                   "a recording for analyze/export/replay, then exit")
+    p.add_argument("--from", dest="t_from", metavar="TIME", help="--dump from this ISO time (UTC if no zone)")
+    p.add_argument("--to", dest="t_to", metavar="TIME", help="--dump until this ISO time (default: now)")
+    p.add_argument("-o", "--output", metavar="FILE", help="--dump: the recording to write (default NODE.lkmrec)")
     add_node_args(p)
 
 
@@ -84,7 +89,48 @@ def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) ->
             log(f"node {t.src.node_id}: {t.edge.frames_out} frames, {t.edge.estimates_out} estimates stored")
 
 
+def _time_us(text: str | None, default_us: int) -> int:
+    import datetime as dt
+
+    if not text:
+        return default_us
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError as e:
+        raise LeakmonError(f"not an ISO time: {text!r} (e.g. 2026-12-01T09:30)") from e
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp() * 1_000_000)
+
+
+def _dump(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from leakmon.fleet import history
+
+    t_from = _time_us(args.t_from, 0)
+    t_to = _time_us(args.t_to, time.time_ns() // 1000 + 1)
+    out = Path(args.output or f"{args.dump}.lkmrec")
+    meta = {"node_id": args.dump, "from_us": t_from, "to_us": t_to}
+    if args.db:
+        from leakmon.fleet.creds import check_db_url, read_secret
+
+        rows = history.pg_rows(check_db_url(args.db), read_secret(args.db_password_file, None, "database"),
+                               args.dump, t_from, t_to)
+    else:
+        rows = history.sqlite_rows(args.store, args.dump, t_from, t_to)
+    n = history.dump(rows, out, meta)
+    if n == 0:
+        out.unlink(missing_ok=True)
+        raise LeakmonError(f"no frames of node {args.dump!r} stored in that time range")
+    log(f"{n} frames of node {args.dump} written to {out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.dump:
+        return _dump(args)
     if args.broker and (args.port or args.sim):
         raise LeakmonError("give --broker (consume gateways) or --port/--sim (read nodes here), not both")
     try:
