@@ -164,8 +164,10 @@ class Consumer:
                 for mid, qos in a:
                     if qos:
                         c.ack(mid, qos)
+                # QoS 0: a lost confirmation costs one resend from the gateway's spool, and
+                # QoS 1 would cost a PUBACK per node per batch (paho scans its queue on each).
                 for topic, payload in ingest.confirmations(b):
-                    c.publish(topic, payload, qos=1)
+                    c.publish(topic, payload, qos=0)
         if lost:
             self.log(f"lost the broker {self.addr}; reconnecting")
         else:
