@@ -92,3 +92,30 @@ def test_database_restarted(broker, db, procs, tmp_path: Path) -> None:
     db.pg.start()
     _finish(db, gw, [serve])
     assert "database back" in serve.log, serve.log
+
+
+def test_gateway_killed_while_the_broker_is_away(broker, db, procs, tmp_path: Path) -> None:
+    """kill -9 of a gateway with data in its spool (broker down): the next start sends it
+    first, flagged historical, with the first run's keys; no gap in either run's seqs."""
+    serve = procs("serve", *serve_args(broker, db))
+    serve.wait_log("subscribed")
+    args = gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "10")
+    gw1 = procs("gw1", *args)
+    assert wait_until(lambda: _count(db) > 10, 30), gw1.log
+    broker.stop()
+    before = _count(db)
+    time.sleep(3.0)  # ~30 s of device time into the spool
+    gw1.popen.send_signal(signal.SIGKILL)
+    gw1.wait(10)
+    broker.start()
+    gw2 = procs("gw2", args[0] + ["--duration", "20"], args[1])
+    assert gw2.wait(60) == 0, gw2.log
+    assert "from before" in gw2.log  # it found the first run's spool
+    assert wait_until(lambda: _count(db) >= before + 20 + sum(gw2.published().values()), 30), (before, _count(db))
+    time.sleep(0.3)
+    boots = db.query("SELECT boot, count(*), count(DISTINCT seq), min(seq), max(seq), bool_or(historical) "
+                     "FROM leakmon.frames WHERE node_id = 'a1' GROUP BY boot ORDER BY boot")
+    assert len(boots) == 2, boots
+    (_, n1, d1, lo1, hi1, hist1), (_, n2, d2, lo2, hi2, _) = boots
+    assert n1 == d1 == hi1 - lo1 + 1 and n1 >= before + 20 and hist1  # the first run, whole, partly from the spool
+    assert n2 == d2 == hi2 - lo2 + 1 == gw2.published()["a1"]
