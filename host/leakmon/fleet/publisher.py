@@ -168,92 +168,22 @@ class Publisher:
             finally:
                 self.connected.clear()
 
-    def _key(self, topic: str, payload: bytes) -> tuple[str, int, int] | None:
-        """(topic, boot, seq) of an enveloped message: what serve's confirmation names."""
-        if len(payload) < envelope.HEADER.size:
-            return None
-        _m, _v, _f, boot, seq, _t, _n = envelope.HEADER.unpack_from(payload, 0)
-        return topic, boot, seq
-
     def _serve(self, c: mqtt.Client) -> None:
-        """Publish from the spool while connected; returns when the connection is lost.
-
-        A record leaves the spool when serve confirms it stored it (leakmon/<node>/stored),
-        not at the broker's PUBACK: a broker may acknowledge a message and still lose it
-        (Mosquitto 2.0 forgets shared subscriptions across a restart; a dead consumer's
-        queue waits for it). Records not confirmed within confirm_timeout_s are sent again.
-        """
-        connected_us = time.time_ns() // 1000
-        mids: dict[int, int] = {}  # paho message id -> spool index, until PUBACK
-        waiting: dict[tuple[str, int, int], int] = {}  # key -> spool index, until serve confirms
-        sent_at: dict[int, float] = {}
-
-        def on_publish(client: mqtt.Client, userdata: Any, mid: int, rc: Any = None, props: Any = None) -> None:
-            index = mids.pop(mid, None)
-            if index is not None and not self.confirm:
-                self.spool.ack(index)
-                sent_at.pop(index, None)
-
-        def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-            if msg.topic == homeassistant.STATUS_TOPIC:
-                self._on_ha_status(bytes(msg.payload))
-                return
-            try:
-                conf = json.loads(msg.payload)
-                topic = msg.topic[: -len("stored")] + str(conf["kind"])
-                for lo, hi in conf["seqs"]:
-                    for seq in range(int(lo), int(hi) + 1):
-                        index = waiting.pop((topic, int(conf["boot"]), seq), None)
-                        if index is not None:
-                            self.spool.ack(index)
-                            sent_at.pop(index, None)
-            except (ValueError, KeyError, TypeError) as e:
-                self.log(f"ignored a malformed confirmation on {msg.topic}: {e}")
-
-        c.on_publish = on_publish
-        c.on_message = on_message
+        """Publish from the spool while connected; returns when the connection is lost."""
+        session = _Session(self, c)
+        c.on_publish = session.on_publish
+        c.on_message = session.on_message
         self.spool.rewind()
         self._birth(c)
-        subscribed: set[str] = set()
-        last_watermark, wait_s = self.spool.watermark, self.confirm_timeout_s
         if self.home_assistant:
             c.subscribe(homeassistant.STATUS_TOPIC, qos=1)
         self.connected.set()
         while True:
             if self._dirty:
                 self._publish_retained(c, only_changed=True)
-            room = self.window - (len(waiting) if self.confirm else len(mids))
-            for rec in self.spool.read(room) if room > 0 else []:
-                payload = rec.payload
-                if rec.spooled_us < connected_us and rec.topic.endswith(tuple(envelope.STORED_KINDS)):
-                    payload = envelope.mark_historical(payload)
-                key = self._key(rec.topic, payload) if self.confirm else None
-                if self.confirm and key is None:
-                    self.spool.ack(rec.index)  # nothing could confirm it
-                    continue
-                node_stored = rec.topic.rsplit("/", 1)[0] + "/stored"
-                if self.confirm and node_stored not in subscribed:
-                    c.subscribe(node_stored, qos=1)
-                    subscribed.add(node_stored)
-                info = c.publish(rec.topic, payload, qos=1)
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
-                mids[info.mid] = rec.index
-                sent_at[rec.index] = time.monotonic()
-                if key is not None:
-                    waiting[key] = rec.index
-                self.sent += 1
-            oldest = sent_at.get(self.spool.watermark)
-            if self.spool.watermark != last_watermark:  # confirmations flow: back to the short timeout
-                last_watermark, wait_s = self.spool.watermark, self.confirm_timeout_s
-            if self.confirm and oldest is not None and time.monotonic() - oldest > wait_s:
-                self.log(f"{len(waiting)} messages not confirmed stored within {wait_s:g} s; sending them again")
-                waiting.clear()
-                sent_at.clear()
-                self.resent += 1
-                wait_s = min(wait_s * 2, CONFIRM_TIMEOUT_MAX_S)  # a slow database is not flooded
-                self.spool.rewind()
-            if self._stop.is_set() and (not mids or not self.connected.is_set()):
+            session.send_from_spool()
+            session.resend_unconfirmed()
+            if self._stop.is_set() and not session.mids:
                 self._goodbye(c)
                 return
             if c.loop(timeout=0.01) != mqtt.MQTT_ERR_SUCCESS:
@@ -273,3 +203,90 @@ class Publisher:
             c.loop(timeout=0.01)
         c.disconnect()
         c.loop(timeout=0.05)
+
+
+class _Session:
+    """What one connection of the publisher tracks.
+
+    A record leaves the spool when serve confirms it stored it (leakmon/<node>/stored),
+    not at the broker's PUBACK: a broker may acknowledge a message and still lose it
+    (Mosquitto 2.0 forgets shared subscriptions across a restart; a dead consumer's queue
+    waits for it). Records not confirmed in time are sent again, from the oldest.
+    """
+
+    def __init__(self, pub: Publisher, c: mqtt.Client) -> None:
+        self.pub = pub
+        self.c = c
+        self.connected_us = time.time_ns() // 1000  # spooled before this: historical
+        self.mids: dict[int, int] = {}  # paho message id -> spool index, until PUBACK
+        self.waiting: dict[tuple[str, int, int], int] = {}  # (topic, boot, seq) -> spool index, until confirmed
+        self.sent_at: dict[int, float] = {}
+        self.subscribed: set[str] = set()
+        self.last_watermark = pub.spool.watermark
+        self.wait_s = pub.confirm_timeout_s
+
+    def _release(self, index: int) -> None:
+        self.pub.spool.ack(index)
+        self.sent_at.pop(index, None)
+
+    def on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any = None, props: Any = None) -> None:
+        index = self.mids.pop(mid, None)
+        if index is not None and not self.pub.confirm:
+            self._release(index)
+
+    def on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == homeassistant.STATUS_TOPIC:
+            self.pub._on_ha_status(bytes(msg.payload))
+            return
+        try:
+            conf = json.loads(msg.payload)
+            topic = msg.topic[: -len("stored")] + str(conf["kind"])
+            boot = int(conf["boot"])
+            for lo, hi in conf["seqs"]:
+                for seq in range(int(lo), int(hi) + 1):
+                    index = self.waiting.pop((topic, boot, seq), None)
+                    if index is not None:
+                        self._release(index)
+        except (ValueError, KeyError, TypeError) as e:
+            self.pub.log(f"ignored a malformed confirmation on {msg.topic}: {e}")
+
+    def send_from_spool(self) -> None:
+        pub, c = self.pub, self.c
+        room = pub.window - (len(self.waiting) if pub.confirm else len(self.mids))
+        for rec in pub.spool.read(room) if room > 0 else []:
+            payload = rec.payload
+            if rec.spooled_us < self.connected_us and rec.topic.endswith(envelope.STORED_KINDS):
+                payload = envelope.mark_historical(payload)
+            key = None
+            if pub.confirm:
+                if len(payload) < envelope.HEADER.size:
+                    pub.spool.ack(rec.index)  # nothing could confirm it
+                    continue
+                _m, _v, _f, boot, seq, _t, _n = envelope.HEADER.unpack_from(payload, 0)
+                key = (rec.topic, boot, seq)
+                stored = rec.topic.rsplit("/", 1)[0] + "/stored"
+                if stored not in self.subscribed:
+                    c.subscribe(stored, qos=1)
+                    self.subscribed.add(stored)
+            info = c.publish(rec.topic, payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return  # the connection is going: the next one rewinds to this record
+            self.mids[info.mid] = rec.index
+            self.sent_at[rec.index] = time.monotonic()
+            if key is not None:
+                self.waiting[key] = rec.index
+            pub.sent += 1
+
+    def resend_unconfirmed(self) -> None:
+        pub = self.pub
+        if pub.spool.watermark != self.last_watermark:  # confirmations flow: back to the short timeout
+            self.last_watermark, self.wait_s = pub.spool.watermark, pub.confirm_timeout_s
+        oldest = self.sent_at.get(pub.spool.watermark)
+        if not pub.confirm or oldest is None or time.monotonic() - oldest <= self.wait_s:
+            return
+        pub.log(f"{len(self.waiting)} messages not confirmed stored within {self.wait_s:g} s; sending them again")
+        self.waiting.clear()
+        self.sent_at.clear()
+        pub.resent += 1
+        self.wait_s = min(self.wait_s * 2, CONFIRM_TIMEOUT_MAX_S)  # a slow database is not flooded
+        pub.spool.rewind()
