@@ -99,3 +99,17 @@ def test_embedded_store_dumps_for_analyze(procs, tmp_path: Path) -> None:
     assert "Pa/s" in a.log or "leak" in a.log.lower(), a.log
     none = procs("dump2", ["serve", "--dump", "nope", "--store", "lab.sqlite"], {})
     assert none.wait(30) == 1 and "no frames of node 'nope'" in none.log
+
+
+def test_broker_into_sqlite(broker, procs, tmp_path: Path) -> None:
+    """serve --broker without --db: the same consumer into the embedded store."""
+    import sqlite3
+
+    serve = procs("serve", ["serve", "--broker", f"mqtt://serve@127.0.0.1:{broker.port}", "--store", "site.sqlite"],
+                  {"LEAKMON_MQTT_PASSWORD": broker.users["serve"]})
+    serve.wait_log("subscribed")
+    gw = procs("gw", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool", "--speed", "20", "--duration", "20"))
+    assert gw.wait(60) == 0, gw.log  # it waits for serve's confirmations before it exits
+    db = sqlite3.connect(tmp_path / "site.sqlite")
+    rows, lo, hi = db.execute("SELECT count(*), min(seq), max(seq) FROM frames WHERE node_id = 'b1'").fetchone()
+    assert rows == gw.published()["b1"] == hi - lo + 1
