@@ -56,3 +56,16 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
         echo "setup: note: the dashboard's browser tests need Debian's chromium and chromium-driver (apt, as root)" >&2
     fi
 fi
+# Fleet (leakmon gateway/serve): the tests start private Mosquitto and PostgreSQL servers,
+# so the Debian packages must be there. Installed when we are root, else the command is printed.
+fleet_missing=""
+command -v mosquitto >/dev/null 2>&1 || fleet_missing="$fleet_missing mosquitto"
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || fleet_missing="$fleet_missing postgresql"
+if [ -n "$fleet_missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing$fleet_missing (fleet tests)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $fleet_missing >/dev/null
+    else
+        echo "setup: note: the fleet tests need Mosquitto and PostgreSQL: sudo apt-get install -y$fleet_missing" >&2
+    fi
+fi

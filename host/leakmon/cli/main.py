@@ -30,6 +30,8 @@ COMMANDS = {
     "analyze": "analyze",
     "test": "test",
     "dashboard": "dashboard",
+    "gateway": "gateway",
+    "serve": "serve",
 }
 
 

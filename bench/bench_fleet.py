@@ -1,0 +1,313 @@
+"""Benchmark: the fleet's two hot paths, on the real servers (private instances).
+
+1. Gateway ingest: N node streams of synthetic node bytes through the gateway's live
+   path (frame keys, NodeStream decode, LeakTracker, envelopes) into an Outbox: a null
+   one (CPU of the path alone, against the bare NodeStream decode in the same run), then
+   the real one (spool + paho into Mosquitto) paced at the nodes' real rate, with the
+   p99 latency from a frame's bytes arriving to its estimate reaching a subscriber.
+2. Central writer: rows/s the PostgreSQL writer (binary COPY + ON CONFLICT insert)
+   sustains, one process and two at once; then `leakmon serve` end to end (broker ->
+   serve -> PostgreSQL), one instance and two in a shared subscription.
+
+    .venv/bin/python bench/bench_fleet.py [--nodes 100] [--channels 10] [--frames 60] [--rows 10]
+        [--paced-s 10] [--pg-rows 200000] [--e2e-messages 50000]
+
+CPU seconds of this process for (1); wall clock for the paced run and for (2).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # test-only helpers: synthetic bytes, private servers
+
+import argparse
+import multiprocessing as mp
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+
+import numpy as np
+import servers
+import wiregen
+
+from leakmon.fleet import envelope
+from leakmon.fleet.edge import EdgeNode
+from leakmon.wire.stream import NodeStream
+
+
+class NullOutbox:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def put(self, topic: str, payload: bytes) -> None:
+        self.n += 1
+
+    def put_retained(self, topic: str, payload: bytes) -> None:
+        pass
+
+
+def node_frames(channels: int, frames: int, rows: int, seed: int) -> tuple[bytes, list[bytes]]:
+    """The handshake, and each SAMPLES frame as the bytes of one read."""
+    one = len(wiregen.samples(1, channels, rows))
+    data = wiregen.samples(frames, channels, rows, seq=1 + channels, seed=seed)
+    return wiregen.handshake(channels, rows=rows), [data[i:i + one] for i in range(0, len(data), one)]
+
+
+def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
+    streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
+    samples = nodes * channels * frames * rows
+    # baseline: the bare live decode (what monitor does per read)
+    t0 = time.process_time()
+    for hs, fr in streams:
+        s = NodeStream()
+        s.feed(hs)
+        for f in fr:
+            s.feed(f)
+    base = time.process_time() - t0
+    out = NullOutbox()
+    t0 = time.process_time()
+    for k, (hs, fr) in enumerate(streams):
+        s = NodeStream()
+        e = EdgeNode(f"n{k}", out, 600.0)
+        e.on_bytes(hs)
+        e.on_items(s.feed(hs))
+        for f in fr:
+            e.on_bytes(f)
+            e.on_items(s.feed(f))
+    path = time.process_time() - t0
+    print(f"live path, {nodes} nodes x {channels} ch x {rows} rows/frame, {samples / 1e6:.2f} M samples (CPU s)")
+    print(f"{'path':40} {'s':>7} {'Msamples/s':>11} {'channels@10Hz':>14} {'x decode':>9}")
+    for name, s in (("NodeStream decode only (baseline)", base), ("gateway live path -> null outbox", path)):
+        print(f"{name:40} {s:7.2f} {samples / s / 1e6:11.3f} {samples / s / 10:14.0f} {s / base:9.2f}")
+    print(f"messages out: {out.n} ({out.n / path:.0f}/s)")
+
+
+def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float, spool_dir: Path) -> None:
+    """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber."""
+    from leakmon.fleet.creds import parse_broker
+    from leakmon.fleet.mqttclient import connect, make_client
+    from leakmon.fleet.publisher import Publisher
+    from leakmon.fleet.spool import Spool
+
+    frame_period_s = rows * 0.1
+    frames = int(seconds / frame_period_s) + 3
+    streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
+    lat: list[float] = []
+    got = threading.Event()
+    addr_r = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
+    sub = make_client(addr_r, broker.users["reader"], "bench-sub", clean_session=True)
+    connect(sub, addr_r)
+
+    def on_message(c, u, m) -> None:  # type: ignore[no-untyped-def]
+        env = envelope.unpack(m.payload)
+        lat.append(time.time() - env.t_us / 1e6)
+        got.set()
+
+    sub.on_message = on_message
+    sub.subscribe(envelope.topic("+", "estimate"), 1)
+    sub.loop_start()
+    pub = Publisher(parse_broker(f"mqtt://gw@127.0.0.1:{broker.port}"), broker.users["gw"], "gw",
+                    Spool(spool_dir), confirm=False, log=lambda m: None)
+    pub.start()
+    edges = [(NodeStream(), EdgeNode(f"n{k}", pub, 600.0)) for k in range(nodes)]
+    for (s, e), (hs, _) in zip(edges, streams):
+        e.on_bytes(hs)
+        e.on_items(s.feed(hs))
+    for i in range(2):  # warm-up: the first blocks of each channel allocate its fit; not timed
+        for (s, e), (_, fr) in zip(edges, streams):
+            e.on_bytes(fr[i])
+            e.on_items(s.feed(fr[i]))
+    pub.drain(30)
+    time.sleep(0.3)
+    lat.clear()
+    cpu0, t0 = time.process_time(), time.monotonic()
+    behind = 0.0
+    for i in range(2, frames):
+        due = t0 + i * frame_period_s
+        behind = max(behind, time.monotonic() - due)
+        time.sleep(max(0.0, due - time.monotonic()))
+        for (s, e), (_, fr) in zip(edges, streams):
+            e.on_bytes(fr[i])
+            e.on_items(s.feed(fr[i]))
+    feed_cpu = time.process_time() - cpu0
+    pub.drain(30)
+    time.sleep(0.5)
+    sub.loop_stop()
+    pub.close(0)
+    wall = time.monotonic() - t0
+    samples = nodes * channels * (frames - 2) * rows
+    arr = np.array(lat) if lat else np.array([np.nan])
+    print(f"paced into Mosquitto: {nodes} nodes x {channels} ch = {nodes * channels} channels at 10 Hz, "
+          f"{frames - 2} frames each after 2 of warm-up ({wall:.1f} s wall)")
+    print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
+          f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed alone {feed_cpu:.1f} s")
+    print(f"  frame -> estimate at a subscriber: p50 {np.nanpercentile(arr, 50) * 1e3:.0f} ms, "
+          f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimates); feed fell behind by at most "
+          f"{behind * 1e3:.0f} ms")
+
+
+def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.Queue[float]",
+            start: "mp.Event") -> None:  # type: ignore[type-arg]
+    from leakmon.fleet.ingest import Batch
+    from leakmon.fleet.pgstore import PgStore
+
+    store = PgStore(url, password)
+    frame = wiregen.samples(1, 1, 10)
+    t_us = time.time_ns() // 1000
+    batches = []
+    for b0 in range(0, rows, batch):
+        b = Batch()
+        b.frames = [(node, 1, s, t_us + s, 3, s & 0xFFFF, False, frame) for s in range(b0, min(rows, b0 + batch))]
+        batches.append(b)
+    store.write(batches[0])  # connect, partitions
+    start.wait()
+    t0 = time.monotonic()
+    for b in batches[1:]:
+        store.write(b)
+    out.put((rows - batch) / (time.monotonic() - t0))
+    store.close()
+
+
+def central(pg: servers.Postgres, rows: int, batch: int) -> str:
+    import psycopg
+
+    from leakmon.fleet.pgstore import init_db
+
+    pw = secrets.token_urlsafe(12)
+    with psycopg.connect(pg.dsn(), password=pg.password, autocommit=True) as c:
+        c.execute("CREATE DATABASE bench")
+        c.execute(f"CREATE ROLE leakmon_writer LOGIN PASSWORD '{pw}'")
+    init_db(pg.dsn("postgres", "bench"), pg.password, "leakmon_writer", "leakmon_reader")
+    url = pg.dsn("leakmon_writer", "bench")
+    print(f"central writer: frame rows (84-byte frames) into PostgreSQL, batches of {batch}, wall clock")
+    ctx = mp.get_context("spawn")
+    single = 0.0
+    for n in (1, 2):
+        q: mp.Queue[float] = ctx.Queue()
+        start = ctx.Event()
+        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{n}-{k}", rows, batch, q, start)) for k in range(n)]
+        for p in ps:
+            p.start()
+        time.sleep(3.0)
+        t0 = time.monotonic()
+        start.set()
+        rates = [q.get(timeout=600) for _ in ps]
+        wall = time.monotonic() - t0
+        for p in ps:
+            p.join()
+        total = n * (rows - batch) / wall
+        single = single or total
+        print(f"  {n} instance(s): {total / 1e3:7.1f} k rows/s ({' + '.join(f'{r / 1e3:.1f}k' for r in rates)}), "
+              f"x{total / single:.2f} of one")
+    return pw
+
+
+def through_broker(broker: servers.Broker, pg: servers.Postgres, writer_pw: str, messages: int) -> None:
+    """serve end to end: frame messages queued in the broker for 1, then 2, paused `leakmon
+    serve` processes (SIGSTOP), then rows/s from their SIGCONT to the last row stored."""
+    import os
+    import signal
+    import subprocess
+
+    import psycopg
+
+    from leakmon.fleet.creds import parse_broker
+    from leakmon.fleet.mqttclient import connect, make_client
+
+    frame = wiregen.samples(1, 1, 10)
+    url = pg.dsn("leakmon_writer", "bench")
+    print(f"serve end to end: {messages} frame messages through Mosquitto into PostgreSQL, wall clock")
+    single = 0.0
+    for n in (1, 2):
+        procs = [subprocess.Popen([sys.executable, "-m", "leakmon", "serve", "--broker",
+                                   f"mqtt://serve@127.0.0.1:{broker.port}", "--db", url, "--client-id", f"b{n}-{k}",
+                                   "--group", f"bench{n}"],
+                                  env={**os.environ, "LEAKMON_MQTT_PASSWORD": broker.users["serve"], "PGPASSWORD": writer_pw},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for k in range(n)]
+        for p in procs:
+            assert p.stderr is not None
+            while "subscribed" not in p.stderr.readline():
+                pass
+        for p in procs:  # paused: the broker queues their share, so the timing below is serve's alone
+            p.send_signal(signal.SIGSTOP)
+        addr = parse_broker(f"mqtt://gw@127.0.0.1:{broker.port}")
+        c = make_client(addr, broker.users["gw"], f"bench-pub-{n}", clean_session=True, inflight=10000)
+        connect(c, addr)
+        t_us = time.time_ns() // 1000
+        t0 = time.monotonic()
+        for i in range(messages):
+            node = f"e{n}-{i % 100}"
+            c.publish(f"leakmon/{node}/frame", envelope.pack(node, 1, i, t_us + i, frame), qos=1)
+            if i % 200 == 0:
+                c.loop(0)
+        while c.want_write():
+            c.loop(0.01)
+        t_pub = time.monotonic() - t0
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        for p in procs:
+            p.send_signal(signal.SIGCONT)
+        with psycopg.connect(pg.dsn("postgres", "bench"), password=pg.password, autocommit=True) as db:
+            q = f"SELECT count(*) FROM leakmon.frames WHERE node_id LIKE 'e{n}-%'"
+            while db.execute(q).fetchone()[0] < messages and time.monotonic() - t0 < 300:
+                c.loop(0.05)
+            stored = db.execute(q).fetchone()[0]
+        wall = time.monotonic() - t0
+        for p in procs:
+            p.terminate()
+            p.wait(20)
+        rate = stored / wall
+        single = single or rate
+        print(f"  {n} instance(s): {messages} queued in {t_pub:.1f} s while serve was paused; "
+              f"{stored} stored in {wall:.1f} s after it resumed: {rate / 1e3:.1f} k rows/s, x{rate / single:.2f} of one")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--channels", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--rows", type=int, default=10)
+    ap.add_argument("--paced-s", type=float, default=10.0)
+    ap.add_argument("--paced-nodes", type=int, default=100)
+    ap.add_argument("--pg-rows", type=int, default=200_000)
+    ap.add_argument("--pg-batch", type=int, default=2000)
+    ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
+    a = ap.parse_args()
+    cpu_path(a.nodes, a.channels, a.frames, a.rows)
+    root = Path(tempfile.mkdtemp(prefix="leakmon-bench-"))
+    root.chmod(0o711)
+    broker = pg = None
+    try:
+        if servers.have_mosquitto():
+            users = {u: secrets.token_urlsafe(12) for u in ("gw", "reader", "serve")}
+            broker = servers.Broker(root / "mq", users, ["user gw", "topic write leakmon/#", "user reader",
+                                                         "topic read leakmon/#", "user serve", "topic read leakmon/#",
+                                                         "topic write leakmon/+/stored"])
+            broker.folder.mkdir(parents=True)
+            broker.folder.chmod(0o755)
+            broker.start()
+            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool")
+        bindir = servers.postgres_bin()
+        if bindir is not None:
+            pg = servers.Postgres(root / "pg", bindir)
+            pg.init()
+            pg.start()
+            writer_pw = central(pg, a.pg_rows, a.pg_batch)
+            if broker is not None and a.e2e_messages:
+                through_broker(broker, pg, writer_pw, a.e2e_messages)
+    finally:
+        if broker is not None:
+            broker.stop()
+        if pg is not None:
+            pg.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""What `gateway` and the embedded `serve` share: many nodes (--port repeated, or
+--sim N virtual boards), each with a node id; and a stop event for SIGTERM/Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from leakmon.cli.argtypes import non_negative
+from leakmon.errors import LeakmonError, SimulatorError
+
+
+def add_node_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", action="append", default=[], metavar="PORT",
+                   help="serial port or pyserial URL of a node; repeat for several")
+    p.add_argument("--usb", action="append", default=[], metavar="SERIAL",
+                   help="a node by its USB serial number (found again under any name after a re-plug); repeat")
+    p.add_argument("--sim", type=int, nargs="?", const=1, default=0, metavar="N",
+                   help="run N virtual boards (default 1)")
+    p.add_argument("--node-id", action="append", default=[], metavar="ID",
+                   help="node id of each --port / virtual board, in order (default: the USB serial "
+                        "number, else the port name; sim<k> for virtual boards)")
+    p.add_argument("--scenario", default="steady_leak", help="virtual board scenario: a shipped name or a .toml path")
+    p.add_argument("--seed", type=int, default=1, help="seed of the first virtual board (the k-th gets seed+k)")
+    p.add_argument("--speed", type=non_negative, default=1.0,
+                   help="virtual board device-time speed-up; 0 = as fast as possible (default 1)")
+    p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
+    p.add_argument("--window", type=float, default=600.0, metavar="S", help="leak-rate fit window, s (default 600)")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of device time")
+    p.add_argument("--notes", action="store_true",
+                   help="read operator notes from stdin, one per line: '<node_id> hatch|note <text>'")
+
+
+def _sanitize(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text).strip("-.")[:64] or "node"
+
+
+def _default_id(port: str) -> str:
+    try:
+        from serial.tools import list_ports
+
+        for info in list_ports.comports():
+            if info.device == port and info.serial_number:
+                return _sanitize(info.serial_number)
+    except Exception:  # noqa: BLE001 - no USB enumeration here: fall back to the name
+        pass
+    return _sanitize(Path(port).name or port)
+
+
+def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
+    """NodeSources for --port/--sim (leakmon.fleet.runner), opened and closed by stack."""
+    from leakmon.fleet.runner import NodeSource
+    from leakmon.link.node import Node
+
+    # pyserial's hwgrep:// finds the port whose hardware id has this serial number, at
+    # every (re)open: a re-plugged board is found again whatever its device name now.
+    usb = [f"hwgrep://SER={re.escape(s)}" for s in args.usb]
+    if (args.port or usb) and args.sim:
+        raise LeakmonError("give --port/--usb or --sim, not both")
+    ports = [*args.port, *usb]
+    ids = list(args.node_id)
+    n = len(ports) if ports else max(args.sim, 1)
+    if len(ids) > n:
+        raise LeakmonError(f"{len(ids)} --node-id for {n} node(s)")
+    from leakmon.fleet.envelope import check_id
+
+    for nid in ids:
+        try:
+            check_id(nid)
+        except ValueError as e:
+            raise LeakmonError(f"--node-id: {e}") from e
+    sources = []
+    if ports:
+        for k, port in enumerate(ports):
+            serial_no = args.usb[k - len(args.port)] if k >= len(args.port) else None
+            nid = ids[k] if k < len(ids) else (_sanitize(serial_no) if serial_no else _default_id(port))
+            sources.append(NodeSource(nid, stack.enter_context(Node.open(port, args.baud)), info={"port": port}))
+        return sources
+    from leakmon.sim import scenario as scenario_mod
+    from leakmon.sim.board import VirtualBoard
+
+    scen = scenario_mod.load(args.scenario)
+    for k in range(n):
+        board = stack.enter_context(VirtualBoard(scen, args.seed + k, args.speed))
+
+        def alive(board: VirtualBoard = board) -> None:
+            if board.poll() is not None:
+                raise SimulatorError(f"virtual board stopped (exit {board.poll()}): {board.log_tail(1)}")
+
+        nid = ids[k] if k < len(ids) else f"sim{k}"
+        print(f"leakmon: node {nid}: virtual board on {board.port} (scenario {args.scenario}, seed {args.seed + k})",
+              file=sys.stderr)
+        sources.append(NodeSource(nid, stack.enter_context(Node.open(board.port, args.baud)), alive,
+                                  {"scenario": args.scenario, "seed": str(args.seed + k)}))
+    return sources
+
+
+def start_notes(args: argparse.Namespace, outbox: Any, node_ids: list[str]) -> None:
+    """--notes: a thread that turns stdin lines into notes (they go through the outbox)."""
+    if not args.notes:
+        return
+    from leakmon.fleet.notes import NoteWriter, read_lines
+
+    writer = NoteWriter(outbox, node_ids)
+    threading.Thread(target=read_lines, args=(sys.stdin, writer, log), name="leakmon-notes", daemon=True).start()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (a supervisor stopping us) so that we close cleanly."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    return stop
+
+
+def log(msg: str) -> None:
+    print(f"leakmon: {msg}", file=sys.stderr, flush=True)

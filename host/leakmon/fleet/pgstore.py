@@ -1,0 +1,184 @@
+"""PostgreSQL history (psycopg 3): schema and roles, and the writer.
+
+A batch is written in one transaction: binary COPY into a temporary table, then
+INSERT ... ON CONFLICT DO NOTHING into the partitioned table, so a message stored twice
+(a redelivery, a replayed spool) is stored once. The caller acknowledges the messages
+to the broker only after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import time
+from collections.abc import Callable, Sequence
+
+import psycopg
+from psycopg import sql
+
+from leakmon.fleet import AuthError, FleetError
+from leakmon.fleet.creds import redact_db_url
+from leakmon.fleet.ingest import Batch
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+DAY_US = 86_400_000_000
+
+# (table, staging columns with types for binary COPY, insert select list)
+_T = "timestamptz 'epoch' + t_us * interval '1 microsecond'"
+TABLES = {
+    "frames": ([("node_id", "text"), ("boot", "int8"), ("seq", "int8"), ("t_us", "int8"), ("msg_type", "int2"),
+                ("wire_seq", "int4"), ("historical", "bool"), ("frame", "bytea")],
+               f"node_id, boot, seq, {_T}, msg_type, wire_seq, historical, frame"),
+    "estimates": ([("node_id", "text"), ("boot", "int8"), ("seq", "int8"), ("channel", "int2"), ("t_us", "int8"),
+                   ("t_device_s", "float8"), ("pressure_pa", "float8"), ("temperature_k", "float8"),
+                   ("leak_rate_pa_per_s", "float8"), ("leak_rate_ci95_low_pa_per_s", "float8"),
+                   ("leak_rate_ci95_high_pa_per_s", "float8"), ("leak_rate_stderr_pa_per_s", "float8"),
+                   ("n_samples", "int4"), ("n_eff", "float8"), ("historical", "bool")],
+                  f"node_id, boot, seq, channel, {_T}, t_device_s, pressure_pa, temperature_k, leak_rate_pa_per_s,"
+                  " leak_rate_ci95_low_pa_per_s, leak_rate_ci95_high_pa_per_s, leak_rate_stderr_pa_per_s, n_samples,"
+                  " n_eff, historical"),
+    "alarms": ([("node_id", "text"), ("boot", "int8"), ("seq", "int8"), ("channel", "int2"), ("t_us", "int8"),
+                ("alarm_t_s", "float8"), ("onset_t_s", "float8"), ("leak_rate_pa_per_s", "float8"),
+                ("false_alarm_spacing_s", "float8")],
+               f"node_id, boot, seq, channel, {_T}, alarm_t_s, onset_t_s, leak_rate_pa_per_s, false_alarm_spacing_s"),
+    "notes": ([("node_id", "text"), ("boot", "int8"), ("seq", "int8"), ("t_us", "int8"), ("kind", "text"),
+               ("text", "text"), ("detail", "text")],
+              f"node_id, boot, seq, {_T}, kind, text, detail::jsonb"),
+}
+PARTITIONED = ("frames", "estimates")
+
+
+def schema_sql() -> str:
+    return importlib.resources.files("leakmon.fleet").joinpath("pgschema.sql").read_text(encoding="utf-8")
+
+
+def _connect(url: str, password: str | None) -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, password=password, connect_timeout=5) if password else \
+            psycopg.connect(url, connect_timeout=5)
+    except psycopg.OperationalError as e:
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "password authentication failed" in text or "no password supplied" in text:
+            raise AuthError(f"{redact_db_url(url)} refused the login: {text}") from e
+        raise FleetError(f"cannot reach {redact_db_url(url)}: {text}") from e
+
+
+def init_db(url: str, password: str | None, writer_role: str, reader_role: str) -> None:
+    """Create the schema, and grant the writer INSERT (no UPDATE, DELETE or DDL) and the
+    reader SELECT. Roles missing are made NOLOGIN: give them a password and LOGIN yourself."""
+    with _connect(url, password) as conn:
+        conn.execute(schema_sql())
+        for role in (writer_role, reader_role):
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        w, r = sql.Identifier(writer_role), sql.Identifier(reader_role)
+        db = sql.Identifier(conn.info.dbname)
+        for stmt in (
+            "GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {w}",
+            "GRANT CONNECT ON DATABASE {db} TO {r}",
+            "GRANT USAGE ON SCHEMA leakmon TO {w}, {r}",
+            "GRANT INSERT ON leakmon.frames, leakmon.estimates, leakmon.alarms, leakmon.notes TO {w}",
+            "GRANT SELECT, INSERT, UPDATE ON leakmon.nodes TO {w}",
+            "GRANT EXECUTE ON FUNCTION leakmon.ensure_partitions(date, date) TO {w}",
+            "GRANT EXECUTE ON FUNCTION leakmon.drop_partitions_before(date) TO {w}",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA leakmon TO {r}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA leakmon GRANT SELECT ON TABLES TO {r}",
+        ):
+            conn.execute(sql.SQL(stmt).format(db=db, w=w, r=r))
+
+
+class PgStore:
+    """Writes batches; reconnects after the database went away, retrying the same batch."""
+
+    def __init__(self, url: str, password: str | None, retention_days: int | None = None,
+                 log: Callable[[str], None] = lambda m: None) -> None:
+        self.url = url
+        self._password = password
+        self.retention_days = retention_days
+        self.log = log
+        self._conn: psycopg.Connection | None = None
+        self._days: set[int] = set()
+        self._retention_done_day = -1
+        self.rows = 0
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = _connect(self.url, self._password)
+            # The broker is told "stored" right after the commit: the commit must be durable
+            # even where the server runs with synchronous_commit off.
+            self._conn.execute("SET synchronous_commit = on")
+            self._days.clear()
+            for table, (cols, _) in TABLES.items():
+                self._conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+                    sql.Identifier(f"stage_{table}"),
+                    sql.SQL(", ").join(sql.SQL(f"{c} {t}") for c, t in cols)))
+            self._conn.commit()
+        return self._conn
+
+    def write(self, batch: Batch) -> None:
+        """Store one batch, idempotently. Raises FleetError if the database is unreachable
+        (the caller retries with the same batch); AuthError if it refuses us."""
+        try:
+            conn = self._connection()
+            with conn.transaction():
+                self._partitions(conn, batch)
+                for table, rows in (("frames", batch.frames), ("estimates", batch.estimates),
+                                    ("alarms", batch.alarms), ("notes", batch.notes)):
+                    if rows:
+                        self._copy(conn, table, rows)
+                if batch.nodes:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            "INSERT INTO leakmon.nodes (node_id, gateway, info) VALUES (%s, %s, %s::jsonb) "
+                            "ON CONFLICT (node_id) DO UPDATE SET gateway = excluded.gateway, info = excluded.info, "
+                            "updated_at = now()", [(n, g, i) for n, g, i, _ in batch.nodes.values()])
+            self.rows += len(batch)
+            self._retention(conn)
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise AuthError(f"{redact_db_url(self.url)}: {str(e).splitlines()[0]}") from e
+        except psycopg.OperationalError as e:
+            self.close()
+            raise FleetError(f"lost {redact_db_url(self.url)}: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
+
+    def _partitions(self, conn: psycopg.Connection, batch: Batch) -> None:
+        days = {r[3] // DAY_US for r in batch.frames} | {r[4] // DAY_US for r in batch.estimates}
+        missing = days - self._days
+        if missing:
+            first = EPOCH + dt.timedelta(days=min(missing))
+            last = EPOCH + dt.timedelta(days=max(missing))
+            conn.execute("SELECT leakmon.ensure_partitions(%s, %s)", (first.date(), last.date()))
+            self._days |= missing
+
+    def _copy(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
+        cols, select = TABLES[table]
+        stage = sql.Identifier(f"stage_{table}")
+        with conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                    stage, sql.SQL(", ").join(sql.Identifier(c) for c, _ in cols))) as cp:
+                cp.set_types([t for _, t in cols])
+                for r in rows:
+                    cp.write_row(r)
+            cur.execute(sql.SQL("INSERT INTO {} SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                sql.Identifier("leakmon", table), sql.SQL(select), stage))
+
+    def _retention(self, conn: psycopg.Connection) -> None:
+        if self.retention_days is None:
+            return
+        today = int(time.time() // 86400)
+        if today == self._retention_done_day:
+            return
+        cutoff = (EPOCH + dt.timedelta(days=today - self.retention_days)).date()
+        with conn.transaction():
+            n = conn.execute("SELECT leakmon.drop_partitions_before(%s)", (cutoff,)).fetchone()
+        self._retention_done_day = today
+        if n and n[0]:
+            self.log(f"retention: dropped {n[0]} daily partitions before {cutoff}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None

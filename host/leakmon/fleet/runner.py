@@ -1,0 +1,114 @@
+"""Runs the live path of several nodes at once, a thread per node (each blocks on its
+port), into one Outbox. Used by `gateway` (Outbox = broker) and by the embedded
+`serve` (Outbox = SQLite)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from leakmon.errors import HandshakeError, LeakmonError
+from leakmon.fleet.edge import EdgeNode, Outbox
+from leakmon.link.node import Node
+from leakmon.link.reconnect import ReconnectingReader
+from leakmon.wire import messages
+from leakmon.wire.stream import SampleBlock
+
+HANDSHAKE_RETRY_S = 2.0
+
+
+@dataclass
+class NodeSource:
+    node_id: str
+    node: Node
+    alive: Callable[[], None] = lambda: None  # raises when a virtual board died
+    info: dict[str, str] = field(default_factory=dict)  # extra retained info (port, USB serial, segment labels)
+
+
+class NodeThread(threading.Thread):
+    def __init__(self, src: NodeSource, outbox: Outbox, stop: threading.Event, *, gateway_id: str,
+                 window_s: float, duration_s: float | None, log: Callable[[str], None],
+                 home_assistant: bool = False) -> None:
+        super().__init__(name=f"leakmon-node-{src.node_id}", daemon=True)
+        self.src = src
+        self.stop = stop
+        self.duration_s = duration_s
+        self.log = log
+        self.edge = EdgeNode(src.node_id, outbox, window_s, gateway_id, home_assistant=home_assistant)
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def _handshake(self) -> messages.Hello | None:
+        """A node that does not answer yet (still booting, busy) is asked again every few
+        seconds instead of stopping the whole gateway; None if stopped meanwhile."""
+        warned = False
+        while not self.stop.is_set():
+            self.src.alive()
+            try:
+                return self.src.node.handshake()
+            except HandshakeError as e:
+                if not warned:
+                    self.log(f"node {self.src.node_id}: {e}; asking again")
+                    warned = True
+                self.stop.wait(HANDSHAKE_RETRY_S)
+        return None
+
+    def run(self) -> None:
+        node = self.src.node
+        node.rx_taps.append(self.edge.on_bytes)
+        reader = ReconnectingReader(node, stop=self.stop,
+                                    on_lost=lambda e: self.log(f"node {self.src.node_id}: {e}; reconnecting"),
+                                    on_reopened=lambda: self.edge.keys.decoder.drop_pending())
+        try:
+            hello = self._handshake()
+            if hello is None:
+                return
+            self.edge.publish_info(hello, self.src.info)
+            self.edge.publish_state(True)
+            t_first: float | None = None
+            while not self.stop.is_set():
+                self.src.alive()
+                items = reader.read()
+                self.edge.on_items(items)
+                if self.duration_s is not None:
+                    for it in items:
+                        if isinstance(it, SampleBlock):
+                            t_first = float(it.t_s[0]) if t_first is None else t_first
+                            if float(it.t_s[-1]) - t_first >= self.duration_s:
+                                return
+        except LeakmonError as e:
+            self.error = e
+        except Exception as e:  # noqa: BLE001 - reported by the main thread as one line
+            self.error = e
+        finally:
+            self.edge.on_items([])
+            self.edge.publish_state(False)
+            self.done.set()
+
+
+def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, *, gateway_id: str = "",
+              window_s: float = 600.0, duration_s: float | None = None, check: Callable[[], None] = lambda: None,
+              log: Callable[[str], None] = print, home_assistant: bool = False) -> list[NodeThread]:
+    """Run every node until stop is set or each has run duration_s of device time;
+    check() is called meanwhile (it raises the publisher's fatal error)."""
+    threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
+                          home_assistant=home_assistant) for s in sources]
+    for t in threads:
+        t.start()
+    try:
+        while not all(t.done.is_set() for t in threads):
+            for t in threads:
+                if t.error is not None:
+                    raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(
+                        f"node {t.src.node_id}: {t.error}")
+            check()
+            stop.wait(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+    for t in threads:
+        if t.error is not None:
+            raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(f"node {t.src.node_id}: {t.error}")
+    return threads

@@ -1,0 +1,1 @@
+"""Fleet tests: gateway, broker, serve, PostgreSQL (a package, so its conftest does not shadow tests/conftest.py)."""

@@ -1,0 +1,91 @@
+"""What serve accepts and refuses, message by message (no servers needed)."""
+
+from __future__ import annotations
+
+import json
+
+import wiregen
+
+from leakmon import wire
+from leakmon.fleet import envelope, ingest
+from leakmon.fleet.edge import EdgeNode
+
+
+class Box:
+    def __init__(self) -> None:
+        self.msgs: list[tuple[str, bytes]] = []
+        self.retained: dict[str, bytes] = {}
+
+    def put(self, topic: str, payload: bytes) -> None:
+        self.msgs.append((topic, payload))
+
+    def put_retained(self, topic: str, payload: bytes) -> None:
+        self.retained[topic] = payload
+
+
+def _edge_messages(frames: int = 40, channels: int = 2) -> Box:
+    from leakmon.wire.stream import NodeStream
+
+    box = Box()
+    edge = EdgeNode("a1", box, window_s=60.0)
+    stream = NodeStream()
+    for chunk in (wiregen.handshake(channels), wiregen.samples(frames, channels, seq=1 + channels)):
+        edge.on_bytes(chunk)
+        edge.on_items(stream.feed(chunk))
+    return box
+
+
+def test_gateway_messages_are_all_accepted_with_contiguous_keys() -> None:
+    box = _edge_messages()
+    batch = ingest.Batch()
+    for t, p in box.msgs:
+        ingest.add(batch, t, p)
+    assert not batch.rejected
+    seqs = [r[2] for r in batch.frames]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) == 1 + 2 + 40
+    assert {r[1] for r in batch.frames} == {batch.frames[0][1]}  # one boot
+    # frames are the node's bytes: they decode again to the same samples
+    assert all(r[7][:2] == wire.SYNC for r in batch.frames)
+    chans = {r[3] for r in batch.estimates}
+    assert chans == {0, 1} and len(batch.estimates) >= 2 * 30
+    conf = ingest.confirmations(batch)
+    frame_conf = [json.loads(p) for t, p in conf if json.loads(p)["kind"] == "frame"]
+    assert frame_conf[0]["seqs"] == [[seqs[0], seqs[-1]]]
+
+
+def test_refusals() -> None:
+    good = wire.frame(wire.T_EVENT, 7, wire.event_payload(1, wire.EV_SENSOR_ERROR, 0, 5, ""))
+    bad_crc = good[:-1] + bytes([good[-1] ^ 1])
+    cases = {
+        "forged node id": ("leakmon/a1/frame", envelope.pack("b1", 1, 7, 0, good)),
+        "CRC": ("leakmon/a1/frame", envelope.pack("a1", 1, 7, 0, bad_crc)),
+        "whole": ("leakmon/a1/frame", envelope.pack("a1", 1, 7, 0, good + b"\x00")),
+        "envelope": ("leakmon/a1/frame", b"\x00" * 40),
+        "note": ("leakmon/a1/note", envelope.pack_json("a1", 1, 1, 0, {"kind": "rm -rf", "text": "x"})),
+        "estimate": ("leakmon/a1/estimate", envelope.pack_json("a1", 1, 1, 0, [{"channel": "x"}])),
+        "info": ("leakmon/a1/info", json.dumps({"node_id": "b1"}).encode()),
+        "scheme": ("leakmon/a/b/c", b""),
+    }
+    for what, (topic, payload) in cases.items():
+        batch = ingest.Batch()
+        ingest.add(batch, topic, payload)
+        assert len(batch) == 0, what
+        assert sum(batch.rejected.values()) == 1, what
+    ok = ingest.Batch()
+    ingest.add(ok, "leakmon/a1/frame", envelope.pack("a1", 1, 7, 0, good))
+    ingest.add(ok, "leakmon/a1/note", envelope.pack_json("a1", 1, 2, 0, {"kind": "hatch", "text": "hatch 3 closed"}))
+    assert len(ok.frames) == 1 and len(ok.notes) == 1 and not ok.rejected
+
+
+def test_boot_event_starts_a_new_boot_and_seq_unwraps() -> None:
+    from leakmon.fleet.edge import FrameKeys
+
+    k = FrameKeys(clock_us=iter(range(1000, 10**6, 10)).__next__)
+    ev = wire.event_payload(0, wire.EV_BOOT, wire.NO_CHANNEL, 1, "")
+    k.feed(b"".join(wire.frame(wire.T_STATUS, s & 0xFFFF, b"") for s in range(65530, 65540)))
+    first = k.take()
+    assert [s for s, *_ in first] == list(range(65530, 65540))  # unwrapped past 65535
+    boot0 = k.boot
+    k.feed(wire.frame(wire.T_EVENT, 0, ev) + wire.frame(wire.T_STATUS, 1, b""))
+    after = k.take()
+    assert k.boot != boot0 and [s for s, *_ in after] == [0, 1]
