@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +37,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", metavar="P", help="time until the pressure falls to P (e.g. 520mmHg), from the model that holds")
     p.add_argument("--cd", type=positive, default=0.6, help="discharge coefficient for the hole size (default 0.6)")
     p.add_argument("--json", action="store_true", help="the summary as one JSON object per channel")
+    # --site: mass balance per connected group of segments, and which segment leaks (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file: segments, hatches, sensors; adds "
+                   "each group's leak and a verdict per segment")
+    p.add_argument("--confidence", type=positive, default=0.99, metavar="C",
+                   help="with --site: confidence of the verdict (default 0.99)")
 
 
 def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarray, window_s: float) -> ChannelTrace:
@@ -158,14 +165,23 @@ def run(args: argparse.Namespace) -> int:
         raise LeakmonError(f"{args.file}: no samples (no HELLO/CALIB from the node, or an empty recording)")
     names = {c.channel: f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}"
              for c in (stream.hello.channels if stream.hello else ())}
+    if args.site:  # segments by name: "zvezda sensor (ch0 BMP390@0x77)"
+        names = _site_names(args.site, stream, names)
     traces = [trace(ch, names.get(ch, f"ch{ch}"), *series, args.window) for ch, series in sorted(by_channel.items())]
     try:
         limit = units.parse_pressure(args.limit) if args.limit else None
     except ValueError as e:
         raise LeakmonError(f"--limit: {e}") from e
     sums = [summary(tr, args.volume, limit, args.cd) for tr in traces if len(tr.t_s) >= 3]
+    site_objects = _site(args, stream, by_channel, limit) if args.site else None
     for s in sums:
-        print(json.dumps(asdict(s)) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
+        obj = asdict(s)
+        if site_objects is not None:
+            obj = site_objects[1](obj, s.channel)
+        print(json.dumps(obj) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
+    if site_objects is not None:
+        for line in site_objects[0]:
+            print(line)
     if args.plot or args.report:
         title = f"leakmon analysis of {Path(args.file).name}"
         png = plot_png(traces, title, args.unit)
@@ -178,3 +194,28 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     return 0
 
+
+
+# -- --site: the segments (cli/siteview.py) --
+
+def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+          limit_pa: float | None) -> tuple[list[str], Callable[[dict[str, Any], int], dict[str, Any]]]:
+    """The station, group and segment lines (JSON or text), and a labeller of the channel objects."""
+    from leakmon.cli import siteview
+
+    if not 0.5 < args.confidence < 1.0:
+        raise LeakmonError(f"--confidence must be between 0.5 and 1, got {args.confidence:g}")
+    site = siteview.load_site(args.site)
+    segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
+    result = siteview.analyse(site, by_channel, segment_of, args.confidence)
+    lines = ([json.dumps(o) for o in siteview.json_objects(site, result, limit_pa)] if args.json
+             else siteview.text_lines(site, result, limit_pa))
+    return lines, lambda obj, ch: siteview.label_sensor(obj, site, ch, segment_of)
+
+
+def _site_names(path: str, stream: object, names: dict[int, str]) -> dict[int, str]:
+    from leakmon.cli import siteview
+
+    site = siteview.load_site(path)
+    segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
+    return {ch: f"{site.station.names[seg]} sensor ({names.get(ch, f'ch{ch}')})" for ch, seg in segment_of.items()}
