@@ -236,7 +236,7 @@ def settling(station: Station, prev_open: BoolArray, now_open: BoolArray, t: Flo
 
     Only an opening moves gas: for each hatch that opened, the later of the orifice
     equalization time (if its area is known) and the time the data's pressure difference
-    came back within EQUALIZED_SIGMAS of its final level. Closing moves nothing: each new
+    first came within EQUALIZED_SIGMAS noise sigmas of its final level. Closing moves nothing: each new
     group's gas is continuous across the change, so only the sample in flight is skipped.
     """
     dt = float(np.median(np.diff(t))) if t.size > 1 else 1.0
@@ -259,9 +259,8 @@ def settling(station: Station, prev_open: BoolArray, now_open: BoolArray, t: Flo
         d_after, t_after = diff[after], t[after]
         tail = d_after[d_after.size // 2 :]
         level, sigma = float(np.median(tail)), max(_noise_sigma(tail), 1e-9)
-        off = np.abs(d_after - level) > EQUALIZED_SIGMAS * sigma * math.sqrt(2.0)
-        early_off = np.flatnonzero(off[: d_after.size // 2])  # still flowing, in the first half
-        t_data = float(t_after[early_off[-1]] - t_change_s) + dt if early_off.size else 0.0
+        inside = np.flatnonzero(np.abs(d_after - level) <= EQUALIZED_SIGMAS * sigma * math.sqrt(2.0))
+        t_data = float(t_after[inside[0]] - t_change_s) if inside.size else float(t_after[-1] - t_change_s)
         here = max(t_flow, t_data, dt)
         if here >= settle:
             settle = here

@@ -60,6 +60,7 @@ class Verdict:
     min_leak_kg_per_s: float
     total_kg_per_s: float  # the station's total leak, all configurations combined
     total_stderr_kg_per_s: float
+    z: float = math.nan  # the one-sided z the bounds were taken at (segments and looks counted)
 
     @property
     def leaking(self) -> list[int]:
@@ -128,21 +129,26 @@ class _Bounds:
             for i in g:
                 rest = float(upper[[j for j in g if j != i]].sum())
                 lower[i] = max(lower[i], low_g - rest)
+        for m in self.ms:  # ... and a known leaker in a group takes its share off the others' caps
+            g = list(m.segments)
+            high_g = m.leak_kg_per_s + z * m.stderr_kg_per_s
+            for i in g:
+                upper[i] = min(upper[i], max(high_g - float(lower[[j for j in g if j != i]].sum()), 0.0))
         return lower, upper
 
 
-def _z_for(alpha: float, n: int) -> float:
+def _z_for(alpha: float, n: float) -> float:
     return _N.inv_cdf(1.0 - alpha / n)
 
 
-def _confidence_of(holds: Callable[[float], bool], n: int) -> float:
+def _confidence_of(holds: Callable[[float], bool], n: float) -> float:
     """Largest confidence (Bonferroni over n) at which holds(z) is still true, by bisection."""
     if not holds(0.0):
         return 0.0
     lo, hi = 0.0, _Z_MAX
     if holds(hi):
         return 1.0
-    for _ in range(40):
+    for _ in range(24):
         mid = 0.5 * (lo + hi)
         if holds(mid):
             lo = mid
@@ -151,11 +157,24 @@ def _confidence_of(holds: Callable[[float], bool], n: int) -> float:
     return max(0.0, 1.0 - n * (1.0 - _N.cdf(lo)))
 
 
+def look_alpha(alpha: float, look: int | None) -> float:
+    """Error spent at the look-th look of a sequential test (1, 2, ...): alpha / (k (k + 1))
+    sums to alpha over any number of looks, so repeated verdicts keep the stated confidence.
+    None: a single look (an offline analysis), all of alpha."""
+    if look is None:
+        return alpha
+    if look < 1:
+        raise ValueError(f"looks count from 1, got {look}")
+    return alpha / (look * (look + 1))
+
+
 def judge(ms: Sequence[GroupMeasurement], n_segments: int, confidence: float = CONFIDENCE,
-          min_leak_kg_per_s: float | None = None, volume_m3: float | None = None) -> Verdict:  # fmt: skip
-    """The verdict on every segment from all group measurements so far."""
-    if not 0.5 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
+          min_leak_kg_per_s: float | None = None, volume_m3: float | None = None,
+          look: int | None = None, with_confidence: bool = True) -> Verdict:  # fmt: skip
+    """The verdict on every segment from all group measurements so far; look: the how-many-th
+    verdict of a sequential test this is (None: the only one)."""
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError(f"confidence must be in [0.5, 1), got {confidence}")
     total, total_se = station_total(ms, n_segments)
     if min_leak_kg_per_s is None:
         vol = volume_m3 if volume_m3 is not None else max((m.volume_m3 for m in ms), default=1.0)
@@ -167,14 +186,17 @@ def judge(ms: Sequence[GroupMeasurement], n_segments: int, confidence: float = C
                                      "no measurement yet") for i in range(n_segments))  # fmt: skip
         return Verdict(empty, confidence, delta, total, total_se)
     b = _Bounds(ms, n_segments)
-    z = _z_for(1.0 - confidence, n_segments)
+    spend = (1.0 - confidence) / look_alpha(1.0 - confidence, look)  # >= 1: the look's share
+    z = _z_for(1.0 - confidence, n_segments * spend)
     lower, upper = b.at(z)
     floor = ACCUSE_FRACTION * delta  # "loses gas": more than rounding can make of nothing
     q95 = _N.inv_cdf(0.975)
     out = []
     for i in range(n_segments):
-        conf_leak = _confidence_of(lambda zz, i=i: bool(b.at(zz)[0][i] > floor), n_segments)
-        conf_clear = _confidence_of(lambda zz, i=i: bool(b.at(zz)[1][i] < delta), n_segments)
+        conf_leak = conf_clear = math.nan  # with_confidence=False: decisions only (fast, for simulations)
+        if with_confidence:
+            conf_leak = _confidence_of(lambda zz, i=i: bool(b.at(zz)[0][i] > floor), n_segments * spend)
+            conf_clear = _confidence_of(lambda zz, i=i: bool(b.at(zz)[1][i] < delta), n_segments * spend)
         if lower[i] > floor:
             leaking: bool | None = True
             conf, reason, hold = conf_leak, "loses gas", None
@@ -187,7 +209,7 @@ def judge(ms: Sequence[GroupMeasurement], n_segments: int, confidence: float = C
         est, se = float(b.est[i]), float(b.se[i])
         out.append(SegmentVerdict(i, est, se, est - q95 * se, est + q95 * se, float(lower[i]), float(upper[i]),
                                   leaking, conf, hold, reason))  # fmt: skip
-    return Verdict(tuple(out), confidence, delta, total, total_se)
+    return Verdict(tuple(out), confidence, delta, total, total_se, z)
 
 
 def _hold(b: _Bounds, i: int, z: float, delta: float) -> tuple[float | None, str]:

@@ -29,6 +29,7 @@ COMMANDS = {
     "info": "info",
     "analyze": "analyze",
     "test": "test",
+    "plan": "plan",
 }
 
 

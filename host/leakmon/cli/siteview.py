@@ -25,6 +25,7 @@ from leakmon.analysis.massbalance import (
     measure,
     segment_series,
 )
+from leakmon.analysis.planner import Noise, Plan, plan
 from leakmon.analysis.verdict import CONFIDENCE, Verdict, judge
 from leakmon.errors import ConfigError
 from leakmon.wire import messages
@@ -204,3 +205,44 @@ def label_sensor(obj: dict[str, Any], site: Site, channel: int, segment_of: Mapp
     seg = segment_of.get(channel)
     return {"kind": "sensor", **obj, "segment": site.station.names[seg] if seg is not None else None,
             "note": SENSOR_NOTE}
+
+
+# -- the isolation planner's advice (analysis/planner.py) --
+
+def noise_of(site: Site, sample_period_s: float, thermal_k: float = 0.0) -> Noise:
+    """The planner's noise model from the site's sensors (BMP390-like defaults where unknown)."""
+    pa = tuple(x if math.isfinite(x) else DEFAULT_NOISE_PA for x in site.noise_pa)
+    k = tuple(x if math.isfinite(x) else DEFAULT_NOISE_K for x in site.noise_k)
+    return Noise(pa, k, sample_period_s, thermal_k)
+
+
+DEFAULT_NOISE_PA = 0.3
+DEFAULT_NOISE_K = 0.002
+
+
+def plan_for(site: Site, verdict: Verdict | None, now_open: Any, leak_kg_per_s: float, sample_period_s: float,
+             max_closed: int | None = None, closable: Any = None, thermal_k: float = 0.0) -> Plan:  # fmt: skip
+    measured = [i in set(site.sensors.values()) for i in range(site.station.n)]
+    return plan(site.station, verdict, noise_of(site, sample_period_s, thermal_k), leak_kg_per_s, list(now_open),
+                closable, max_closed, verdict.confidence if verdict else CONFIDENCE,
+                verdict.min_leak_kg_per_s if verdict else None, measured)  # fmt: skip
+
+
+def plan_text(site: Site, p: Plan) -> list[str]:
+    names, hatches = site.station.names, site.station.hatches
+    if p.done:
+        return ["plan: every segment is decided; no further configuration needed"]
+    moves = [f"close {hatches[h].name}" for h in p.close] + [f"open {hatches[h].name}" for h in p.open]
+    groups = " | ".join("+".join(names[i] for i in g) for g in p.groups)
+    return [f"plan: {', '.join(moves) or 'keep the present configuration'}; hold {units.format_duration(p.hold_s)} "
+            f"(groups {groups}); the sequential test may stop sooner (re-run analyze); worst case to a verdict "
+            f"{units.format_duration(p.total_s)}"]  # fmt: skip
+
+
+def plan_object(site: Site, p: Plan) -> dict[str, Any]:
+    names, hatches = site.station.names, site.station.hatches
+    return {"kind": "plan", "done": p.done, "close": [hatches[h].name for h in p.close],
+            "open": [hatches[h].name for h in p.open], "closed": [hatches[h].name for h in p.closed],
+            "groups": [[names[i] for i in g] for g in p.groups], "hold_s": p.hold_s,
+            "undecided": [names[i] for i in p.suspects], "expected_undecided_after": p.expected_suspects_after,
+            "worst_case_total_s": p.total_s}
