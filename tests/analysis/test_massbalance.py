@@ -138,3 +138,23 @@ def test_segment_series_averages_sensors_and_marks_unsensed_segments() -> None:
     with pytest.raises(ValueError, match="no channel"):
         segment_series(series, {}, 3)
     assert math.isfinite(equalization_time_s(10.0, 1e5, 293.0, 1.0, 1.0, 1e-4))
+
+
+def test_hatch_states_from_the_data_are_dated_on_the_safe_side() -> None:
+    """A hatch closed at 600 s and reopened at 1800 s between two rooms with their own
+    thermal swings: seen closed no earlier than it closed, open no later than it opened."""
+    from leakmon.analysis.hatchdetect import detect
+
+    segs = [{"name": n, "volume_m3": v, "p0_pa": 101325.0, "tau_s": 0.0,
+             "wall": {"t_k": tk, "swing_k": sw, "period_s": 1200.0}}
+            for n, v, tk, sw in (("a", 40.0, 294.0, 0.4), ("b", 60.0, 296.0, 0.1))]
+    cfg = {"step_s": 1.0, "segments": segs, "boundaries": [],
+           "links": [{"name": "h", "a": 0, "b": 1, "cda_m2": 0.5, "schedule": [[0.0, 1.0], [600.0, 0.0], [1800.0, 1.0]]}]}
+    t = np.arange(0.0, 3000.0, 1.0)
+    p, _ = plant_record(cfg, t, 0.3, 0.002, 5)
+    station = Station(("a", "b"), (40.0, 60.0), (Hatch("h", 0, 1, 0.5),))
+    tl, changes = detect(station, t, p)
+    assert [c.is_open for c in changes] == [False, True], [c.evidence for c in changes]
+    assert 600.0 <= changes[0].t_s <= 600.0 + 2 * 120.0 and "decoupled" in changes[0].evidence
+    assert 1800.0 - 2 * 120.0 <= changes[1].t_s <= 1800.0
+    assert tl.source == "data" and not tl.state_at(1000.0)[0] and tl.state_at(2500.0)[0]

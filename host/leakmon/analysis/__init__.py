@@ -5,7 +5,8 @@
 - `rates`: a slope of P/T as a leak in kg/day, lb/day, Pa.m3/s, mbar.L/s, sccm, psi/day, ...
 - `decay`: linear or exponential (choked flow) model, hole size, time to a pressure limit.
 - `cusum`: leak onset detection with a stated false-alarm spacing.
-- `segments`: which hatch-isolated segment leaks.
+- `massbalance`, `verdict`, `planner`, `hatchdetect`: which hatch-isolated segment leaks
+  (mass balance per connected group, a verdict per segment, the next hatch to close).
 - `recipe`: industrial pressure-decay test recipes and verdicts.
 """
 

@@ -124,6 +124,7 @@ class GroupMeasurement:
     residual_sigma_kg: float  # scatter of the group's gas mass about its line, per sample
     n_samples: int
     sample_period_s: float
+    dof: float = math.inf  # degrees of freedom of the slope's error (effective samples - 2)
 
     @property
     def pa_per_kg(self) -> float:
@@ -312,4 +313,4 @@ def _group(config: int, g: tuple[int, ...], t: FloatArray, m: FloatArray, vol: F
     t_mean = float(np.sum(vol[list(g)] * temp.mean(axis=1)) / v)
     return GroupMeasurement(config, float(t[0]), float(t[-1]), g, v, t_mean, float(np.mean(m)),
                             -float(f.slope), float(f.stderr), -float(f.ci95_high), -float(f.ci95_low),
-                            float(f.residual_sigma), int(t.size), dt)  # fmt: skip
+                            float(f.residual_sigma), int(t.size), dt, max(float(f.n_eff) - 2.0, 1.0))  # fmt: skip

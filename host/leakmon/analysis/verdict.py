@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from statistics import NormalDist
 
 import numpy as np
 
 from leakmon import units
 from leakmon.analysis.fit import FloatArray
+from leakmon.analysis.student_t import student_t_ppf
 from leakmon.analysis.massbalance import KG_PER_PA_M3_PER_K, GroupMeasurement
 
 CONFIDENCE = 0.99
@@ -137,6 +139,28 @@ class _Bounds:
         return lower, upper
 
 
+def _heavy_tails(ms: Sequence[GroupMeasurement], z: float) -> list[GroupMeasurement]:
+    """Each measurement's standard error widened so that z of it reaches as far as the
+    Student-t quantile of its degrees of freedom: a short or correlated fit has heavier tails
+    than the normal, and the verdict lives far out in them."""
+    p = _N.cdf(z)
+    out = []
+    for m in ms:
+        if math.isfinite(m.dof):
+            k = max(student_t_ppf(p, m.dof) / z, 1.0)
+            m = replace(m, stderr_kg_per_s=m.stderr_kg_per_s * k)
+        out.append(m)
+    return out
+
+
+def _convicts(b: _Bounds, i: int, floor: float, z: float) -> bool:
+    return bool(b.at(z)[0][i] > floor)
+
+
+def _clears(b: _Bounds, i: int, delta: float, z: float) -> bool:
+    return bool(b.at(z)[1][i] < delta)
+
+
 def _z_for(alpha: float, n: float) -> float:
     return _N.inv_cdf(1.0 - alpha / n)
 
@@ -185,9 +209,9 @@ def judge(ms: Sequence[GroupMeasurement], n_segments: int, confidence: float = C
         empty = tuple(SegmentVerdict(i, math.nan, math.nan, math.nan, math.nan, 0.0, math.inf, None, 0.0, None,
                                      "no measurement yet") for i in range(n_segments))  # fmt: skip
         return Verdict(empty, confidence, delta, total, total_se)
-    b = _Bounds(ms, n_segments)
     spend = (1.0 - confidence) / look_alpha(1.0 - confidence, look)  # >= 1: the look's share
     z = _z_for(1.0 - confidence, n_segments * spend)
+    b = _Bounds(_heavy_tails(ms, z), n_segments)
     lower, upper = b.at(z)
     floor = ACCUSE_FRACTION * delta  # "loses gas": more than rounding can make of nothing
     q95 = _N.inv_cdf(0.975)
@@ -195,8 +219,8 @@ def judge(ms: Sequence[GroupMeasurement], n_segments: int, confidence: float = C
     for i in range(n_segments):
         conf_leak = conf_clear = math.nan  # with_confidence=False: decisions only (fast, for simulations)
         if with_confidence:
-            conf_leak = _confidence_of(lambda zz, i=i: bool(b.at(zz)[0][i] > floor), n_segments * spend)
-            conf_clear = _confidence_of(lambda zz, i=i: bool(b.at(zz)[1][i] < delta), n_segments * spend)
+            conf_leak = _confidence_of(partial(_convicts, b, i, floor), n_segments * spend)
+            conf_clear = _confidence_of(partial(_clears, b, i, delta), n_segments * spend)
         if lower[i] > floor:
             leaking: bool | None = True
             conf, reason, hold = conf_leak, "loses gas", None

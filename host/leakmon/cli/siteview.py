@@ -44,6 +44,7 @@ class Site:
     sensors: dict[tuple[int, int, int], int]  # (bus, mux channel or 0xFF, addr) -> segment
     noise_pa: tuple[float, ...]  # per segment, from its sensors (for the planner)
     noise_k: tuple[float, ...]
+    evidence: tuple[str, ...] = ()  # hatch states from the data: why each change was seen
 
 
 def load_site(path: str) -> Site:
@@ -123,7 +124,7 @@ def json_objects(site: Site, r: SiteResult, limit_pa: float | None = None) -> li
         "confidence": v.confidence, "min_leak_kg_per_day": v.min_leak_kg_per_s * DAY,
         "leaking": [names[i] for i in v.leaking],
         "undecided": [names[s.segment] for s in v.segments if s.leaking is None],
-        "hatch_states_from": site.timeline.source,
+        "hatch_states_from": site.timeline.source, "hatch_evidence": list(site.evidence),
     }]
     for m in r.groups:
         c = r.configs[m.config]
@@ -173,15 +174,16 @@ def text_lines(site: Site, r: SiteResult, limit_pa: float | None = None) -> list
     out = [f"station: {_kgd(v.total_kg_per_s)} kg/day [{_kgd(v.total_kg_per_s - q * v.total_stderr_kg_per_s)}, "
            f"{_kgd(v.total_kg_per_s + q * v.total_stderr_kg_per_s)}] (all segments together; hatch states from "
            f"the {site.timeline.source})"]  # fmt: skip
+    out += [f"hatch evidence: {e}" for e in site.evidence]
     for c in r.configs:
-        out.append(f"configuration {c.index}: {c.t_start_s:.0f}..{c.t_stop_s:.0f} s, settle {c.settle_s:.0f} s "
+        out.append(f"configuration {c.index}: {c.t_start_s:.0f}..{c.t_stop_s:.0f} s, settle {c.settle_s:.3g} s "
                    f"({c.settle_reason})")  # fmt: skip
         for m in (g for g in r.groups if g.config == c.index):
             lo, hi = m.ci95_pa_per_s
             ttl = ""
             if limit_pa is not None and c.index == len(r.configs) - 1 and m.ci95_low_kg_per_s > 0:
-                s = _time_to_limit(r, m, limit_pa)
-                ttl = f", to the limit in {units.format_duration(s)}" if s is not None else ""
+                left = _time_to_limit(r, m, limit_pa)
+                ttl = f", to the limit in {units.format_duration(left)}" if left is not None else ""
             out.append(f"  group {'+'.join(names[i] for i in m.segments)}: {_kgd(m.leak_kg_per_s)} kg/day "
                        f"[{_kgd(m.ci95_low_kg_per_s)}, {_kgd(m.ci95_high_kg_per_s)}], "
                        f"{m.leak_pa_per_s * DAY:+.2f} Pa/day [{lo * DAY:+.2f}, {hi * DAY:+.2f}]{ttl}")  # fmt: skip
@@ -246,3 +248,190 @@ def plan_object(site: Site, p: Plan) -> dict[str, Any]:
             "groups": [[names[i] for i in g] for g in p.groups], "hold_s": p.hold_s,
             "undecided": [names[i] for i in p.suspects], "expected_undecided_after": p.expected_suspects_after,
             "worst_case_total_s": p.total_s}
+
+
+# -- the live panel of `monitor --view --site` --
+
+LIVE_MIN_LOOK_S = 30.0  # device seconds between verdicts at least ...
+LIVE_LOOK_GROWTH = 1.25  # ... and the gap grows with the configuration's age: few looks, little error spent
+LIVE_MAX_POINTS = 200_000  # per channel (block means): bounded memory on a run of days
+
+
+class SitePanel:
+    """Block means per channel as they arrive; a verdict at growing intervals of device time
+    (each one a look of the sequential test), rendered as lines for the live view."""
+
+    def __init__(self, site: Site, segment_of: Mapping[int, int], confidence: float = CONFIDENCE) -> None:
+        from collections import deque
+
+        self.site, self.segment_of, self.confidence = site, dict(segment_of), confidence
+        self._data: dict[int, deque[tuple[float, float, float]]] = {
+            ch: deque(maxlen=LIVE_MAX_POINTS) for ch in self.segment_of}
+        self.looks = 0
+        self._next_look_s = LIVE_MIN_LOOK_S
+        self.result: SiteResult | None = None
+        self.advice: Plan | None = None
+
+    def add(self, channel: int, t_s: float, pressure_pa: float, temperature_k: float) -> bool:
+        """One block mean; True when a new verdict was taken."""
+        buf = self._data.get(channel)
+        if buf is None:
+            return False
+        buf.append((t_s, pressure_pa, temperature_k))
+        if t_s < self._next_look_s or any(len(b) < 10 for b in self._data.values()):
+            return False
+        self.look(t_s)
+        return True
+
+    def look(self, t_s: float) -> None:
+        series = {ch: tuple(np.array(col) for col in zip(*buf)) for ch, buf in self._data.items() if len(buf) >= 3}
+        t, p, temp = segment_series(series, self.segment_of, self.site.station.n)  # type: ignore[arg-type]
+        if t.size < 3:
+            return
+        configs, groups = measure(self.site.station, self.site.timeline, t, p, temp)
+        self.looks += 1
+        verdict = judge(groups, self.site.station.n, self.confidence,
+                        volume_m3=float(sum(self.site.station.volumes_m3)), look=self.looks)  # fmt: skip
+        self.result = SiteResult(configs, groups, verdict, float(t[-1]), tuple(float(x) for x in p[:, -1]))
+        start = configs[-1].t_start_s if configs else float(t[0])
+        self._next_look_s = max(t_s + LIVE_MIN_LOOK_S, start + LIVE_LOOK_GROWTH * (t_s - start))
+        self.advice = None
+        if not verdict.decided and verdict.total_kg_per_s > 0:
+            period = float(np.median(np.diff(t))) if t.size > 1 else 1.0
+            try:
+                self.advice = plan_for(self.site, verdict, self.site.timeline.state_at(float(t[-1])),
+                                       verdict.total_kg_per_s, period)  # fmt: skip
+            except ValueError:
+                self.advice = None
+
+    def lines(self, limit_pa: float | None = None) -> list[str]:
+        if self.result is None:
+            return ["segments: gathering data for the first verdict"]
+        names = self.site.station.names
+        r, v = self.result, self.result.verdict
+        q = 1.959964
+        out = [f"station {_kgd(v.total_kg_per_s)} kg/day [{_kgd(v.total_kg_per_s - q * v.total_stderr_kg_per_s)}, "
+               f"{_kgd(v.total_kg_per_s + q * v.total_stderr_kg_per_s)}]   verdict #{self.looks} at "
+               f"{v.confidence:.0%} (device {r.t_end_s:.0f} s, hatches from the {self.site.timeline.source})"]  # fmt: skip
+        last = len(r.configs) - 1
+        for m in (g for g in r.groups if g.config == last):
+            ttl = ""
+            if limit_pa is not None and m.ci95_low_kg_per_s > 0:
+                left = _time_to_limit(r, m, limit_pa)
+                ttl = f"  to the limit {units.format_duration(left)}" if left is not None else ""
+            out.append(f"  group {'+'.join(names[i] for i in m.segments):<34} {_kgd(m.leak_kg_per_s):>8} kg/day "
+                       f"[{_kgd(m.ci95_low_kg_per_s)}, {_kgd(m.ci95_high_kg_per_s)}]{ttl}")  # fmt: skip
+        for s in v.segments:
+            word = {True: "LEAKING", False: "not leaking", None: "undecided"}[s.leaking]
+            est = f"{_kgd(s.leak_kg_per_s)} kg/day" if math.isfinite(s.leak_kg_per_s) else f"<= {_kgd(s.upper_kg_per_s)} kg/day"
+            out.append(f"  {names[s.segment]:<14} {word:<12} {est:>18}  {s.reason}")
+        if self.advice is not None:
+            out += plan_text(self.site, self.advice)
+        return out
+
+
+# -- hatch states typed by an operator while recording, kept as notes in the recording --
+
+HATCH_EVENT = "hatch"
+
+
+def parse_operator_line(site: Site, line: str) -> tuple[str, bool]:
+    """'close NAME' or 'open NAME' -> (hatch name, open?); anything else is a ConfigError
+    that names the hatches."""
+    words = line.split()
+    names = [h.name for h in site.station.hatches]
+    if len(words) != 2 or words[0] not in ("open", "close", "closed") or words[1] not in names:
+        raise ConfigError(f"say 'close HATCH' or 'open HATCH' (hatches in {site.path}: {', '.join(names)})")
+    return words[1], words[0] == "open"
+
+
+def operator_timeline(site: Site, moves: list[tuple[float, str, bool]]) -> HatchTimeline:
+    """The site's initial hatch states, then the operator's moves at their device times."""
+    index = {h.name: k for k, h in enumerate(site.station.hatches)}
+    initially = [bool(x) for x in site.timeline.is_open[0]]
+    changes: list[list[tuple[float, bool]]] = [[] for _ in index]
+    for t_s, name, is_open in sorted(moves):
+        changes[index[name]].append((t_s, is_open))
+    return HatchTimeline.from_schedules(initially, changes, "operator")
+
+
+def read_hatch_notes(path: str, site: Site) -> list[tuple[float, str, bool]]:
+    """The operator's hatch moves recorded in a recording (device time, hatch, open?)."""
+    from leakmon.link.recording import KIND_NOTE, open_recording
+
+    out = []
+    with open_recording(path) as rec:
+        for c in rec.chunks():
+            if c.kind != KIND_NOTE:
+                continue
+            try:
+                note = c.note
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if note.get("event") == HATCH_EVENT and note.get("hatch") in {h.name for h in site.station.hatches}:
+                out.append((float(note["device_t_s"]), str(note["hatch"]), bool(note["open"])))
+    return out
+
+
+def with_hatch_source(site: Site, path: str, source: str, series: Mapping[int, tuple[Any, Any, Any]] | None = None,
+                      segment_of: Mapping[int, int] | None = None) -> Site:  # fmt: skip
+    """The site with its hatch timeline from the schedule, the recording's operator notes or
+    the data (pressures that decouple); 'auto' takes the operator's notes when the recording
+    has any, else the schedule."""
+    from dataclasses import replace
+
+    if source == "schedule":
+        return site
+    if source == "data":
+        if series is None or segment_of is None:
+            raise ConfigError("hatch states from the data need the recording's samples")
+        from leakmon.analysis.hatchdetect import detect
+
+        t, p, _ = segment_series(series, segment_of, site.station.n)
+        timeline, changes = detect(site.station, t, p)
+        return replace(site, timeline=timeline, evidence=tuple(c.evidence for c in changes))
+    moves = read_hatch_notes(path, site)
+    if moves:
+        return replace(site, timeline=operator_timeline(site, moves))
+    if source == "operator":
+        raise ConfigError(f"{path}: no hatch moves recorded (type 'close NAME' while `leakmon record --site` runs)")
+    return site
+
+
+class OperatorInput:
+    """Reads 'close NAME' / 'open NAME' lines from a stream (stdin) on a thread; the recording
+    loop drains them between updates and notes each at the device time it has reached."""
+
+    def __init__(self, site: Site, stream: Any) -> None:
+        import queue
+        import threading
+
+        self.site = site
+        self.moves: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        try:
+            for line in stream:
+                if line.strip():
+                    self.moves.put(line.strip())
+        except (OSError, ValueError):  # stdin closed under us
+            return
+
+    def drain(self, device_t_s: float, note: Any, say: Any) -> None:
+        """Note every move typed so far at device_t_s; say() tells the operator."""
+        import queue
+
+        while True:
+            try:
+                line = self.moves.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                name, is_open = parse_operator_line(self.site, line)
+            except ConfigError as e:
+                say(f"leakmon: {e}")
+                continue
+            note(HATCH_EVENT, hatch=name, open=is_open, device_t_s=device_t_s)
+            say(f"leakmon: {name} {'opened' if is_open else 'closed'} at device time {device_t_s:.1f} s (noted)")

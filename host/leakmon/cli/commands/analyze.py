@@ -42,6 +42,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    "each group's leak and a verdict per segment")
     p.add_argument("--confidence", type=positive, default=0.99, metavar="C",
                    help="with --site: confidence of the verdict (default 0.99)")
+    p.add_argument("--hatches", choices=("auto", "schedule", "operator", "data"), default="auto",
+                   help="with --site: hatch states from the site's schedule, the operator's notes in the "
+                   "recording, or the data (default: the notes if any, else the schedule)")
 
 
 def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarray, window_s: float) -> ChannelTrace:
@@ -207,6 +210,7 @@ def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[
         raise LeakmonError(f"--confidence must be between 0.5 and 1, got {args.confidence:g}")
     site = siteview.load_site(args.site)
     segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
+    site = siteview.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
     lines = ([json.dumps(o) for o in siteview.json_objects(site, result, limit_pa)] if args.json
              else siteview.text_lines(site, result, limit_pa))

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from leakmon import units
 from leakmon.analysis.tracker import LeakTracker
@@ -26,6 +27,9 @@ from leakmon.errors import LeakmonError
 from leakmon.link.node import Node
 from leakmon.wire import messages
 
+if TYPE_CHECKING:
+    from leakmon.cli.siteview import SitePanel
+
 HELP = "live leak rate from a node or the virtual board"
 
 
@@ -39,6 +43,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="a live screen: a row per sensor, link health and a pressure plot, redrawn in place")
     p.add_argument("--unit", default="hPa", help="pressure unit of --view: Pa, hPa, kPa, mbar, mmHg, psi")
     p.add_argument("--limit", metavar="P", help="--view shows the time until the pressure falls to P (e.g. 520mmHg)")
+    # --site: each group's mass balance and the verdict per segment, live (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file: --view adds each group's leak, "
+                   "a verdict per segment and the planner's next step; --json adds segment objects")
 
 
 def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello: messages.Hello,
@@ -52,6 +59,7 @@ def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello
         raise LeakmonError(f"--limit: {e}") from e
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     view = LiveView(sensor_labels(hello, args), args.unit, limit, color, history_s=min(args.window, 3600.0))
+    panel = _site_panel(args, hello)
     title = (f"leakmon  {hello.board} firmware {hello.fw_version}  {1e6 / hello.period_us:g} Hz  "
              f"window {args.window:g} s")
     t0, f0, shown = time.monotonic(), node.stream.stats.frames, 0.0
@@ -69,6 +77,8 @@ def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello
     try:
         for u in monitor_updates(node, tracker, args.duration, alive, on_event):
             view.update(u)
+            if panel is not None and panel.add(u.channel, u.t_s, u.pressure_pa, u.temperature_k):
+                view.panel = panel.lines(limit)
             if time.monotonic() - shown >= 0.5:
                 draw()
                 shown = time.monotonic()
@@ -91,3 +101,13 @@ def run(args: argparse.Namespace) -> int:
             print("leakmon: stopped", file=sys.stderr)
         print(summary(node.stream), file=sys.stderr)
     return 0
+
+
+def _site_panel(args: argparse.Namespace, hello: messages.Hello) -> SitePanel | None:
+    """--site: the live segment panel, or None."""
+    if not args.site:
+        return None
+    from leakmon.cli import siteview
+
+    site = siteview.load_site(args.site)
+    return siteview.SitePanel(site, siteview.channel_segments(site, hello))

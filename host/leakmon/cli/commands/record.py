@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from leakmon import __version__
-from leakmon.analysis.tracker import LeakTracker
+from leakmon.analysis.tracker import LeakTracker, LeakUpdate
 from leakmon.cli import session
 from leakmon.cli.argtypes import positive
 from leakmon.errors import TransportError
@@ -33,6 +33,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="show no updates, only the summary")
     p.add_argument("--reconnect", type=positive, metavar="S",
                    help="when the port vanishes, wait up to S seconds for it to return and go on recording")
+    # --site: hatch moves typed while recording become notes in the recording (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file; lines 'close HATCH' / 'open HATCH' "
+                   "typed on stdin are recorded with the device time, for `analyze --site`")
 
 
 def metadata(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
             read = _reconnecting(node, writer, args.reconnect) if args.reconnect else None
             batches = session.node_batches(node, alive, read)
             updates = session.updates_from(batches, LeakTracker(args.window), args.duration, session.print_event)
+            if args.site:
+                updates = _with_operator(updates, args.site, writer)
             if args.quiet:
                 for _ in updates:
                     pass
@@ -115,3 +120,13 @@ def _done(writer: RecordingWriter, node: Node, status: int) -> int:
     print(session.summary(node.stream), file=sys.stderr)
     print(f"leakmon: recorded {writer.bytes_rx} bytes in {writer.elapsed_s():.1f} s to {writer.path}", file=sys.stderr)
     return status
+
+
+def _with_operator(updates: Iterator[LeakUpdate], site_path: str, writer: RecordingWriter) -> Iterator[LeakUpdate]:
+    """--site: note the operator's hatch moves (stdin lines) between updates."""
+    from leakmon.cli import siteview
+
+    op = siteview.OperatorInput(siteview.load_site(site_path), sys.stdin)
+    for u in updates:
+        op.drain(u.t_s, writer.note, lambda text: print(text, file=sys.stderr))
+        yield u
