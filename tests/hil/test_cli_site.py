@@ -129,3 +129,12 @@ def test_the_live_view_agrees_with_the_recording_as_the_run_goes_on(micropython)
     for s in screens:
         for name in ("aft", "service", "lab", "fwd"):
             assert f"{name:<14} LEAKING" not in s
+
+
+def test_the_decay_test_takes_a_segment_by_name(micropython, station_run):
+    recipe = scenario_mod.scenarios_dir().parent / "recipes" / "part_0p5l.toml"
+    ok = run("test", "--recipe", recipe, "--recording", station_run, "--site", "station_hatches",
+             "--segment", "destiny", "--json")
+    assert ok.returncode in (0, 3) and json.loads(ok.stdout)["code"], ok.stderr
+    bad = run("test", "--recipe", recipe, "--recording", station_run, "--site", "station_hatches", "--segment", "mars")
+    assert bad.returncode == 1 and "no segment 'mars'" in bad.stderr and "zvezda" in bad.stderr

@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             write(args.plot, png)
         if args.report:
-            write(args.report, html_page(title, [s.row() for s in sums], png, NOTES))
+            site_notes = site_objects[2] if site_objects is not None else []  # --site: segments in the report
+            write(args.report, html_page(title, [s.row() for s in sums], png, NOTES + site_notes))
     st = stream.decoder_stats
     print(f"leakmon: {st.frames} frames, {stream.stats.lost_frames} lost, {st.crc_errors} CRC errors",
           file=sys.stderr)
@@ -202,19 +203,35 @@ def run(args: argparse.Namespace) -> int:
 # -- --site: the segments (cli/siteview.py) --
 
 def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
-          limit_pa: float | None) -> tuple[list[str], Callable[[dict[str, Any], int], dict[str, Any]]]:
-    """The station, group and segment lines (JSON or text), and a labeller of the channel objects."""
-    from leakmon.cli import siteview
+          limit_pa: float | None) -> tuple[list[str], Callable[[dict[str, Any], int], dict[str, Any]], list[str]]:
+    """The station, group and segment lines (JSON or text), a labeller of the channel objects,
+    and the text lines for the report."""
+    from leakmon.cli import sitehatch, siteview
 
     if not 0.5 < args.confidence < 1.0:
         raise LeakmonError(f"--confidence must be between 0.5 and 1, got {args.confidence:g}")
     site = siteview.load_site(args.site)
     segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
-    site = siteview.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
+    site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
-    lines = ([json.dumps(o) for o in siteview.json_objects(site, result, limit_pa)] if args.json
-             else siteview.text_lines(site, result, limit_pa))
-    return lines, lambda obj, ch: siteview.label_sensor(obj, site, ch, segment_of)
+    text = siteview.text_lines(site, result, limit_pa) + _advice(site, result)
+    lines = [json.dumps(o) for o in siteview.json_objects(site, result, limit_pa)] if args.json else text
+    return lines, lambda obj, ch: siteview.label_sensor(obj, site, ch, segment_of), text
+
+
+def _advice(site: Any, result: Any) -> list[str]:
+    """The planner's next step, when something is still undecided."""
+    from leakmon.cli import siteview
+
+    v = result.verdict
+    if v.decided or not v.total_kg_per_s > 0:
+        return []
+    period = max(result.groups[-1].sample_period_s, 1e-3) if result.groups else 1.0
+    try:
+        return siteview.plan_text(site, siteview.plan_for(site, v, site.timeline.state_at(result.t_end_s),
+                                                          v.total_kg_per_s, period))
+    except ValueError as e:
+        return [f"plan: {e}"]
 
 
 def _site_names(path: str, stream: object, names: dict[int, str]) -> dict[int, str]:

@@ -28,7 +28,7 @@ from leakmon.link.node import Node
 from leakmon.wire import messages
 
 if TYPE_CHECKING:
-    from leakmon.cli.siteview import SitePanel
+    from leakmon.cli.sitelive import SitePanel
 
 HELP = "live leak rate from a node or the virtual board"
 
@@ -107,7 +107,7 @@ def _site_panel(args: argparse.Namespace, hello: messages.Hello) -> SitePanel | 
     """--site: the live segment panel, or None."""
     if not args.site:
         return None
-    from leakmon.cli import siteview
+    from leakmon.cli import sitelive, siteview
 
     site = siteview.load_site(args.site)
-    return siteview.SitePanel(site, siteview.channel_segments(site, hello))
+    return sitelive.SitePanel(site, siteview.channel_segments(site, hello))

@@ -124,9 +124,9 @@ def _done(writer: RecordingWriter, node: Node, status: int) -> int:
 
 def _with_operator(updates: Iterator[LeakUpdate], site_path: str, writer: RecordingWriter) -> Iterator[LeakUpdate]:
     """--site: note the operator's hatch moves (stdin lines) between updates."""
-    from leakmon.cli import siteview
+    from leakmon.cli import sitehatch, siteview
 
-    op = siteview.OperatorInput(siteview.load_site(site_path), sys.stdin)
+    op = sitehatch.OperatorInput(siteview.load_site(site_path), sys.stdin)
     for u in updates:
         op.drain(u.t_s, writer.note, lambda text: print(text, file=sys.stderr))
         yield u
