@@ -214,13 +214,17 @@ def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[
     segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
     site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
-    text = siteview.text_lines(site, result, limit_pa) + _advice(site, result)
-    lines = [json.dumps(o) for o in siteview.json_objects(site, result, limit_pa)] if args.json else text
+    advice = _advice(site, result)
+    text = siteview.text_lines(site, result, limit_pa) + [siteview.plan_text(site, a)[0] if not isinstance(a, str)
+                                                          else a for a in advice]
+    objs = siteview.json_objects(site, result, limit_pa) + [siteview.plan_object(site, a) for a in advice
+                                                            if not isinstance(a, str)]
+    lines = [json.dumps(o) for o in objs] if args.json else text
     return lines, lambda obj, ch: siteview.label_sensor(obj, site, ch, segment_of), text
 
 
-def _advice(site: Any, result: Any) -> list[str]:
-    """The planner's next step, when something is still undecided."""
+def _advice(site: Any, result: Any) -> list[Any]:
+    """The planner's next step (a Plan), or why there is none (a line), while something is undecided."""
     from leakmon.cli import siteview
 
     v = result.verdict
@@ -228,8 +232,7 @@ def _advice(site: Any, result: Any) -> list[str]:
         return []
     period = max(result.groups[-1].sample_period_s, 1e-3) if result.groups else 1.0
     try:
-        return siteview.plan_text(site, siteview.plan_for(site, v, site.timeline.state_at(result.t_end_s),
-                                                          v.total_kg_per_s, period))
+        return [siteview.plan_for(site, v, site.timeline.state_at(result.t_end_s), v.total_kg_per_s, period)]
     except ValueError as e:
         return [f"plan: {e}"]
 
