@@ -111,7 +111,8 @@ def z_decide(n_segments: int, confidence: float, look: int | None = None) -> flo
     """The verdict's one-sided z (at that look) plus the power's: the separation a decision
     needs, in standard errors."""
     alpha = look_alpha(1.0 - confidence, look)
-    return _N.inv_cdf(1.0 - alpha / n_segments) + _N.inv_cdf(POWER)
+    # groups' own bounds are taken Bonferroni over the measurements (about one per segment)
+    return _N.inv_cdf(1.0 - alpha / n_segments**2) + _N.inv_cdf(POWER)
 
 
 def _measurable(g: Sequence[int], measured: Sequence[bool]) -> bool:

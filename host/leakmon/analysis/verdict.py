@@ -117,9 +117,13 @@ class _Bounds:
         self.est, self.se = _wls(ms, n)
 
     def at(self, z: float) -> tuple[FloatArray, FloatArray]:
+        """Bounds with least squares at z; every bound taken from single groups at the z that
+        keeps all of them true at once (Bonferroni over the groups: a minimum over many caps
+        would otherwise pick the luckiest)."""
         ok = np.isfinite(self.est)
-        lower = np.where(ok, self.est - z * np.nan_to_num(self.se), 0.0)
-        upper = np.where(ok, self.est + z * np.nan_to_num(self.se), np.inf)
+        z_wls, z = z, _z_more(z, len(self.ms))
+        lower = np.where(ok, self.est - z_wls * np.nan_to_num(self.se), 0.0)
+        upper = np.where(ok, self.est + z_wls * np.nan_to_num(self.se), np.inf)
         for m in self.ms:  # leaks are >= 0: a group's bound caps each member
             g = list(m.segments)
             upper[g] = np.minimum(upper[g], m.leak_kg_per_s + z * m.stderr_kg_per_s)
@@ -137,6 +141,17 @@ class _Bounds:
             for i in g:
                 upper[i] = min(upper[i], max(high_g - float(lower[[j for j in g if j != i]].sum()), 0.0))
         return lower, upper
+
+
+def _z_more(z: float, k: int) -> float:
+    """The z whose one-sided tail is 1/k of z's (far out, where the tail rounds to 0: the
+    asymptotic shift, ample there)."""
+    tail = 1.0 - _N.cdf(z)
+    if k <= 1:
+        return z
+    if tail / k < 1e-15:
+        return z + math.sqrt(2.0 * math.log(k))
+    return _N.inv_cdf(1.0 - tail / k)
 
 
 def _heavy_tails(ms: Sequence[GroupMeasurement], z: float) -> list[GroupMeasurement]:
