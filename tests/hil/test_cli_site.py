@@ -138,3 +138,12 @@ def test_the_decay_test_takes_a_segment_by_name(micropython, station_run):
     assert ok.returncode in (0, 3) and json.loads(ok.stdout)["code"], ok.stderr
     bad = run("test", "--recipe", recipe, "--recording", station_run, "--site", "station_hatches", "--segment", "mars")
     assert bad.returncode == 1 and "no segment 'mars'" in bad.stderr and "zvezda" in bad.stderr
+
+
+def test_hatch_moves_typed_into_the_live_view_are_taken(micropython):
+    res = run("monitor", "--scenario", "station_middle_leak", "--speed", "0", "--duration", "200", "--view",
+              "--site", "station_middle_leak", stdin="close node2-lab\nclose nothing\n", timeout=120)
+    assert res.returncode == 0, res.stderr
+    final = res.stdout.split("\x1b[H\x1b[J")[-1]
+    assert "node2-lab closed at device time" in res.stdout and "say 'close HATCH'" in res.stdout
+    assert "hatches from the operator" in final and "group lab+fwd" in final

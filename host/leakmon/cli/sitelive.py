@@ -31,9 +31,20 @@ class SitePanel:
         self._data: dict[int, deque[tuple[float, float, float]]] = {
             ch: deque(maxlen=LIVE_MAX_POINTS) for ch in self.segment_of}
         self.looks = 0
+        self._moves: list[tuple[float, str, bool]] = []
         self._next_look_s = LIVE_MIN_LOOK_S
         self.result: SiteResult | None = None
         self.advice: Plan | None = None
+
+    def note_move(self, event: str, hatch: str, open: bool, device_t_s: float) -> None:  # noqa: A002
+        """An operator's hatch move typed during the run: from now on the panel's hatch states
+        are the site's initial ones plus the moves typed (sitehatch.OperatorInput calls this)."""
+        from dataclasses import replace
+
+        from leakmon.cli.sitehatch import operator_timeline
+
+        self._moves.append((device_t_s, hatch, open))
+        self.site = replace(self.site, timeline=operator_timeline(self.site, self._moves))
 
     def add(self, channel: int, t_s: float, pressure_pa: float, temperature_k: float) -> bool:
         """One block mean; True when a new verdict was taken."""
