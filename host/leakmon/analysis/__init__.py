@@ -9,7 +9,8 @@
   current rate, hole size, time to a pressure limit.
 - `estimate`: one channel's estimate, the same for `monitor` (live) and `analyze` (offline).
 - `cusum`: leak onset detection designed from a false-alarm spacing in time.
-- `segments`: which hatch-isolated segment leaks.
+- `massbalance`, `verdict`, `planner`, `hatchdetect`: which hatch-isolated segment leaks
+  (mass balance per connected group, a verdict per segment, the next hatch to close).
 - `recipe`: industrial pressure-decay test recipes and verdicts.
 """
 

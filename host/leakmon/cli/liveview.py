@@ -56,6 +56,7 @@ class LiveView:
     latest: dict[int, LeakUpdate] = field(default_factory=dict)
     history: dict[int, deque[tuple[float, float]]] = field(default_factory=dict)
     events: deque[str] = field(default_factory=lambda: deque(maxlen=3))
+    panel: list[str] = field(default_factory=list)  # --site: segments, groups, verdict (cli/siteview.SitePanel)
 
     def __post_init__(self) -> None:
         try:
@@ -130,5 +131,8 @@ class LiveView:
         health = f"link {frames_per_s:.1f} frames/s, {link.lost_frames} lost, {crc_errors} CRC errors"
         bad = link.lost_frames or crc_errors
         lines = [f"{title}   {self._paint(health, YELLOW if bad else DIM)}", ""] + self.rows()
-        lines += [self._paint(f"event: {e}", YELLOW) for e in self.events] + [""] + self.plot(width)
+        lines += [self._paint(f"event: {e}", YELLOW) for e in self.events]
+        if self.panel:  # --site
+            lines += [""] + [self._paint(x, RED) if " LEAKING " in x else x for x in self.panel]
+        lines += [""] + self.plot(width)
         return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ COMMANDS = {
     "dashboard": "dashboard",
     "gateway": "gateway",
     "serve": "serve",
+    "plan": "plan",
 }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +38,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cd", type=positive, default=0.6, help="discharge coefficient for the hole size (default 0.6)")
     p.add_argument("--json", action="store_true", help="the summary as one JSON object per channel")
     add_alarm_args(p)
+    # --site: mass balance per connected group of segments, and which segment leaks (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file: segments, hatches, sensors; adds "
+                   "each group's leak and a verdict per segment")
+    p.add_argument("--confidence", type=positive, default=0.99, metavar="C",
+                   help="with --site: confidence of the verdict (default 0.99)")
+    p.add_argument("--hatches", choices=("auto", "schedule", "operator", "data"), default="auto",
+                   help="with --site: hatch states from the site's schedule, the operator's notes in the "
+                   "recording, or the data (default: the notes if any, else the schedule)")
 
 
 def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarray, window_s: float,
@@ -177,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     names = {c.channel: f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}"
              for c in (stream.hello.channels if stream.hello else ())}
     days, catch = alarm_settings(args)
+    if args.site:  # segments by name: "zvezda sensor (ch0 BMP390@0x77)"
+        names = _site_names(args.site, stream, names)
     traces = [trace(ch, names.get(ch, f"ch{ch}"), *series, args.window, days, catch)
               for ch, series in sorted(by_channel.items())]
     try:
@@ -184,17 +196,71 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise LeakmonError(f"--limit: {e}") from e
     sums = [summary(tr, args.volume, limit, args.cd) for tr in traces if len(tr.t_s) >= 5]
+    site_objects = _site(args, stream, by_channel, limit) if args.site else None
     for s in sums:
-        print(json_line(asdict(s)) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
+        obj = asdict(s)
+        if site_objects is not None:
+            obj = site_objects[1](obj, s.channel)
+        print(json_line(obj) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
+    if site_objects is not None:
+        for line in site_objects[0]:
+            print(line)
     if args.plot or args.report:
         title = f"leakmon analysis of {Path(args.file).name}"
         png = plot_png(traces, title, args.unit)
         if args.plot:
             write(args.plot, png)
         if args.report:
-            write(args.report, html_page(title, [s.row() for s in sums], png, NOTES))
+            site_notes = site_objects[2] if site_objects is not None else []  # --site: segments in the report
+            write(args.report, html_page(title, [s.row() for s in sums], png, NOTES + site_notes))
     st = stream.decoder.stats
     print(f"leakmon: {st.frames} frames, {stream.stats.lost_frames} lost, {st.crc_errors} CRC errors",
           file=sys.stderr)
     report_tail()
     return 0
+
+
+
+# -- --site: the segments (cli/siteview.py) --
+
+def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+          limit_pa: float | None) -> tuple[list[str], Callable[[dict[str, Any], int], dict[str, Any]], list[str]]:
+    """The station, group and segment lines (JSON or text), a labeller of the channel objects,
+    and the text lines for the report."""
+    from leakmon.cli import sitehatch, siteview
+
+    if not 0.5 < args.confidence < 1.0:
+        raise LeakmonError(f"--confidence must be between 0.5 and 1, got {args.confidence:g}")
+    site = siteview.load_site(args.site)
+    segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
+    site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
+    result = siteview.analyse(site, by_channel, segment_of, args.confidence)
+    advice = _advice(site, result)
+    text = siteview.text_lines(site, result, limit_pa) + [siteview.plan_text(site, a)[0] if not isinstance(a, str)
+                                                          else a for a in advice]
+    objs = siteview.json_objects(site, result, limit_pa) + [siteview.plan_object(site, a) for a in advice
+                                                            if not isinstance(a, str)]
+    lines = [json_line(o) for o in objs] if args.json else text
+    return lines, lambda obj, ch: siteview.label_sensor(obj, site, ch, segment_of), text
+
+
+def _advice(site: Any, result: Any) -> list[Any]:
+    """The planner's next step (a Plan), or why there is none (a line), while something is undecided."""
+    from leakmon.cli import siteview
+
+    v = result.verdict
+    if v.decided or not v.total_kg_per_s > 0:
+        return []
+    period = max(result.groups[-1].sample_period_s, 1e-3) if result.groups else 1.0
+    try:
+        return [siteview.plan_for(site, v, site.timeline.state_at(result.t_end_s), v.total_kg_per_s, period)]
+    except ValueError as e:
+        return [f"plan: {e}"]
+
+
+def _site_names(path: str, stream: object, names: dict[int, str]) -> dict[int, str]:
+    from leakmon.cli import siteview
+
+    site = siteview.load_site(path)
+    segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
+    return {ch: f"{site.station.names[seg]} sensor ({names.get(ch, f'ch{ch}')})" for ch, seg in segment_of.items()}

@@ -7,7 +7,13 @@ import os
 from contextlib import ExitStack
 from pathlib import Path
 
-from leakmon.cli.fleetsources import add_node_args, log, open_nodes, start_notes, stop_on_signals
+from leakmon.cli.fleetsources import (
+    add_node_args,
+    log,
+    open_nodes,
+    start_notes,
+    stop_on_signals,
+)
 from leakmon.errors import LeakmonError
 
 HELP = "publish nodes' frames, estimates and alarms to an MQTT broker (spooled to disk while it is away)"

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from leakmon import units
 from leakmon.analysis.estimate import DEFAULT_WINDOW_S
@@ -32,6 +33,10 @@ from leakmon.errors import LeakmonError
 from leakmon.link.node import Node
 from leakmon.wire import messages
 
+if TYPE_CHECKING:
+    from leakmon.cli.sitehatch import OperatorInput
+    from leakmon.cli.sitelive import SitePanel
+
 HELP = "live leak rate from a node or the virtual board"
 
 
@@ -48,6 +53,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="time until the pressure falls to P (e.g. 520mmHg), from the model that holds")
     add_alarm_args(p)
     add_reconnect_arg(p)
+    # --site: each group's mass balance and the verdict per segment, live (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file: --view adds each group's leak, "
+                   "a verdict per segment and the planner's next step; type 'close HATCH' / 'open HATCH' "
+                   "(Enter) to tell it a hatch moved")
 
 
 def parse_limit(args: argparse.Namespace) -> float | None:
@@ -65,6 +74,8 @@ def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello
     limit = tracker.limit_pa
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     view = LiveView(sensor_labels(hello, args), args.unit, limit, color, history_s=min(args.window, 3600.0))
+    panel = _site_panel(args, hello)
+    operator = _operator(panel)
     title = (f"leakmon  {hello.board} firmware {hello.fw_version}  {1e6 / hello.period_us:g} Hz  "
              f"window {args.window:g} s")
     t0, f0, shown = time.monotonic(), node.stream.stats.frames, 0.0
@@ -87,6 +98,10 @@ def show_view(node: Node, tracker: LeakTracker, alive: Callable[[], None], hello
     try:
         for u in monitor_updates(node, tracker, args.duration, alive, on_event, read):
             view.update(u)
+            if panel is not None and operator is not None:  # --site: 'close HATCH' typed on stdin
+                operator.drain(u.t_s, panel.note_move, view.note)
+            if panel is not None and panel.add(u.channel, u.t_s, u.pressure_pa, u.temperature_k):
+                view.panel = panel.lines(limit)
             if time.monotonic() - shown >= 0.5:
                 draw()
                 shown = time.monotonic()
@@ -112,3 +127,22 @@ def run(args: argparse.Namespace) -> int:
             print("leakmon: stopped", file=sys.stderr)
         print(summary(node.stream), file=sys.stderr)
     return 0
+
+
+def _site_panel(args: argparse.Namespace, hello: messages.Hello) -> SitePanel | None:
+    """--site: the live segment panel, or None."""
+    if not args.site:
+        return None
+    from leakmon.cli import sitelive, siteview
+
+    site = siteview.load_site(args.site)
+    return sitelive.SitePanel(site, siteview.channel_segments(site, hello))
+
+
+def _operator(panel: SitePanel | None) -> OperatorInput | None:
+    """--site: hatch moves typed on stdin ('close HATCH', 'open HATCH') feed the live panel."""
+    if panel is None:
+        return None
+    from leakmon.cli.sitehatch import OperatorInput
+
+    return OperatorInput(panel.site, sys.stdin)

@@ -12,7 +12,7 @@ from typing import Any
 
 from leakmon import __version__
 from leakmon.analysis.estimate import DEFAULT_WINDOW_S
-from leakmon.analysis.tracker import LeakTracker
+from leakmon.analysis.tracker import LeakTracker, LeakUpdate
 from leakmon.cli import session
 from leakmon.cli.argtypes import positive
 from leakmon.errors import TransportError
@@ -31,6 +31,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per update")
     p.add_argument("-q", "--quiet", action="store_true", help="show no updates, only the summary")
     session.add_reconnect_arg(p)
+    # --site: hatch moves typed while recording become notes in the recording (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file; lines 'close HATCH' / 'open HATCH' "
+                   "typed on stdin are recorded with the device time, for `analyze --site`")
 
 
 def metadata(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             read = session.reconnecting(node, args.reconnect, session.warn, writer.note) if args.reconnect else None
             batches = session.node_batches(node, alive, read)
             updates = session.updates_from(batches, LeakTracker(args.window), args.duration, session.print_event)
+            if args.site:
+                updates = _with_operator(updates, args.site, writer)
             if args.quiet:
                 for _ in updates:
                     pass
@@ -93,3 +98,13 @@ def _done(writer: RecordingWriter, node: Node, status: int) -> int:
     print(session.summary(node.stream), file=sys.stderr)
     print(f"leakmon: recorded {writer.bytes_rx} bytes in {writer.elapsed_s():.1f} s to {writer.path}", file=sys.stderr)
     return status
+
+
+def _with_operator(updates: Iterator[LeakUpdate], site_path: str, writer: RecordingWriter) -> Iterator[LeakUpdate]:
+    """--site: note the operator's hatch moves (stdin lines) between updates."""
+    from leakmon.cli import sitehatch, siteview
+
+    op = sitehatch.OperatorInput(siteview.load_site(site_path), sys.stdin)
+    for u in updates:
+        op.drain(u.t_s, writer.note, lambda text: print(text, file=sys.stderr))
+        yield u

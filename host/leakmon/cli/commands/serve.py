@@ -8,7 +8,13 @@ import threading
 from contextlib import ExitStack
 from typing import Any
 
-from leakmon.cli.fleetsources import add_node_args, log, open_nodes, start_notes, stop_on_signals
+from leakmon.cli.fleetsources import (
+    add_node_args,
+    log,
+    open_nodes,
+    start_notes,
+    stop_on_signals,
+)
 from leakmon.errors import LeakmonError
 
 HELP = "store a fleet's frames, estimates, alarms and notes (broker -> PostgreSQL, or local nodes -> SQLite)"

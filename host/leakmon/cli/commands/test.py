@@ -33,6 +33,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="device time at which fill starts (default: the scenario's fill phase with --sim, else 0)")
     p.add_argument("--channel", type=int, default=0, help="sensor channel on the part (default 0)")
     p.add_argument("--json", action="store_true", help="the verdict as one JSON object")
+    # --site: name the part's segment instead of its channel (cli/siteview.py)
+    p.add_argument("--site", metavar="FILE", help="site (or scenario) file, with --segment")
+    p.add_argument("--segment", metavar="NAME", help="with --site: test the sensor in this segment")
 
 
 def fill_start(args: argparse.Namespace) -> float:
@@ -51,7 +54,10 @@ def live_series(args: argparse.Namespace, until_s: float) -> tuple[np.ndarray, n
     blocks: list[SampleBlock] = []
     with ExitStack() as stack:
         node, alive = open_source(args, stack)
-        print(describe(node.handshake()), file=sys.stderr)
+        hello = node.handshake()
+        print(describe(hello), file=sys.stderr)
+        if args.site:
+            args.channel = _site_channel(args, hello)
         t_last = -1.0
         while t_last < until_s:
             alive()
@@ -68,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     end = start + recipe.measure_end_s + recipe.vent_s
     report_tail: Callable[[], None] = lambda: None
     if args.recording:
-        _, by_channel, report_tail = load_series(args.recording)
+        stream, by_channel, report_tail = load_series(args.recording)
+        if args.site:
+            args.channel = _site_channel(args, stream.hello)
         if args.channel not in by_channel:
             raise ConfigError(f"{args.recording}: no samples of channel {args.channel} (have {sorted(by_channel)})")
         t, p, temp = by_channel[args.channel]
@@ -83,3 +91,18 @@ def run(args: argparse.Namespace) -> int:
               f"leak {verdict.leak_rate_pa_per_s:+.4f} Pa/s (limit {verdict.limit:g} {verdict.unit})")
     report_tail()
     return 0 if verdict.code is ResultCode.PASS else EXIT_NOT_PASSED
+
+
+def _site_channel(args: argparse.Namespace, hello: object) -> int:
+    """--site/--segment: the channel of the sensor in that segment."""
+    from leakmon.cli import siteview
+
+    site = siteview.load_site(args.site)
+    names = site.station.names
+    if args.segment not in names:
+        raise ConfigError(f"--segment: no segment {args.segment!r} in {args.site} (segments: {', '.join(names)})")
+    segment_of = siteview.channel_segments(site, hello)  # type: ignore[arg-type]
+    chans = sorted(ch for ch, seg in segment_of.items() if names[seg] == args.segment)
+    if not chans:
+        raise ConfigError(f"{args.site}: no sensor of this node sits in segment {args.segment!r}")
+    return chans[0]
