@@ -2,8 +2,7 @@
 the mass balance of each connected group, and the verdict on each segment, as text a crew
 can act on and as JSON objects.
 
-Until the one site loader lands (leakmon.config.site), a site is read with the scenario
-loader: every scenario file is a site file.
+Sites are read by the one site loader (leakmon.config.site): every scenario file is a site file.
 """
 
 from __future__ import annotations
@@ -48,32 +47,54 @@ class Site:
 
 
 def load_site(path: str) -> Site:
-    """A site (or scenario) file: segments with volumes, hatches with schedules, sensors."""
-    from leakmon.sim import (
-        scenario as scenario_mod,  # the cli layer may; the analysis may not
-    )
+    """A site (or scenario) file: segments with volumes, hatches with schedules, sensors.
 
-    sc = scenario_mod.load(path)
-    names = tuple(s.name for s in sc.segments)
+    Read by the one site loader (leakmon.config.site), whose errors name the file, the
+    table and the key. A scenario file also tells each hatch's orifice (for the derived
+    settling time) and each sensor's noise (for the planner's hold times): those are taken
+    when the file is one; a plain site file leaves them to the data and the defaults."""
+    from leakmon.config.site import load_site as load_site_file
+
+    cfg = load_site_file(path)
+    names = tuple(seg.name for seg in cfg.segments)
     index = {n: i for i, n in enumerate(names)}
-    links = [ln for ln in sc.links if ln.kind in ("hatch", "valve") and ln.a in index and ln.b in index]
-    hatches = tuple(Hatch(ln.name, index[ln.a], index[ln.b], ln.cda_m2) for ln in links)
+    links = [ln for ln in cfg.links if ln.a in index and ln.b in index]
+    extra = _scenario_extras(path)
+    hatches = tuple(Hatch(ln.name, index[ln.a], index[ln.b], extra.cda_m2.get(ln.name)) for ln in links)
     timeline = HatchTimeline.from_schedules([ln.initially > 0 for ln in links],
                                             [[(t, f > 0) for t, f in ln.schedule] for ln in links])  # fmt: skip
     sensors: dict[tuple[int, int, int], int] = {}
     noise_pa = [math.inf] * len(names)
     noise_k = [math.inf] * len(names)
-    for k, s in enumerate(sc.sensors):
-        key = (s.bus, s.mux_channel if s.mux_addr is not None else NO_MUX, s.addr)
-        if key in sensors:
-            raise ConfigError(f"{path} [[sensors]] #{k + 1}: a second sensor at bus {s.bus} "
-                              f"mux {key[1]} addr 0x{s.addr:02x}")  # fmt: skip
-        seg = index[s.segment] if s.segment else 0
+    for sensor in cfg.sensors:
+        key = (sensor.bus, sensor.mux, sensor.addr)
+        seg = index[sensor.segment]
         sensors[key] = seg
-        noise_pa[seg] = min(noise_pa[seg], s.noise_pa)
-        noise_k[seg] = min(noise_k[seg], s.noise_k)
-    station = Station(names, tuple(s.volume_m3 for s in sc.segments), hatches)
+        pa, k = extra.noise.get(key, (math.inf, math.inf))
+        noise_pa[seg] = min(noise_pa[seg], pa)
+        noise_k[seg] = min(noise_k[seg], k)
+    station = Station(names, tuple(seg.volume_m3 for seg in cfg.segments), hatches)
     return Site(str(path), station, timeline, sensors, tuple(noise_pa), tuple(noise_k))
+
+
+@dataclass(frozen=True)
+class _Extras:
+    cda_m2: dict[str, float]  # hatch name -> Cd x area
+    noise: dict[tuple[int, int, int], tuple[float, float]]  # sensor key -> (noise Pa, noise K)
+
+
+def _scenario_extras(path: str) -> _Extras:
+    """What only a scenario file says: hatch orifices and sensor noise (none for a site file)."""
+    from leakmon.sim import scenario as scenario_mod  # the cli layer may; the analysis may not
+
+    try:
+        sc = scenario_mod.load(path)
+    except ConfigError:
+        return _Extras({}, {})
+    cda = {ln.name: ln.cda_m2 for ln in sc.links if ln.cda_m2}
+    noise = {(sp.bus, sp.mux_channel if sp.mux_addr is not None else NO_MUX, sp.addr): (sp.noise_pa, sp.noise_k)
+             for sp in sc.sensors}
+    return _Extras(cda, noise)
 
 
 def channel_segments(site: Site, hello: messages.Hello | None) -> dict[int, int]:
