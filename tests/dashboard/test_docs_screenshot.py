@@ -1,6 +1,7 @@
 """The README's demo, `leakmon dashboard --sim --scenario station_hatches`, in the browser:
-after the crew closed two hatches the leak stays with Zvezda, the module the scenario's hole
-is in. Regenerates docs/dashboard.png (the screenshot the README shows)."""
+after the crew closed two hatches the mass balance keeps the leak in the Zvezda-Zarya group
+(the scenario's hole is in Zvezda) and the station total holds the mass the simulator let
+escape. Regenerates docs/dashboard.png (the screenshot the README shows)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,12 @@ def test_station_hatches_overview(station: Dashboard, browser: Any) -> None:
     truth = sc.truth(t)
     lost_kg_per_day = float(np.mean(sum(truth[f"{s.name}.leak_kg_per_s"] for s in sc.segments))) * 86400.0
     assert abs(st["kg_per_day"] - lost_kg_per_day) < 0.1 * lost_kg_per_day, (st, lost_kg_per_day)
+    # At 8400 s zvezda and zarya are still one group: the mass balance puts the leak in it
+    # and accuses nothing outside it; which of the two stays undecided until they part.
     v = browser.execute_script("return App.S.overview.verdicts")
-    assert v["zvezda"]["state"] == "leak", v
+    assert {seg: v[seg]["source"] for seg in v} == dict.fromkeys(v, "mass balance"), v
+    assert v["zvezda"]["state"] in ("leak", "undecided") and v["zarya"]["state"] in ("leak", "undecided"), v
+    assert v["unity"]["state"] != "leak" and v["destiny"]["state"] != "leak", v
     hatches = browser.execute_script("return App.S.overview.hatches")
     assert hatches == {"destiny-unity": False, "unity-zarya": False, "zarya-zvezda": True}
     labels = browser.execute_script("return [...document.querySelectorAll('#diagram .hatch text')].map(t => t.textContent)")

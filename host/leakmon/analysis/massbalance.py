@@ -306,6 +306,22 @@ def measure(station: Station, timeline: HatchTimeline, t_s: npt.ArrayLike, press
     return out_cfg, out
 
 
+def station_loss(series: Mapping[int, tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]],
+                 segment_of: Mapping[int, int], volumes_m3: Sequence[float]) -> tuple[float, float, float] | None:
+    """The whole station's gas loss in kg/s over the given samples, with its 95% interval
+    (low, high): the slope of the total mass sum P_i V_i / (R T_i) M of every segment. Gas
+    moving between modules through open hatches cancels in the sum, whichever hatches are
+    open, so no configuration is needed. None when a segment has no sensor."""
+    t, p, temp = segment_series(series, segment_of, len(volumes_m3))
+    if t.size < MIN_SAMPLES:
+        return None
+    mass = (KG_PER_PA_M3_PER_K * np.asarray(volumes_m3, np.float64)[:, None] * p / temp).sum(axis=0)
+    if not np.all(np.isfinite(mass)):
+        return None
+    f = fit_slope(t, mass)
+    return -float(f.slope), -float(f.ci95_high), -float(f.ci95_low)
+
+
 def _group(config: int, g: tuple[int, ...], t: FloatArray, m: FloatArray, vol: FloatArray, temp: FloatArray,
            dt: float) -> GroupMeasurement:  # fmt: skip
     f = fit_slope(t, m)

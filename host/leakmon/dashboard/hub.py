@@ -11,15 +11,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from leakmon import units
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S
+from leakmon.analysis.massbalance import station_loss
 from leakmon.analysis.tracker import LeakUpdate
 from leakmon.dashboard.history import History
 from leakmon.dashboard.site import Site
 from leakmon.dashboard.store import Store
-from leakmon.dashboard.verdict import segment_verdicts
+from leakmon.dashboard.verdict import mass_balance_states, segment_verdicts
 from leakmon.wire.stream import SampleBlock
 
-Z95 = 1.959964
+STATION_WINDOW_S = DEFAULT_WINDOW_S  # the station total's fit: the channels' window
+VERDICT_EVERY_S = 10.0  # the mass-balance verdict is recomputed at most this often (wall time)
 TREND_EVERY_S = 60.0
 TREND_MIN_SPAN_S = 300.0  # the first minutes' rates are mostly noise: not for the public
 TREND_MAX_POINTS = 14 * 24 * 60  # two weeks of minutes
@@ -59,6 +64,7 @@ class Hub:
         self._t_first: dict[int, float] = {}
         self._hatch_next: dict[str, int] = {h.name: 0 for h in site.hatches}
         self._lock = threading.Lock()
+        self._balance_cache: tuple[float, dict[str, tuple[str, float]] | None] | None = None
         self.version = 0  # bumped on every update: the event stream sends when it moves
         # Station rate (mmHg/day) once a TREND_EVERY_S of device time: the public trend.
         self.trend: deque[tuple[float, float]] = deque(maxlen=TREND_MAX_POINTS)
@@ -119,36 +125,65 @@ class Hub:
         return state
 
     def station(self) -> dict[str, Any]:
-        """Station total (kg/day and mmHg/day, with 95% intervals) and the time to the limit,
-        from the latest update of each segment with a known volume (one sensor a segment)."""
+        """Station total (kg/day and mmHg/day, with 95% intervals) and the time to the limit.
+
+        The total is the slope of the whole station's gas mass, sum P_i V_i M / (R T_i) over
+        every segment, across the last STATION_WINDOW_S of raw samples
+        (analysis.massbalance.station_loss): gas flowing between modules through open
+        hatches cancels in it, where a sum of each sensor's own P/T rate does not."""
         with self._lock:
             latest = dict(self.latest)
-        by_seg: dict[str, LeakUpdate] = {}
-        for ch, u in sorted(latest.items()):
-            by_seg.setdefault(self.site.segment_of(ch), u)
-        vols = {s.name: s.volume_m3 for s in self.site.segments}
-        kg, kg_var, vol, pv, pv_var = 0.0, 0.0, 0.0, 0.0, 0.0
-        for seg, u in by_seg.items():
-            v = vols.get(seg)
-            if not v:
-                continue
-            k = float(units.mass_rate_kg_per_day(1.0, v, u.temperature_k))  # kg/day per Pa/s
-            kg += k * u.leak_rate_pa_per_s
-            kg_var += (k * u.leak_rate_stderr_pa_per_s) ** 2
-            vol += v
-            pv += v * u.leak_rate_pa_per_s
-            pv_var += (v * u.leak_rate_stderr_pa_per_s) ** 2
         out: dict[str, Any] = {"t_s": self.t_now_s, "kg_per_day": None, "mmhg_per_day": None}
-        if vol > 0:
-            rate = pv / vol
-            half = Z95 * math.sqrt(pv_var) / vol
-            out.update(kg_per_day=kg, kg_per_day_ci95=[kg - Z95 * math.sqrt(kg_var), kg + Z95 * math.sqrt(kg_var)],
-                       mmhg_per_day=float(units.pa_per_s_to_mmhg_per_day(rate)),
-                       mmhg_per_day_ci95=[float(units.pa_per_s_to_mmhg_per_day(rate - half)),
-                                          float(units.pa_per_s_to_mmhg_per_day(rate + half))])
+        volumes = [s.volume_m3 for s in self.site.segments]
+        known = [v for v in volumes if v]
+        loss = self._station_loss_kg_per_s(known) if len(known) == len(volumes) else None
+        vol = sum(known)
+        if loss is not None and vol > 0 and latest:
+            temp_k = float(np.mean([u.temperature_k for u in latest.values()]))
+            pa_per_kg = units.R * temp_k / (units.M * vol)  # pressure units: the station's mean
+            kg = [x * units.SECONDS_PER_DAY for x in loss]
+            mmhg = [float(units.pa_per_s_to_mmhg_per_day(x * pa_per_kg)) for x in loss]
+            out.update(kg_per_day=kg[0], kg_per_day_ci95=kg[1:], mmhg_per_day=mmhg[0], mmhg_per_day_ci95=mmhg[1:])
         out["time_to_limit_s"] = self.time_to_limit_s(latest)
         out["limit_pa"] = self.site.limit_pa
         return out
+
+    def _balance(self) -> dict[str, tuple[str, float]] | None:
+        """The mass-balance verdict over the whole history, cached for VERDICT_EVERY_S."""
+        now = time.monotonic()
+        if self._balance_cache is not None and now - self._balance_cache[0] < VERDICT_EVERY_S:
+            return self._balance_cache[1]
+        t_end = self.t_now_s if self.t_now_s is not None else -math.inf
+        series = {}
+        for ch in self.site.channel_segment:
+            rows = self.history.raw_rows(ch, -math.inf, t_end)
+            if rows.shape[1] >= 2:
+                series[ch] = (rows[0], rows[1], rows[2])
+        changes = [(ev["hatch"], float(ev["t_s"]), bool(ev["open"])) for ev in self.store.hatch_events()
+                   if ev["t_s"] is not None]
+        try:
+            result = mass_balance_states(self.site, series, changes) if series else None
+        except ValueError:
+            result = None
+        self._balance_cache = (now, result)
+        return result
+
+    def _station_loss_kg_per_s(self, volumes_m3: list[float]) -> tuple[float, float, float] | None:
+        if self.t_now_s is None:
+            return None
+        names = [s.name for s in self.site.segments]
+        index = {n: i for i, n in enumerate(names)}
+        t0 = self.t_now_s - STATION_WINDOW_S
+        series: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        segment_of: dict[int, int] = {}
+        for ch, seg in self.site.channel_segment.items():
+            if seg in index:
+                rows = self.history.raw_rows(ch, t0, self.t_now_s)
+                if rows.shape[1] >= 2:
+                    series[ch], segment_of[ch] = (rows[0], rows[1], rows[2]), index[seg]
+        if not series:
+            return None
+        return station_loss(series, segment_of, volumes_m3)
 
     def time_to_limit_s(self, latest: dict[int, LeakUpdate]) -> float | None:
         """The soonest any channel reaches the limit pressure at its current rate (None: no
@@ -165,7 +200,7 @@ class Hub:
         with self._lock:
             latest = dict(self.latest)
         active = {a["segment"] for a in self.store.alarms(50) if a["state"] in ("raised", "acknowledged")}
-        return {"verdicts": segment_verdicts(self.site, latest, active), "hatches": self.hatch_states(),
+        return {"verdicts": segment_verdicts(self.site, latest, active, self._balance()), "hatches": self.hatch_states(),
                 "station": self.station()}
 
     def live(self, since: dict[int, float], max_rows: int = 120) -> dict[str, Any]:

@@ -9,8 +9,8 @@ const App = (() => {
   const fmt = (v, d = 2) => v == null ? "–" : Number(v).toFixed(d);
   const wall = w => w ? new Date(w * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC" : "";
   const isOp = () => S.me && S.me.role === "operator";
-  const SYMBOL = {leak: "▲ ", tight: "✓ ", gaining: "▼ ", unknown: "? "};
-  const FILL = {leak: "#f4c7c3", tight: "#c8e6c9", gaining: "#bbdefb", unknown: "#eceff1"};
+  const SYMBOL = {leak: "▲ ", tight: "✓ ", gaining: "▼ ", undecided: "… ", unknown: "? "};
+  const FILL = {leak: "#f4c7c3", tight: "#c8e6c9", gaining: "#bbdefb", undecided: "#fff3c4", unknown: "#eceff1"};
 
   async function post(url, body) {
     const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": S.me.csrf},
