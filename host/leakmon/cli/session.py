@@ -216,10 +216,7 @@ def load_series(path: str) -> tuple[NodeStream, Series, Callable[[], None]]:
         except ProtocolError as e:
             raise LeakmonError(f"{path}: {e}") from e
         progress.close()
-    table = SampleTable.concat(parts)
-    return fs, {int(ch): (table.t_s[table.channel == ch], table.pressure_pa[table.channel == ch],
-                          table.temperature_k[table.channel == ch]) for ch in np.unique(table.channel)}, \
-        lambda: report_tail(rec, warn)
+    return fs, SampleTable.concat(parts).by_channel(), lambda: report_tail(rec, warn)
 
 
 def reconnecting(node: Node, give_up_s: float, say: Callable[[str], None],

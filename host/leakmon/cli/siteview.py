@@ -85,7 +85,9 @@ class _Extras:
 
 def _scenario_extras(path: str) -> _Extras:
     """What only a scenario file says: hatch orifices and sensor noise (none for a site file)."""
-    from leakmon.sim import scenario as scenario_mod  # the cli layer may; the analysis may not
+    from leakmon.sim import (
+        scenario as scenario_mod,  # the cli layer may; the analysis may not
+    )
 
     try:
         sc = scenario_mod.load(path)

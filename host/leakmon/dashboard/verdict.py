@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from leakmon.analysis.massbalance import Hatch, HatchTimeline, Station, measure, segment_series
+from leakmon.analysis.massbalance import (
+    Hatch,
+    HatchTimeline,
+    Station,
+    measure,
+    segment_series,
+)
 from leakmon.analysis.tracker import LeakUpdate
 from leakmon.analysis.verdict import CONFIDENCE, judge
 from leakmon.dashboard.site import Site

@@ -135,14 +135,27 @@ class Node:
             "is this a leakmon node?"
         )
 
-    def read(self) -> list[Item]:
-        """What arrived since the last call (blocks up to the port timeout)."""
+    def read(self, timeout_s: float | None = None) -> list[Item]:
+        """What arrived since the last call. Without timeout_s it waits at most the port's
+        own read timeout (50 ms) and may return nothing; with it, it waits until at least
+        one item has come or timeout_s has passed (then it returns an empty list)."""
         if self._backlog:
             items = list(self._backlog)
             self._backlog.clear()
             return items
-        return self._read_items()
+        if timeout_s is None:
+            return self._read_items()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            items = self._read_items()
+            if items or time.monotonic() >= deadline:
+                return items
 
     def __iter__(self) -> Iterator[Item]:
         while True:
             yield from self.read()
+
+
+def open_node(url: str, baudrate: int = 115200) -> Node:
+    """A node on a serial port or any pyserial URL (/dev/ttyACM0, a pty, socket://...)."""
+    return Node.open(url, baudrate)

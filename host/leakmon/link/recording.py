@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from leakmon.errors import RecordingError
 from leakmon.wire.stream import Item, NodeStream, SampleTable
 
@@ -389,3 +391,12 @@ def decode_recording(reader: RecordingReader, chunk_bytes: int = 8 << 20,
             buf, size = [], 0
     yield stream.feed_table(b"".join(buf))[0]
     yield stream.finish_table()[0]
+
+
+def read_samples(path: str | os.PathLike[str]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every compensated sample of a recording, by channel: (t_s, pressure_pa, temperature_k).
+    A damaged chunk ends it with a RecordingError, a cut-short tail does not."""
+    with open_recording(path) as rec:
+        table = SampleTable.concat(list(decode_recording(rec)))
+        report_tail(rec, lambda message: None)
+    return table.by_channel()

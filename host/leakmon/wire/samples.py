@@ -149,6 +149,11 @@ class SampleTable:
             return cls.empty()
         return cls(*(np.concatenate([getattr(t, k) for t in tables]) for k in cls.__slots__))
 
+    def by_channel(self) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per channel: (t_s, pressure_pa, temperature_k), in the order the node sent them."""
+        return {int(ch): (self.t_s[sel], self.pressure_pa[sel], self.temperature_k[sel])
+                for ch in np.unique(self.channel) for sel in [self.channel == ch]}
+
 
 @dataclass(frozen=True, slots=True)
 class Compensated:
