@@ -86,7 +86,7 @@ def test_plan_is_done_after_the_run_and_advises_a_split_before_it(micropython, s
 @pytest.mark.parametrize("argv, needle", [
     (["plan", "--site", "station_hatches"], "give --leak"),
     (["plan", "--site", "station_hatches", "--leak", "1", "--keep-open", "nope"], "no hatch 'nope'"),
-    (["plan", "--site", "no_such_site"], "no scenario 'no_such_site'"),
+    (["plan", "--site", "no_such_site"], "no site 'no_such_site'"),
 ])  # fmt: skip
 def test_bad_site_input_gets_one_line(argv, needle):
     res = run(*argv)
