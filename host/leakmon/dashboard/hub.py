@@ -24,7 +24,7 @@ from leakmon.dashboard.verdict import mass_balance_states, segment_verdicts
 from leakmon.wire.stream import SampleBlock
 
 STATION_WINDOW_S = DEFAULT_WINDOW_S  # the station total's fit: the channels' window
-VERDICT_EVERY_S = 10.0  # the mass-balance verdict is recomputed at most this often (wall time)
+VERDICT_EVERY_S = 5.0  # the mass-balance verdict is recomputed at most this often (wall time)
 TREND_EVERY_S = 60.0
 TREND_MIN_SPAN_S = 300.0  # the first minutes' rates are mostly noise: not for the public
 TREND_MAX_POINTS = 14 * 24 * 60  # two weeks of minutes
@@ -65,6 +65,7 @@ class Hub:
         self._hatch_next: dict[str, int] = {h.name: 0 for h in site.hatches}
         self._lock = threading.Lock()
         self._balance_cache: tuple[float, dict[str, tuple[str, float]] | None] | None = None
+        self._balance_running = False  # a verdict is being computed in its thread
         self.version = 0  # bumped on every update: the event stream sends when it moves
         # Station rate (mmHg/day) once a TREND_EVERY_S of device time: the public trend.
         self.trend: deque[tuple[float, float]] = deque(maxlen=TREND_MAX_POINTS)
@@ -149,24 +150,36 @@ class Hub:
         return out
 
     def _balance(self) -> dict[str, tuple[str, float]] | None:
-        """The mass-balance verdict over the whole history, cached for VERDICT_EVERY_S."""
+        """The mass-balance verdict over the whole history, recomputed at most every
+        VERDICT_EVERY_S in a thread of its own (at 24 h of 4 channels it takes about half a
+        second, which the pages' event loop must not wait for): the last one meanwhile."""
         now = time.monotonic()
-        if self._balance_cache is not None and now - self._balance_cache[0] < VERDICT_EVERY_S:
-            return self._balance_cache[1]
-        t_end = self.t_now_s if self.t_now_s is not None else -math.inf
-        series = {}
-        for ch in self.site.channel_segment:
-            rows = self.history.raw_rows(ch, -math.inf, t_end)
-            if rows.shape[1] >= 2:
-                series[ch] = (rows[0], rows[1], rows[2])
-        changes = [(ev["hatch"], float(ev["t_s"]), bool(ev["open"])) for ev in self.store.hatch_events()
-                   if ev["t_s"] is not None]
+        with self._lock:
+            cache = self._balance_cache
+            stale = cache is None or now - cache[0] >= VERDICT_EVERY_S
+            if stale and not self._balance_running:
+                self._balance_running = True
+                threading.Thread(target=self._compute_balance, name="leakmon-verdict", daemon=True).start()
+        return cache[1] if cache is not None else None
+
+    def _compute_balance(self) -> None:
         try:
-            result = mass_balance_states(self.site, series, changes) if series else None
-        except ValueError:
-            result = None
-        self._balance_cache = (now, result)
-        return result
+            t_end = self.t_now_s if self.t_now_s is not None else -math.inf
+            series = {}
+            for ch in self.site.channel_segment:
+                rows = self.history.raw_rows(ch, -math.inf, t_end)
+                if rows.shape[1] >= 2:
+                    series[ch] = (rows[0], rows[1], rows[2])
+            changes = [(ev["hatch"], float(ev["t_s"]), bool(ev["open"])) for ev in self.store.hatch_events()
+                       if ev["t_s"] is not None]
+            try:
+                result = mass_balance_states(self.site, series, changes) if series else None
+            except ValueError:
+                result = None
+            with self._lock:
+                self._balance_cache = (time.monotonic(), result)
+        finally:
+            self._balance_running = False
 
     def _station_loss_kg_per_s(self, volumes_m3: list[float]) -> tuple[float, float, float] | None:
         if self.t_now_s is None:
