@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from leakmon import units
 from leakmon.analysis.massbalance import (
     Hatch,
     HatchTimeline,
@@ -64,7 +65,7 @@ def mass_balance_states(site: Site, series: Series, hatch_changes: Sequence[tupl
     out: dict[str, tuple[str, float]] = {}
     for sv in v.segments:
         state = "undecided" if sv.leaking is None else "leak" if sv.leaking else "tight"
-        out[names[sv.segment]] = (state, sv.leak_kg_per_s * 86400.0 if math.isfinite(sv.leak_kg_per_s) else math.nan)
+        out[names[sv.segment]] = (state, sv.leak_kg_per_s * units.SECONDS_PER_DAY)
     return out
 
 
