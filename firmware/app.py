@@ -51,6 +51,7 @@ class NodeApp:
         self.status_every_us = int(cfg.get("status_every_s", 10)) * 1000000
         self.running = bool(cfg.get("autostart", True))
         self.looping = True
+        self.net = None  # mqttlink.MqttLink when config.json names a broker
         self.time_ref = None
         self.seq = 0
         self.reader = wire.CommandReader(64)
@@ -355,6 +356,8 @@ class NodeApp:
         while self.looping:
             try:
                 self.tick()
+                if self.net is not None:
+                    self.net.service(self)  # publish between ticks, never inside the sampling path
             except Exception as e:  # the node never dies from one fault
                 try:
                     for g in self.groups:
@@ -369,9 +372,20 @@ def main():
 
     cfg = _load_config()
     board = board_mod.load(cfg)
+    net, net_error = None, ""
+    if cfg.get("mqtt"):  # a board with a network: its frames also go straight to the broker
+        try:
+            import mqttlink
+
+            net = mqttlink.attach(board, cfg, FW_VERSION)
+        except Exception as e:  # no umqtt, no password file: the node still runs on USB
+            net_error = "mqtt: " + repr(e)
     node = NodeApp(board, cfg, discovery.discover(board.i2c_buses()))
+    node.net = net
     node.event(wire.EV_BOOT, wire.NO_CHANNEL, len(node.drivers), FW_VERSION)
     node.send_info()
+    if net_error:
+        node.event(wire.EV_EXCEPTION, wire.NO_CHANNEL, 0, net_error[:120])
     if not node.drivers:
         node.event(wire.EV_NO_SENSORS)
     gc.collect()

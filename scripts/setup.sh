@@ -69,3 +69,31 @@ if [ -n "$fleet_missing" ]; then
         echo "setup: note: the fleet tests need Mosquitto and PostgreSQL: sudo apt-get install -y$fleet_missing" >&2
     fi
 fi
+# --- boards with a network (issue 15): micropython-lib's MQTT client, umqtt.simple, from PyPI
+# (pinned by its hash) into .venv/mplib, where `leakmon flash --mqtt` takes it for the board.
+# pip cannot fetch it itself (its sdist is made for MicroPython's installer: no setup.py), so
+# the registry's simple index is read here. Nothing fetched is committed.
+umqtt_version=1.3.4
+umqtt_sha256=b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f
+if [ ! -f ".venv/mplib/umqtt-$umqtt_version.stamp" ]; then
+    if .venv/bin/python - "$umqtt_version" "$umqtt_sha256" <<'PY'
+import hashlib, io, re, sys, tarfile, urllib.request
+from pathlib import Path
+version, sha = sys.argv[1], sys.argv[2]
+name = f"micropython-umqtt.simple-{version}.tar.gz"
+index = urllib.request.urlopen("https://pypi.org/simple/micropython-umqtt-simple/", timeout=60).read().decode()
+url = next(u for u in re.findall(r'href="([^"#]+)', index) if u.endswith("/" + name))
+data = urllib.request.urlopen(url, timeout=60).read()
+if hashlib.sha256(data).hexdigest() != sha:
+    sys.exit(f"setup: {name}: sha256 does not match the pinned one")
+src = tarfile.open(fileobj=io.BytesIO(data)).extractfile(f"micropython-umqtt.simple-{version}/umqtt/simple.py")
+out = Path(".venv/mplib/umqtt")
+out.mkdir(parents=True, exist_ok=True)
+(out / "simple.py").write_bytes(src.read())
+PY
+    then
+        rm -f .venv/mplib/umqtt-*.stamp && touch ".venv/mplib/umqtt-$umqtt_version.stamp"
+    else
+        echo "setup: note: could not fetch umqtt.simple from PyPI; 'leakmon flash --mqtt' needs it in .venv/mplib" >&2
+    fi
+fi

@@ -312,9 +312,11 @@ class FlashReport:
 
 def deploy(url: str, board: BoardProfile | None = None, compile_mode: str = "auto", config: bytes | None = None,
            progress: FlashNote = lambda s: None, reset: bool = True, handshake_s: float = 10.0,
-           repl_timeout_s: float = 2.0, builder: Builder | None = None) -> FlashReport:
+           repl_timeout_s: float = 2.0, builder: Builder | None = None,
+           extra: list[Artifact] | None = None) -> FlashReport:
     """Deploy the firmware to the board on url; see the module docstring. builder makes
-    the files for a board's .mpy version (a fleet builds once for all its boards)."""
+    the files for a board's .mpy version (a fleet builds once for all its boards); extra
+    files go along (a board's MQTT client and secrets: leakmon.deploy.netconfig)."""
     port = open_port(url)
     try:
         repl = RawRepl(port)
@@ -323,6 +325,8 @@ def deploy(url: str, board: BoardProfile | None = None, compile_mode: str = "aut
         if board is not None and info.platform != board.platform:
             raise FlashError(f"the board on {url} is a {info.platform} board, not {board.name} ({board.platform})")
         arts = builder(info.mpy) if builder is not None else build(info.mpy, compile_mode, config, progress)
+        arts = arts + list(extra or [])
+        _make_dirs(repl, arts)
         report = _copy(repl, arts, info, progress)
         report.platform = info.platform
         if not reset:
@@ -334,6 +338,12 @@ def deploy(url: str, board: BoardProfile | None = None, compile_mode: str = "aut
         return report
     finally:
         port.close()
+
+
+def _make_dirs(repl: RawRepl, arts: list[Artifact]) -> None:
+    """The folders of files in folders (umqtt/simple.py), made if missing."""
+    for d in sorted({a.name.rsplit("/", 1)[0] for a in arts if "/" in a.name}):
+        repl.exec(f"import os\ntry:\n    os.mkdir({d!r})\nexcept OSError:\n    pass")
 
 
 def _copy(repl: RawRepl, arts: list[Artifact], info: BoardInfo, progress: FlashNote) -> FlashReport:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from leakmon.deploy.flash import BoardProfile
+    from leakmon.deploy.flash import Artifact, BoardProfile
     from leakmon.deploy.fleetflash import BoardResult, PortInfo
 
 HELP = "deploy the node firmware to a board (or many at once) over its REPL"
@@ -37,6 +37,16 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(compile="auto")
     p.add_argument("--no-reset", action="store_true", help="leave the board at its REPL after copying")
     p.add_argument("--baud", type=int, default=115200, help="baud rate for a UART link (default 115200)")
+    net = p.add_argument_group("a board with a network: it also publishes its frames straight to an MQTT broker")
+    net.add_argument("--mqtt", metavar="URL", help="mqtt://USER@HOST[:PORT]: the broker and the board's own MQTT user "
+                                                   "(password: LEAKMON_MQTT_PASSWORD or --mqtt-password-file; it goes "
+                                                   "into the file mqtt.pw on the board, never on a command line)")
+    net.add_argument("--mqtt-password-file", metavar="FILE", help="file whose first line is the board's MQTT password")
+    net.add_argument("--node-id", help="the board's node id in the topics (default: its MQTT user)")
+    net.add_argument("--wlan-ssid", help="Pico W / ESP32: the WLAN to join (key: LEAKMON_WLAN_KEY or --wlan-key-file)")
+    net.add_argument("--wlan-key-file", metavar="FILE", help="file whose first line is the WLAN key")
+    net.add_argument("--mqtt-lib", type=Path, metavar="DIR",
+                     help="folder holding umqtt/simple.py (default: the one scripts/setup.sh fills from PyPI)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,8 +57,15 @@ def run(args: argparse.Namespace) -> int:
     config = flash.load_config(args.config) if args.config else None
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, not {args.jobs}")
+    extra = None
+    if args.mqtt:
+        if args.all_boards or len(args.port) > 1:
+            raise ConfigError("--mqtt flashes one board at a time: each board has its own MQTT user")
+        config, extra = network_config(args, config)
+    elif args.wlan_ssid or args.node_id:
+        raise ConfigError("--wlan-ssid and --node-id go with --mqtt")
     if not args.all_boards and len(args.port) <= 1:
-        return run_one(args, args.port[0] if args.port else flash.find_port(board), board, config)
+        return run_one(args, args.port[0] if args.port else flash.find_port(board), board, config, extra)
     ports, notes = fleetflash.select_ports(args.port, args.all_boards, board)
     for n in notes:
         print(f"leakmon: {n}", file=sys.stderr, flush=True)
@@ -71,7 +88,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_one(args: argparse.Namespace, url: str, board: "BoardProfile | None", config: bytes | None) -> int:
+def network_config(args: argparse.Namespace, config: bytes | None) -> "tuple[bytes, list[Artifact]]":
+    """config.json with the board's broker and WLAN, and the files that go with it."""
+    from leakmon.deploy import netconfig
+    from leakmon.errors import ConfigError
+    from leakmon.fleet import envelope
+    from leakmon.fleet.creds import MQTT_PASSWORD_ENV, parse_broker, read_secret
+
+    addr = parse_broker(args.mqtt)
+    if addr.tls:
+        raise ConfigError("--mqtt: a board publishes over plain MQTT here (mqtts:// on the board is not done); "
+                          "keep its broker listener on the local network")
+    if not addr.username:
+        raise ConfigError("--mqtt: name the board's MQTT user, mqtt://USER@HOST")
+    user = envelope.check_id(addr.username, "MQTT user")
+    node_id = envelope.check_id(args.node_id or user)
+    password = read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker")
+    if not password:
+        raise ConfigError(f"--mqtt: no password for {user}: set {MQTT_PASSWORD_ENV} or give --mqtt-password-file")
+    key = read_secret(args.wlan_key_file, "LEAKMON_WLAN_KEY", "WLAN") if args.wlan_ssid else None
+    net = netconfig.BoardNetwork(addr.host, addr.port, user, node_id, password, args.wlan_ssid, key)
+    return netconfig.network_files(config or netconfig.shipped_config(), net, args.mqtt_lib)
+
+
+def run_one(args: argparse.Namespace, url: str, board: "BoardProfile | None", config: bytes | None,
+            extra: "list[Artifact] | None" = None) -> int:
     from leakmon.deploy import flash
     from leakmon.errors import TransportError
 
@@ -80,7 +121,7 @@ def run_one(args: argparse.Namespace, url: str, board: "BoardProfile | None", co
 
     progress(f"flashing the board on {url}")
     try:
-        report = flash.deploy(url, board, args.compile, config, progress, reset=not args.no_reset)
+        report = flash.deploy(url, board, args.compile, config, progress, reset=not args.no_reset, extra=extra)
     except TransportError as e:
         if not str(e).startswith("link lost"):
             raise

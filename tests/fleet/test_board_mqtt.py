@@ -1,0 +1,200 @@
+"""Boards with a network publish straight to the broker (issue 15): the real firmware in
+the MicroPython unix port (the virtual board) with micropython-lib's umqtt.simple, put on
+it by `leakmon flash --mqtt`, a private Mosquitto with a board ACL from
+leakmon.fleet.brokerconf, and `leakmon serve` storing into its embedded SQLite file.
+
+Every frame the board sent on its USB link is checked, by sequence number and byte for
+byte, against what serve stored; and the refusals of the security model are checked
+against the real broker: a wrong password, another node's topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import serial
+import servers
+from fleet.fleetkit import leakmon_cmd, wait_until
+
+from leakmon import wire
+from leakmon.deploy.netconfig import default_lib_dir
+from leakmon.fleet.brokerconf import acl_lines
+from leakmon.sim import scenario
+from leakmon.sim.board import VirtualBoard, vboard_dir
+from leakmon.wire.framing import FrameDecoder
+
+HERE = Path(__file__).resolve().parent
+FIRMWARE = HERE.parents[1] / "firmware"
+BOARDS = {"vb-1": "vb-1", "vb-2": "vb-2"}  # MQTT user -> the one node id it may publish
+
+
+def _require(what: str, found: object) -> None:
+    if found:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} is missing (scripts/setup.sh installs it)")
+    pytest.skip(f"{what} is missing (scripts/setup.sh installs it)")
+
+
+@pytest.fixture
+def micropython() -> str:
+    mp = shutil.which("micropython") or str(Path(os.sys.executable).parent / "micropython")
+    _require("the MicroPython unix port", Path(mp).exists())
+    _require("umqtt.simple (micropython-umqtt.simple from PyPI)", (default_lib_dir() / "umqtt" / "simple.py").exists())
+    return mp
+
+
+@pytest.fixture
+def broker(server_root: Path) -> Iterator[servers.Broker]:
+    if not servers.have_mosquitto():
+        servers.require("Mosquitto")
+    users = {u: secrets.token_urlsafe(12) for u in [*BOARDS, "serve"]}
+    b = servers.Broker(Path(tempfile.mkdtemp(dir=server_root)), users, acl_lines({}, consumers=["serve"], boards=BOARDS))
+    b.folder.chmod(0o755)
+    b.start()
+    yield b
+    b.stop()
+
+
+def _serve(procs, broker: servers.Broker, store: Path):
+    p = procs("serve", ["serve", "--broker", f"mqtt://serve@127.0.0.1:{broker.port}", "--store", str(store),
+                        "--client-id", "serve-1"], {"LEAKMON_MQTT_PASSWORD": broker.users["serve"]})
+    p.wait_log("subscribed")
+    return p
+
+
+def _stored(store: Path, node_id: str) -> list[tuple[int, int, int, bytes, int]]:
+    """(boot, seq, wire_seq, frame, historical) of a node, in key order."""
+    if not store.exists():
+        return []
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT boot, seq, wire_seq, frame, historical FROM frames WHERE node_id = ? "
+                          "ORDER BY boot, seq", (node_id,)).fetchall()
+    except sqlite3.OperationalError:  # serve has not made its tables yet
+        return []
+    finally:
+        db.close()
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(wire seq, frame bytes) of every whole frame in a USB capture."""
+    return [(f.seq, wire.frame(f.msg_type, f.seq, f.payload)) for f in FrameDecoder().feed(data)]
+
+
+def _flash_dir(tmp_path: Path, user: str, port: int, password: str, node_id: str | None = None) -> Path:
+    """A board's flash folder as `leakmon flash --mqtt` leaves it (for the runs that need no pty)."""
+    d = tmp_path / "flash"
+    d.mkdir()
+    for f in FIRMWARE.glob("*.py"):
+        if f.name != "__init__.py":
+            shutil.copy(f, d)
+    shutil.copytree(default_lib_dir() / "umqtt", d / "umqtt")
+    cfg = {"period_us": 100000, "rows_per_frame": 10, "autostart": True,
+           "mqtt": {"host": "127.0.0.1", "port": port, "user": user, "node_id": node_id or user,
+                    "password_file": "mqtt.pw"}}
+    (d / "config.json").write_text(json.dumps(cfg))
+    (d / "mqtt.pw").write_text(password + "\n")
+    (d / "sim.json").write_text(json.dumps(scenario.load("steady_leak").sim_config(seed=4, speed=20)))
+    return d
+
+
+def _run_board(micropython: str, flash: Path, seconds: float) -> bytes:
+    """Run main.py on the unix port in flash for a while; what it sent on its USB link."""
+    env = dict(os.environ, MICROPYPATH=f"{vboard_dir()}::.frozen")
+    with open(flash / "usb.bin", "wb") as out:
+        p = subprocess.Popen([micropython, "main.py"], cwd=flash, env=env, stdout=out, stderr=subprocess.STDOUT)
+        time.sleep(seconds)
+        p.kill()
+        p.wait()
+    return (flash / "usb.bin").read_bytes()
+
+
+def test_virtual_board_flashed_with_mqtt_publishes_every_frame_once(micropython, broker, procs, tmp_path: Path) -> None:
+    store = tmp_path / "lab.sqlite"
+    _serve(procs, broker, store)
+    password = broker.users["vb-1"]
+    with VirtualBoard(scenario.load("steady_leak"), seed=3, speed=20) as vb:
+        res = subprocess.run(leakmon_cmd("flash", "--port", vb.port, "--source", "--mqtt",
+                                         f"mqtt://vb-1@127.0.0.1:{broker.port}"),
+                             env={**os.environ, "LEAKMON_MQTT_PASSWORD": password}, capture_output=True, text=True,
+                             timeout=180)
+        out = res.stdout + res.stderr
+        assert res.returncode == 0, out
+        assert "mqtt.pw" in out and "umqtt/simple.py" in out and "is running" in out, out
+        assert password not in out
+        assert (vb.flash_dir / "mqtt.pw").read_text().strip() == password
+        assert password not in (vb.flash_dir / "config.json").read_text()
+        # What the board sends on USB from now on, for 6 s (120 s of device time at 20x).
+        usb = b""
+        with serial.serial_for_url(vb.port, timeout=0.1) as port:
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                usb += port.read(65536)
+        sent = _frames(usb)
+        assert len(sent) >= 40, len(sent)
+        last = sent[-1][0]
+        # The board is still running: wait until serve has stored what it sent on USB.
+        assert wait_until(lambda: any(r[2] == last for r in _stored(store, "vb-1")), 30), _stored(store, "vb-1")[-3:]
+    rows = _stored(store, "vb-1")
+    boots = {r[0] for r in rows}
+    assert len(boots) == 1, boots  # one boot: the flashed firmware's (the shipped one has no broker)
+    seqs = [r[1] for r in rows]
+    # Every frame once, in order: seq 0 (the boot event) to the last, no gap, no duplicate.
+    assert seqs == list(range(len(seqs))), (seqs[:5], seqs[-5:], len(seqs))
+    by_wire = {r[2]: r[3] for r in rows}
+    for wseq, frame in sent:
+        assert by_wire.get(wseq) == frame, f"frame {wseq} stored differs from what the board sent"
+    assert not any(r[4] for r in rows)  # nothing was sent after an outage
+    first = FrameDecoder().feed(rows[0][3])[0]
+    assert first.msg_type == wire.T_EVENT and first.payload[4] == wire.EV_BOOT
+
+
+def test_board_refusals_wrong_password_and_another_nodes_topic(micropython, broker, procs, tmp_path: Path) -> None:
+    store = tmp_path / "lab.sqlite"
+    _serve(procs, broker, store)
+    # vb-1's own credentials, but it names itself vb-2: the broker drops every publish.
+    (tmp_path / "a").mkdir()
+    forged = _run_board(micropython, _flash_dir(tmp_path / "a", "vb-1", broker.port, broker.users["vb-1"],
+                                                node_id="vb-2"), 4)
+    # A wrong password: the broker refuses the connection; the board says so on USB.
+    (tmp_path / "b").mkdir()
+    wrong = _run_board(micropython, _flash_dir(tmp_path / "b", "vb-2", broker.port, "not-the-password"), 3)
+    # The control: vb-2 with its own password is stored.
+    (tmp_path / "c").mkdir()
+    good = _run_board(micropython, _flash_dir(tmp_path / "c", "vb-2", broker.port, broker.users["vb-2"]), 3)
+    assert len(_frames(forged)) > 10 and len(_frames(wrong)) > 10  # both boards ran and sampled
+    good_sent = _frames(good)
+    assert wait_until(lambda: len(_stored(store, "vb-2")) >= len(good_sent) - 16, 20)
+    time.sleep(1.0)  # anything else would have arrived by now
+    rows = _stored(store, "vb-2")
+    assert len({r[0] for r in rows}) == 1  # only the good board's boot: nothing of the forged one
+    assert not _stored(store, "vb-1")
+    refused = [f for f in FrameDecoder().feed(wrong) if f.msg_type == wire.T_EVENT and b"refused user vb-2" in f.payload]
+    assert len(refused) == 1, "the refusal is reported once on the USB link"
+    assert b"not-the-password" not in wrong and broker.users["vb-2"].encode() not in good
+
+
+def test_sampling_stays_heap_free_while_publishing(micropython, broker, run_mp, tmp_path: Path) -> None:
+    """tick() under heap_lock with the tee on a live broker connection; service() between
+    ticks publishes, and what a published frame allocates (inside umqtt) is measured."""
+    (tmp_path / "mqtt.pw").write_text(broker.users["vb-1"] + "\n")
+    shutil.copytree(default_lib_dir() / "umqtt", tmp_path / "umqtt")
+    (tmp_path / "sim.json").write_text(json.dumps(scenario.load("steady_leak").sim_config(seed=5, speed=0)))
+    res = run_mp(HERE / "mp_board_mqtt.py", str(broker.port), "500", "vb-1", cwd=tmp_path)
+    err = res.stderr.decode()
+    assert res.returncode == 0 and err.startswith("OK ticks=500"), err + res.stdout.decode(errors="replace")[-300:]
+    stats = dict(kv.split("=") for kv in err.split()[1:])
+    assert int(stats["published"]) >= 500 and int(stats["dropped"]) == 0 and stats["connects"] == "1", err
+    print(f"board MQTT: {stats['alloc_per_frame']} bytes allocated per published frame (inside umqtt), "
+          f"0 per sample under heap_lock")
