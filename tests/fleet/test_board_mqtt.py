@@ -16,6 +16,7 @@ import secrets
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -48,7 +49,7 @@ def _require(what: str, found: object) -> None:
 
 @pytest.fixture
 def micropython() -> str:
-    mp = shutil.which("micropython") or str(Path(os.sys.executable).parent / "micropython")
+    mp = shutil.which("micropython") or str(Path(sys.executable).parent / "micropython")
     _require("the MicroPython unix port", Path(mp).exists())
     _require("umqtt.simple (micropython-umqtt.simple from PyPI)", (default_lib_dir() / "umqtt" / "simple.py").exists())
     return mp
@@ -239,3 +240,42 @@ def test_board_reconnects_after_a_network_cut_and_loses_nothing_its_queue_held(m
     assert 5 <= len(historical) <= 40, historical  # ~3-7 s of frames at 5 frames/s, queued through the cut
     notes = [f.payload[f.payload.find(b"mqtt:"):] for f in FrameDecoder().feed(usb) if f.msg_type == wire.T_EVENT and b"mqtt:" in f.payload]
     assert any(b"lost" in n or b"cannot reach" in n for n in notes), notes
+
+
+def test_virtual_board_on_a_network_runs_with_nobody_on_its_usb(micropython, broker, procs, tmp_path: Path) -> None:
+    """`leakmon sim --drop-unread`: with nobody reading its port the virtual board goes on
+    (as a board's USB with no host) and publishes far past what the port could buffer
+    (64 kB in the supervisor plus the pty's), where it would otherwise wait for a reader."""
+    store = tmp_path / "lab.sqlite"
+    _serve(procs, broker, store)
+    with VirtualBoard(scenario.load("steady_leak"), seed=6, speed=200, drop_unread=True) as vb:
+        res = subprocess.run(leakmon_cmd("flash", "--port", vb.port, "--source", "--mqtt",
+                                         f"mqtt://vb-2@127.0.0.1:{broker.port}"),
+                             env={**os.environ, "LEAKMON_MQTT_PASSWORD": broker.users["vb-2"]},
+                             capture_output=True, text=True, timeout=180)
+        assert res.returncode == 0, res.stdout + res.stderr
+        stored_bytes = lambda: sum(len(r[3]) for r in _stored(store, "vb-2"))  # noqa: E731
+        assert wait_until(lambda: stored_bytes() > 300_000, 90), stored_bytes()
+    seqs = [r[1] for r in _stored(store, "vb-2")]
+    assert seqs == list(range(len(seqs)))
+
+
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (["--mqtt", "mqtt://vb-1@127.0.0.1"], {}, "no password for vb-1"),
+    (["--mqtt", "mqtt://vb-1:hunter2@127.0.0.1"], {"LEAKMON_MQTT_PASSWORD": "x"}, "a password in the URL"),
+    (["--mqtt", "mqtts://vb-1@127.0.0.1"], {"LEAKMON_MQTT_PASSWORD": "x"}, "plain MQTT"),
+    (["--mqtt", "mqtt://127.0.0.1"], {"LEAKMON_MQTT_PASSWORD": "x"}, "name the board's MQTT user"),
+    (["--mqtt", "mqtt://vb-1@127.0.0.1", "--node-id", "a/b"], {"LEAKMON_MQTT_PASSWORD": "x"}, "node id 'a/b'"),
+    (["--mqtt", "mqtt://vb-1@127.0.0.1", "--mqtt-lib", "/nonexistent"], {"LEAKMON_MQTT_PASSWORD": "x"},
+     "no MQTT client for the board"),
+    (["--mqtt", "mqtt://vb-1@127.0.0.1", "--wlan-ssid", "lab"], {"LEAKMON_MQTT_PASSWORD": "x"}, "WLAN key"),
+    (["--wlan-ssid", "lab"], {}, "go with --mqtt"),
+])
+def test_flash_mqtt_refuses_bad_settings_in_one_line(args: list[str], env: dict[str, str], says: str,
+                                                     tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in ("LEAKMON_MQTT_PASSWORD", "LEAKMON_WLAN_KEY")}
+    res = subprocess.run(leakmon_cmd("flash", "--port", str(tmp_path / "no-such-port"), *args),
+                         env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and says in res.stderr, res.stderr
+    assert res.stderr.startswith("leakmon: ") and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "hunter2" not in res.stderr + res.stdout

@@ -50,7 +50,7 @@ class VirtualBoard:
     """
 
     def __init__(self, scenario: Scenario, seed: int = 1, speed: float = 1.0, *, flash_dir: Path | None = None,
-                 install_firmware: bool | None = None, link: Path | None = None) -> None:
+                 install_firmware: bool | None = None, link: Path | None = None, drop_unread: bool = False) -> None:
         if speed < 0:
             raise SimulatorError("speed must be >= 0 (0 runs as fast as the link takes data)")
         self.scenario = scenario
@@ -58,6 +58,7 @@ class VirtualBoard:
         self.speed = speed
         self.port = ""
         self.link = link
+        self.drop_unread = drop_unread  # a board on a network: what nobody reads on USB is dropped
         self._flash_arg = flash_dir
         self._install = flash_dir is None if install_firmware is None else install_firmware
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -96,6 +97,8 @@ class VirtualBoard:
                 "--mpypath", f"{vboard_dir()}::.frozen", "--status", str(state / "status.fifo")]
         if self.link is not None:
             argv += ["--link", str(self.link)]
+        if self.drop_unread:
+            argv.append("--drop-unread")
         with open(self._log, "wb") as log:
             self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                           start_new_session=True)

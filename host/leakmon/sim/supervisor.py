@@ -37,6 +37,7 @@ CHUNK = 16 * 1024
 TICK_S = 0.05
 INTERRUPT_HOLD_S = 0.5  # client input waits this long at most for a Ctrl-C to land
 MIN_BOOT_GAP_S = 0.2  # a boot loop costs at most 5 interpreter starts per second
+DROP_UNREAD_S = 2.0  # with --drop-unread: output nobody took for this long is dropped
 
 # Runs inside MicroPython, in __main__ like a board's pyexec: boot.py, then main.py
 # unless soft-reset from the raw REPL, both with Ctrl-C enabled as on a board (the
@@ -72,7 +73,8 @@ del _leakmon_run
 
 
 class Supervisor:
-    def __init__(self, micropython: str, flash: Path, mpypath: str, status: Path, link: Path | None = None) -> None:
+    def __init__(self, micropython: str, flash: Path, mpypath: str, status: Path, link: Path | None = None,
+                 drop_unread: bool = False) -> None:
         self.micropython = micropython
         self.flash = flash
         # machine.reset() on the board says "reset" on the status fifo before it exits.
@@ -81,6 +83,11 @@ class Supervisor:
         self.status_fd = -1
         self.status_path = status
         self.link = link
+        # A board that publishes over its network must not wait for a USB reader that is not
+        # there: as a board's USB-CDC with no host, it drops what nobody reads (not by default:
+        # a slow reader of a board at --speed 0 relies on the link's back-pressure).
+        self.drop_unread = drop_unread
+        self.client_took_at = time.monotonic()
         self.raw = False  # the client is in the raw REPL (seen from the board's output)
         self.to_client = bytearray()
         self.to_board = bytearray()
@@ -323,7 +330,15 @@ class Supervisor:
         if self.outer is not None and self.outer.master in r:
             self.read_outer()
         if self.outer is not None and self.outer.master in w:
+            before = len(self.to_client)
             self._write(self.outer.master, self.to_client)
+            if len(self.to_client) < before:
+                self.client_took_at = time.monotonic()
+        if not self.to_client:
+            self.client_took_at = time.monotonic()
+        elif (self.drop_unread and len(self.to_client) >= HIGH_WATER
+              and time.monotonic() - self.client_took_at > DROP_UNREAD_S):
+            self.to_client.clear()  # nobody reads the port: the board goes on
         if self.interp.master in w:
             self._write(self.interp.master, self.to_board)
         if self.interp.master in r:
@@ -340,9 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mpypath", required=True, help="MICROPYPATH for the interpreter")
     p.add_argument("--status", type=Path, required=True, help="a path for the status FIFO (not in the flash folder)")
     p.add_argument("--link", type=Path, help="keep a symlink to the device here")
+    p.add_argument("--drop-unread", action="store_true",
+                   help=f"drop what the board sends once nobody has read the port for {DROP_UNREAD_S:g} s")
     a = p.parse_args(argv)
     try:
-        return Supervisor(a.micropython, a.flash, a.mpypath, a.status, a.link).run()
+        return Supervisor(a.micropython, a.flash, a.mpypath, a.status, a.link, a.drop_unread).run()
     except OSError as e:  # the link's folder missing, no ptys left, the interpreter gone
         print(f"supervisor: {e.strerror or e}", file=sys.stderr)
         return 1

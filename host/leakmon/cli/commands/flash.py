@@ -101,8 +101,11 @@ def network_config(args: argparse.Namespace, config: bytes | None) -> "tuple[byt
                           "keep its broker listener on the local network")
     if not addr.username:
         raise ConfigError("--mqtt: name the board's MQTT user, mqtt://USER@HOST")
-    user = envelope.check_id(addr.username, "MQTT user")
-    node_id = envelope.check_id(args.node_id or user)
+    try:
+        user = envelope.check_id(addr.username, "MQTT user")
+        node_id = envelope.check_id(args.node_id or user)
+    except ValueError as e:
+        raise ConfigError(f"--mqtt: {e}") from e
     password = read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker")
     if not password:
         raise ConfigError(f"--mqtt: no password for {user}: set {MQTT_PASSWORD_ENV} or give --mqtt-password-file")

@@ -44,6 +44,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="the board's flash folder, kept across runs (default: a temporary one)")
     p.add_argument("--empty", action="store_true",
                    help="start with no firmware installed (default with --flash: the folder as it is)")
+    p.add_argument("--drop-unread", action="store_true",
+                   help="a board on a network (flashed with --mqtt): what nobody reads on its port for 2 s is "
+                        "dropped, as by a board's USB with no host, instead of holding the board up")
     p.add_argument("--truth", type=Path, metavar="FILE",
                    help="write the scenario's ground truth (per segment: pressure, temperature, mass, leak) "
                         "to a .csv or .npz file first")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"leakmon: ground truth for {t_s[-1]:g} s of device time in {write_truth(args.truth, sc, t_s)}",
               file=sys.stderr)
     board = VirtualBoard(sc, args.seed, args.speed, flash_dir=args.flash,
-                         install_firmware=install, link=args.link)
+                         install_firmware=install, link=args.link, drop_unread=args.drop_unread)
     try:
         with board:
             serve(board, args)
