@@ -161,6 +161,8 @@ class MqttLink:
         self.dropped = 0
         self.connects = 0
         self.wlan = None
+        self.wlan_ssid = ""
+        self.wlan_key = ""
 
     # -- inside tick: no allocation ---------------------------------------------
     def write(self, buf):
@@ -223,7 +225,11 @@ class MqttLink:
 
     def _connect(self, node, now):
         if self.wlan is not None and not self.wlan.isconnected():
-            self._failed(node, "mqtt: WLAN not connected", RETRY_FIRST_MS)
+            try:
+                self.wlan.connect(self.wlan_ssid, self.wlan_key)  # returns at once; checked at the next retry
+            except OSError:
+                pass
+            self._failed(node, "mqtt: WLAN %s not connected" % self.wlan_ssid, 0)
             return False
         if not self.boot:
             self.boot = boot_id()
@@ -290,19 +296,19 @@ def boot_id():
     return int.from_bytes(os.urandom(7), "little") + 1
 
 
-def wlan_up(wlan_cfg, board):
+def wlan_up(ssid, key, ntp, board):
     """Pico W / ESP32: join the WLAN (bounded wait, watchdog fed), set the clock by NTP."""
     import network
 
     sta = network.WLAN(network.STA_IF)
     sta.active(True)
     if not sta.isconnected():
-        sta.connect(wlan_cfg["ssid"], _read_secret(wlan_cfg.get("key_file", "wlan.key")))
+        sta.connect(ssid, key)
         start = time.ticks_ms()
         while not sta.isconnected() and time.ticks_diff(time.ticks_ms(), start) < WLAN_WAIT_MS:
             board.feed_watchdog()
             time.sleep_ms(100)
-    if sta.isconnected() and wlan_cfg.get("ntp", True):
+    if sta.isconnected() and ntp:
         try:
             import ntptime
 
@@ -315,7 +321,10 @@ def wlan_up(wlan_cfg, board):
 def attach(board, cfg, fw_version=""):
     """Tee board.link to the broker named in cfg["mqtt"]; the caller runs service() between ticks."""
     link = MqttLink(board.link, cfg["mqtt"], board.name, fw_version)
-    if cfg.get("wlan"):
-        link.wlan = wlan_up(cfg["wlan"], board)
+    w = cfg.get("wlan")
+    if w:
+        link.wlan_ssid = w["ssid"]
+        link.wlan_key = _read_secret(w.get("key_file", "wlan.key"))
+        link.wlan = wlan_up(link.wlan_ssid, link.wlan_key, w.get("ntp", True), board)
     board.link = link
     return link
