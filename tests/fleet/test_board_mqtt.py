@@ -181,6 +181,7 @@ def test_board_refusals_wrong_password_and_another_nodes_topic(micropython, brok
     (tmp_path / "c").mkdir()
     good = _run_board(micropython, _flash_dir(tmp_path / "c", "vb-2", broker.port, broker.users["vb-2"]), 3)
     assert len(_frames(forged)) > 10 and len(_frames(wrong)) > 10  # both boards ran and sampled
+    assert b"mqtt:" not in forged  # the forging board connected and published: the ACL dropped it all
     good_sent = _frames(good)
     assert wait_until(lambda: len(_stored(store, "vb-2")) >= len(good_sent) - 16, 20)
     time.sleep(1.0)  # anything else would have arrived by now
@@ -279,3 +280,47 @@ def test_flash_mqtt_refuses_bad_settings_in_one_line(args: list[str], env: dict[
     assert res.returncode != 0 and says in res.stderr, res.stderr
     assert res.stderr.startswith("leakmon: ") and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "hunter2" not in res.stderr + res.stdout
+
+
+def test_shipped_config_and_acl_let_a_board_publish_only_its_own_node(micropython, server_root: Path,
+                                                                      tmp_path: Path) -> None:
+    """hardware/fleet/mosquitto.conf and acl.example as shipped: the board user chamber-9
+    publishes its node; the same credentials under chamber-1's topics reach nobody."""
+    import re
+
+    from leakmon.fleet.creds import parse_broker
+    from leakmon.fleet.mqttclient import connect, make_client
+
+    if not servers.have_mosquitto():
+        servers.require("Mosquitto")
+    shipped = HERE.parents[1] / "hardware" / "fleet"
+    folder = Path(tempfile.mkdtemp(dir=server_root))
+    folder.chmod(0o755)
+    users = {"chamber-9": secrets.token_urlsafe(12), "grafana": secrets.token_urlsafe(12)}
+    broker = servers.Broker(folder, users, (shipped / "acl.example").read_text().splitlines())
+    conf = (shipped / "mosquitto.conf").read_text()
+    conf = conf.replace("/etc/mosquitto/leakmon.passwd", str(folder / "passwd"))
+    conf = conf.replace("/etc/mosquitto/leakmon.acl", str(folder / "acl")).replace("/var/lib/mosquitto/", f"{folder}/")
+    broker.raw_conf = re.sub(r"^listener 1883 127.0.0.1$", f"listener {broker.port} 127.0.0.1", conf, flags=re.M)
+    broker.start()
+    got: list[str] = []
+    addr = parse_broker(f"mqtt://grafana@127.0.0.1:{broker.port}")
+    reader = make_client(addr, users["grafana"], "t-grafana", clean_session=True)
+    try:
+        connect(reader, addr)
+        reader.on_message = lambda c, u, m: got.append(m.topic)
+        reader.subscribe("leakmon/#", 1)
+        reader.loop_start()
+        (tmp_path / "own").mkdir()
+        _run_board(micropython, _flash_dir(tmp_path / "own", "chamber-9", broker.port, users["chamber-9"]), 3)
+        (tmp_path / "other").mkdir()
+        forged = _run_board(micropython, _flash_dir(tmp_path / "other", "chamber-9", broker.port, users["chamber-9"],
+                                                    node_id="chamber-1"), 3)
+        time.sleep(0.5)
+    finally:
+        reader.loop_stop()
+        reader.disconnect()
+        broker.stop()
+    assert got.count("leakmon/chamber-9/frame") > 10 and "leakmon/chamber-9/info" in got, got[:5]
+    assert len(_frames(forged)) > 10 and b"mqtt:" not in forged  # it ran, connected and published...
+    assert not [t for t in got if "chamber-1" in t]  # ...to nobody
