@@ -115,6 +115,27 @@ def channel_segments(site: Site, hello: messages.Hello | None) -> dict[int, int]
     return out
 
 
+def nodes_segments(site: Site, nodes: list[tuple[str, messages.Hello | None]]) -> dict[int, int]:
+    """channel_segments for several nodes of one site (read from the fleet's database),
+    keyed k * 256 + channel for the k-th node. The site file places sensors by bus, mux and
+    address: a sensor two nodes both have is ambiguous, and an error naming both."""
+    out: dict[int, int] = {}
+    owner: dict[tuple[int, int, int], str] = {}
+    for k, (node_id, hello) in enumerate(nodes):
+        if hello is None:
+            raise ConfigError(f"--site {site.path}: node {node_id} sent no HELLO in the range: "
+                              "cannot tell which sensor is where")
+        for c in hello.channels:
+            key = (c.bus, c.mux, c.addr)
+            if key in owner and owner[key] != node_id:
+                raise ConfigError(f"{site.path} [[sensors]]: nodes {owner[key]} and {node_id} both have a sensor at "
+                                  f"bus {c.bus} mux {'none' if c.mux == NO_MUX else c.mux} addr 0x{c.addr:02x}: "
+                                  "the site cannot tell which segment each is in")  # fmt: skip
+            owner[key] = node_id
+        out.update({(k << 8) | ch: seg for ch, seg in channel_segments(site, hello).items()})
+    return out
+
+
 @dataclass(frozen=True)
 class SiteResult:
     configs: list[Configuration]

@@ -3,11 +3,17 @@
 One row per sample per channel, in the order the node sent them (frame by frame,
 within a frame channel by channel): t_s (device time), channel, pressure_pa,
 temperature_k, seq (of the SAMPLES frame).
+
+`leakmon export --db URL --node NODE [--from T] [--until T]` (or `--store FILE`) exports a
+node's time range straight from what `leakmon serve` stored, read and decoded batch by
+batch: the same rows as the export of a recording of the same frames. (`--to` is the
+format here, so the end of the range is `--until`.)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,14 +33,16 @@ from leakmon.link.recording import (
 )
 from leakmon.wire.stream import SampleTable
 
-HELP = "export a recording's compensated samples to CSV or Parquet"
+HELP = "export a recording's (or a node's stored) compensated samples to CSV or Parquet"
 COLUMNS = ("t_s", "channel", "pressure_pa", "temperature_k", "seq")
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="a recording made by `leakmon record`")
+    p.add_argument("file", metavar="FILE", nargs="?", help="a recording made by `leakmon record` "
+                   "(or give --db/--store and --node)")
     p.add_argument("--to", choices=("csv", "parquet"), default="csv", help="output format (default csv)")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE with .csv/.parquet; - = stdout for csv)")
+    session.add_db_source_args(p, end_flags=("--until",))
 
 
 def tables(reader: RecordingReader, progress: Progress) -> Iterator[SampleTable]:
@@ -74,23 +82,52 @@ def write_parquet(path: Path, ts: Iterator[SampleTable]) -> int:
     return n
 
 
+def write(out: str, fmt: str, ts: Iterator[SampleTable]) -> int:
+    try:
+        if fmt == "parquet":
+            return write_parquet(Path(out), ts)
+        if out == "-":
+            return write_csv(sys.stdout, ts)
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            return write_csv(f, ts)
+    except OSError as e:
+        raise LeakmonError(f"cannot write {out}: {e.strerror or e}") from e
+
+
+def run_db(args: argparse.Namespace) -> int:
+    """One node's time range from the database, batch by batch (memory stays bounded)."""
+    from leakmon.fleet.readback import RowDecoder
+
+    if not args.node or len(args.node) != 1:
+        raise LeakmonError("--db/--store: export one node at a time: --node NODE")
+    node = args.node[0]
+    out = args.output or f"{node}.{args.to}"
+    if out == "-" and args.to != "csv":
+        raise LeakmonError("parquet cannot go to stdout: give -o FILE")
+    rows = session.db_rows(args, node)  # checks the address and the node before a file is made
+    first = next(rows, None)
+    if first is None:
+        raise session.empty_range(args, node)
+    dec = RowDecoder()
+    n = write(out, args.to, dec.tables(itertools.chain([first], rows)))
+    if dec.rows == 0:
+        if out != "-":
+            Path(out).unlink(missing_ok=True)
+        raise session.empty_range(args, node)
+    print(f"leakmon: {n} samples of node {node} to {out} ({dec.rows} frames, {dec.lost_frames} lost)",
+          file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if session.from_db(args):
+        return run_db(args)
     src = Path(args.file)
     out = args.output or str(src.with_suffix(f".{args.to}"))
     if out == "-" and args.to != "csv":
         raise LeakmonError("parquet cannot go to stdout: give -o FILE")
     with open_recording(src) as reader:
-        ts = tables(reader, Progress(reader.size, "exporting"))
-        try:
-            if args.to == "parquet":
-                n = write_parquet(Path(out), ts)
-            elif out == "-":
-                n = write_csv(sys.stdout, ts)
-            else:
-                with open(out, "w", encoding="utf-8", newline="") as f:
-                    n = write_csv(f, ts)
-        except OSError as e:
-            raise LeakmonError(f"cannot write {out}: {e.strerror or e}") from e
+        n = write(out, args.to, tables(reader, Progress(reader.size, "exporting")))
         print(f"leakmon: {n} samples to {out}", file=sys.stderr)
         report_tail(reader, session.warn)
     return 0
