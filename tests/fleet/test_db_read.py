@@ -250,6 +250,60 @@ def test_a_site_on_two_nodes_is_weighed_on_one_time_axis(tmp_path, capsys):
     assert code == 1 and "both have a sensor" in one_error_line(err)
 
 
+TWIN_SITE = """
+name = "twins"
+[[segments]]
+name = "left"
+volume_m3 = 10.0
+[[segments]]
+name = "right"
+volume_m3 = 20.0
+[[hatches]]
+name = "h"
+between = ["left", "right"]
+initially = "closed"
+[[sensors]]
+chip = "BMP390"
+addr = 0x77
+segment = "left"
+node = "twin-l"
+[[sensors]]
+chip = "BMP390"
+addr = 0x77
+segment = "right"
+node = "twin-r"
+"""
+
+
+def test_a_site_file_naming_its_nodes_chooses_them(tmp_path, capsys):
+    """Two nodes wired alike (one BMP390 at 0x77 each): the site file says which node is
+    in which segment, and `analyze --site` reads those nodes without --node."""
+    lite = SqliteStore(tmp_path / "s.sqlite")
+    store_chunks([lite], "twin-l", [(0.0, wiregen.capture(120, seed=4))])
+    store_chunks([lite], "twin-r", [(0.0, wiregen.capture(120, seed=5))])
+    store_chunks([lite], "other", [(0.0, wiregen.capture(30, seed=6))])
+    lite.close()
+    site = tmp_path / "twins.toml"
+    site.write_text(TWIN_SITE)
+    store = ["--store", str(tmp_path / "s.sqlite")]
+    code, out, err = run(capsys, "analyze", *store, "--site", str(site), "--json")
+    assert code == 0, err
+    objs = json_objects(out)
+    assert sorted((o["node"], o["segment"]) for o in objs if o["kind"] == "sensor") == \
+        [("twin-l", "left"), ("twin-r", "right")]
+    assert [o["segment"] for o in objs if o["kind"] == "segment"] == ["left", "right"]
+    assert "node other" not in err and "node twin-l:" in err
+    code, out, err = run(capsys, "analyze", *store, "--site", str(site), "--segment", "right", "--json")
+    assert code == 0, err
+    assert [(o["node"], o["segment"]) for o in json_objects(out)] == [("twin-r", "right")]
+    assert "node twin-l" not in err  # only the segment's node was read
+    # a node the site does not name, at an address only named sensors have: refused, in one line
+    code, out, err = run(capsys, "analyze", *store, "--node", "twin-l", "--node", "other", "--site", str(site))
+    assert code == 1 and "no sensor of node other" in one_error_line(err)
+    code, out, err = run(capsys, "analyze", *store, "--site", str(site), "--segment", "middle")
+    assert code == 1 and "no such segment" in one_error_line(err)
+
+
 def _ns(tmp_path: Path):
     import argparse
 

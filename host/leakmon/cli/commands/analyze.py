@@ -195,15 +195,29 @@ def _load(args: argparse.Namespace) -> tuple[list[NodeData], str, Callable[[], N
     if not session.from_db(args):
         stream, by_channel, report_tail = load_series(args.file)
         return [NodeData(None, stream, by_channel, stream.stats.lost_frames, math.nan)], Path(args.file).name, report_tail
-    if not args.node:
-        raise LeakmonError("--db/--store: say which node with --node NODE (repeat it for a site's nodes)")
-    if len(set(args.node)) != len(args.node):
+    node_ids = args.node or _site_nodes(args)
+    if len(set(node_ids)) != len(node_ids):
         raise LeakmonError("--node: a node named twice")
-    if len(args.node) > 1 and not args.site:
+    if len(node_ids) > 1 and not args.site:
         raise LeakmonError("several --node: analyze them one at a time, or together as a site with --site FILE")
-    nodes = [session.load_db_series(args, n) for n in args.node]
+    nodes = [session.load_db_series(args, n) for n in node_ids]
     span = f"{args.t_from or 'start'}..{args.t_to or 'now'}"
-    return nodes, f"{', '.join(args.node)} ({span}) from {session.db_label(args)}", lambda: None
+    return nodes, f"{', '.join(node_ids)} ({span}) from {session.db_label(args)}", lambda: None
+
+
+def _site_nodes(args: argparse.Namespace) -> list[str]:
+    """The nodes a site file's [[sensors]] name (node = "..."), when no --node is given."""
+    from leakmon.cli import siteview
+
+    site = siteview.load_site(args.site) if args.site else None
+    nodes = list(site.nodes) if site is not None else []
+    if site is not None and args.segment:  # only the nodes with a sensor in that segment
+        seg = _segment_index(args.segment, site)
+        nodes = [n for n in nodes if any(k[0] == n and s == seg for k, s in site.node_sensors.items())]
+    if not nodes:
+        raise LeakmonError("--db/--store: say which node with --node NODE (or give --site FILE whose [[sensors]] "
+                           "name their nodes: node = \"...\")")
+    return nodes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -279,11 +293,15 @@ def siteview_label(obj: dict[str, Any], site_of: SiteOf, key: int) -> dict[str, 
     return siteview.label_sensor(obj, site_of[0], key, site_of[1])
 
 
-def _segment_channels(name: str, site: Any, segment_of: dict[int, int]) -> list[int]:
+def _segment_index(name: str, site: Any) -> int:
     if name not in site.station.names:
         raise LeakmonError(f"--segment {name}: {site.path} has no such segment "
                            f"(segments: {', '.join(site.station.names)})")
-    seg = site.station.names.index(name)
+    return int(site.station.names.index(name))
+
+
+def _segment_channels(name: str, site: Any, segment_of: dict[int, int]) -> list[int]:
+    seg = _segment_index(name, site)
     keys = sorted(k for k, s in segment_of.items() if s == seg)
     if not keys:
         raise LeakmonError(f"--segment {name}: no sensor of that segment among the channels read")
