@@ -205,6 +205,12 @@ def _frame_end(data: bytes, k: int) -> int:
     return off
 
 
+def _paced(head: bytes, frames: bytes, n_frames: int) -> list[tuple[float, bytes]]:
+    """As a gateway reads a node: the handshake, then each 1 s frame 0.1 s after its last sample."""
+    size = len(frames) // n_frames
+    return [(0.0, head)] + [(k + 1.0, frames[k * size:(k + 1) * size]) for k in range(n_frames)]
+
+
 def _node_chunks(mux_channels: tuple[int, int], n_frames: int, seed: int) -> list[tuple[float, bytes]]:
     """A two-sensor node as a gateway reads it: the handshake, then each 1 s frame 0.1 s
     after its last sample."""
@@ -279,9 +285,15 @@ def test_a_site_file_naming_its_nodes_chooses_them(tmp_path, capsys):
     """Two nodes wired alike (one BMP390 at 0x77 each): the site file says which node is
     in which segment, and `analyze --site` reads those nodes without --node."""
     lite = SqliteStore(tmp_path / "s.sqlite")
-    store_chunks([lite], "twin-l", [(0.0, wiregen.capture(120, seed=4))])
-    store_chunks([lite], "twin-r", [(0.0, wiregen.capture(120, seed=5))])
+    store_chunks([lite], "twin-l", _paced(wiregen.handshake(1), wiregen.samples(120, seq=2, seed=4), 120))
+    store_chunks([lite], "twin-r", _paced(wiregen.handshake(1), wiregen.samples(120, seq=2, seed=5), 120))
     store_chunks([lite], "other", [(0.0, wiregen.capture(30, seed=6))])
+    # the operator opened the hatch 60 s in (`gateway --notes`: "twin-r hatch open h"), and wrote a remark
+    batch = ingest.Batch()
+    for seq, text in ((1, "open h"), (2, "the door squeaks")):
+        ingest.add(batch, envelope.topic("twin-r", "note"), envelope.pack_json(
+            "twin-r", 7, seq, T0_US + 60_000_000 + seq, {"kind": "hatch", "text": text}))
+    lite.write(batch)
     lite.close()
     site = tmp_path / "twins.toml"
     site.write_text(TWIN_SITE)
@@ -293,6 +305,14 @@ def test_a_site_file_naming_its_nodes_chooses_them(tmp_path, capsys):
         [("twin-l", "left"), ("twin-r", "right")]
     assert [o["segment"] for o in objs if o["kind"] == "segment"] == ["left", "right"]
     assert "node other" not in err and "node twin-l:" in err
+    code, out, err = run(capsys, "analyze", *store, "--site", str(site), "--json", "--hatches", "operator")
+    assert code == 0, err
+    objs = json_objects(out)
+    assert objs[2]["hatch_states_from"] == "operator" and "not a hatch move" in err, (objs[2], err)
+    groups = [(o["config"], o["segments"], o["t_start_s"], o["t_stop_s"]) for o in objs if o["kind"] == "group"]
+    # each frame arrives 0.1 s after its last sample: the move at 60 s of gateway time is 59.9 s of device time
+    assert [g[:2] for g in groups] == [(0, ["left"]), (0, ["right"]), (1, ["left", "right"])], groups
+    assert abs(groups[0][3] - 59.9) < 0.15, groups
     code, out, err = run(capsys, "analyze", *store, "--site", str(site), "--segment", "right", "--json")
     assert code == 0, err
     assert [(o["node"], o["segment"]) for o in json_objects(out)] == [("twin-r", "right")]
@@ -372,3 +392,23 @@ def test_the_password_is_in_no_argument_and_no_output(stored, db, tmp_path):
     assert p.returncode == 0, p.stderr
     assert db.password("leakmon_reader") not in p.stdout + p.stderr + " ".join(p.args)
     assert "leak rate=" in p.stdout
+
+
+def test_postgres_rows_come_in_batches_from_a_server_side_cursor(stored, db):
+    """Memory stays bounded: mid-range, the reader's session is fetching a batch from its
+    cursor, not holding the result of one big SELECT."""
+    from leakmon.fleet import history
+
+    rows = history.pg_rows(db.url("leakmon_reader"), db.password("leakmon_reader"), "st1", 0, 2**62, batch_rows=50)
+    taken = [next(rows) for _ in range(120)]
+    try:
+        assert [r.seq for r in taken] == sorted(r.seq for r in taken)
+        (last,) = db.query("SELECT query FROM pg_stat_activity WHERE usename = 'leakmon_reader' "
+                           "AND datname = current_database()")
+        assert last[0].startswith("FETCH FORWARD 50 FROM") and "leakmon_history" in last[0], last
+        total = db.query("SELECT count(*) FROM leakmon.frames WHERE node_id = 'st1'")[0][0]
+        assert total > 200
+    finally:
+        rows.close()
+    every = history.pg_rows(db.url("leakmon_reader"), db.password("leakmon_reader"), "st1", 0, 2**62, batch_rows=50)
+    assert sum(1 for r in every if r.in_range) == total

@@ -378,3 +378,33 @@ def combine(nodes: list[NodeData]) -> tuple[Series, dict[int, str]]:
             label = chips.get(ch, f"ch{ch}")
             names[key] = f"{nd.node_id} {label}" if len(nodes) > 1 else label
     return series, names
+
+
+def db_hatch_moves(args: argparse.Namespace, nodes: list[NodeData],
+                   parse: Callable[[str], tuple[str, bool]]) -> list[tuple[float, str, bool]]:
+    """The operator's hatch moves stored for these nodes in the range (`leakmon gateway
+    --notes`: `NODE hatch close NAME`), at the first node's device time: (t_s, hatch, open?).
+    Notes that are not a move (parse raises ValueError) are said and skipped."""
+    from leakmon.fleet import history
+
+    t_from, t_to = time_range_us(args)
+    ids = [str(n.node_id) for n in nodes]
+    if args.store:
+        notes = history.sqlite_notes(args.store, ids, t_from, t_to)
+    else:
+        from leakmon.fleet.creds import check_db_url, read_secret
+
+        notes = history.pg_notes(check_db_url(args.db), read_secret(args.db_password_file, None, "database"),
+                                 ids, t_from, t_to)
+    offset_s = nodes[0].wall_minus_device_s
+    moves = []
+    for node_id, t_us, kind, text in notes:
+        if kind != "hatch":
+            continue
+        try:
+            name, is_open = parse(text)
+        except ValueError as e:
+            warn(f"note of node {node_id} is not a hatch move, skipped: {text!r} ({e})")
+            continue
+        moves.append((t_us / 1e6 - offset_s, name, is_open))
+    return moves

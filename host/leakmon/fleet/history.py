@@ -123,6 +123,39 @@ def sqlite_rows(path: str, node_id: str, t_from_us: int, t_to_us: int,
         db.close()
 
 
+NoteRow = tuple[str, int, str, str]  # node_id, t_us, kind ("hatch" or "note"), text
+
+
+def pg_notes(url: str, password: str | None, node_ids: list[str], t_from_us: int, t_to_us: int) -> list[NoteRow]:
+    """The operator's notes and hatch events of these nodes in the range, in time order."""
+    import psycopg
+
+    from leakmon.fleet.creds import redact_db_url
+    from leakmon.fleet.pgstore import _connect
+
+    with _connect(url, password) as conn:
+        try:
+            conn.read_only = True
+            return [(r[0], int(r[1]), r[2], r[3]) for r in conn.execute(
+                "SELECT node_id, (extract(epoch FROM t) * 1000000)::bigint, kind, text FROM leakmon.notes "
+                f"WHERE node_id = ANY(%s) AND t >= {_T} AND t < {_T} ORDER BY t", (node_ids, t_from_us, t_to_us))]
+        except psycopg.Error as e:
+            raise FleetError(f"{redact_db_url(url)}: cannot read notes: {str(e).strip().splitlines()[0]}") from e
+
+
+def sqlite_notes(path: str, node_ids: list[str], t_from_us: int, t_to_us: int) -> list[NoteRow]:
+    try:
+        db = sqlite3.connect(f"file:{Path(path).resolve().as_posix()}?mode=ro", uri=True)
+        try:
+            marks = ", ".join("?" * len(node_ids))
+            return db.execute(f"SELECT node_id, t_us, kind, text FROM notes WHERE node_id IN ({marks}) "
+                              "AND t_us >= ? AND t_us < ? ORDER BY t_us", (*node_ids, t_from_us, t_to_us)).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        raise FleetError(f"{path}: cannot read notes ({e})") from e
+
+
 def dump(rows: Iterator[FrameRow], out: Path, meta: dict[str, Any]) -> int:
     """Write the frames as a recording; returns how many. Chunk times follow the gateway's clock."""
     clock_s = [0.0]

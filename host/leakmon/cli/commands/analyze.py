@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise LeakmonError(f"--limit: {e}") from e
     sums = [summary(tr, args.volume, limit, args.cd) for tr in traces if len(tr.t_s) >= 5]
-    site_objects = _site(args, site_of, by_channel, limit) if site_of is not None and not args.segment else None
+    site_objects = _site(args, nodes, site_of, by_channel, limit) if site_of is not None and not args.segment else None
     for s in sums:
         obj = asdict(s)
         if site_of is not None:
@@ -308,7 +308,8 @@ def _segment_channels(name: str, site: Any, segment_of: dict[int, int]) -> list[
     return keys
 
 
-def _site(args: argparse.Namespace, site_of: SiteOf, by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+def _site(args: argparse.Namespace, nodes: list[NodeData], site_of: SiteOf,
+          by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
           limit_pa: float | None) -> tuple[list[str], None, list[str]]:
     """The station, group and segment lines (JSON or text), and the text lines for the report."""
     from leakmon.cli import sitehatch, siteview
@@ -316,11 +317,9 @@ def _site(args: argparse.Namespace, site_of: SiteOf, by_channel: dict[int, tuple
     site, segment_of = site_of
     if args.file:
         site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
-    elif args.hatches == "data":
-        site = sitehatch.with_hatch_source(site, "", "data", by_channel, segment_of)
-    elif args.hatches == "operator":
-        raise LeakmonError("--hatches operator: the database's notes are free text and are not read as hatch "
-                           "moves yet; use --hatches data or schedule")
+    else:
+        moves = session.db_hatch_moves(args, nodes, lambda line: sitehatch.parse_operator_line(site, line))
+        site = sitehatch.with_hatch_source(site, session.db_label(args), args.hatches, by_channel, segment_of, moves)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
     advice = _advice(site, result)
     text = siteview.text_lines(site, result, limit_pa) + [siteview.plan_text(site, a)[0] if not isinstance(a, str)
