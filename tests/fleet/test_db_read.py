@@ -227,7 +227,7 @@ def test_a_site_on_two_nodes_is_weighed_on_one_time_axis(tmp_path, capsys):
     """Two nodes of one site (four modules, two sensors each) started 100 s apart: the site
     is read from the store with both, the second node's samples moved onto the first's
     clock by the gateways' receipt times."""
-    from leakmon.cli import session
+    from leakmon.cli import dbsource as session
 
     lite = SqliteStore(tmp_path / "s.sqlite")
     store_chunks([lite], "mod-a", _node_chunks((0, 1), 400, 1))

@@ -27,8 +27,9 @@ from leakmon.analysis.rates import pressure_loss
 from leakmon.analysis.slope import sliding_slopes
 from leakmon.cli.argtypes import positive
 from leakmon.cli.report import ChannelTrace, html_page, plot_png, write
-from leakmon.cli import session
-from leakmon.cli.session import NodeData, add_alarm_args, add_db_source_args, alarm_settings, json_line, load_series
+from leakmon.cli import dbsource
+from leakmon.cli.dbsource import NodeData, add_db_source_args
+from leakmon.cli.session import add_alarm_args, alarm_settings, json_line, load_series
 from leakmon.errors import LeakmonError
 
 HELP = "leak rate, plot and report from a recording, or from a node's time range in the database"
@@ -192,7 +193,7 @@ NOTES = [
 
 def _load(args: argparse.Namespace) -> tuple[list[NodeData], str, Callable[[], None]]:
     """The nodes read (one from a recording), what to call them, and the recording's tail report."""
-    if not session.from_db(args):
+    if not dbsource.from_db(args):
         stream, by_channel, report_tail = load_series(args.file)
         return [NodeData(None, stream, by_channel, stream.stats.lost_frames, math.nan)], Path(args.file).name, report_tail
     node_ids = args.node or _site_nodes(args)
@@ -200,9 +201,9 @@ def _load(args: argparse.Namespace) -> tuple[list[NodeData], str, Callable[[], N
         raise LeakmonError("--node: a node named twice")
     if len(node_ids) > 1 and not args.site:
         raise LeakmonError("several --node: analyze them one at a time, or together as a site with --site FILE")
-    nodes = [session.load_db_series(args, n) for n in node_ids]
+    nodes = [dbsource.load_db_series(args, n) for n in node_ids]
     span = f"{args.t_from or 'start'}..{args.t_to or 'now'}"
-    return nodes, f"{', '.join(node_ids)} ({span}) from {session.db_label(args)}", lambda: None
+    return nodes, f"{', '.join(node_ids)} ({span}) from {dbsource.db_label(args)}", lambda: None
 
 
 def _site_nodes(args: argparse.Namespace) -> list[str]:
@@ -222,7 +223,7 @@ def _site_nodes(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     nodes, source, report_tail = _load(args)
-    by_channel, names = session.combine(nodes)
+    by_channel, names = dbsource.combine(nodes)
     if not by_channel:
         raise LeakmonError(f"{source}: no samples (no HELLO/CALIB from the node, or an empty recording)")
     days, catch = alarm_settings(args)
@@ -318,8 +319,8 @@ def _site(args: argparse.Namespace, nodes: list[NodeData], site_of: SiteOf,
     if args.file:
         site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
     else:
-        moves = session.db_hatch_moves(args, nodes, lambda line: sitehatch.parse_operator_line(site, line))
-        site = sitehatch.with_hatch_source(site, session.db_label(args), args.hatches, by_channel, segment_of, moves)
+        moves = dbsource.db_hatch_moves(args, nodes, lambda line: sitehatch.parse_operator_line(site, line))
+        site = sitehatch.with_hatch_source(site, dbsource.db_label(args), args.hatches, by_channel, segment_of, moves)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
     advice = _advice(site, result)
     text = siteview.text_lines(site, result, limit_pa) + [siteview.plan_text(site, a)[0] if not isinstance(a, str)

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from leakmon.cli import session
+from leakmon.cli import dbsource, session
 from leakmon.cli.progress import PROGRESS_STEP_BYTES, Progress
 from leakmon.errors import LeakmonError, ProtocolError
 from leakmon.link.recording import (
@@ -42,7 +42,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    "(or give --db/--store and --node)")
     p.add_argument("--to", choices=("csv", "parquet"), default="csv", help="output format (default csv)")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE with .csv/.parquet; - = stdout for csv)")
-    session.add_db_source_args(p, end_flags=("--until",))
+    dbsource.add_db_source_args(p, end_flags=("--until",))
 
 
 def tables(reader: RecordingReader, progress: Progress) -> Iterator[SampleTable]:
@@ -104,23 +104,23 @@ def run_db(args: argparse.Namespace) -> int:
     out = args.output or f"{node}.{args.to}"
     if out == "-" and args.to != "csv":
         raise LeakmonError("parquet cannot go to stdout: give -o FILE")
-    rows = session.db_rows(args, node)  # checks the address and the node before a file is made
+    rows = dbsource.db_rows(args, node)  # checks the address and the node before a file is made
     first = next(rows, None)
     if first is None:
-        raise session.empty_range(args, node)
+        raise dbsource.empty_range(args, node)
     dec = RowDecoder()
     n = write(out, args.to, dec.tables(itertools.chain([first], rows)))
     if dec.rows == 0:
         if out != "-":
             Path(out).unlink(missing_ok=True)
-        raise session.empty_range(args, node)
+        raise dbsource.empty_range(args, node)
     print(f"leakmon: {n} samples of node {node} to {out} ({dec.rows} frames, {dec.lost_frames} lost)",
           file=sys.stderr)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    if session.from_db(args):
+    if dbsource.from_db(args):
         return run_db(args)
     src = Path(args.file)
     out = args.output or str(src.with_suffix(f".{args.to}"))
