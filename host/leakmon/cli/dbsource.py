@@ -6,6 +6,7 @@ several nodes of one site put on one time axis."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,7 @@ def time_range_us(args: argparse.Namespace) -> tuple[int, int]:
     import time
 
     t_from = time_us(args.t_from, 0, "--from")
-    t_to = time_us(args.t_to, time.time_ns() // 1000 + 1, "--to")
+    t_to = time_us(args.t_to, time.time_ns() // 1000 + 1, "the end time")
     if t_to <= t_from:
         raise LeakmonError(f"the time range is empty: {args.t_from} is not before {args.t_to or 'now'}")
     return t_from, t_to
@@ -134,6 +135,9 @@ def combine(nodes: list[NodeData]) -> tuple[Series, dict[int, str]]:
     series: Series = {}
     names: dict[int, str] = {}
     ref = nodes[0].wall_minus_device_s
+    if len(nodes) > 1 and not all(math.isfinite(n.wall_minus_device_s) for n in nodes):
+        raise LeakmonError("nodes " + ", ".join(str(n.node_id) for n in nodes if not math.isfinite(n.wall_minus_device_s))
+                           + ": no samples in the range, so their clocks cannot be put beside the others'")
     for k, nd in enumerate(nodes):
         shift = 0.0 if k == 0 or len(nodes) == 1 else nd.wall_minus_device_s - ref
         hello = nd.stream.hello

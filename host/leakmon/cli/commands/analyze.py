@@ -319,7 +319,8 @@ def _site(args: argparse.Namespace, nodes: list[NodeData], site_of: SiteOf,
     if args.file:
         site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
     else:
-        moves = dbsource.db_hatch_moves(args, nodes, lambda line: sitehatch.parse_operator_line(site, line))
+        moves = (dbsource.db_hatch_moves(args, nodes, lambda line: sitehatch.parse_operator_line(site, line))
+                 if args.hatches in ("auto", "operator") else None)
         site = sitehatch.with_hatch_source(site, dbsource.db_label(args), args.hatches, by_channel, segment_of, moves)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
     advice = _advice(site, result)
