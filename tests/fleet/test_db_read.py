@@ -322,6 +322,24 @@ def test_a_site_file_naming_its_nodes_chooses_them(tmp_path, capsys):
     assert code == 1 and "no sensor of node other" in one_error_line(err)
     code, out, err = run(capsys, "analyze", *store, "--site", str(site), "--segment", "middle")
     assert code == 1 and "no such segment" in one_error_line(err)
+    # export of both: a node column, each node's rows as its own export gives them
+    for n in ("twin-l", "twin-r"):
+        assert run(capsys, "export", *store, "--node", n, "-o", str(tmp_path / f"{n}.csv"))[0] == 0
+    code, _, err = run(capsys, "export", *store, "--node", "twin-l", "--node", "twin-r", "-o", str(tmp_path / "b.csv"))
+    assert code == 0, err
+    both = (tmp_path / "b.csv").read_text().splitlines()
+    assert both[0] == "node," + (tmp_path / "twin-l.csv").read_text().splitlines()[0]
+    assert both[1:] == [f"{n},{r}" for n in ("twin-l", "twin-r")
+                        for r in (tmp_path / f"{n}.csv").read_text().splitlines()[1:]]
+    pytest.importorskip("pyarrow")
+    code, _, err = run(capsys, "export", *store, "--node", "twin-l", "--node", "twin-r", "--to", "parquet",
+                       "-o", str(tmp_path / "b.parquet"))
+    assert code == 0, err
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(tmp_path / "b.parquet")
+    assert table.column("node").to_pylist() == [r.split(",", 1)[0] for r in both[1:]]
+    assert table.column("pressure_pa").to_pylist() == [float(r.split(",")[3]) for r in both[1:]]
 
 
 def _ns(tmp_path: Path):
@@ -363,7 +381,7 @@ def test_bad_addresses_nodes_and_ranges_are_one_line(stored, db, tmp_path, capsy
         (["analyze", "--db", db.url("leakmon_reader") + "x", "--node", "st1"], "cannot reach"),
         (["analyze", *pg], "--node"),
         (["analyze", "--db", "postgresql://leakmon_reader:secret@127.0.0.1/x", "--node", "st1"], "password in the URL"),
-        (["export", *pg, "--node", "st1", "--node", "st2"], "one node at a time"),
+        (["export", *pg, "--node", "st1", "--node", "st2"], "no frames of node 'st2' stored (nodes: st1)"),
     ]
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
     cases.append((["export", "--store", str(tmp_path / "junk.sqlite"), "--node", "st1"], "not a leakmon store"))
