@@ -57,7 +57,7 @@ def time_us(text: str | None, default_us: int, flag: str) -> int:
         raise LeakmonError(f"{flag}: not an ISO time: {text!r} (e.g. 2026-12-01T09:30)") from e
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
-    return int(t.timestamp() * 1_000_000)
+    return (t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)  # exact
 
 
 def time_range_us(args: argparse.Namespace) -> tuple[int, int]:
