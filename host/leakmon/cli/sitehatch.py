@@ -54,10 +54,12 @@ def read_hatch_notes(path: str, site: Site) -> list[tuple[float, str, bool]]:
 
 
 def with_hatch_source(site: Site, path: str, source: str, series: Mapping[int, tuple[Any, Any, Any]] | None = None,
-                      segment_of: Mapping[int, int] | None = None) -> Site:  # fmt: skip
+                      segment_of: Mapping[int, int] | None = None,
+                      moves: list[tuple[float, str, bool]] | None = None) -> Site:  # fmt: skip
     """The site with its hatch timeline from the schedule, the recording's operator notes or
     the data (pressures that decouple); 'auto' takes the operator's notes when the recording
-    has any, else the schedule."""
+    has any, else the schedule. moves: the operator's moves from elsewhere (the fleet's
+    database) instead of the recording's notes."""
     from dataclasses import replace
 
     if source == "schedule":
@@ -70,12 +72,13 @@ def with_hatch_source(site: Site, path: str, source: str, series: Mapping[int, t
         t, p, _ = segment_series(series, segment_of, site.station.n)
         timeline, changes = detect(site.station, t, p)
         return replace(site, timeline=timeline, evidence=tuple(c.evidence for c in changes))
-    moves = read_hatch_notes(path, site)
+    moves = read_hatch_notes(path, site) if moves is None else moves
     if moves:
         checks = _check_moves(site, moves, series, segment_of) if series is not None and segment_of is not None else ()
         return replace(site, timeline=operator_timeline(site, moves), evidence=checks)
     if source == "operator":
-        raise ConfigError(f"{path}: no hatch moves recorded (type 'close NAME' while `leakmon record --site` runs)")
+        raise ConfigError(f"{path}: no hatch moves recorded (type 'close NAME' while `leakmon record --site` runs, "
+                          "or `NODE hatch close NAME` to `leakmon gateway --notes`)")
     return site
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,8 @@ class Site:
     noise_pa: tuple[float, ...]  # per segment, from its sensors (for the planner)
     noise_k: tuple[float, ...]
     evidence: tuple[str, ...] = ()  # hatch states from the data: why each change was seen
+    node_sensors: Mapping[tuple[str, int, int, int], int] = field(default_factory=dict)  # sensors naming a node
+    nodes: tuple[str, ...] = ()  # the fleet nodes its sensors name, in file order
 
 
 def load_site(path: str) -> Site:
@@ -64,17 +66,21 @@ def load_site(path: str) -> Site:
     timeline = HatchTimeline.from_schedules([ln.initially > 0 for ln in links],
                                             [[(t, f > 0) for t, f in ln.schedule] for ln in links])  # fmt: skip
     sensors: dict[tuple[int, int, int], int] = {}
+    node_sensors: dict[tuple[str, int, int, int], int] = {}
     noise_pa = [math.inf] * len(names)
     noise_k = [math.inf] * len(names)
     for sensor in cfg.sensors:
         key = (sensor.bus, sensor.mux, sensor.addr)
         seg = index[sensor.segment]
-        sensors[key] = seg
+        if sensor.node is not None:
+            node_sensors[(sensor.node, *key)] = seg
+        sensors.setdefault(key, seg)
         pa, k = extra.noise.get(key, (math.inf, math.inf))
         noise_pa[seg] = min(noise_pa[seg], pa)
         noise_k[seg] = min(noise_k[seg], k)
     station = Station(names, tuple(seg.volume_m3 for seg in cfg.segments), hatches)
-    return Site(str(path), station, timeline, sensors, tuple(noise_pa), tuple(noise_k))
+    nodes = tuple(dict.fromkeys(sn.node for sn in cfg.sensors if sn.node is not None))
+    return Site(str(path), station, timeline, sensors, tuple(noise_pa), tuple(noise_k), (), node_sensors, nodes)
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,36 @@ def channel_segments(site: Site, hello: messages.Hello | None) -> dict[int, int]
                               f"{'none' if c.mux == NO_MUX else c.mux} addr 0x{c.addr:02x} "
                               f"(channel {c.channel}, {c.chip_name}): which segment is it in?")  # fmt: skip
         out[c.channel] = site.sensors[key]
+    return out
+
+
+def nodes_segments(site: Site, nodes: list[tuple[str, messages.Hello | None]]) -> dict[int, int]:
+    """channel_segments for the nodes of one site read from the fleet's database, keyed
+    k * 256 + channel for the k-th node. A sensor whose [[sensors]] entry names its node
+    (node = "...") is placed by node and address; one that names none by address alone,
+    so two nodes with a sensor at that address are ambiguous: an error naming both."""
+    out: dict[int, int] = {}
+    owner: dict[tuple[int, int, int], str] = {}
+    for k, (node_id, hello) in enumerate(nodes):
+        if hello is None:
+            raise ConfigError(f"--site {site.path}: node {node_id} sent no HELLO in the range: "
+                              "cannot tell which sensor is where")
+        for c in hello.channels:
+            key = (c.bus, c.mux, c.addr)
+            at = (f"bus {c.bus} mux {'none' if c.mux == NO_MUX else c.mux} addr 0x{c.addr:02x} "
+                  f"(channel {c.channel}, {c.chip_name})")  # fmt: skip
+            if (node_id, *key) in site.node_sensors:
+                out[(k << 8) | c.channel] = site.node_sensors[(node_id, *key)]
+                continue
+            named_elsewhere = any(ns[1:] == key for ns in site.node_sensors)
+            if key not in site.sensors or named_elsewhere or node_id in site.nodes:
+                raise ConfigError(f"{site.path} [[sensors]]: no sensor of node {node_id} at {at}: "
+                                  "which segment is it in?")
+            if key in owner and owner[key] != node_id:
+                raise ConfigError(f"{site.path} [[sensors]]: nodes {owner[key]} and {node_id} both have a sensor at "
+                                  f"{at}: say which is which with node = \"...\" in [[sensors]]")
+            owner[key] = node_id
+            out[(k << 8) | c.channel] = site.sensors[key]
     return out
 
 
@@ -249,7 +285,8 @@ DEFAULT_NOISE_K = 0.002
 
 def plan_for(site: Site, verdict: Verdict | None, now_open: Any, leak_kg_per_s: float, sample_period_s: float,
              max_closed: int | None = None, closable: Any = None, thermal_k: float = 0.0) -> Plan:  # fmt: skip
-    measured = [i in set(site.sensors.values()) for i in range(site.station.n)]
+    seen = set(site.sensors.values()) | set(site.node_sensors.values())
+    measured = [i in seen for i in range(site.station.n)]
     return plan(site.station, verdict, noise_of(site, sample_period_s, thermal_k), leak_kg_per_s, list(now_open),
                 closable, max_closed, verdict.confidence if verdict else CONFIDENCE,
                 verdict.min_leak_kg_per_s if verdict else None, measured)  # fmt: skip

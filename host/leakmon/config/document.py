@@ -109,6 +109,7 @@ class Sensor(Model):
     mux_addr: MuxAddress | None = None  # a TCA9548A
     mux_channel: Count = 0
     segment: str | None = None  # required where there are several segments
+    node: str | None = None  # the fleet node it is wired to, where a site spans several (docs/fleet.md)
     noise_pa: NonNegative = 0.3
     noise_k: NonNegative = 0.002
     offset_pa: float = 0.0

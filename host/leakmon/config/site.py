@@ -22,7 +22,8 @@ API (a Site and everything in it is frozen):
     site.sensors                              # tuple[Sensor, ...]
     #   Sensor: .chip, .bus, .addr (7-bit), .mux_addr (None: no TCA9548A),
     #   .mux_channel, .segment (a segment name: every sensor is in one);
-    #   .mux: the mux channel as the node's HELLO reports it (0xFF: none).
+    #   .mux: the mux channel as the node's HELLO reports it (0xFF: none);
+    #   .node: the fleet node it is wired to, or None (a site on one node).
     site.sensor_at(bus, mux, addr)            # Sensor | None, keyed like a HELLO channel
     site.sensors_in("zvezda")                 # tuple[Sensor, ...]
     site.link("zarya-zvezda")                 # Link (ConfigError if unknown)
@@ -101,6 +102,7 @@ class Sensor:
     mux_addr: int | None
     mux_channel: int
     segment: str
+    node: str | None = None  # the fleet node it is wired to (a site on several nodes)
 
     @property
     def mux(self) -> int:
@@ -185,7 +187,7 @@ def site_from(d: doc.Document, source: str) -> Site:
     nodes = node_names(d, source, segs)
     rows = links_of(d, source, nodes, segs, phase_spans(d, source))
     links = tuple(Link(kind, name, a, b, initially, sched) for kind, _, _, name, a, b, initially, sched in rows)
-    sensors = tuple(Sensor(s.chip, s.bus, s.addr, s.mux_addr, s.mux_channel, seg)
+    sensors = tuple(Sensor(s.chip, s.bus, s.addr, s.mux_addr, s.mux_channel, seg, s.node)
                     for s, seg in zip(d.sensors, sensor_segments(d, source, segs)))
     return Site(d.name or _stem(source), source, tuple(Segment(n, s.volume_m3) for n, s in zip(segs, d.segments)),
                 links, sensors, tuple(nodes[len(segs):]), d.total_volume_m3)
@@ -314,16 +316,17 @@ def sensor_segments(d: doc.Document, source: str, segs: list[str]) -> list[str]:
     """Each sensor's segment, checked: one must be named where there are several; and no
     two sensors share a bus, mux channel and address."""
     out: list[str] = []
-    seen: dict[tuple[int, int | None, int, int], int] = {}
+    seen: dict[tuple[str | None, int, int | None, int, int], int] = {}
     for k, s in enumerate(d.sensors):
         where = f"[[sensors]] #{k + 1}"
         if s.segment is None and len(segs) > 1:
             raise fail(source, where, f"missing 'segment': the sensor is in no segment (one of {', '.join(segs)})")
         out.append(_choice(s.segment or segs[0], segs, "segment", source, where))
-        at = (s.bus, s.mux_addr, s.mux_channel if s.mux_addr is not None else 0, s.addr)
+        at = (s.node, s.bus, s.mux_addr, s.mux_channel if s.mux_addr is not None else 0, s.addr)
         if at in seen:
             raise fail(source, where, f"'addr' 0x{s.addr:02x} on bus {s.bus}"
                                       + (f" mux channel {s.mux_channel}" if s.mux_addr is not None else "")
+                                      + (f" of node {s.node}" if s.node else "")
                                       + f" is already [[sensors]] #{seen[at]}'s")
         seen[at] = k + 1
     if not out:

@@ -1,9 +1,16 @@
 """`leakmon analyze FILE`: the leak rate over a whole recording, in one vectorized
-pass, with a summary, and optionally a PNG plot and an HTML report."""
+pass, with a summary, and optionally a PNG plot and an HTML report.
+
+`leakmon analyze --db URL --node NODE [--from T] [--to T]` (or `--store FILE`) reads a
+node's time range straight from what `leakmon serve` stored, decoded by the same stream
+core: the same figures as from a recording of the same frames. `--site FILE` with several
+`--node`s weighs a site whose sensors sit on several nodes; `--segment NAME` keeps one
+segment's sensors."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,14 +27,16 @@ from leakmon.analysis.rates import pressure_loss
 from leakmon.analysis.slope import sliding_slopes
 from leakmon.cli.argtypes import positive
 from leakmon.cli.report import ChannelTrace, html_page, plot_png, write
+from leakmon.cli import dbsource
+from leakmon.cli.dbsource import NodeData, add_db_source_args
 from leakmon.cli.session import add_alarm_args, alarm_settings, json_line, load_series
 from leakmon.errors import LeakmonError
 
-HELP = "leak rate, plot and report from a recording"
+HELP = "leak rate, plot and report from a recording, or from a node's time range in the database"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a recording made by `leakmon record`")
+    p.add_argument("file", nargs="?", help="a recording made by `leakmon record` (or give --db/--store and --node)")
     p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
                    help=f"sliding window of the plotted leak rate in seconds (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--volume", type=positive, metavar="M3", help="free volume, for mass rates (kg/day)")
@@ -46,6 +55,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hatches", choices=("auto", "schedule", "operator", "data"), default="auto",
                    help="with --site: hatch states from the site's schedule, the operator's notes in the "
                    "recording, or the data (default: the notes if any, else the schedule)")
+    p.add_argument("--segment", metavar="NAME", help="with --site: only the sensors of this segment")
+    add_db_source_args(p)
 
 
 def trace(channel: int, label: str, t: np.ndarray, p: np.ndarray, temp: np.ndarray, window_s: float,
@@ -180,42 +191,81 @@ NOTES = [
 ]
 
 
+def _load(args: argparse.Namespace) -> tuple[list[NodeData], str, Callable[[], None]]:
+    """The nodes read (one from a recording), what to call them, and the recording's tail report."""
+    if not dbsource.from_db(args):
+        stream, by_channel, report_tail = load_series(args.file)
+        return [NodeData(None, stream, by_channel, stream.stats.lost_frames, math.nan)], Path(args.file).name, report_tail
+    node_ids = args.node or _site_nodes(args)
+    if len(set(node_ids)) != len(node_ids):
+        raise LeakmonError("--node: a node named twice")
+    if len(node_ids) > 1 and not args.site:
+        raise LeakmonError("several --node: analyze them one at a time, or together as a site with --site FILE")
+    nodes = [dbsource.load_db_series(args, n) for n in node_ids]
+    span = f"{args.t_from or 'start'}..{args.t_to or 'now'}"
+    return nodes, f"{', '.join(node_ids)} ({span}) from {dbsource.db_label(args)}", lambda: None
+
+
+def _site_nodes(args: argparse.Namespace) -> list[str]:
+    """The nodes a site file's [[sensors]] name (node = "..."), when no --node is given."""
+    from leakmon.cli import siteview
+
+    site = siteview.load_site(args.site) if args.site else None
+    nodes = list(site.nodes) if site is not None else []
+    if site is not None and args.segment:  # only the nodes with a sensor in that segment
+        seg = _segment_index(args.segment, site)
+        nodes = [n for n in nodes if any(k[0] == n and s == seg for k, s in site.node_sensors.items())]
+    if not nodes:
+        raise LeakmonError("--db/--store: say which node with --node NODE (or give --site FILE whose [[sensors]] "
+                           "name their nodes: node = \"...\")")
+    return nodes
+
+
 def run(args: argparse.Namespace) -> int:
-    stream, by_channel, report_tail = load_series(args.file)
+    nodes, source, report_tail = _load(args)
+    by_channel, names = dbsource.combine(nodes)
     if not by_channel:
-        raise LeakmonError(f"{args.file}: no samples (no HELLO/CALIB from the node, or an empty recording)")
-    names = {c.channel: f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}"
-             for c in (stream.hello.channels if stream.hello else ())}
+        raise LeakmonError(f"{source}: no samples (no HELLO/CALIB from the node, or an empty recording)")
     days, catch = alarm_settings(args)
-    if args.site:  # segments by name: "zvezda sensor (ch0 BMP390@0x77)"
-        names = _site_names(args.site, stream, names)
-    traces = [trace(ch, names.get(ch, f"ch{ch}"), *series, args.window, days, catch)
-              for ch, series in sorted(by_channel.items())]
+    site_of = _site_of(args, nodes, names) if args.site else None
+    keep = sorted(by_channel)
+    if site_of is not None:  # segments by name: "zvezda sensor (ch0 BMP390@0x77)"
+        site, segment_of = site_of
+        names = {key: f"{site.station.names[seg]} sensor ({names.get(key, f'ch{key}')})"
+                 for key, seg in segment_of.items()}
+        if args.segment:
+            keep = _segment_channels(args.segment, site, segment_of)
+    elif args.segment:
+        raise LeakmonError("--segment NAME needs --site FILE (the file says which sensors are in it)")
+    traces = [trace(key, names.get(key, f"ch{key}"), *by_channel[key], args.window, days, catch) for key in keep]
     try:
         limit = units.parse_pressure(args.limit) if args.limit else None
     except ValueError as e:
         raise LeakmonError(f"--limit: {e}") from e
     sums = [summary(tr, args.volume, limit, args.cd) for tr in traces if len(tr.t_s) >= 5]
-    site_objects = _site(args, stream, by_channel, limit) if args.site else None
+    site_objects = _site(args, nodes, site_of, by_channel, limit) if site_of is not None and not args.segment else None
     for s in sums:
         obj = asdict(s)
-        if site_objects is not None:
-            obj = site_objects[1](obj, s.channel)
+        if site_of is not None:
+            obj = siteview_label(obj, site_of, s.channel)
+        if nodes[0].node_id is not None:  # from the database: which node, and its own channel number
+            obj = {"node": nodes[s.channel >> 8].node_id, **obj, "channel": s.channel & 0xFF}
         print(json_line(obj) if args.json else "  ".join(f"{k}={v}" for k, v in s.row().items()))
     if site_objects is not None:
         for line in site_objects[0]:
             print(line)
     if args.plot or args.report:
-        title = f"leakmon analysis of {Path(args.file).name}"
+        title = f"leakmon analysis of {source}"
         png = plot_png(traces, title, args.unit)
         if args.plot:
             write(args.plot, png)
         if args.report:
             site_notes = site_objects[2] if site_objects is not None else []  # --site: segments in the report
             write(args.report, html_page(title, [s.row() for s in sums], png, NOTES + site_notes))
-    st = stream.decoder.stats
-    print(f"leakmon: {st.frames} frames, {stream.stats.lost_frames} lost, {st.crc_errors} CRC errors",
-          file=sys.stderr)
+    for nd in nodes:
+        st = nd.stream.decoder.stats
+        who = f"node {nd.node_id}: " if nd.node_id is not None else ""
+        print(f"leakmon: {who}{st.frames} frames, {nd.lost_frames} lost, {st.crc_errors} CRC errors", file=sys.stderr)
     report_tail()
     return 0
 
@@ -223,17 +273,55 @@ def run(args: argparse.Namespace) -> int:
 
 # -- --site: the segments (cli/siteview.py) --
 
-def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
-          limit_pa: float | None) -> tuple[list[str], Callable[[dict[str, Any], int], dict[str, Any]], list[str]]:
-    """The station, group and segment lines (JSON or text), a labeller of the channel objects,
-    and the text lines for the report."""
-    from leakmon.cli import sitehatch, siteview
+SiteOf = tuple[Any, dict[int, int]]  # (siteview.Site, channel key -> segment)
+
+
+def _site_of(args: argparse.Namespace, nodes: list[NodeData], names: dict[int, str]) -> SiteOf:
+    """The site, and which segment each channel (of each node) sits in."""
+    from leakmon.cli import siteview
 
     if not 0.5 < args.confidence < 1.0:
         raise LeakmonError(f"--confidence must be between 0.5 and 1, got {args.confidence:g}")
     site = siteview.load_site(args.site)
-    segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
-    site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
+    if nodes[0].node_id is None:
+        return site, siteview.channel_segments(site, nodes[0].stream.hello)
+    return site, siteview.nodes_segments(site, [(str(n.node_id), n.stream.hello) for n in nodes])
+
+
+def siteview_label(obj: dict[str, Any], site_of: SiteOf, key: int) -> dict[str, Any]:
+    from leakmon.cli import siteview
+
+    return siteview.label_sensor(obj, site_of[0], key, site_of[1])
+
+
+def _segment_index(name: str, site: Any) -> int:
+    if name not in site.station.names:
+        raise LeakmonError(f"--segment {name}: {site.path} has no such segment "
+                           f"(segments: {', '.join(site.station.names)})")
+    return int(site.station.names.index(name))
+
+
+def _segment_channels(name: str, site: Any, segment_of: dict[int, int]) -> list[int]:
+    seg = _segment_index(name, site)
+    keys = sorted(k for k, s in segment_of.items() if s == seg)
+    if not keys:
+        raise LeakmonError(f"--segment {name}: no sensor of that segment among the channels read")
+    return keys
+
+
+def _site(args: argparse.Namespace, nodes: list[NodeData], site_of: SiteOf,
+          by_channel: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
+          limit_pa: float | None) -> tuple[list[str], None, list[str]]:
+    """The station, group and segment lines (JSON or text), and the text lines for the report."""
+    from leakmon.cli import sitehatch, siteview
+
+    site, segment_of = site_of
+    if args.file:
+        site = sitehatch.with_hatch_source(site, args.file, args.hatches, by_channel, segment_of)
+    else:
+        moves = (dbsource.db_hatch_moves(args, nodes, lambda line: sitehatch.parse_operator_line(site, line))
+                 if args.hatches in ("auto", "operator") else None)
+        site = sitehatch.with_hatch_source(site, dbsource.db_label(args), args.hatches, by_channel, segment_of, moves)
     result = siteview.analyse(site, by_channel, segment_of, args.confidence)
     advice = _advice(site, result)
     text = siteview.text_lines(site, result, limit_pa) + [siteview.plan_text(site, a)[0] if not isinstance(a, str)
@@ -241,7 +329,7 @@ def _site(args: argparse.Namespace, stream: object, by_channel: dict[int, tuple[
     objs = siteview.json_objects(site, result, limit_pa) + [siteview.plan_object(site, a) for a in advice
                                                             if not isinstance(a, str)]
     lines = [json_line(o) for o in objs] if args.json else text
-    return lines, lambda obj, ch: siteview.label_sensor(obj, site, ch, segment_of), text
+    return lines, None, text
 
 
 def _advice(site: Any, result: Any) -> list[Any]:
@@ -256,11 +344,3 @@ def _advice(site: Any, result: Any) -> list[Any]:
         return [siteview.plan_for(site, v, site.timeline.state_at(result.t_end_s), v.total_kg_per_s, period)]
     except ValueError as e:
         return [f"plan: {e}"]
-
-
-def _site_names(path: str, stream: object, names: dict[int, str]) -> dict[int, str]:
-    from leakmon.cli import siteview
-
-    site = siteview.load_site(path)
-    segment_of = siteview.channel_segments(site, getattr(stream, "hello", None))
-    return {ch: f"{site.station.names[seg]} sensor ({names.get(ch, f'ch{ch}')})" for ch, seg in segment_of.items()}
