@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # test-only helpers: synthetic bytes, private servers
 
 import argparse
+import json
 import multiprocessing as mp
 import secrets
 import shutil
@@ -37,7 +38,7 @@ import wiregen
 
 from leakmon.fleet import envelope
 from leakmon.fleet.edge import EdgeNode
-from leakmon.wire.stream import NodeStream
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 
 class NullOutbox:
@@ -63,12 +64,15 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
     samples = nodes * channels * frames * rows
     # baseline: the bare live decode (what monitor does per read)
     t0 = time.process_time()
+    decoded = 0
     for hs, fr in streams:
         s = NodeStream()
         s.feed(hs)
         for f in fr:
-            s.feed(f)
+            decoded += sum(len(b.t_s) for b in s.feed(f) if isinstance(b, SampleBlock))
     base = time.process_time() - t0
+    if decoded != samples:  # a HELLO the stream core refuses leaves nothing to time (as on 2026-12-01)
+        raise SystemExit(f"bench: the synthetic nodes decode to {decoded} of {samples} samples ({s.refused})")
     out = NullOutbox()
     t0 = time.process_time()
     for k, (hs, fr) in enumerate(streams):
@@ -87,8 +91,10 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
     print(f"messages out: {out.n} ({out.n / path:.0f}/s)")
 
 
-def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float, spool_dir: Path) -> None:
-    """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber."""
+def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
+          spool_dir: Path) -> dict[str, float]:
+    """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
+    Returns what was fed and what the subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
     from leakmon.fleet.mqttclient import connect, make_client
     from leakmon.fleet.publisher import Publisher
@@ -98,6 +104,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     frames = int(seconds / frame_period_s) + 3
     streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
     lat: list[float] = []
+    rows_got: list[int] = []
     got = threading.Event()
     addr_r = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
     sub = make_client(addr_r, broker.users["reader"], "bench-sub", clean_session=True)
@@ -106,6 +113,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     def on_message(c, u, m) -> None:  # type: ignore[no-untyped-def]
         env = envelope.unpack(m.payload)
         lat.append(time.time() - env.t_us / 1e6)
+        rows_got.append(len(json.loads(env.body)))
         got.set()
 
     sub.on_message = on_message
@@ -125,6 +133,8 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     pub.drain(30)
     time.sleep(0.3)
     lat.clear()
+    rows_got.clear()
+    est0 = sum(e.estimates_out for _, e in edges)
     cpu0, t0 = time.process_time(), time.monotonic()
     behind = 0.0
     for i in range(2, frames):
@@ -147,8 +157,11 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
           f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed alone {feed_cpu:.1f} s")
     print(f"  frame -> estimate at a subscriber: p50 {np.nanpercentile(arr, 50) * 1e3:.0f} ms, "
-          f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimates); feed fell behind by at most "
-          f"{behind * 1e3:.0f} ms")
+          f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimate messages, {sum(rows_got)} channel "
+          f"estimates); feed fell behind by at most {behind * 1e3:.0f} ms")
+    return {"frames_fed": nodes * (frames - 2), "channel_seconds": nodes * channels * (frames - 2) * frame_period_s,
+            "estimates_made": sum(e.estimates_out for _, e in edges) - est0, "messages_got": len(lat),
+            "estimates_got": sum(rows_got), "p99_s": float(np.nanpercentile(arr, 99))}
 
 
 def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.Queue[float]",
