@@ -1,0 +1,75 @@
+"""`leakmon gateway --usb SERIAL` follows a board through re-plugs, against a real
+Mosquitto and real virtual boards (the firmware in the MicroPython unix port on ptys).
+
+The test plays udev (tests/usbplay.py): a by-id folder, moved with LEAKMON_SERIAL_BY_ID,
+holds a link named as udev names a MicroPython board; at each re-plug the board is
+stopped and the link removed, then a fresh board starts on a new pty and the link is put
+back. The kernel's USB enumeration and udev itself are not exercised.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fleet.fleetkit import wait_until
+from usbplay import SERIAL, FrameWatch, UdevPlay, replug_times
+
+from leakmon import wire
+
+pytestmark = [pytest.mark.slow, pytest.mark.hil]
+
+REPLUGS = 12
+LIMIT_S = 2.0
+
+
+def test_gateway_follows_a_replugged_board_by_serial_number(micropython, broker, procs, tmp_path: Path) -> None:
+    by_id = tmp_path / "by-id"
+    with UdevPlay(by_id) as play:
+        play.plug()
+        watch = FrameWatch(broker.port, "reader", broker.users["reader"], "a1")
+        try:
+            gw = procs("gw", ["gateway", "--broker", f"mqtt://gw-a@127.0.0.1:{broker.port}", "--usb", SERIAL,
+                              "--node-id", "a1", "--spool", str(tmp_path / "spool"), "--no-store-confirm"],
+                       {"LEAKMON_MQTT_PASSWORD": broker.users["gw-a"], "LEAKMON_SERIAL_BY_ID": str(by_id)})
+            assert wait_until(lambda: any(g[4] == wire.T_SAMPLES for g in watch.got), 20), gw.log
+            times = replug_times(play, watch, REPLUGS)
+            time.sleep(1.0)
+            assert gw.popen.poll() is None, gw.log  # it rode every re-plug out
+            gw.popen.terminate()
+            assert gw.wait(20) == 0, gw.log
+        finally:
+            watch.close()
+    first = np.array([t for t, _ in times])
+    samples = np.array([s for _, s in times])
+    print(f"\nre-plug -> first frame published: p50 {np.percentile(first, 50) * 1e3:.0f} ms, "
+          f"p99 {np.percentile(first, 99) * 1e3:.0f} ms; -> first SAMPLES frame: "
+          f"p50 {np.percentile(samples, 50) * 1e3:.0f} ms, p99 {np.percentile(samples, 99) * 1e3:.0f} ms "
+          f"({REPLUGS} re-plugs)")
+    assert all(math.isfinite(s) and s < LIMIT_S for s in samples), times
+    log = gw.log
+    # each new board was a new boot, recorded as such: told in the log and keyed apart
+    assert len(re.findall(r"node a1: link back after [\d.]+ s: the node restarted", log)) == REPLUGS, log
+    assert len(re.findall(r"node a1: on ", log)) == REPLUGS + 1, log  # the name it was found under each time
+    boots: dict[int, set[int]] = {}
+    for _, boot, seq, _, _ in watch.got:
+        boots.setdefault(boot, set()).add(seq)
+    assert len(boots) == REPLUGS + 1, sorted(boots)
+    for boot, seqs in boots.items():  # nothing lost within a boot: its seqs run without a hole
+        assert max(seqs) - min(seqs) + 1 == len(seqs), (boot, sorted(seqs)[:20])
+    published = int(re.findall(r"node a1: (\d+) frames", log)[-1])
+    assert published == sum(len(s) for s in boots.values()), (published, {b: len(s) for b, s in boots.items()})
+
+
+def test_an_absent_serial_number_is_one_clear_line(broker, procs, tmp_path: Path) -> None:
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    gw = procs("gw", ["gateway", "--broker", f"mqtt://gw-a@127.0.0.1:{broker.port}", "--usb", "NOSUCH0001",
+                      "--node-id", "a1", "--spool", str(tmp_path / "spool"), "--no-store-confirm"],
+               {"LEAKMON_MQTT_PASSWORD": broker.users["gw-a"], "LEAKMON_SERIAL_BY_ID": str(by_id)})
+    assert gw.wait(30) != 0
+    assert "leakmon: no USB serial port with serial number NOSUCH0001" in gw.log and "Traceback" not in gw.log, gw.log
