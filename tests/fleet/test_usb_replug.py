@@ -73,3 +73,22 @@ def test_an_absent_serial_number_is_one_clear_line(broker, procs, tmp_path: Path
                {"LEAKMON_MQTT_PASSWORD": broker.users["gw-a"], "LEAKMON_SERIAL_BY_ID": str(by_id)})
     assert gw.wait(30) != 0
     assert "leakmon: no USB serial port with serial number NOSUCH0001" in gw.log and "Traceback" not in gw.log, gw.log
+
+
+def test_a_seq_going_back_after_a_reopen_is_a_new_boot() -> None:
+    """The boot event of a re-plugged board is often lost (sent before the port was open):
+    FrameKeys then tells the new boot by its seq going back, and only after a reopen."""
+    from leakmon.fleet.edge import FrameKeys
+
+    k = FrameKeys(clock_us=iter(range(1000, 10**6, 10)).__next__)
+    k.feed(b"".join(wire.frame(wire.T_STATUS, s, b"") for s in range(500, 505)))
+    boot0 = k.boot
+    k.reopened()
+    k.feed(wire.frame(wire.T_STATUS, 7, b"") + wire.frame(wire.T_STATUS, 8, b""))
+    after = k.take()[5:]
+    assert k.boot != boot0 and [(s, b) for s, *_, b in after] == [(7, k.boot), (8, k.boot)]
+    boot1 = k.boot
+    k.reopened()
+    k.feed(wire.frame(wire.T_STATUS, 20, b""))  # forward: the same board, 11 frames missed
+    k.feed(wire.frame(wire.T_STATUS, 2, b""))  # back, but no reopen: a wrap of the same boot
+    assert [s for s, *_ in k.take()] == [20, 2 + 0x10000] and k.boot == boot1 and k.restarts_unheard == 1
