@@ -65,6 +65,39 @@ def test_gateway_follows_a_replugged_board_by_serial_number(micropython, broker,
     assert published == sum(len(s) for s in boots.values()), (published, {b: len(s) for b, s in boots.items()})
 
 
+def test_a_cable_pulled_from_a_board_that_keeps_running_is_the_same_boot(micropython, broker, procs,
+                                                                          tmp_path: Path) -> None:
+    """The supervisor's own cable pull (the board runs on, its device goes and comes back
+    on a new pty, the by-id link with it): no new boot is made up, the frames missed
+    meanwhile are counted, and the seqs go on."""
+    from usbplay import by_id_name
+
+    from leakmon.sim import scenario
+    from leakmon.sim.board import VirtualBoard
+
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    watch = FrameWatch(broker.port, "reader", broker.users["reader"], "a1")
+    try:
+        with VirtualBoard(scenario.load("steady_leak"), seed=3, speed=1.0, link=by_id / by_id_name(SERIAL)) as board:
+            gw = procs("gw", ["gateway", "--broker", f"mqtt://gw-a@127.0.0.1:{broker.port}", "--usb", SERIAL,
+                              "--node-id", "a1", "--spool", str(tmp_path / "spool"), "--no-store-confirm"],
+                       {"LEAKMON_MQTT_PASSWORD": broker.users["gw-a"], "LEAKMON_SERIAL_BY_ID": str(by_id)})
+            for k in range(3):
+                n = len(watch.got)
+                assert wait_until(lambda: sum(g[4] == wire.T_SAMPLES for g in watch.got[n:]) >= 2, 20), gw.log
+                board.control("disconnect 1.5")
+            assert wait_until(lambda: gw.log.count("link back after") == 3, 20), gw.log
+            gw.popen.terminate()
+            assert gw.wait(20) == 0, gw.log
+    finally:
+        watch.close()
+    assert len(re.findall(r"link back after [\d.]+ s: [1-9]\d* frames lost", gw.log)) == 3, gw.log
+    assert len({g[1] for g in watch.got}) == 1, gw.log  # one boot throughout
+    seqs = sorted({g[2] for g in watch.got})
+    assert len(seqs) < seqs[-1] - seqs[0] + 1  # the frames sent while unplugged are missing, not renumbered
+
+
 def test_an_absent_serial_number_is_one_clear_line(broker, procs, tmp_path: Path) -> None:
     by_id = tmp_path / "by-id"
     by_id.mkdir()
