@@ -125,3 +125,32 @@ def test_a_seq_going_back_after_a_reopen_is_a_new_boot() -> None:
     k.feed(wire.frame(wire.T_STATUS, 20, b""))  # forward: the same board, 11 frames missed
     k.feed(wire.frame(wire.T_STATUS, 2, b""))  # back, but no reopen: a wrap of the same boot
     assert [s for s, *_ in k.take()] == [20, 2 + 0x10000] and k.boot == boot1 and k.restarts_unheard == 1
+
+
+def test_a_node_that_started_again_unheard_gets_a_fresh_estimate() -> None:
+    """No boot event, but the device time goes back (a re-plugged board whose boot event
+    was lost): the gateway's tracker starts afresh instead of stopping on it."""
+    import wiregen
+
+    from leakmon.fleet.edge import EdgeNode
+    from leakmon.wire.stream import NodeStream
+
+    class Box:
+        def __init__(self) -> None:
+            self.estimates = 0
+
+        def put(self, topic: str, payload: bytes) -> None:
+            self.estimates += topic.endswith("/estimate")
+
+        def put_retained(self, topic: str, payload: bytes) -> None:
+            pass
+
+    box = Box()
+    edge, stream = EdgeNode("a1", box, window_s=60.0), NodeStream()
+    before = wiregen.handshake() + wiregen.samples(20, seq=2, t0_us=50_000_000, seed=1)
+    after = wiregen.samples(20, seq=2000, t0_us=1_000_000, seed=2)  # 49 s earlier on the device's clock
+    for chunk in (before, after):
+        edge.on_bytes(chunk)
+        edge.on_items(stream.feed(chunk))
+    assert edge.restarts == 1
+    assert box.estimates == 40  # one per device second, before and after

@@ -42,8 +42,9 @@ class FrameKeys:
     (its seq restarts) and at the gateway's start, stamped with the gateway's clock so it
     never repeats. After the port was reopened (a re-plug) a seq that went back is a new
     boot too: the boot event is often lost, sent before the port was open again, but a
-    running node's seq only goes forward (by the frames sent meanwhile, < 32768 of them). The frame bytes are re-sealed from the decoded frame: the CRC has been
-    checked, so they equal what the node sent.
+    running node's seq only goes forward (by the frames sent meanwhile, < 32768 of them).
+    The frame bytes are re-sealed from the decoded frame: the CRC has been checked, so
+    they equal what the node sent.
     """
 
     def __init__(self, clock_us: Callable[[], int] = wall_us) -> None:
@@ -111,6 +112,7 @@ class EdgeNode:
         self.restarts = 0  # the node booted again (re-plugged, reset): its estimates start afresh
         self._tracked = False  # the tracker holds samples
         self._tracker_boot: int | None = None
+        self._last_t_s: dict[int, float] = {}  # channel -> its last sample's device time
         self.keys = FrameKeys(clock_us)
         self.estimate_every_s = estimate_every_s
         self.home_assistant = home_assistant
@@ -149,6 +151,7 @@ class EdgeNode:
         self.tracker = LeakTracker(self.window_s)
         self._tracked = False
         self._next_estimate.clear()
+        self._last_t_s.clear()
         self.restarts += 1
 
     def on_items(self, items: list[Item]) -> None:
@@ -172,12 +175,12 @@ class EdgeNode:
                 self._restart()  # a new boot: its device time starts again; the old window is no estimate of it
             if not isinstance(item, SampleBlock):
                 continue
+            if len(item.t_s):
+                if float(item.t_s[0]) < self._last_t_s.get(item.channel, -math.inf):
+                    self._restart()  # device time went back with no boot heard: the node started again
+                self._last_t_s[item.channel] = float(item.t_s[-1])
             self._tracked = True
-            try:
-                u = self.tracker.add(item)
-            except ValueError:  # time went back with no boot event heard (lost while unplugged)
-                self._restart()
-                u = self.tracker.add(item)
+            u = self.tracker.add(item)
             if u is None:
                 continue
             seq = self.keys.seq_of_wire.get(item.seq, item.seq)
