@@ -7,10 +7,13 @@
    p99 latency from a frame's bytes arriving to its estimate reaching a subscriber.
 2. Central writer: rows/s the PostgreSQL writer (binary COPY + ON CONFLICT insert)
    sustains, one process and two at once; then `leakmon serve` end to end (broker ->
-   serve -> PostgreSQL), one instance and two in a shared subscription.
+   serve -> PostgreSQL), one instance and two in a shared subscription; with the CPU
+   used by the PostgreSQL backends, the clients and the whole machine meanwhile.
+3. USB re-plug: `leakmon gateway --usb` following a virtual board through re-plugs
+   (udev played by tests/usbplay.py), link appearing -> first frame at a subscriber.
 
     .venv/bin/python bench/bench_fleet.py [--nodes 100] [--channels 10] [--frames 60] [--rows 10]
-        [--paced-s 10] [--pg-rows 200000] [--e2e-messages 50000]
+        [--paced-s 10] [--replugs 15] [--pg-rows 200000] [--e2e-messages 50000]
 
 CPU seconds of this process for (1); wall clock for the paced run and for (2).
 """
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # test-only helpers: synthetic bytes, private servers
 
 import argparse
+import json
 import multiprocessing as mp
 import secrets
 import shutil
@@ -37,7 +41,7 @@ import wiregen
 
 from leakmon.fleet import envelope
 from leakmon.fleet.edge import EdgeNode
-from leakmon.wire.stream import NodeStream
+from leakmon.wire.stream import NodeStream, SampleBlock
 
 
 class NullOutbox:
@@ -63,12 +67,15 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
     samples = nodes * channels * frames * rows
     # baseline: the bare live decode (what monitor does per read)
     t0 = time.process_time()
+    decoded = 0
     for hs, fr in streams:
         s = NodeStream()
         s.feed(hs)
         for f in fr:
-            s.feed(f)
+            decoded += sum(len(b.t_s) for b in s.feed(f) if isinstance(b, SampleBlock))
     base = time.process_time() - t0
+    if decoded != samples:  # a HELLO the stream core refuses leaves nothing to time (as on 2026-12-01)
+        raise SystemExit(f"bench: the synthetic nodes decode to {decoded} of {samples} samples ({s.refused})")
     out = NullOutbox()
     t0 = time.process_time()
     for k, (hs, fr) in enumerate(streams):
@@ -87,8 +94,10 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
     print(f"messages out: {out.n} ({out.n / path:.0f}/s)")
 
 
-def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float, spool_dir: Path) -> None:
-    """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber."""
+def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
+          spool_dir: Path) -> dict[str, float]:
+    """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
+    Returns what was fed and what the subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
     from leakmon.fleet.mqttclient import connect, make_client
     from leakmon.fleet.publisher import Publisher
@@ -98,6 +107,9 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     frames = int(seconds / frame_period_s) + 3
     streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
     lat: list[float] = []
+    lat_due: list[float] = []  # from when the frame was due (the node sent it), not when the feed got to it
+    due0 = [0.0]  # wall clock of frame 0's due time
+    rows_got: list[int] = []
     got = threading.Event()
     addr_r = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
     sub = make_client(addr_r, broker.users["reader"], "bench-sub", clean_session=True)
@@ -105,7 +117,10 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
 
     def on_message(c, u, m) -> None:  # type: ignore[no-untyped-def]
         env = envelope.unpack(m.payload)
-        lat.append(time.time() - env.t_us / 1e6)
+        now = time.time()
+        lat.append(now - env.t_us / 1e6)
+        lat_due.append(now - (due0[0] + (env.seq - 1 - channels) * frame_period_s))  # samples seqs follow the handshake
+        rows_got.append(len(json.loads(env.body)))
         got.set()
 
     sub.on_message = on_message
@@ -125,7 +140,11 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     pub.drain(30)
     time.sleep(0.3)
     lat.clear()
+    lat_due.clear()
+    rows_got.clear()
+    est0 = sum(e.estimates_out for _, e in edges)
     cpu0, t0 = time.process_time(), time.monotonic()
+    due0[0] = time.time()
     behind = 0.0
     for i in range(2, frames):
         due = t0 + i * frame_period_s
@@ -142,17 +161,24 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     wall = time.monotonic() - t0
     samples = nodes * channels * (frames - 2) * rows
     arr = np.array(lat) if lat else np.array([np.nan])
+    arr_due = np.array(lat_due) if lat_due else np.array([np.nan])
     print(f"paced into Mosquitto: {nodes} nodes x {channels} ch = {nodes * channels} channels at 10 Hz, "
           f"{frames - 2} frames each after 2 of warm-up ({wall:.1f} s wall)")
     print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
           f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed alone {feed_cpu:.1f} s")
-    print(f"  frame -> estimate at a subscriber: p50 {np.nanpercentile(arr, 50) * 1e3:.0f} ms, "
-          f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimates); feed fell behind by at most "
-          f"{behind * 1e3:.0f} ms")
+    print(f"  frame fed -> estimate at a subscriber: p50 {np.nanpercentile(arr, 50) * 1e3:.0f} ms, "
+          f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimate messages, {sum(rows_got)} channel "
+          f"estimates); feed fell behind by at most {behind * 1e3:.0f} ms")
+    print(f"  frame due (sent by the node) -> estimate at a subscriber: p50 {np.nanpercentile(arr_due, 50) * 1e3:.0f} ms, "
+          f"p99 {np.nanpercentile(arr_due, 99) * 1e3:.0f} ms (what a user sees when the feed falls behind)")
+    return {"frames_fed": nodes * (frames - 2), "channel_seconds": nodes * channels * (frames - 2) * frame_period_s,
+            "estimates_made": sum(e.estimates_out for _, e in edges) - est0, "messages_got": len(lat),
+            "estimates_got": sum(rows_got), "p99_s": float(np.nanpercentile(arr, 99)),
+            "p99_due_s": float(np.nanpercentile(arr_due, 99))}
 
 
 def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.Queue[float]",
-            start: "mp.Event") -> None:  # type: ignore[type-arg]
+            start: "mp.Event", finish: "mp.Event") -> None:  # type: ignore[type-arg]
     from leakmon.fleet.ingest import Batch
     from leakmon.fleet.pgstore import PgStore
 
@@ -170,6 +196,7 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
     for b in batches[1:]:
         store.write(b)
     out.put((rows - batch) / (time.monotonic() - t0))
+    finish.wait(60)  # the backend stays until its CPU time is read
     store.close()
 
 
@@ -189,22 +216,68 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> str:
     single = 0.0
     for n in (1, 2):
         q: mp.Queue[float] = ctx.Queue()
-        start = ctx.Event()
-        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{n}-{k}", rows, batch, q, start)) for k in range(n)]
+        start, finish = ctx.Event(), ctx.Event()
+        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{n}-{k}", rows, batch, q, start, finish))
+              for k in range(n)]
         for p in ps:
             p.start()
         time.sleep(3.0)
+        cpu = CpuUse(pg, [p.pid for p in ps if p.pid is not None])
         t0 = time.monotonic()
         start.set()
         rates = [q.get(timeout=600) for _ in ps]
         wall = time.monotonic() - t0
+        used = cpu.used()
+        finish.set()
         for p in ps:
             p.join()
         total = n * (rows - batch) / wall
         single = single or total
         print(f"  {n} instance(s): {total / 1e3:7.1f} k rows/s ({' + '.join(f'{r / 1e3:.1f}k' for r in rates)}), "
               f"x{total / single:.2f} of one")
+        print(f"    CPU over {wall:.2f} s x {cpu.cores} cores: PostgreSQL backends {used['backends'] / wall:.2f} cores, "
+              f"other PostgreSQL processes {used['pg_other'] / wall:.2f}, writer clients {used['clients'] / wall:.2f}; "
+              f"whole machine {used['machine'] / wall:.2f} of {cpu.cores} busy "
+              f"({used['machine'] - used['backends'] - used['pg_other'] - used['clients']:.1f} CPU s by others)")
     return pw
+
+
+class CpuUse:
+    """CPU seconds of the PostgreSQL backends serving the writers, of PostgreSQL's other
+    processes, of the writer clients and of the whole machine (psutil; /proc on Linux),
+    from now to used(): are the cores saturated, or is there room the design leaves?"""
+
+    def __init__(self, pg: servers.Postgres, clients: list[int]) -> None:
+        import psutil
+
+        self.cores = psutil.cpu_count() or 1
+        postmaster = psutil.Process(int((pg.folder / "data" / "postmaster.pid").read_text().split()[0]))
+        self.pg = [postmaster, *postmaster.children()]
+        self.backends = {p.pid for p in self.pg if "leakmon_writer" in " ".join(p.cmdline())}
+        self.clients = [psutil.Process(pid) for pid in clients]
+        self._psutil = psutil
+        self.t0 = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        def cpu(ps: list) -> float:  # type: ignore[type-arg]
+            total = 0.0
+            for p in ps:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except self._psutil.NoSuchProcess:
+                    pass
+            return total
+
+        m = self._psutil.cpu_times()
+        return {"backends": cpu([p for p in self.pg if p.pid in self.backends]),
+                "pg_other": cpu([p for p in self.pg if p.pid not in self.backends]),
+                "clients": cpu(self.clients), "machine": m.user + m.system + getattr(m, "nice", 0.0)
+                + getattr(m, "irq", 0.0) + getattr(m, "softirq", 0.0)}
+
+    def used(self) -> dict[str, float]:
+        t1 = self._sample()
+        return {k: t1[k] - self.t0[k] for k in t1}
 
 
 def through_broker(broker: servers.Broker, pg: servers.Postgres, writer_pw: str, messages: int) -> None:
@@ -267,6 +340,43 @@ def through_broker(broker: servers.Broker, pg: servers.Postgres, writer_pw: str,
               f"{stored} stored in {wall:.1f} s after it resumed: {rate / 1e3:.1f} k rows/s, x{rate / single:.2f} of one")
 
 
+def replug(broker: servers.Broker, root: Path, n: int) -> None:
+    """`leakmon gateway --usb` through n re-plugs of a virtual board; the bench plays udev
+    (tests/usbplay.py): a by-id folder whose link is removed and put back at a new pty."""
+    import os
+    import subprocess
+
+    from usbplay import SERIAL, FrameWatch, UdevPlay, replug_times
+
+    from leakmon import wire
+
+    by_id = root / "by-id"
+    with UdevPlay(by_id) as play:
+        play.plug()
+        watch = FrameWatch(broker.port, "reader", broker.users["reader"], "usb1")
+        log = open(root / "replug-gateway.log", "w+")
+        gw = subprocess.Popen([sys.executable, "-m", "leakmon", "gateway", "--broker",
+                               f"mqtt://gw@127.0.0.1:{broker.port}", "--usb", SERIAL, "--node-id", "usb1",
+                               "--spool", str(root / "replug-spool"), "--no-store-confirm"],
+                              env={**os.environ, "LEAKMON_MQTT_PASSWORD": broker.users["gw"],
+                                   "LEAKMON_SERIAL_BY_ID": str(by_id)}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while not any(g[4] == wire.T_SAMPLES for g in watch.got) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            times = np.array(replug_times(play, watch, n))
+        finally:
+            gw.terminate()
+            gw.wait(20)
+            watch.close()
+    print(f"USB re-plug (udev played: a by-id link re-pointed at a fresh virtual board's new pty), {n} re-plugs:")
+    for k, what in enumerate(("first frame", "first SAMPLES frame")):
+        col = times[:, k]
+        print(f"  link appears -> {what} at a subscriber: p50 {np.nanpercentile(col, 50) * 1e3:.0f} ms, "
+              f"p99 {np.nanpercentile(col, 99) * 1e3:.0f} ms, max {np.nanmax(col) * 1e3:.0f} ms "
+              f"({int(np.sum(col < 2.0))} of {n} under 2 s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=100)
@@ -277,6 +387,7 @@ def main() -> None:
     ap.add_argument("--paced-nodes", type=int, default=100)
     ap.add_argument("--pg-rows", type=int, default=200_000)
     ap.add_argument("--pg-batch", type=int, default=2000)
+    ap.add_argument("--replugs", type=int, default=15, help="USB re-plugs of a virtual board (0: skip)")
     ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
     a = ap.parse_args()
     cpu_path(a.nodes, a.channels, a.frames, a.rows)
@@ -293,6 +404,8 @@ def main() -> None:
             broker.folder.chmod(0o755)
             broker.start()
             paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool")
+            if a.replugs:
+                replug(broker, root, a.replugs)
         bindir = servers.postgres_bin()
         if bindir is not None:
             pg = servers.Postgres(root / "pg", bindir)

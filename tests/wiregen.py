@@ -12,8 +12,10 @@ BMP3_CALIB = bytes.fromhex("236B5849F65CFFCEF42300EA636E79F3F6AA4312C4")
 
 def handshake(channels: int = 1, period_us: int = 100_000, rows: int = 10, seq: int = 0,
               ticks_bits: int = 30) -> bytes:
-    """HELLO and one CALIB per channel (BMP390s at 0x76/0x77 behind a mux)."""
-    chans = [(ch, wire.CHIP_BMP390, 0, ch if channels > 1 else wire.NO_MUX, 0x77, 6) for ch in range(channels)]
+    """HELLO and one CALIB per channel (BMP390s at 0x77/0x76 behind an 8-channel mux;
+    past 16 channels on further buses: a HELLO naming mux channel 8 is refused)."""
+    chans = [(ch, wire.CHIP_BMP390, ch // 16, ch % 8 if channels > 1 else wire.NO_MUX, 0x77 - (ch // 8) % 2, 6)
+             for ch in range(channels)]
     out: bytes = wire.frame(wire.T_HELLO, seq, wire.hello_payload("0.1.0", "synthetic", ticks_bits, period_us, rows, chans))
     for ch in range(channels):
         out += wire.frame(wire.T_CALIB, seq + 1 + ch, wire.calib_payload(ch, wire.CHIP_BMP390, BMP3_CALIB))

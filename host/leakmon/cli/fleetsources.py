@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -20,7 +21,9 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", action="append", default=[], metavar="PORT",
                    help="serial port or pyserial URL of a node; repeat for several")
     p.add_argument("--usb", action="append", default=[], metavar="SERIAL",
-                   help="a node by its USB serial number (found again under any name after a re-plug); repeat")
+                   help="a node by its USB serial number, found in sysfs or udev's /dev/serial/by-id "
+                        "($LEAKMON_SERIAL_BY_ID moves it) at every (re)open: a re-plugged board is "
+                        "followed whatever its new name; repeat")
     p.add_argument("--sim", type=int, nargs="?", const=1, default=0, metavar="N",
                    help="run N virtual boards (default 1)")
     p.add_argument("--node-id", action="append", default=[], metavar="ID",
@@ -57,13 +60,11 @@ def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
     """NodeSources for --port/--sim (leakmon.fleet.runner), opened and closed by stack."""
     from leakmon.fleet.runner import NodeSource
     from leakmon.link.node import Node
+    from leakmon.link.usbports import usb_opener
 
-    # pyserial's hwgrep:// finds the port whose hardware id has this serial number, at
-    # every (re)open: a re-plugged board is found again whatever its device name now.
-    usb = [f"hwgrep://SER={re.escape(s)}" for s in args.usb]
-    if (args.port or usb) and args.sim:
+    if (args.port or args.usb) and args.sim:
         raise LeakmonError("give --port/--usb or --sim, not both")
-    ports = [*args.port, *usb]
+    ports = [*args.port, *args.usb]
     ids = list(args.node_id)
     n = len(ports) if ports else max(args.sim, 1)
     if len(ids) > n:
@@ -78,9 +79,17 @@ def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
     sources = []
     if ports:
         for k, port in enumerate(ports):
-            serial_no = args.usb[k - len(args.port)] if k >= len(args.port) else None
+            serial_no = port if k >= len(args.port) else None
             nid = ids[k] if k < len(ids) else (_sanitize(serial_no) if serial_no else _default_id(port))
-            sources.append(NodeSource(nid, stack.enter_context(Node.open(port, args.baud)), info={"port": port}))
+            if serial_no is None:
+                sources.append(NodeSource(nid, stack.enter_context(Node.open(port, args.baud)), info={"port": port}))
+                continue
+            # Found again by its serial number at every reopen, under whatever name it has then.
+            def found(device: str, nid: str = nid) -> None:
+                log(f"node {nid}: on {os.path.realpath(device)}")
+
+            opener = usb_opener(serial_no, args.baud, found)
+            sources.append(NodeSource(nid, stack.enter_context(Node(opener(), opener)), info={"usb_serial": serial_no}))
         return sources
     from leakmon.sim import scenario as scenario_mod
     from leakmon.sim.board import VirtualBoard

@@ -40,8 +40,11 @@ class FrameKeys:
 
     seq is the wire seq unwrapped past 65535; boot starts anew at the node's boot event
     (its seq restarts) and at the gateway's start, stamped with the gateway's clock so it
-    never repeats. The frame bytes are re-sealed from the decoded frame: the CRC has been
-    checked, so they equal what the node sent.
+    never repeats. After the port was reopened (a re-plug) a seq that went back is a new
+    boot too: the boot event is often lost, sent before the port was open again, but a
+    running node's seq only goes forward (by the frames sent meanwhile, < 32768 of them).
+    The frame bytes are re-sealed from the decoded frame: the CRC has been checked, so
+    they equal what the node sent.
     """
 
     def __init__(self, clock_us: Callable[[], int] = wall_us) -> None:
@@ -50,23 +53,34 @@ class FrameKeys:
         self.boot: int | None = None
         self._last_wire: int | None = None
         self._seq = 0
-        self.pending: list[tuple[int, int, int, bytes]] = []  # (seq, t_us, msg_type, frame bytes)
+        self.pending: list[tuple[int, int, int, bytes, int]] = []  # (seq, t_us, msg_type, frame bytes, boot)
         self.seq_of_wire: dict[int, int] = {}  # wire seq -> key seq, for the estimates of a frame
+        self._reopened = False
+        self.restarts_unheard = 0  # new boots told by a seq going back after a reopen
+
+    def reopened(self) -> None:
+        """The port was opened again: a partial frame is dropped; the next frame may be a new boot's."""
+        self.decoder.drop_pending()
+        self._reopened = True
 
     def feed(self, data: bytes) -> None:
         for fr in self.decoder.feed(data):
             t_us = self.clock_us()
             is_boot = fr.msg_type == wire.T_EVENT and len(fr.payload) > 4 and fr.payload[4] == wire.EV_BOOT
-            if self.boot is None or is_boot:
+            went_back = (self._reopened and not is_boot and self._last_wire is not None
+                         and (fr.seq - self._last_wire) & 0xFFFF >= 0x8000)
+            self._reopened = False
+            self.restarts_unheard += went_back
+            if self.boot is None or is_boot or went_back:
                 self.boot = t_us if self.boot is None or t_us > self.boot else self.boot + 1
                 self._seq = fr.seq
             elif self._last_wire is not None:
                 self._seq += (fr.seq - self._last_wire) & 0xFFFF or 0x10000
             self._last_wire = fr.seq
             self.seq_of_wire[fr.seq] = self._seq
-            self.pending.append((self._seq, t_us, fr.msg_type, wire.frame(fr.msg_type, fr.seq, fr.payload)))
+            self.pending.append((self._seq, t_us, fr.msg_type, wire.frame(fr.msg_type, fr.seq, fr.payload), self.boot))
 
-    def take(self) -> list[tuple[int, int, int, bytes]]:
+    def take(self) -> list[tuple[int, int, int, bytes, int]]:
         out, self.pending = self.pending, []
         return out
 
@@ -93,7 +107,12 @@ class EdgeNode:
         self.node_id = envelope.check_id(node_id)
         self.outbox = outbox
         self.gateway_id = gateway_id
+        self.window_s = window_s
         self.tracker = LeakTracker(window_s)
+        self.restarts = 0  # the node booted again (re-plugged, reset): its estimates start afresh
+        self._tracked = False  # the tracker holds samples
+        self._tracker_boot: int | None = None
+        self._last_t_s: dict[int, float] = {}  # channel -> its last sample's device time
         self.keys = FrameKeys(clock_us)
         self.estimate_every_s = estimate_every_s
         self.home_assistant = home_assistant
@@ -128,20 +147,39 @@ class EdgeNode:
         state = {"state": "online" if online else "offline", "gateway": self.gateway_id, "t_us": wall_us()}
         self.outbox.put_retained(envelope.topic(self.node_id, "state"), json.dumps(state).encode())
 
+    def _restart(self) -> None:
+        self.tracker = LeakTracker(self.window_s)
+        self._tracked = False
+        self._next_estimate.clear()
+        self._last_t_s.clear()
+        self.restarts += 1
+
     def on_items(self, items: list[Item]) -> None:
         """Publish the frames cut since the last call, then the estimates their samples give."""
         boot = self.keys.boot
         frames = self.keys.take()
-        for seq, t_us, _type, raw in frames:
-            self.outbox.put(self._t_topic, envelope.pack(self.node_id, boot or 0, seq, t_us, raw))
+        for seq, t_us, _type, raw, fboot in frames:
+            self.outbox.put(self._t_topic, envelope.pack(self.node_id, fboot, seq, t_us, raw))
         self.frames_out += len(frames)
-        t_of_seq = {seq: t_us for seq, t_us, _, _ in frames}
+        t_of_seq = {seq: t_us for seq, t_us, *_ in frames}
         rows: dict[int, list[dict[str, Any]]] = {}
+        heard = any(isinstance(i, messages.Event) and i.code == wire.EV_BOOT for i in items)
+        if boot != self._tracker_boot:
+            if self._tracked and not heard:
+                self._restart()  # a new boot told by its seq (FrameKeys): the device time starts again
+            self._tracker_boot = boot
         for item in items:
             if isinstance(item, messages.Hello) and self._hello is not None and item != self._hello:
                 self.publish_info(item)  # re-plugged, reflashed or re-configured: the retained info follows
+            if isinstance(item, messages.Event) and item.code == wire.EV_BOOT and self._tracked:
+                self._restart()  # a new boot: its device time starts again; the old window is no estimate of it
             if not isinstance(item, SampleBlock):
                 continue
+            if len(item.t_s):
+                if float(item.t_s[0]) < self._last_t_s.get(item.channel, -math.inf):
+                    self._restart()  # device time went back with no boot heard: the node started again
+                self._last_t_s[item.channel] = float(item.t_s[-1])
+            self._tracked = True
             u = self.tracker.add(item)
             if u is None:
                 continue

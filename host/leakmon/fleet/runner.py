@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from leakmon.errors import HandshakeError, LeakmonError
 from leakmon.fleet.edge import EdgeNode, Outbox
 from leakmon.link.node import Node
-from leakmon.link.reconnect import ReconnectingReader
+from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.wire import messages
 from leakmon.wire.stream import SampleBlock
 
 HANDSHAKE_RETRY_S = 2.0
+RECONNECT_RETRY_S = 0.1  # a re-plugged board is looked for this often: finding it costs a directory listing
 
 
 @dataclass
@@ -54,12 +55,18 @@ class NodeThread(threading.Thread):
                 self.stop.wait(HANDSHAKE_RETRY_S)
         return None
 
+    def _gap(self, g: Gap) -> None:
+        what = ("the node restarted" if g.node_restarted else
+                f"{g.lost_frames} frames lost, {g.device_s:.1f} s of device time" if g.device_s is not None else
+                f"{g.lost_frames} frames lost")
+        self.log(f"node {self.src.node_id}: link back after {g.host_s:.1f} s: {what}")
+
     def run(self) -> None:
         node = self.src.node
         node.rx_taps.append(self.edge.on_bytes)
-        reader = ReconnectingReader(node, stop=self.stop,
+        reader = ReconnectingReader(node, retry_s=RECONNECT_RETRY_S, stop=self.stop,
                                     on_lost=lambda e: self.log(f"node {self.src.node_id}: {e}; reconnecting"),
-                                    on_reopened=lambda: self.edge.keys.decoder.drop_pending())
+                                    on_gap=self._gap, on_reopened=self.edge.keys.reopened)
         try:
             hello = self._handshake()
             if hello is None:

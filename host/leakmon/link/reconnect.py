@@ -14,6 +14,8 @@ from leakmon.link.node import Node
 from leakmon.wire import messages
 from leakmon.wire.stream import Item, SampleBlock
 
+SEQ_BACK = 0x8000  # frames "lost" past this: the 16-bit seq went back, the node started again
+
 
 @dataclass(frozen=True, slots=True)
 class Gap:
@@ -82,9 +84,15 @@ class ReconnectingReader:
         lost_at, lost_before, last = self._outage
         self._outage = None
         restarted, self._restarted = self._restarted, False
-        lost = None if restarted else self.node.stream.stats.lost_frames - lost_before
+        lost: int | None = self.node.stream.stats.lost_frames - lost_before
         device_s = None
-        if last is not None and not restarted and len(last.t_s) and len(first.t_s):
+        if last is not None and len(last.t_s) and len(first.t_s):
             period_s = float(last.t_s[1] - last.t_s[0]) if len(last.t_s) > 1 else 0.0
             device_s = float(first.t_s[0] - last.t_s[-1]) - period_s
+        # The boot event is often lost (sent before the port was open again), but a running
+        # node's seq and clock only go forward: either going back means it restarted.
+        if (lost is not None and lost >= SEQ_BACK) or (device_s is not None and device_s < -1e-6):
+            restarted = True
+        if restarted:
+            lost = device_s = None
         self.on_gap(Gap(self._clock() - lost_at, lost, device_s, restarted))
