@@ -40,7 +40,7 @@ import servers
 import wiregen
 
 from leakmon.fleet import envelope
-from leakmon.fleet.edge import EdgeNode
+from leakmon.fleet.edge import ESTIMATE_EVERY_S, EdgeNode
 from leakmon.wire.stream import NodeStream, SampleBlock
 
 
@@ -76,26 +76,29 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
     base = time.process_time() - t0
     if decoded != samples:  # a HELLO the stream core refuses leaves nothing to time (as on 2026-12-01)
         raise SystemExit(f"bench: the synthetic nodes decode to {decoded} of {samples} samples ({s.refused})")
-    out = NullOutbox()
-    t0 = time.process_time()
-    for k, (hs, fr) in enumerate(streams):
-        s = NodeStream()
-        e = EdgeNode(f"n{k}", out, 600.0)
-        e.on_bytes(hs)
-        e.on_items(s.feed(hs))
-        for f in fr:
-            e.on_bytes(f)
-            e.on_items(s.feed(f))
-    path = time.process_time() - t0
     print(f"live path, {nodes} nodes x {channels} ch x {rows} rows/frame, {samples / 1e6:.2f} M samples (CPU s)")
-    print(f"{'path':40} {'s':>7} {'Msamples/s':>11} {'channels@10Hz':>14} {'x decode':>9}")
-    for name, s in (("NodeStream decode only (baseline)", base), ("gateway live path -> null outbox", path)):
-        print(f"{name:40} {s:7.2f} {samples / s / 1e6:11.3f} {samples / s / 10:14.0f} {s / base:9.2f}")
-    print(f"messages out: {out.n} ({out.n / path:.0f}/s)")
+    print(f"{'path':46} {'s':>7} {'Msamples/s':>11} {'channels@10Hz':>14} {'x decode':>9}")
+    print(f"{'NodeStream decode only (baseline)':46} {base:7.2f} {samples / base / 1e6:11.3f} "
+          f"{samples / base / 10:14.0f} {1.0:9.2f}")
+    for every_s in sorted({1.0, ESTIMATE_EVERY_S, 60.0}):
+        out = NullOutbox()
+        t0 = time.process_time()
+        for k, (hs, fr) in enumerate(streams):
+            s = NodeStream()
+            e = EdgeNode(f"n{k}", out, 600.0, estimate_every_s=every_s)
+            e.on_bytes(hs)
+            e.on_items(s.feed(hs))
+            for f in fr:
+                e.on_bytes(f)
+                e.on_items(s.feed(f))
+        path = time.process_time() - t0
+        name = f"gateway, an estimate every {every_s:g} s" + (" (default)" if every_s == ESTIMATE_EVERY_S else "")
+        print(f"{name:46} {path:7.2f} {samples / path / 1e6:11.3f} {samples / path / 10:14.0f} {path / base:9.2f}"
+              f"   ({out.n} messages)")
 
 
 def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
-          spool_dir: Path) -> dict[str, float]:
+          spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S) -> dict[str, float]:
     """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
     Returns what was fed and what the subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
@@ -129,7 +132,8 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     pub = Publisher(parse_broker(f"mqtt://gw@127.0.0.1:{broker.port}"), broker.users["gw"], "gw",
                     Spool(spool_dir), confirm=False, log=lambda m: None)
     pub.start()
-    edges = [(NodeStream(), EdgeNode(f"n{k}", pub, 600.0)) for k in range(nodes)]
+    edges = [(NodeStream(), EdgeNode(f"n{k}", pub, 600.0, estimate_every_s=estimate_every_s))
+             for k in range(nodes)]
     for (s, e), (hs, _) in zip(edges, streams):
         e.on_bytes(hs)
         e.on_items(s.feed(hs))
@@ -163,6 +167,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     arr = np.array(lat) if lat else np.array([np.nan])
     arr_due = np.array(lat_due) if lat_due else np.array([np.nan])
     print(f"paced into Mosquitto: {nodes} nodes x {channels} ch = {nodes * channels} channels at 10 Hz, "
+          f"an estimate every {estimate_every_s:g} s, "
           f"{frames - 2} frames each after 2 of warm-up ({wall:.1f} s wall)")
     print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
           f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed alone {feed_cpu:.1f} s")
@@ -385,6 +390,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10)
     ap.add_argument("--paced-s", type=float, default=10.0)
     ap.add_argument("--paced-nodes", type=int, default=100)
+    ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
     ap.add_argument("--pg-rows", type=int, default=200_000)
     ap.add_argument("--pg-batch", type=int, default=2000)
     ap.add_argument("--replugs", type=int, default=15, help="USB re-plugs of a virtual board (0: skip)")
@@ -403,7 +409,7 @@ def main() -> None:
             broker.folder.mkdir(parents=True)
             broker.folder.chmod(0o755)
             broker.start()
-            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool")
+            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every)
             if a.replugs:
                 replug(broker, root, a.replugs)
         bindir = servers.postgres_bin()

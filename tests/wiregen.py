@@ -23,11 +23,17 @@ def handshake(channels: int = 1, period_us: int = 100_000, rows: int = 10, seq: 
 
 
 def samples(n_frames: int, channels: int = 1, rows: int = 10, period_us: int = 100_000, seq: int = 0,
-            t0_us: int = 0, ticks_bits: int = 30, seed: int = 0) -> bytes:
-    """n_frames SAMPLES frames of plausible raw counts (pressure ~ 1 atm, temperature ~ 20 C, noisy)."""
+            t0_us: int = 0, ticks_bits: int = 30, seed: int = 0, ramp_from_row: int | None = None,
+            ramp_counts_per_row: float = 0.0) -> bytes:
+    """n_frames SAMPLES frames of plausible raw counts (pressure ~ 1 atm, temperature ~ 20 C, noisy);
+    from row ramp_from_row on, the raw pressure count moves by ramp_counts_per_row per row."""
     rng = np.random.default_rng(seed)
     n = n_frames * rows * channels
-    p = (6_700_000 + rng.integers(-4000, 4000, n)).astype("<u4").view(np.uint8).reshape(n, 4)[:, :3]
+    ramp = np.zeros(n)
+    if ramp_from_row is not None:
+        row = np.arange(n) // channels
+        ramp = np.maximum(row - ramp_from_row, 0) * ramp_counts_per_row
+    p = (6_700_000 + rng.integers(-4000, 4000, n) + np.round(ramp).astype(np.int64)).astype("<u4").view(np.uint8).reshape(n, 4)[:, :3]
     t = (8_400_000 + rng.integers(-4000, 4000, n)).astype("<u4").view(np.uint8).reshape(n, 4)[:, :3]
     raw = np.concatenate([p, t], axis=1).reshape(n_frames, rows * channels * 6)
     chans = [(ch, 6) for ch in range(channels)]

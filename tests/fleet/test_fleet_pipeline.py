@@ -13,8 +13,9 @@ def test_two_sites_into_postgres(broker, db, procs, tmp_path: Path) -> None:
     serve = procs("serve", *serve_args(broker, db))
     serve.wait_log("subscribed")
     ga = procs("gw-a", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool-a",
-                                     "--speed", "20", "--duration", "40"))
-    gb = procs("gw-b", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool-b", "--speed", "20", "--duration", "40"))
+                                     "--speed", "20", "--duration", "40", "--estimate-every", "1"))
+    gb = procs("gw-b", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool-b", "--speed", "20", "--duration", "40",
+                                     "--estimate-every", "1"))
     assert ga.wait(90) == 0, ga.log
     assert gb.wait(90) == 0, gb.log
     published = {**ga.published(), **gb.published()}
@@ -39,7 +40,8 @@ def test_embedded_default_one_command(tmp_path: Path, procs) -> None:
     """`leakmon serve --sim` and nothing else: a SQLite file with every frame."""
     import sqlite3
 
-    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "30", "--store", "lab.sqlite", "--notes"], {},
+    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "30", "--store", "lab.sqlite", "--notes",
+                           "--estimate-every", "1"], {},
               stdin_text="sim0 hatch hatch 3 closed\nsim9 note no such node\nsim0 note leak check by JD\n")
     assert p.wait(60) == 0, p.log
     published = p.published()

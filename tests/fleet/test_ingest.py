@@ -27,7 +27,7 @@ def _edge_messages(frames: int = 40, channels: int = 2) -> Box:
     from leakmon.wire.stream import NodeStream
 
     box = Box()
-    edge = EdgeNode("a1", box, window_s=60.0)
+    edge = EdgeNode("a1", box, window_s=60.0, estimate_every_s=1.0)
     stream = NodeStream()
     for chunk in (wiregen.handshake(channels), wiregen.samples(frames, channels, seq=1 + channels)):
         edge.on_bytes(chunk)
@@ -51,6 +51,42 @@ def test_gateway_messages_are_all_accepted_with_contiguous_keys() -> None:
     conf = ingest.confirmations(batch)
     frame_conf = [json.loads(p) for t, p in conf if json.loads(p)["kind"] == "frame"]
     assert frame_conf[0]["seqs"] == [[seqs[0], seqs[-1]]]
+
+
+def _alarm_run(every_s: float) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """400 s of two channels whose raw pressure count ramps from 200 s on (a leak's onset)."""
+    from leakmon.wire.stream import NodeStream
+
+    box, stream = Box(), NodeStream()
+    edge = EdgeNode("a1", box, window_s=120.0, estimate_every_s=every_s)
+    data = wiregen.samples(400, 2, seq=3, ramp_from_row=2000, ramp_counts_per_row=20.0)
+    for chunk in (wiregen.handshake(2), data):
+        edge.on_bytes(chunk)
+        edge.on_items(stream.feed(chunk))
+    bodies = {k: [r for t, p in box.msgs if t.endswith(k) for r in json.loads(envelope.unpack(p).body)]
+              for k in ("/estimate", "/alarm")}  # fmt: skip
+    return bodies["/estimate"], bodies["/alarm"]
+
+
+def test_estimates_at_their_cadence_and_alarms_on_the_block_that_raises_them() -> None:
+    every_block, every_block_alarms = _alarm_run(1.0)
+    sparse, sparse_alarms = _alarm_run(10.0)
+    assert every_block_alarms, "the ramp must raise the onset alarm (else this test shows nothing)"
+    # the alarm goes out on the same block, with the same figures, whatever the estimate cadence
+    assert sparse_alarms == every_block_alarms
+    for ch in (0, 1):
+        t_dense = [r["t_s"] for r in every_block if r["channel"] == ch]
+        t_sparse = [r["t_s"] for r in sparse if r["channel"] == ch]
+        assert len(t_dense) >= 390 and 0.09 * len(t_dense) <= len(t_sparse) <= 0.11 * len(t_dense) + 1
+        gaps = [b - a for a, b in zip(t_sparse, t_sparse[1:])]
+        assert 0 < gaps[0] <= 10.5  # the first as soon as there is a window, then onto the channel's grid
+        assert min(gaps[1:]) > 9.5 and max(gaps[1:]) < 10.5  # one per 10 s of device time, never a burst
+        # a sparse estimate is the same estimate the dense run made on that block
+        dense = {r["t_s"]: r for r in every_block if r["channel"] == ch}
+        assert all(dense[r["t_s"]] == r for r in sparse if r["channel"] == ch)
+    # after the first, the channels' estimates fall on different blocks (the CPU stays level)
+    second = {ch: sorted(r["t_s"] for r in sparse if r["channel"] == ch)[1] for ch in (0, 1)}
+    assert second[0] != second[1]
 
 
 def test_refusals() -> None:

@@ -43,7 +43,7 @@ def bench_broker(server_root: Path):
 
 def test_paced_run_publishes_an_estimate_per_channel_per_second(bench_broker, tmp_path: Path) -> None:
     nodes, channels, rows, seconds = 3, 10, 10, 4.0  # a frame of 10 rows at 10 Hz is one device second
-    got = _bench().paced(bench_broker, nodes, channels, rows, seconds, tmp_path / "spool")
+    got = _bench().paced(bench_broker, nodes, channels, rows, seconds, tmp_path / "spool", estimate_every_s=1.0)
     assert got["channel_seconds"] == nodes * channels * 5  # int(4 / 1) + 3 frames, 2 of them warm-up
     assert got["estimates_made"] == got["channel_seconds"], got  # the gateway: one per channel per second
     assert got["estimates_got"] == got["estimates_made"], got  # the subscriber: all of them

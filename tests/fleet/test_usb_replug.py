@@ -146,7 +146,7 @@ def test_a_node_that_started_again_unheard_gets_a_fresh_estimate() -> None:
             pass
 
     box = Box()
-    edge, stream = EdgeNode("a1", box, window_s=60.0), NodeStream()
+    edge, stream = EdgeNode("a1", box, window_s=60.0, estimate_every_s=1.0), NodeStream()
     before = wiregen.handshake() + wiregen.samples(20, seq=2, t0_us=50_000_000, seed=1)
     after = wiregen.samples(20, seq=2000, t0_us=1_000_000, seed=2)  # 49 s earlier on the device's clock
     for chunk in (before, after):

@@ -101,6 +101,14 @@ class LeakTracker:
         return estimate_leak(t, p, tk, self.limit_pa)
 
     def add(self, block: SampleBlock) -> LeakUpdate | None:
+        """Take a block and estimate its channel's window (what `monitor` does per block)."""
+        self.ingest(block)
+        return self.update(block)
+
+    def ingest(self, block: SampleBlock) -> None:
+        """Take a block into the window and the onset detector, without estimating: O(block).
+        The estimate is O(window) (it chooses the model afresh), so a gateway with many
+        channels ingests every block and calls update() only at its estimate cadence."""
         win = self._windows.get(block.channel)
         if win is None:
             win = self._windows[block.channel] = TrailingWindow(self.window_s, 3)
@@ -108,6 +116,15 @@ class LeakTracker:
         cusum = self._cusum(block)
         if cusum is not None:
             cusum.update(block.t_s, block.pressure_pa / block.temperature_k)
+
+    def first_alarm_t_s(self, channel: int) -> float | None:
+        """Device time of the channel's first onset alarm (None: none yet). O(1)."""
+        cusum = self._cusums.get(channel)
+        return cusum.alarms[0].t_alarm_s if cusum is not None and cusum.alarms else None
+
+    def update(self, block: SampleBlock) -> LeakUpdate | None:
+        """The state of the channel of `block` (its latest, already ingested) after it."""
+        cusum = self._cusums.get(block.channel)
         est = self.estimate(block.channel)
         if est is None:
             return None

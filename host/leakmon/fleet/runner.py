@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from leakmon.errors import HandshakeError, LeakmonError
-from leakmon.fleet.edge import EdgeNode, Outbox
+from leakmon.fleet.edge import ESTIMATE_EVERY_S, EdgeNode, Outbox
 from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.wire import messages
@@ -30,13 +30,14 @@ class NodeSource:
 class NodeThread(threading.Thread):
     def __init__(self, src: NodeSource, outbox: Outbox, stop: threading.Event, *, gateway_id: str,
                  window_s: float, duration_s: float | None, log: Callable[[str], None],
-                 home_assistant: bool = False) -> None:
+                 home_assistant: bool = False, estimate_every_s: float = ESTIMATE_EVERY_S) -> None:
         super().__init__(name=f"leakmon-node-{src.node_id}", daemon=True)
         self.src = src
         self.stop = stop
         self.duration_s = duration_s
         self.log = log
-        self.edge = EdgeNode(src.node_id, outbox, window_s, gateway_id, home_assistant=home_assistant)
+        self.edge = EdgeNode(src.node_id, outbox, window_s, gateway_id, estimate_every_s=estimate_every_s,
+                             home_assistant=home_assistant)
         self.error: BaseException | None = None
         self.done = threading.Event()
 
@@ -96,11 +97,12 @@ class NodeThread(threading.Thread):
 
 def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, *, gateway_id: str = "",
               window_s: float = 600.0, duration_s: float | None = None, check: Callable[[], None] = lambda: None,
-              log: Callable[[str], None] = print, home_assistant: bool = False) -> list[NodeThread]:
+              log: Callable[[str], None] = print, home_assistant: bool = False,
+              estimate_every_s: float = ESTIMATE_EVERY_S) -> list[NodeThread]:
     """Run every node until stop is set or each has run duration_s of device time;
     check() is called meanwhile (it raises the publisher's fatal error)."""
     threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
-                          home_assistant=home_assistant) for s in sources]
+                          home_assistant=home_assistant, estimate_every_s=estimate_every_s) for s in sources]
     for t in threads:
         t.start()
     try:

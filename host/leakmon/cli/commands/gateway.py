@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 threads = run_nodes(sources, pub, stop, gateway_id=gateway_id, window_s=args.window,
                                     duration_s=args.duration, check=pub.check, log=log,
-                                    home_assistant=args.ha_discovery)
+                                    home_assistant=args.ha_discovery, estimate_every_s=args.estimate_every)
             except KeyboardInterrupt:
                 stop.set()
                 threads = []

@@ -88,7 +88,8 @@ def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) ->
         start_notes(args, outbox, [s.node_id for s in sources])
         log(f"storing {len(sources)} node(s) into {'PostgreSQL' if args.db else args.store}")
         try:
-            threads = run_nodes(sources, outbox, stop, window_s=args.window, duration_s=args.duration, log=log)
+            threads = run_nodes(sources, outbox, stop, window_s=args.window, duration_s=args.duration, log=log,
+                                estimate_every_s=args.estimate_every)
         finally:
             outbox.flush()
         for t in threads:
