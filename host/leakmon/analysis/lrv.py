@@ -10,15 +10,30 @@ Why this estimator (measured in bench/validate_analysis.py, table in bench/RESUL
   window cannot observe directly, because the fitted line absorbs it. So the window is cut into
   BATCHES equal batches (by sample index); the batch means of the residuals are projected on
   cosine modes k = 2..BATCHES-1 (orthogonal to the fitted level and line), whose powers P_k
-  sample the noise spectrum from about 1/T to BATCHES/(2T). A power law A k^-beta is fitted to
-  them by Whittle's likelihood over a grid of beta in [0, 2.5] (0 white or short memory, 1
-  flicker, 2 random walk) and extrapolated to the slope's mode k = 1. White noise gives the
-  textbook variance; long memory is extrapolated rather than missed.
+  sample the noise spectrum from about 1/T to BATCHES/(2T).
+- The spectrum fitted to them is a white floor plus a power law f^-beta (SHAPE_EXPONENTS,
+  with the floor holding SHAPE_FLOORS of mode 2's power), by Whittle's likelihood profiled
+  over the scale, on a grid of shapes. One pure power law (the estimator before 2026-12-01)
+  cannot bend: a random walk that rises above the white noise only at modes 2..4 was fitted
+  as a shallow law and extrapolated short (random-walk coverage 83-87 %); the floor lets the
+  low modes rise steeply while the high ones stay flat. Each shape's expected mode powers
+  and slope variance are its exact spectral integrals over the mode and slope weights
+  (`_shape_table`), not the k^-beta extrapolation to "mode 1": the model itself says what
+  the slope's variance is once its mode powers are fitted.
 - Everything needs only batch sums of t and y, so the one-shot fit, every sliding window
   (prefix sums) and the live tracker compute the same number to rounding.
-- The interval is t(BATCHES - 3) times the standard error times BASE + WIDEN * beta: with
-  14 modes the fitted exponent is uncertain, and the extrapolation with it (calibrated on
-  Gaussian power-law noise of known covariance; validated on the noise battery).
+- The interval is T_QUANTILE * (HW_BASE + HW_WIDEN * log2 V) standard errors, where V is the
+  fitted shape's slope variance over white noise of the same mode-2 power (V = 1 white,
+  1.7 flicker, 3.9 random walk): the more the variance rests on an extrapolation from 14
+  chi-square(1) powers to the slope's own scale, the less the fitted shape is to be trusted,
+  and the wider the interval. HW_WIDEN = 2 HW_BASE, HW_BASE sets white noise at 96 %: measured
+  on 3000 drawn records per battery family (seeds apart from the CI test's and the bench's);
+  a steeper widening buys little coverage for much width.
+- Not identifiable: a random walk can hide under the white floor at modes 2..15 and still
+  dominate at the slope's scale (its power grows as 1/k^2 towards k = 1). Windows fitted as
+  white then hold a walk's slope in about 65 % of cases, against 92 % for white noise; no
+  widening of white-looking windows fixes that without over-covering white noise (measured,
+  bench/RESULTS.md). Random-walk coverage stays near 88-90 %.
 Below MIN_SAMPLES samples there is too little to see correlation; the textbook white-noise
 interval is used and noise_exponent is NaN.
 """
@@ -38,14 +53,21 @@ IntArray = npt.NDArray[np.int64]
 
 BATCHES: Final = 16
 MIN_SAMPLES: Final = 2 * BATCHES
+# The lack-of-fit path (first_mode > 2, analysis/decay.py) keeps one pure power law over
+# this grid of exponents, its interval widened by BASE + WIDEN * beta (calibrated on Gaussian
+# power-law noise of exact covariance; decay.py uses the two constants itself).
 EXPONENTS: Final = np.linspace(0.0, 2.5, 11)
-# Interval: T_QUANTILE * (BASE + WIDEN * beta) times the standard error, calibrated on
-# Gaussian power-law noise of exact covariance (beta 0 to 2), not on the battery: below 1 at
-# beta 0 because the choice of exponent already errs high on white noise (the mean variance
-# comes out 2.3x, the median 1.2x); growing with beta because 14 modes pin the exponent
-# loosely and the extrapolation with it.
 BASE: Final = 0.9
 WIDEN: Final = 0.5
+# The slope's path (first_mode = 2): white, or a white floor holding SHAPE_FLOORS of mode 2's
+# power under a power law f^-beta. 16 shapes: per-window cost about 1.45x the 11 of a pure
+# law, the budget (bench/RESULTS.md); a finer grid of floors measured no better.
+SHAPE_EXPONENTS: Final = (0.5, 1.0, 1.5, 2.0, 2.5)
+SHAPE_FLOORS: Final = (0.0, 0.4, 0.7)
+# Interval: T_QUANTILE * (HW_BASE + HW_WIDEN * log2 V) standard errors (see the module
+# docstring): white noise at 96 %, widening with how far the slope's variance is extrapolated.
+HW_BASE: Final = 0.97
+HW_WIDEN: Final = 1.94
 CONFIDENCE: Final = 0.95
 
 
@@ -66,11 +88,7 @@ def _modes() -> FloatArray:
 
 MODES: Final = _modes()  # (BATCHES - 2, BATCHES)
 _K: Final = np.arange(2, BATCHES, dtype=np.float64)
-_POWER: Final = _K[None, :] ** EXPONENTS[:, None] / _K.size  # A_g = P . k^beta_g / K
-# Whittle: maximizing -K log A_g + beta_g sum(log k) is minimizing A_g exp(-beta_g mean log k).
-_PENALTY: Final = np.exp(-EXPONENTS * float(np.log(_K).mean()))
 _MATMUL_FLOPS: Final = 200_000  # m * n * k per chunk; OpenBLAS threads above 262,144
-_SCORE: Final = _POWER * _PENALTY[:, None]
 T_QUANTILE: Final = student_t_ppf(0.5 + CONFIDENCE / 2.0, BATCHES - 3.0)
 
 
@@ -108,17 +126,69 @@ def edge_modes(n: int) -> FloatArray:
     return out
 
 
+def _shape_table(n: int = 256, pad: int = 32) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(exponent (shapes,), expected mode powers (shapes, BATCHES - 2), slope variance
+    (shapes,)) of each spectral shape, mode 2's power = 1 and the slope's variance in units
+    of mode power times BATCHES / (n Sxx) (white noise: every entry 1). Exact spectral
+    integrals over the weights the modes and the slope put on the samples (after the OLS
+    line is removed); a power law is self-similar, so one n serves every window (n = 128
+    and 1024 agree to 3 digits)."""
+    edges = batch_edges(n)
+    lengths = np.diff(edges).astype(np.float64)
+    batch = np.repeat(np.arange(BATCHES), np.diff(edges))
+    x = np.arange(n) - (n - 1) / 2.0
+    sxx = float(x @ x)
+    w = MODES[:, batch] / lengths[batch]
+    w -= w.mean(axis=1, keepdims=True) + np.outer(w @ x / sxx, x)  # acts on the residuals
+    w = np.vstack([w, x * math.sqrt(BATCHES / (n * sxx))])  # the slope, white = mode power
+    gain = np.abs(np.fft.rfft(w, pad * n, axis=1)) ** 2
+    f = np.arange(gain.shape[1]) / (pad * n)
+    white = gain.sum(axis=1)
+    exps, powers, slopes = [0.0], [white[:-1] / white[0]], [1.0]
+    for beta in SHAPE_EXPONENTS:
+        law = gain[:, 1:] @ f[1:] ** -beta
+        law /= law[0]
+        for floor in SHAPE_FLOORS:
+            mix = floor * white / white[0] + (1.0 - floor) * law
+            exps.append(beta)
+            powers.append(mix[:-1])
+            slopes.append(float(mix[-1]))
+    return np.array(exps), np.array(powers), np.array(slopes)
+
+
+_SHAPE_LAW, _SHAPE_POWER, _SHAPE_SLOPE = _shape_table()
+# The exponent reported (noise_exponent) is the effective one at the slope's scale: that of
+# the pure power law with the same slope variance. A steep law under a 70 % floor is mostly
+# white where the slope lives, and white noise picks such shapes by chance.
+_PURE_LAWS = np.r_[0, 1 + len(SHAPE_FLOORS) * np.arange(len(SHAPE_EXPONENTS))]  # floor 0
+_SHAPE_BETA: Final = np.interp(
+    np.log2(_SHAPE_SLOPE), np.log2(_SHAPE_SLOPE[_PURE_LAWS]), _SHAPE_LAW[_PURE_LAWS]
+)
+# Whittle, profiled over the scale c (P_k ~ c m_k chi-square(1)): the best shape minimizes
+# mean(P_k / m_k) * geomean(m_k); c = mean(P_k / m_k) and the slope variance c V.
+# A floor under a law is one parameter more: Akaike's 2 per parameter on the deviance
+# (K log score), or white noise whose mode 2 comes out large by chance reads as a steep law
+# under a floor 25 % of the time (9 % with it; slow-drift warnings key on the exponent).
+_SHAPE_FLOOR: Final = np.r_[0.0, np.tile(SHAPE_FLOORS, len(SHAPE_EXPONENTS))]
+_SHAPE_AIC: Final = np.exp(2.0 / _K.size * (_SHAPE_FLOOR > 0.0))
+_SHAPE_GEO: Final = np.exp(np.log(_SHAPE_POWER).mean(axis=1))
+_SHAPE_SCORE: Final = _SHAPE_AIC[:, None] * _SHAPE_GEO[:, None] / _SHAPE_POWER / _K.size
+_SHAPE_VAR: Final = _SHAPE_SLOPE / _SHAPE_GEO / _SHAPE_AIC  # the slope variance per unit score
+_SHAPE_HALF_WIDTH: Final = T_QUANTILE * (HW_BASE + HW_WIDEN * np.log2(_SHAPE_SLOPE))
+
+
 def spectral_variance(
     modes: FloatArray, n: int, sxx: FloatArray | float, first_mode: int = 2
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Slope variance, fitted exponent and interval half-width factor (times the standard
-    error) of n-sample windows from their mode amplitudes (BATCHES - 2, ...) and Sxx.
-    first_mode > 2 fits the power law on modes first_mode.. only (a lack-of-fit test keeps
-    the lowest modes, where a smooth misfit lives, out of the noise estimate)."""
+    """Slope variance, fitted exponent (of the slow component; 0 white) and interval
+    half-width factor (times the standard error) of n-sample windows from their mode
+    amplitudes (BATCHES - 2, ...) and Sxx.
+    first_mode > 2 fits one pure power law on modes first_mode.. only (a lack-of-fit test
+    keeps the lowest modes, where a smooth misfit lives, out of the noise estimate)."""
     flat = modes.reshape(modes.shape[0], -1)
+    shape = modes.shape[1:]
     if first_mode == 2:
-        score = small_matmul(_SCORE, np.square(flat))  # (exponents, windows)
-        penalty = _PENALTY
+        score = small_matmul(_SHAPE_SCORE, np.square(flat))  # (shapes, windows)
     else:
         k = _K[first_mode - 2 :]
         penalty = np.exp(-EXPONENTS * float(np.log(k).mean()))
@@ -126,9 +196,11 @@ def spectral_variance(
         score = weights @ np.square(flat[first_mode - 2 :])
     low = score.min(axis=0)
     best = np.zeros(low.shape, np.intp)
-    for g in range(1, EXPONENTS.size):  # argmin along axis 0, without its strided reduction
+    for g in range(1, score.shape[0]):  # argmin along axis 0, without its strided reduction
         best[score[g] == low] = g
-    shape = modes.shape[1:]
+    if first_mode == 2:
+        var = (low * _SHAPE_VAR[best] * (n / BATCHES)).reshape(shape) / sxx
+        return var, _SHAPE_BETA[best].reshape(shape), _SHAPE_HALF_WIDTH[best].reshape(shape)
     var = (low / penalty[best] * (n / BATCHES)).reshape(shape) / sxx
     beta = EXPONENTS[best].reshape(shape)
     return var, beta, T_QUANTILE * (BASE + WIDEN * beta)
