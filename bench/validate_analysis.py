@@ -58,10 +58,11 @@ def battery(runs: int, seed: int) -> None:
           "with n <= 1024; goal <= 1.25); halfwidth/sd: median interval half-width over the "
           "OLS slope's true sd")
     print("   coverage by what the window shows (the same short draws; noise exponent fitted):")
-    print(f"   {'family':28} {'looks white':>20} {'exponent (0, 1)':>20} {'exponent >= 1':>20}")
+    print(f"   {'family':28} {'looks white':>22} {'exponent (0, 1)':>22} {'exponent >= 1':>22}"
+          "   (share of records: coverage)")
     for family in ("white", "flicker", "random walk"):
         cells = by_exponent(family, runs, seed)
-        print(f"   {family:28} " + " ".join(f"{100 * c:5.1f}% of {100 * share:5.1f}%   "
+        print(f"   {family:28} " + " ".join(f"{100 * share:9.1f}%: {100 * c:5.1f}%    "
                                           for share, c in cells))  # fmt: skip
     print("   a walk or flicker that hides under the white floor at modes 2..15 still dominates "
           "at the slope's scale:\n   where the window looks white, no interval that keeps white "
