@@ -35,7 +35,7 @@ def test_coverage_is_91_to_98_percent_and_spread_near_the_gls_bound(family: str)
     assert r.ols_vs_gls < 1.25, r
 
 
-@pytest.mark.parametrize(("family", "overall"), [("flicker", 0.87), ("random walk", 0.80)])
+@pytest.mark.parametrize(("family", "overall"), [("flicker", 0.88), ("random walk", 0.85)])
 def test_long_memory_is_covered_where_the_window_shows_it(family: str, overall: float) -> None:
     # The same draws as run_family; coverage split by the fitted exponent.
     seeds = np.random.SeedSequence([MASTER_SEED, FAMILIES.index(family), len("short")])
@@ -46,9 +46,9 @@ def test_long_memory_is_covered_where_the_window_shows_it(family: str, overall: 
         covered.append(f.ci95_low <= d.true_slope <= f.ci95_high)
         slow.append(f.noise_exponent > 0.0)
     c, s = np.array(covered), np.array(slow)
-    assert c[s].mean() >= 0.91, (c[s].mean(), s.mean())  # measured 92-98 %
+    assert c[s].mean() >= 0.91, (c[s].mean(), s.mean())  # measured 95-100 %
     assert s.mean() >= 0.5, s.mean()  # the slow component is seen in most records
-    assert c.mean() >= overall, c.mean()  # measured 89-92 % flicker, 82-88 % walk
+    assert c.mean() >= overall, c.mean()  # measured 91-94 % flicker, 88-91 % walk
 
 
 def test_unmeasured_gas_temperature_drift_widens_or_is_flagged() -> None:
