@@ -137,7 +137,7 @@ def expected_fit(t: FloatArray, y: FloatArray) -> dict[str, float]:
         v = float(lrv._SHAPE_SLOPE[g])
         beta = law[1]
         se = math.sqrt(c * v * n / 16 / sxx)
-        half = student_t_ppf(0.975, 13.0) * (lrv.HW_BASE + lrv.HW_WIDEN * math.log2(v)) * se
+        half = student_t_ppf(0.975, 13.0) * (lrv.HW_BASE + lrv.HW_WIDEN * min(math.log2(v), 1.0)) * se
     n_eff = min(n * sigma**2 / sxx / se**2, n) if se > 0 else float(n)
     return dict(slope=slope, intercept=float(y.mean()), stderr=se, ci95_low=slope - half,
                 ci95_high=slope + half, residual_sigma=sigma, n=n, n_eff=n_eff,
