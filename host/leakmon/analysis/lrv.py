@@ -39,8 +39,8 @@ Why this estimator (measured in bench/validate_analysis.py, table in bench/RESUL
 - Not identifiable from one window: a random walk or flicker can hide under the white floor
   at modes 2..15 (each mode's power is one chi-square(1) draw: a mode-2 power ten times the
   floor on average comes out below it a quarter of the time) and still dominate at the
-  slope's own scale. Windows that look white then hold a walk's slope in about 70 % of
-  cases, against 94 % for white noise, and widening white-looking windows until white noise
+  slope's own scale. Windows that look white then hold a walk's slope in about 75 % of
+  cases, against 95 % for white noise, and widening white-looking windows until white noise
   reaches 97 % does not bring random walk to 93 % (bench/RESULTS.md, 2026-12-01). Where the
   window shows the slow component (exponent > 0) coverage is 95-99 %.
 Below MIN_SAMPLES samples there is too little to see correlation; the textbook white-noise
