@@ -69,11 +69,15 @@ EXPONENTS: Final = np.linspace(0.0, 2.5, 11)
 BASE: Final = 0.9
 WIDEN: Final = 0.5
 # The slope's path (first_mode = 2): white, a power law f^-beta, or the law under a white
-# floor holding SHAPE_FLOORS of mode 2's power: 16 shapes (per-window cost in
+# floor holding SHAPE_FLOORS of mode 2's power (per-window cost in
 # bench/RESULTS.md, 2026-12-01); three floors (0.1, 0.4, 0.7) cover a walk 0.5 points more
 # for 1.3x the cost; finer grids measured no better.
 SHAPE_EXPONENTS: Final = (0.5, 1.0, 1.5, 2.0, 2.5)
 SHAPE_FLOORS: Final = (0.15, 0.5)
+# No f^-2.5 under a floor: that shape is "mode 2 alone is large", which white noise shows by
+# chance (13 % of white windows took it, with a slope variance 4-6x white's); a walk (2.0)
+# under a floor is what the floors are for. 14 shapes.
+FLOORED_MAX_EXPONENT: Final = 2.0
 # Interval: T_QUANTILE * (HW_BASE + HW_WIDEN * log2 V) standard errors (see the module
 # docstring): a white-looking window as wide as before, wider the further the slope's
 # variance is extrapolated.
@@ -161,7 +165,8 @@ def _shape_table(n: int = 256, pad: int = 32) -> tuple[FloatArray, FloatArray, F
     rows = [(0.0, 0.0, white)]
     for floor in (0.0,) + SHAPE_FLOORS:
         rows += [(beta, floor, floor * white + (1.0 - floor) * law / law[0])
-                 for beta, law in zip(SHAPE_EXPONENTS, laws)]  # fmt: skip
+                 for beta, law in zip(SHAPE_EXPONENTS, laws)
+                 if floor == 0.0 or beta <= FLOORED_MAX_EXPONENT]  # fmt: skip
     mix = np.array([r[2] for r in rows])
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), mix[:, :-1], mix[:, -1]
 
