@@ -78,8 +78,8 @@ SHAPE_FLOORS: Final = (0.15, 0.5)
 # chance (13 % of white windows took it, with a slope variance 4-6x white's); a walk (2.0)
 # under a floor is what the floors are for. 14 shapes.
 FLOORED_MAX_EXPONENT: Final = 2.0
-# Interval: T_QUANTILE * (HW_BASE + HW_WIDEN * log2 V) standard errors (see the module
-# docstring): a white-looking window as wide as before, wider the further the slope's
+# Interval: T_QUANTILE * (HW_BASE + HW_WIDEN * min(log2 V, HW_CAP)) standard errors (see the
+# module docstring): a white-looking window as wide as before, wider the further the slope's
 # variance is extrapolated.
 HW_BASE: Final = 0.9
 HW_WIDEN: Final = 1.8
