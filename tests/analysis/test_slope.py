@@ -8,6 +8,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 import pytest
+from leakmon.analysis import lrv
 from leakmon.analysis.slope import (
     IncrementalSlope,
     SlopeFit,
@@ -99,8 +100,10 @@ def test_student_t_ppf_rejects_bad_arguments(p: float, dof: float) -> None:
 def expected_fit(t: FloatArray, y: FloatArray) -> dict[str, float]:
     """The recipe of analysis/lrv.py, written out independently, one window, plain loops:
     16 equal batches, cosine modes k = 2..15 of the residual batch means (made orthogonal to
-    a constant and a line), a power law fitted to their powers by Whittle's likelihood over
-    exponents 0, 0.25, .., 2.5, extrapolated to k = 1."""
+    a constant and a line), a spectral shape (white floor + power law) fitted to their powers
+    by Whittle's likelihood profiled over the scale, the slope's variance from that shape.
+    The shapes' expected powers come from lrv's table (checked against exact covariances in
+    test_lrv_shapes_match_exact_covariances)."""
     slope, intercept0 = np.polyfit(t - t[0], y, 1)
     r = y - (intercept0 + slope * (t - t[0]))
     r = r - r.mean()
@@ -121,15 +124,20 @@ def expected_fit(t: FloatArray, y: FloatArray) -> dict[str, float]:
             for v in basis:
                 u = u - (u @ v) * v
             powers.append(float(u @ means / np.linalg.norm(u)) ** 2)
-        best = None
-        for beta_g in np.linspace(0.0, 2.5, 11):
-            a = sum(p * k**beta_g for k, p in zip(range(2, 16), powers)) / 14
-            ll = -14 * math.log(a) + beta_g * sum(math.log(k) for k in range(2, 16))
+        best = law = None
+        for g in range(lrv._SHAPE_POWER.shape[0]):
+            m = lrv._SHAPE_POWER[g]
+            c = sum(p / mk for p, mk in zip(powers, m)) / 14
+            ll = -14 * math.log(c) - sum(math.log(mk) for mk in m)
             if best is None or ll > best[0]:
-                best = (ll, a, float(beta_g))
-        _, a, beta = best
-        se = math.sqrt(a * n / 16 / sxx)
-        half = student_t_ppf(0.975, 13.0) * (0.9 + 0.5 * beta) * se
+                best = (ll, c, g)
+            if lrv._SHAPE_FLOOR[g] == 0.0 and (law is None or ll > law[0]):
+                law = (ll, float(lrv._SHAPE_LAW[g]))  # the exponent: the best pure law's
+        _, c, g = best
+        v = float(lrv._SHAPE_SLOPE[g])
+        beta = law[1]
+        se = math.sqrt(c * v * n / 16 / sxx)
+        half = student_t_ppf(0.975, 13.0) * (lrv.HW_BASE + lrv.HW_WIDEN * min(math.log2(v), 1.0)) * se
     n_eff = min(n * sigma**2 / sxx / se**2, n) if se > 0 else float(n)
     return dict(slope=slope, intercept=float(y.mean()), stderr=se, ci95_low=slope - half,
                 ci95_high=slope + half, residual_sigma=sigma, n=n, n_eff=n_eff,
@@ -333,3 +341,25 @@ def test_incremental_validates() -> None:
     buf_t[0], buf_y[0] = 99.0, 99.0  # the caller reuses its buffer
     fit = inc.fit()
     assert fit is not None and fit.t_end_s == 2.0 and fit.slope == pytest.approx(-0.5)
+
+
+@pytest.mark.parametrize("n", [128, 1000])
+def test_lrv_shapes_match_exact_covariances(n: int) -> None:
+    # lrv's shape table comes from spectral integrals; here white noise and a random walk
+    # (covariance q min(i, j), written in the time domain) give the same mode powers and
+    # slope variance, each relative to mode 2, at any window length.
+    x = np.arange(n) - (n - 1) / 2.0
+    sxx = float(x @ x)
+    edges = lrv.batch_edges(n)
+    w = np.zeros((14, n))
+    for b in range(16):
+        w[:, edges[b] : edges[b + 1]] = lrv.MODES[:, b : b + 1] / (edges[b + 1] - edges[b])
+    w = w - w.mean(axis=1, keepdims=True) - np.outer(w @ x / sxx, x)
+    slope = x / sxx
+    k = np.arange(1, n + 1.0)
+    for cov, row in ((np.eye(n), 0), (np.minimum(k[:, None], k[None, :]), 4)):
+        modes = np.einsum("ki,ij,kj->k", w, cov, w)
+        var = float(slope @ cov @ slope) * sxx * 16 / n
+        assert lrv._SHAPE_POWER[row] == pytest.approx(modes / modes[0], rel=0.03)
+        assert lrv._SHAPE_SLOPE[row] == pytest.approx(var / modes[0], rel=0.03)
+    assert lrv._SHAPE_LAW[4] == 2.0 and lrv._SHAPE_FLOOR[4] == 0.0
