@@ -169,9 +169,9 @@ class _Noise:
     of at least MIN_SEGMENT blocks), each centred on its own mean, so that a leak (a new
     mean) is not taken for noise once it has been flagged; lag products stay within a
     segment. The sum over segments of each one's biased autocovariance keeps the estimate
-    positive definite, which the AR fit needs. (Tried first: covariances from the variogram, where a steady leak
-    cancels, with c_0 from lags beyond the order; not positive definite, it gave AR fits with
-    sum phi = -10 and 2x too many alarms on some seeds.)"""
+    positive definite, which the AR fit needs. (Tried first: covariances from the variogram,
+    where a steady leak cancels, with c_0 from lags beyond the order; not positive definite,
+    it gave AR fits with sum phi = -10 and 2x too many alarms on some seeds.)"""
 
     def __init__(self) -> None:
         self.done = np.zeros(MAX_ORDER + 1)  # centred lag sums of the finished segments
@@ -280,6 +280,7 @@ class _Cusum:
     span_s: float = 0.0  # summed first-to-last-sample spans of the blocks
     plan: Design | None = None
     model: NoiseModel | None = None
+    phi: tuple[float, ...] = ()  # the model's, as floats for the per-block sum
     past: list[float] = field(default_factory=list)  # recent loss rates above baseline
     alarms: list[Alarm] = field(default_factory=list)
 
@@ -309,9 +310,10 @@ class _Cusum:
             shift = self.catch_loss_rate / self.model.sigma_lr \
                 if self.catch_loss_rate and self.model.sigma_lr > 0 else SHIFT_DEFAULT  # fmt: skip
             self.plan = design(self.spacing_s, block_s, shift, self.model.ramp)
+            self.phi = tuple(self.model.phi.tolist())
         m = self.model
         assert m is not None
-        e = x - sum(p * xp for p, xp in zip(m.phi.tolist(), self.past))
+        e = x - sum(p * xp for p, xp in zip(self.phi, self.past))
         self.past.insert(0, x)
         del self.past[MAX_ORDER:]
         z = e / m.sigma_e if m.sigma_e > 0.0 else 0.0
