@@ -121,3 +121,17 @@ def test_live_updates_give_the_same_alarms_as_the_whole_record(correlated: bool)
     assert whole.statistic[: WARMUP_BLOCKS - 1].max() == 0.0  # the warm-up only learns
     with pytest.raises(ValueError, match="block_n"):
         LeakCusum(2)
+
+
+def test_a_flagged_leak_is_not_learnt_as_noise() -> None:
+    # A leak of 3 standard errors for the last three quarters of the record: centred on one
+    # mean it would add 9 * 0.75 * 0.25 = 1.7 variances; cut at the alarm it adds nothing.
+    se = 0.01 * np.sqrt(12 / (100 * 9999)) / 0.1
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        t = 1e5 + 0.1 * np.arange(200_000)
+        y = 345.0 - np.where(t - t[0] > 5000.0, 3 * se * (t - t[0] - 5000.0), 0.0) + rng.normal(0.0, 0.01, t.size)
+        r = cusum_scan(t, y, 100, catch_loss_rate=3 * se)
+        assert r.model is not None and r.plan is not None and r.alarms
+        assert 0.85 < r.model.sigma_lr / se < 1.2, r.model
+        assert r.plan.shift == pytest.approx(3 * se / r.model.sigma_lr)
