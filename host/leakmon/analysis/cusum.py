@@ -32,7 +32,7 @@ redone, at 2^j blocks (covariances centred on the mean rate, anew after an alarm
 steady or a flagged leak does not look like noise; a leak that stays below the alarm
 inflates the noise estimate, the safe side). The innovation standard error never goes
 below the white-noise standard error pooled from the block fits (an innovation variance is
-at least that of its white part; measured 1.0-10x above it). Then
+at least that of its white part; measured 1.0-12x above it). Then
 S_b = max(0, S_(b-1) + z_b - k) alarms above h, the onset estimate is the end of the last
 block where S was zero, and S restarts from zero. `cusum_scan` does a whole record at once;
 `LeakCusum.update` the same on a live stream (the same steps, the same numbers).
