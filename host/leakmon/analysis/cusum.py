@@ -4,20 +4,38 @@ The user states the false-alarm spacing they accept per channel (default 30 days
 optionally, the leak they must catch; `design` turns them into the CUSUM's reference k and
 limit h (Siegmund's approximation) and the expected detection delay. Overlapping windows
 are strongly correlated, so the record is cut into non-overlapping blocks of block_n
-samples. Each block's loss rate (-slope) minus a baseline is divided by the measured
-spread of the block rates (half the mean squared difference of consecutive ones: a steady
-leak cancels, a rate step adds one term). Why not another estimate, measured while designing
-this on white noise plus an AR(1) three blocks slow: one block's own long-run
-variance (lrv) came out 1.85x short in variance, since noise slower than a block is what
-makes block rates wander; the long-run variance of the block-rate series (batch means) gave
-10x too many false alarms, since slow noise makes consecutive block rates anti-correlated
-(a slope is a difference) and the CUSUM's floor at zero stops that from cancelling. The
-measured spread errs the safe way: on such noise false alarms come rarer than stated
-(bench/validate_analysis.py section 3 prints it). The first WARMUP_BLOCKS
-blocks only learn the noise (the design is redone as the noise estimate firms up, at
-2^j blocks); then S_b = max(0, S_(b-1) + z_b - k) alarms above h, the onset
-estimate is the end of the last block where S was zero, and S restarts from zero.
-`cusum_scan` does a whole record at once; `LeakCusum.update` the same on a live stream.
+samples, one loss rate (-slope) per block.
+
+Why the block rates are whitened before they are summed. Siegmund's ARL holds for
+independent increments. Block rates of real noise are not independent: the slope of a slow
+component is a difference, so consecutive rates are anti-correlated, and a slow wander
+carries the correlation over many blocks (white + 3x AR(1) of 30 s, 10 s blocks: rho1..6
+from -0.09 to -0.02). What sets a CUSUM's false-alarm rate is the correlation over its own
+memory (a few to a few tens of blocks), which neither one block's variance nor the
+infinite-horizon one describes. Measured (bench/validate_analysis.py section 3, and while
+designing this on 2-20 M samples with the covariances known): standardizing the rates by
+half their mean squared successive difference (the previous design) gave false alarms up
+to 30x rarer than stated on such noise, by their own spread 1.4-30x rarer, by the
+long-run variance of the rate series (batch means) 10x more often. An AR(p) fitted to the
+block rates (Yule-Walker by Levinson, order by AIC up to MAX_ORDER) turns them into
+innovations e_b = x_b - sum phi_j x_(b-j), independent to the precision of the fit, and
+Siegmund holds again: with the covariances known, order 16 gave 0.95-1.05x the stated
+spacing on white, AR(1) of 10-100 s, white + AR(1) and flicker (1.12x on white + 3x
+flicker); order 1 gave up to 3.8x. A leak delta shifts the innovations by
+delta (1 - sum phi), which in innovation standard errors is delta / sqrt(long-run variance
+of the block rates): the leak to catch is measured against the long-run variance, at the
+blocks' own scale. The innovations reach that shift over the filter's order (a transient
+the expected delay accounts for).
+
+The first WARMUP_BLOCKS blocks only learn the noise; the model is refitted, and the design
+redone, at 2^j blocks (covariances centred on the mean rate, anew after an alarm, so a
+steady or a flagged leak does not look like noise; a leak that stays below the alarm
+inflates the noise estimate, the safe side). The innovation standard error never goes
+below the white-noise standard error pooled from the block fits (an innovation variance is
+at least that of its white part; measured 1.0-12x above it). Then
+S_b = max(0, S_(b-1) + z_b - k) alarms above h, the onset estimate is the end of the last
+block where S was zero, and S restarts from zero. `cusum_scan` does a whole record at once;
+`LeakCusum.update` the same on a live stream (the same steps, the same numbers).
 """
 
 from __future__ import annotations
@@ -33,8 +51,20 @@ from leakmon.analysis.fit import FloatArray, RowSums, _as_series, row_sums
 
 BLOCK_S: Final = 10.0  # one leak-rate estimate per block: the one home of this constant
 FALSE_ALARM_DAYS: Final = 30.0  # default spacing between false alarms, per channel
-SHIFT_DEFAULT: Final = 1.0  # without a leak to catch: a one-standard-error block shift
+SHIFT_DEFAULT: Final = 1.0  # without a leak to catch: a shift of one long-run standard error
 WARMUP_BLOCKS: Final = 6  # blocks that only learn the noise (1 min of 10 s blocks)
+# Whitening order: with the covariances known, order 8 brought every measured family within
+# 1.13x of the stated spacing and 16 within 1.05x (1.12x on white + 3x flicker).
+MAX_ORDER: Final = 16
+BLOCKS_PER_LAG: Final = 32
+# An early design leans on few blocks: its standard error is inflated by 1 + EARLY / blocks
+# (as the previous design did: a steady leak from the start is still flagged within 4 min,
+# tests/hil/test_cli_analyze.py), and its order is at most blocks / BLOCKS_PER_LAG: from
+# 64-256 blocks, orders up to n / 10 fitted sum phi = -0.5 to -0.7 where the truth was -0.1
+# to -0.3, so a slow drift looked 1.3-1.5x larger than it was. Measured, 300 drawn 2 h records in
+# each of 4 families, 30-day design, 3.3 false alarms expected: n / 10 gave 16, n / 32 gave 6.
+EARLY: Final = 3.0
+MIN_SEGMENT: Final = 2 * MAX_ORDER  # blocks before an alarm may start a new noise segment
 
 
 def siegmund_arl(k: float, h: float, shift: float = 0.0) -> float:
@@ -44,23 +74,33 @@ def siegmund_arl(k: float, h: float, shift: float = 0.0) -> float:
     d, b = shift - k, h + 1.166
     if abs(d) < 1e-9:
         return b * b
+    if -2.0 * d * b > 700.0:
+        return math.inf  # beyond any record (and beyond a float's exp)
     return (math.exp(-2.0 * d * b) + 2.0 * d * b - 1.0) / (2.0 * d * d)
 
 
 @dataclass(frozen=True)
 class Design:
-    """A CUSUM designed in time: k and h in standard errors of a block's rate."""
+    """A CUSUM designed in time: k and h in standard errors of a block's innovation."""
 
     k: float
     h: float
-    shift: float  # the leak to catch, in block standard errors
+    shift: float  # the leak to catch, in long-run standard errors of a block's rate
     block_s: float  # mean block duration
     false_alarm_spacing_s: float  # stated (and, by Siegmund, expected)
     expected_delay_s: float  # for the leak to catch, from its onset
 
 
-def design(false_alarm_spacing_s: float, block_s: float, shift: float = SHIFT_DEFAULT) -> Design:
-    """k = shift / 2 (optimal for that shift), h solving ARL0(k, h) = spacing / block_s."""
+def design(
+    false_alarm_spacing_s: float, block_s: float, shift: float = SHIFT_DEFAULT,
+    ramp: npt.ArrayLike = (),
+) -> Design:  # fmt: skip
+    """k = shift / 2 (optimal for that shift), h solving ARL0(k, h) = spacing / block_s.
+
+    ramp: the share of the steady shift that the innovations of the first blocks of a new
+    leak carry (`NoiseModel.ramp`; empty for white noise). The expected delay is the first
+    of those blocks where their mean drift alone crosses h, else the ramp plus Siegmund's
+    ARL1 for what is left of the climb."""
     if not (false_alarm_spacing_s > 0.0 and block_s > 0.0 and shift > 0.0):
         raise ValueError("the false-alarm spacing, block duration and shift must be positive")
     k, target = shift / 2.0, max(false_alarm_spacing_s / block_s, 2.0)
@@ -71,7 +111,14 @@ def design(false_alarm_spacing_s: float, block_s: float, shift: float = SHIFT_DE
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if siegmund_arl(k, mid) < target else (lo, mid)
     h = 0.5 * (lo + hi)
-    delay = (siegmund_arl(k, h, shift) + 0.5) * block_s  # + half a block: onset within one
+    climb = np.cumsum(shift * np.asarray(ramp, dtype=np.float64) - k)
+    crossed = np.flatnonzero(climb > h)
+    if crossed.size:
+        blocks = float(crossed[0] + 1)
+    else:
+        left = h - max(float(climb[-1]), 0.0) if climb.size else h
+        blocks = climb.size + siegmund_arl(k, left, shift)
+    delay = (blocks + 0.5) * block_s  # + half a block: the onset falls within one
     return Design(k, h, shift, block_s, siegmund_arl(k, h) * block_s, delay)
 
 
@@ -84,39 +131,138 @@ class Alarm:
     block: int  # index of the alarming block
 
 
+def levinson(acov: FloatArray, order: int) -> tuple[FloatArray, float]:
+    """Yule-Walker AR(order) coefficients phi_1..phi_order and the innovation variance from
+    autocovariances acov[0..order] (Levinson-Durbin)."""
+    phi, v = np.zeros(0), float(acov[0])
+    for m in range(1, order + 1):
+        if not v > 0.0:
+            break
+        refl = (float(acov[m]) - float(phi @ acov[m - 1 : 0 : -1])) / v
+        if not abs(refl) < 1.0:
+            break  # not positive definite: phi stops short of the order asked
+        phi = np.append(phi - refl * phi[::-1], refl)
+        v *= 1.0 - refl * refl
+    return phi, v
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """The block rates' noise: x_b = sum phi_j x_(b-j) + e_b, e_b of standard error
+    sigma_e; sigma_lr is the long-run standard error sigma_e / (1 - sum phi)."""
+
+    phi: FloatArray
+    sigma_e: float
+    sigma_lr: float
+
+    @property
+    def ramp(self) -> FloatArray:
+        """Block m of a new leak shifts the innovation by (1 - sum_(j<m) phi_j) of the leak:
+        that as a share of the steady (1 - sum phi), m = 1..order."""
+        before = np.cumsum(self.phi) - self.phi  # sum_(j<m) phi_j; empty for white noise
+        return np.asarray((1.0 - before) / (1.0 - float(self.phi.sum())), dtype=np.float64)
+
+
 class _Noise:
-    """The spread of the block rates: half the mean squared difference of consecutive rates
-    (a steady leak cancels, a rate step adds one term), inflated by 1 + 3 / differences so
-    that an early estimate from a few blocks does not come out small by chance, and never
-    below the pooled white-noise standard error of the block fits (precise from the first
-    block; correlated noise only adds to it)."""
+    """Autocovariances of the block rates at lags 0..MAX_ORDER and the pooled white-noise
+    standard error of the block fits. The rates are cut into segments at alarms (segments
+    of at least MIN_SEGMENT blocks), each centred on its own mean, so that a leak (a new
+    mean) is not taken for noise once it has been flagged; lag products stay within a
+    segment. The sum over segments of each one's biased autocovariance keeps the estimate
+    positive definite, which the AR fit needs. (Tried first: covariances from the variogram,
+    where a steady leak cancels, with c_0 from lags beyond the order; not positive definite,
+    it gave AR fits with sum phi = -10 and 2x too many alarms on some seeds.)"""
 
     def __init__(self) -> None:
-        self.last: float | None = None
-        self.diff2_sum, self.diffs = 0.0, 0
+        self.done = np.zeros(MAX_ORDER + 1)  # centred lag sums of the finished segments
+        self.done_n, self.segments = 0, 0
+        self._new_segment()
         self.sse, self.dof, self.inv_sxx, self.fits = 0.0, 0.0, 0.0, 0
+
+    def _new_segment(self) -> None:
+        self.ref: float | None = None  # the segment's first rate: sums of rate - ref stay small
+        self.n, self.total = 0, 0.0
+        self.lagsum = np.zeros(MAX_ORDER + 1)  # sum_b x_b x_(b-j) within the segment
+        self.head: list[float] = []  # its first MAX_ORDER x's
+        self.recent = np.zeros(MAX_ORDER + 1)  # its last MAX_ORDER + 1 x's, newest first
 
     def add(self, rs: RowSums, i: int) -> None:
         rate = float(rs.slope[i])
         if not math.isfinite(rate):
             return
-        if self.last is not None:
-            self.diff2_sum += (rate - self.last) ** 2
-            self.diffs += 1
-        self.last = rate
+        if self.ref is None:
+            self.ref = rate
+        x = rate - self.ref
+        self.recent[1:] = self.recent[:-1]
+        self.recent[0] = x
+        k = min(self.n + 1, MAX_ORDER + 1)
+        self.lagsum[:k] += x * self.recent[:k]
+        if len(self.head) < MAX_ORDER:
+            self.head.append(x)
+        self.n += 1
+        self.total += x
         self.sse += float(rs.sse[i])
         self.dof += rs.n - 2.0
         self.inv_sxx += 1.0 / float(rs.sxx[i])
         self.fits += 1
 
-    def sigma(self) -> float:
-        if not self.fits:
-            return math.nan
-        white = math.sqrt(self.sse / self.dof * self.inv_sxx / self.fits)
-        if not self.diffs:
-            return white
-        spread = math.sqrt(self.diff2_sum / self.diffs / 2.0) * (1.0 + 3.0 / self.diffs)
-        return max(white, spread)
+    def split(self) -> None:
+        """An alarm: what follows may have another mean; start a new segment, unless this one
+        is still short (a leak that goes on alarms every few blocks: one segment holds it)."""
+        if self.n < MIN_SEGMENT:
+            return
+        self.done += self._centred()
+        self.done_n += self.n
+        self.segments += 1
+        self._new_segment()
+
+    def _centred(self) -> FloatArray:
+        """The segment's sums of (x_b - mean)(x_(b-j) - mean) at lags 0..MAX_ORDER."""
+        n = self.n
+        if n == 0:
+            return np.zeros(MAX_ORDER + 1)
+        m, j = self.total / n, np.arange(MAX_ORDER + 1)
+        k = min(n, MAX_ORDER)
+        head = np.zeros(MAX_ORDER + 1)
+        head[1 : k + 1] = np.cumsum(self.head[:k])  # sums of the first j x's
+        head[k + 1 :] = head[k]
+        tail = np.zeros(MAX_ORDER + 1)
+        tail[1 : k + 1] = np.cumsum(self.recent[:k])  # sums of the last j x's
+        tail[k + 1 :] = tail[k]
+        out = self.lagsum - m * (2.0 * self.total - head - tail) + (n - j) * m * m
+        return np.where(j < n, out, 0.0)
+
+    def white_se(self) -> float:
+        return math.sqrt(self.sse / self.dof * self.inv_sxx / self.fits) if self.fits else 0.0
+
+    def blocks(self) -> int:
+        return self.done_n + self.n
+
+    def acov(self, order: int) -> FloatArray:
+        """Biased (positive definite) autocovariances at lags 0..order; the divisor counts
+        one mean per segment (unbiased at lag 0 for independent rates)."""
+        dof = self.blocks() - self.segments - (self.n > 0)
+        return np.asarray((self.done + self._centred())[: order + 1] / max(dof, 1))
+
+    def model(self) -> NoiseModel:
+        """AR(p) over p <= min(MAX_ORDER, n / BLOCKS_PER_LAG) by Akaike's final prediction
+        error, which is also the innovation variance used (the error of predicting blocks
+        the fit has not seen, not the smaller in-sample one); its standard error inflated by
+        1 + EARLY / n, and never below the pooled white-noise standard error."""
+        white, n = self.white_se(), self.blocks()
+        phi, v = np.zeros(0), 0.0
+        if n >= 2:
+            c = self.acov(min(MAX_ORDER, n // BLOCKS_PER_LAG))
+            best = math.inf
+            for p in range(c.size):
+                phi_p, v_p = levinson(c, p)
+                if phi_p.size < p or not v_p > 0.0:
+                    break  # rounding at the edge of positive definiteness
+                fpe = v_p * (n + p + 1.0) / max(n - p - 1.0, 1.0)
+                if fpe < best:
+                    best, phi, v = fpe, phi_p, fpe
+        sigma_e = max(math.sqrt(max(v, 0.0)) * (1.0 + EARLY / max(n, 1)), white)
+        return NoiseModel(phi, sigma_e, sigma_e / (1.0 - float(phi.sum())))
 
 
 @dataclass
@@ -133,6 +279,9 @@ class _Cusum:
     blocks: int = 0
     span_s: float = 0.0  # summed first-to-last-sample spans of the blocks
     plan: Design | None = None
+    model: NoiseModel | None = None
+    phi: tuple[float, ...] = ()  # the model's, as floats for the per-block sum
+    past: list[float] = field(default_factory=list)  # recent loss rates above baseline
     alarms: list[Alarm] = field(default_factory=list)
 
     def step(self, rs: RowSums, i: int, t_end: float, t_start: float) -> tuple[float, float]:
@@ -143,24 +292,38 @@ class _Cusum:
         self.noise.add(rs, i)
         self.blocks += 1
         self.span_s += t_end - t_start
-        sxx = float(rs.sxx[i])
-        sigma = self.noise_sigma / math.sqrt(sxx) if self.noise_sigma else self.noise.sigma()
-        rate = -float(rs.slope[i])
-        z = (rate - self.baseline) / sigma if sigma > 0.0 else 0.0
-        if self.blocks < WARMUP_BLOCKS and self.noise_sigma is None:
+        x = -float(rs.slope[i]) - self.baseline
+        if not math.isfinite(x):
+            return 0.0, self.s  # a block without a rate: skipped
+        if self.noise_sigma is not None:  # known white noise: no learning, no whitening
+            se = self.noise_sigma / math.sqrt(float(rs.sxx[i]))
+            self.model = NoiseModel(np.zeros(0), se, se)
+        elif self.blocks < WARMUP_BLOCKS:
+            self.past.insert(0, x)
             self.t_last_zero_s = t_end
-            return z, 0.0
+            return 0.0, 0.0
         if self.plan is None or self.blocks & (self.blocks - 1) == 0:  # redesign at 2^j blocks
+            if self.noise_sigma is None:
+                self.model = self.noise.model()
+            assert self.model is not None
             block_s = self.span_s / self.blocks * block_n / (block_n - 1)
-            shift = self.catch_loss_rate / sigma if self.catch_loss_rate and sigma > 0 \
-                else SHIFT_DEFAULT  # fmt: skip
-            self.plan = design(self.spacing_s, block_s, shift)
+            shift = self.catch_loss_rate / self.model.sigma_lr \
+                if self.catch_loss_rate and self.model.sigma_lr > 0 else SHIFT_DEFAULT  # fmt: skip
+            self.plan = design(self.spacing_s, block_s, shift, self.model.ramp)
+            self.phi = tuple(self.model.phi.tolist())
+        m = self.model
+        assert m is not None
+        e = x - sum(p * xp for p, xp in zip(self.phi, self.past))
+        self.past.insert(0, x)
+        del self.past[MAX_ORDER:]
+        z = e / m.sigma_e if m.sigma_e > 0.0 else 0.0
         self.s = max(0.0, self.s + z - self.plan.k)
         if self.s == 0.0:
             self.t_last_zero_s = t_end
         elif self.s > self.plan.h:
             self.alarms.append(Alarm(t_end, self.t_last_zero_s, self.blocks - 1))
             self.s, self.t_last_zero_s = 0.0, t_end
+            self.noise.split()
         return z, self.s
 
 
@@ -174,6 +337,7 @@ class CusumResult:
     statistic: FloatArray  # S after each block (0 right after an alarm and in warm-up)
     alarms: list[Alarm]
     plan: Design | None  # None if the record is shorter than the warm-up
+    model: NoiseModel | None  # the block rates' noise the plan was made for
 
     @property
     def arl0_s(self) -> float:
@@ -187,8 +351,8 @@ def cusum_scan(
     noise_sigma: float | None = None,
 ) -> CusumResult:  # fmt: skip
     """CUSUM of a record (y falls when leaking, e.g. P/T); a trailing partial block is
-    ignored. catch_loss_rate (y units per second) sets k; noise_sigma None pools the blocks'
-    long-run variances so far."""
+    ignored. catch_loss_rate (y units per second) sets k; noise_sigma (per sample, white)
+    None learns the noise from the blocks."""
     if block_n < 3:
         raise ValueError(f"block_n must be >= 3, got {block_n}")
     t, v = _as_series(t_s, y, 0)
@@ -202,7 +366,7 @@ def cusum_scan(
         rate = -rs.slope
         for i in range(nb):  # the recursion is sequential; nb is samples / block_n, small
             z[i], s[i] = state.step(rs, i, float(tb[i, -1]), float(tb[i, 0]))
-    return CusumResult(tb[:, -1].copy(), rate, z, s, state.alarms, state.plan)
+    return CusumResult(tb[:, -1].copy(), rate, z, s, state.alarms, state.plan, state.model)
 
 
 class LeakCusum:
@@ -230,6 +394,11 @@ class LeakCusum:
     def plan(self) -> Design | None:
         """The design, once the warm-up has learnt the noise."""
         return self._state.plan
+
+    @property
+    def model(self) -> NoiseModel | None:
+        """The block rates' noise the plan was made for."""
+        return self._state.model
 
     @property
     def alarms(self) -> list[Alarm]:
