@@ -41,8 +41,8 @@ def store_chunks(stores: list, node_id: str, chunks: list[tuple[float, bytes]], 
     for t_s, data in chunks:
         now[0] = t0_us + round(t_s * 1e6)
         keys.feed(data)
-        for seq, t_us, _type, raw in keys.take():
-            ingest.add(batch, envelope.topic(node_id, "frame"), envelope.pack(node_id, keys.boot or 0, seq, t_us, raw))
+        for seq, t_us, _type, raw, boot in keys.take():
+            ingest.add(batch, envelope.topic(node_id, "frame"), envelope.pack(node_id, boot, seq, t_us, raw))
     assert not batch.rejected, batch.rejected
     for s in stores:
         s.write(batch)
