@@ -44,7 +44,7 @@ def add_alarm_args(p: argparse.ArgumentParser) -> None:
                    help=f"accept one false leak alarm per channel every D days (default {FALSE_ALARM_DAYS:g})")
     p.add_argument("--catch", metavar="RATE",
                    help="the leak the alarm must catch, e.g. 1mmHg/day or 0.01Pa/s (default: a "
-                        "one-standard-error shift of a 10 s block's rate)")
+                        "shift of one long-run standard error of a 10 s block's rate)")
 
 
 def alarm_settings(args: argparse.Namespace) -> tuple[float, float | None]:
