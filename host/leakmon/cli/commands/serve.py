@@ -15,6 +15,7 @@ from leakmon.cli.fleetsources import (
     start_notes,
     stop_on_signals,
 )
+from leakmon.cli.dbsource import time_us
 from leakmon.errors import LeakmonError
 
 HELP = "store a fleet's frames, estimates, alarms and notes (broker -> PostgreSQL, or local nodes -> SQLite)"
@@ -96,28 +97,14 @@ def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) ->
             log(f"node {t.src.node_id}: {t.edge.frames_out} frames, {t.edge.estimates_out} estimates stored")
 
 
-def _time_us(text: str | None, default_us: int) -> int:
-    import datetime as dt
-
-    if not text:
-        return default_us
-    try:
-        t = dt.datetime.fromisoformat(text)
-    except ValueError as e:
-        raise LeakmonError(f"not an ISO time: {text!r} (e.g. 2026-12-01T09:30)") from e
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    return int(t.timestamp() * 1_000_000)
-
-
 def _dump(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
     from leakmon.fleet import history
 
-    t_from = _time_us(args.t_from, 0)
-    t_to = _time_us(args.t_to, time.time_ns() // 1000 + 1)
+    t_from = time_us(args.t_from, 0, "--from")
+    t_to = time_us(args.t_to, time.time_ns() // 1000 + 1, "--to")
     out = Path(args.output or f"{args.dump}.lkmrec")
     meta = {"node_id": args.dump, "from_us": t_from, "to_us": t_to}
     if args.db:
