@@ -227,6 +227,10 @@ def test_sliding_slopes_over_many_passes_equals_fit_rows() -> None:
     for f in ("stderr", "residual_sigma", "n_eff", "intercept", "t_mid_s", "t_end_s"):
         np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-9, err_msg=f)
     np.testing.assert_array_equal(got.noise_exponent, want.noise_exponent)
+    # Two threads share the passes out; each has its own buffers, and the result is the same.
+    two = sliding_slopes(t, y, w, workers=2)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(two, f), getattr(got, f), err_msg=f)
 
 
 def test_a_nan_sample_spoils_only_its_own_row() -> None:
