@@ -116,9 +116,8 @@ def _prefix_sums(rt: FloatArray, ry: FloatArray, sc: _Scratch) -> None:
     x[:, :, length + 1 :] = 0.0  # would spoil a whole block of this one (NaN * 0 is NaN)
     local = sc.local[:n_rows]
     xs, ls = x.reshape(-1, PREFIX_BLOCK), local.reshape(-1, PREFIX_BLOCK)
-    step = _MATMUL_ROWS
-    for i in range(0, xs.shape[0], step):
-        np.matmul(xs[i : i + step], _TRIANGLE, out=ls[i : i + step])
+    for i in range(0, xs.shape[0], _MATMUL_ROWS):
+        np.matmul(xs[i : i + _MATMUL_ROWS], _TRIANGLE, out=ls[i : i + _MATMUL_ROWS])
     carry = sc.carry[:n_rows]
     np.cumsum(local[:, :, :-1, -1], axis=-1, out=carry[:, :, 1:])
     np.add(local, carry[..., None], out=x.reshape(local.shape))
