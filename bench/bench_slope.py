@@ -1,38 +1,99 @@
 """Benchmark: sliding_slopes (prefix sums, O(N)) against a per-window numpy.polyfit loop.
 
 Not a test: prints timings and ratios measured in the same run, and never fails on them.
-Wall and CPU seconds are both printed, first call and best of --repeat, on 1 and 2 threads:
-on a shared machine the CPU figure is the steadier one.
+The goal (issue 11): every window of 10 M samples, each with its slope and its long-run
+variance interval, in about 1 s on one core, at least 100x a per-window polyfit loop.
+
+One core means one BLAS thread too, so OPENBLAS_NUM_THREADS defaults to 1 here. Wall and CPU
+seconds are printed, first call and best of --repeat, on 1 and 2 threads: on a shared machine
+the CPU figure is the steadier one. The best 1-thread call's CPU time is split between
+lrv.spectral_variance (the spectral fit over the mode powers) and the rest. --baseline FILE
+times another sliding.py (e.g. `git show <commit>:host/leakmon/analysis/sliding.py`)
+interleaved with this one, for a before/after in the same run.
 
     .venv/bin/python bench/bench_slope.py [--samples 10000000] [--window 600] [--subset 2000]
+        [--repeat 3] [--baseline /tmp/old_sliding.py]
 """
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS
+
 import argparse
+import importlib.util
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from leakmon.analysis import lrv
 from leakmon.analysis.slope import SlopeFit, fit_slope, sliding_slopes
+
+Sliding = Callable[..., SlopeFit[np.ndarray]]
+
+
+def load_baseline(path: str) -> Sliding:
+    """sliding_slopes from another copy of sliding.py (it imports leakmon as installed)."""
+    spec = importlib.util.spec_from_file_location("baseline_sliding", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"leakmon: cannot load {path}")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fn: Sliding = mod.sliding_slopes
+    return fn
+
+
+class SpectralClock:
+    """Counts the CPU seconds spent inside lrv.spectral_variance (the spectral fit over the
+    mode powers, which fit.spread looks up on the module) while installed."""
+
+    def __init__(self) -> None:
+        self.inner = lrv.spectral_variance
+        self.cpu_s = 0.0
+
+    def __enter__(self) -> SpectralClock:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            c0 = time.thread_time()
+            try:
+                return self.inner(*args, **kwargs)
+            finally:
+                self.cpu_s += time.thread_time() - c0
+
+        lrv.spectral_variance = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        lrv.spectral_variance = self.inner
 
 
 def time_sliding(
-    t_s: np.ndarray, y: np.ndarray, w: int, repeat: int
-) -> tuple[SlopeFit[np.ndarray], float]:
-    """First call (cold: its ~720 MB of output are paged in), then the best of `repeat`
-    calls per thread count, in wall and CPU seconds; returns a fit and the best wall time."""
-    runs: dict[str, tuple[float, float]] = {}
-    for workers in [None] + [1, 2] * repeat:
-        c0, t0 = time.process_time(), time.perf_counter()
-        fits = sliding_slopes(t_s, y, w, workers=workers or 1)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        key = "first call, 1 thread" if workers is None else f"best, {workers} thread(s)"
-        old = runs.get(key, (math.inf, math.inf))
-        runs[key] = (min(old[0], wall), min(old[1], cpu))
-    for key, (wall, cpu) in runs.items():
-        print(f"sliding_slopes {key:22} {wall:6.3f} s wall {cpu:6.3f} s CPU")
-    return fits, min(wall for wall, _ in runs.values())
+    fns: dict[str, Sliding], t_s: np.ndarray, y: np.ndarray, w: int, repeat: int
+) -> tuple[SlopeFit[np.ndarray], dict[tuple[str, str], tuple[float, float, float]]]:
+    """First call (cold: its ~800 MB of output are paged in), then the best of `repeat`
+    calls per thread count, the implementations interleaved: (wall, CPU, CPU inside
+    lrv.spectral_variance) seconds of the call with the best wall time."""
+    runs: dict[tuple[str, str], tuple[float, float, float]] = {}
+    fits = None
+    with SpectralClock() as clock:
+        for workers in [None] + [1, 2] * repeat:
+            for name, fn in fns.items():
+                clock.cpu_s = 0.0
+                c0, t0 = time.process_time(), time.perf_counter()
+                got = fn(t_s, y, w, workers=workers or 1)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                if name == "sliding_slopes":
+                    fits = got
+                del got
+                how = "first call, 1 thread" if workers is None else f"best, {workers} thread(s)"
+                if wall < runs.get((name, how), (math.inf,))[0]:
+                    runs[(name, how)] = (wall, cpu, clock.cpu_s)
+    for (name, how), (wall, cpu, _) in runs.items():
+        print(f"{name:24} {how:22} {wall:6.3f} s wall {cpu:6.3f} s CPU")
+    assert fits is not None
+    return fits, runs
 
 
 def main() -> None:
@@ -42,6 +103,7 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=2000, help="windows for the loop baselines")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per thread count")
+    ap.add_argument("--baseline", help="another sliding.py to time side by side")
     args = ap.parse_args()
 
     # A P/T record (Pa/K) at 10 Hz that starts at t = 1e6 s: ~1 Pa/s leak, 0.6 Pa of noise.
@@ -50,9 +112,16 @@ def main() -> None:
     t_s = 1e6 + 0.1 * np.arange(n) + rng.uniform(-0.01, 0.01, n)
     y = 340.0 - 2e-4 * (t_s - t_s[0]) + rng.normal(0.0, 0.002, n)
     n_win = n - w + 1
-    print(f"{n:,} samples, window {w} samples, {n_win:,} windows")
+    load = os.getloadavg()
+    print(f"{n:,} samples, window {w} samples, {n_win:,} windows; "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
 
-    fits, t_sliding = time_sliding(t_s, y, w, args.repeat)
+    fns: dict[str, Sliding] = {"sliding_slopes": sliding_slopes}
+    if args.baseline:
+        fns[f"baseline {os.path.basename(args.baseline)}"] = load_baseline(args.baseline)
+    fits, runs = time_sliding(fns, t_s, y, w, args.repeat)
+    wall_1, cpu_1, _ = runs[("sliding_slopes", "best, 1 thread(s)")]
 
     starts = np.linspace(0, n_win - 1, min(args.subset, n_win)).astype(np.int64)
     t0 = time.perf_counter()
@@ -65,7 +134,7 @@ def main() -> None:
     one = np.array([fit_slope(t_s[i : i + w], y[i : i + w]).slope for i in starts])
     t_fit = time.perf_counter() - t0
 
-    per_sliding = t_sliding / n_win
+    per_sliding = wall_1 / n_win
     per_polyfit = t_polyfit / starts.size
     per_fit = t_fit / starts.size
     # Relative to the slope, or to its standard error where a short window's slope is ~0.
@@ -73,13 +142,24 @@ def main() -> None:
     rel_polyfit = np.max(np.abs(fits.slope[starts] - ref) / scale)
     rel_fit = np.max(np.abs(fits.slope[starts] - one) / scale)
     for name, secs, count, per in (
-        ("sliding_slopes", t_sliding, n_win, per_sliding),  # the best wall time above
+        ("sliding_slopes", wall_1, n_win, per_sliding),  # best 1-thread wall time above
         ("polyfit loop", t_polyfit, starts.size, per_polyfit),
         ("fit_slope loop", t_fit, starts.size, per_fit),
     ):
         print(f"{name:15} {secs:8.3f} s for {count:>10,} windows  {per * 1e9:12.1f} ns/window")
-    print(f"speed-up per window: {per_polyfit / per_sliding:,.0f}x over polyfit, "
+    print(f"ONE CORE: all {n_win:,} windows in {wall_1:.3f} s wall, {cpu_1:.3f} s CPU "
+          f"(best of {args.repeat}, 1 thread)")
+    print(f"speed-up per window on one core: {per_polyfit / per_sliding:,.0f}x over polyfit, "
           f"{per_fit / per_sliding:,.0f}x over fit_slope (which also gives the error bars)")
+    for name, fn in fns.items():
+        if name != "sliding_slopes":
+            base_wall, base_cpu, _ = runs[(name, "best, 1 thread(s)")]
+            print(f"against {name}: {base_wall / wall_1:.2f}x wall, {base_cpu / cpu_1:.2f}x CPU "
+                  f"(1 thread; {base_wall:.3f} s -> {wall_1:.3f} s wall)")
+    for (name, how), (wall, cpu, sv_s) in runs.items():
+        if how == "best, 1 thread(s)":
+            print(f"split of {name}'s best 1-thread call, CPU: lrv.spectral_variance "
+                  f"{sv_s:.3f} s ({sv_s / cpu:.0%}), the rest {cpu - sv_s:.3f} s")
     print(f"polyfit over all {n_win:,} windows would take ~{per_polyfit * n_win:,.0f} s")
     print(f"max relative slope difference: {rel_polyfit:.2e} vs polyfit, "
           f"{rel_fit:.2e} vs fit_slope")
@@ -87,6 +167,8 @@ def main() -> None:
         want = np.array([getattr(fit_slope(t_s[i : i + w], y[i : i + w]), field) for i in starts])
         rel = np.max(np.abs(getattr(fits, field)[starts] - want) / np.abs(want))
         print(f"max relative {field} difference vs fit_slope: {rel:.2e}")
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

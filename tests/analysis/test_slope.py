@@ -8,7 +8,10 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
 from leakmon.analysis import lrv
+from leakmon.analysis.fit import fit_rows
 from leakmon.analysis.slope import (
     IncrementalSlope,
     SlopeFit,
@@ -209,6 +212,49 @@ def test_sliding_slopes_equals_fit_slope_on_every_window(window_n: int, t_offset
     one = sliding_slopes(t, y, window_n, workers=1)
     for f in FIELDS:
         np.testing.assert_array_equal(getattr(one, f), getattr(got, f), err_msg=f)
+
+
+def _jittered_record(n: int, seed: int) -> tuple[FloatArray, FloatArray]:
+    rng = np.random.default_rng(seed)
+    t = 1e6 + 0.1 * np.arange(n) + rng.uniform(-0.01, 0.01, n)
+    y = 340.0 - 2e-3 * (t - t[0]) + 0.05 * np.sin((t - t[0]) / 30.0) + rng.normal(0, 0.02, n)
+    return t, y
+
+
+def test_sliding_slopes_over_many_passes_equals_fit_rows() -> None:
+    # Several passes, a last partial one with fewer rows, jittered times and a window that
+    # 16 does not divide (unequal batches): every window against the one-window fit.
+    w = 100
+    t, y = _jittered_record(40_000, 5)
+    got = sliding_slopes(t, y, w)
+    want = fit_rows(sliding_window_view(t, w), sliding_window_view(y, w))
+    scale = np.maximum(np.abs(want.slope), want.stderr)
+    for f in ("slope", "ci95_low", "ci95_high"):
+        err = np.abs(getattr(got, f) - getattr(want, f)) / scale
+        assert err.max() < 1e-9, f"{f}: worst error {err.max():.2e} of the slope or its error"
+    for f in ("stderr", "residual_sigma", "n_eff", "intercept", "t_mid_s", "t_end_s"):
+        np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-9, err_msg=f)
+    np.testing.assert_array_equal(got.noise_exponent, want.noise_exponent)
+    # Two threads share the passes out; each has its own buffers, and the result is the same.
+    two = sliding_slopes(t, y, w, workers=2)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(two, f), getattr(got, f), err_msg=f)
+
+
+def test_a_nan_sample_spoils_only_its_own_row() -> None:
+    w, p = 100, 20_000
+    t, y = _jittered_record(40_000, 6)
+    clean = sliding_slopes(t, y, w)
+    y[p] = np.nan
+    got = sliding_slopes(t, y, w)
+    start = np.arange(got.slope.size)
+    assert np.all(np.isnan(got.slope[(start <= p) & (start + w > p)]))
+    # Windows of the rows before and after the (at most two) rows of 8 windows' lengths that
+    # hold it, and of later passes (which reuse its row's buffers), are exactly as without it.
+    kept = (start + 9 * w < p) | (start >= p + 8 * w)
+    assert kept.sum() > 0.9 * kept.size
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(got, f)[kept], getattr(clean, f)[kept], err_msg=f)
 
 
 def test_sliding_slopes_keeps_error_bars_on_a_steep_quiet_ramp() -> None:
