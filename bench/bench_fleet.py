@@ -62,7 +62,8 @@ def node_frames(channels: int, frames: int, rows: int, seed: int) -> tuple[bytes
     return wiregen.handshake(channels, rows=rows), [data[i:i + one] for i in range(0, len(data), one)]
 
 
-def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
+def cpu_path(nodes: int, channels: int, frames: int, rows: int,
+             cadences_s: tuple[float, ...] = (1.0, ESTIMATE_EVERY_S, 60.0)) -> None:
     streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
     samples = nodes * channels * frames * rows
     # baseline: the bare live decode (what monitor does per read)
@@ -80,7 +81,7 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int) -> None:
     print(f"{'path':46} {'s':>7} {'Msamples/s':>11} {'channels@10Hz':>14} {'x decode':>9}")
     print(f"{'NodeStream decode only (baseline)':46} {base:7.2f} {samples / base / 1e6:11.3f} "
           f"{samples / base / 10:14.0f} {1.0:9.2f}")
-    for every_s in sorted({1.0, ESTIMATE_EVERY_S, 60.0}):
+    for every_s in sorted(set(cadences_s)):
         out = NullOutbox()
         t0 = time.process_time()
         for k, (hs, fr) in enumerate(streams):
@@ -390,13 +391,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10)
     ap.add_argument("--paced-s", type=float, default=10.0)
     ap.add_argument("--paced-nodes", type=int, default=100)
+    ap.add_argument("--cadences", default=f"1,{ESTIMATE_EVERY_S:g},60",
+                    help="live path: estimate cadences to time, s (a full 600 s window needs --frames > 600)")
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
     ap.add_argument("--pg-rows", type=int, default=200_000)
     ap.add_argument("--pg-batch", type=int, default=2000)
     ap.add_argument("--replugs", type=int, default=15, help="USB re-plugs of a virtual board (0: skip)")
     ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
     a = ap.parse_args()
-    cpu_path(a.nodes, a.channels, a.frames, a.rows)
+    cpu_path(a.nodes, a.channels, a.frames, a.rows, tuple(float(c) for c in a.cadences.split(",")))
     root = Path(tempfile.mkdtemp(prefix="leakmon-bench-"))
     root.chmod(0o711)
     broker = pg = None
