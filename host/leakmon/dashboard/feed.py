@@ -28,6 +28,12 @@ from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream, SampleBlock
 
 HEALTH_EVERY_S = 0.5
+# A channel's estimate refits its whole window (~7 ms at 600 s of 10 Hz). A page needs a few
+# a second at most: at --speed 60 estimating every block kept the feed thread (and, through
+# the GIL, the web server) so busy that an alarm reached the page minutes of device time late.
+# Every block still goes into the window and the onset detector; an alarm is estimated and
+# shown on the block that raises it.
+ESTIMATE_EVERY_WALL_S = 0.25
 
 
 class Feed(Protocol):
@@ -51,6 +57,24 @@ class NodeFeed:
         self.alive = alive
         self.reconnect = reconnect
         self._health_now: LinkHealth | None = None
+        self._estimated_wall: dict[int, float] = {}  # channel -> monotonic time of its last estimate
+        self._alarm_shown: dict[int, float] = {}  # channel -> device time of the alarm already shown
+
+    def _take(self, hub: Hub, block: SampleBlock) -> None:
+        """The block into the tracker; an estimate for the page when one is due or an alarm is new."""
+        self.tracker.ingest(block)
+        ch, now = block.channel, time.monotonic()
+        alarm_t_s = self.tracker.first_alarm_t_s(ch)
+        new_alarm = alarm_t_s is not None and self._alarm_shown.get(ch) != alarm_t_s
+        if not new_alarm and now - self._estimated_wall.get(ch, -1e18) < ESTIMATE_EVERY_WALL_S:
+            return
+        u = self.tracker.update(block)
+        if u is None:
+            return
+        self._estimated_wall[ch] = now
+        if alarm_t_s is not None:
+            self._alarm_shown[ch] = alarm_t_s
+        hub.add_update(u)
 
     def _reader(self, hub: Hub, stop: threading.Event) -> Callable[[], list[Item]]:
         if not self.reconnect:
@@ -89,9 +113,7 @@ class NodeFeed:
                 if isinstance(item, SampleBlock):
                     got = True
                     hub.add_block(item)
-                    u = self.tracker.add(item)
-                    if u is not None:
-                        hub.add_update(u)
+                    self._take(hub, item)
                 elif isinstance(item, messages.Event) and item.name != "boot":
                     hub.store.raise_alarm("node event", f"node {self.name}: {item.name} channel {item.channel} "
                                           f"{item.text}".rstrip(), item.channel)
