@@ -105,22 +105,20 @@ class LeakTracker:
         self.ingest(block)
         return self.update(block)
 
-    def ingest(self, block: SampleBlock) -> None:
+    def ingest(self, block: SampleBlock) -> bool:
         """Take a block into the window and the onset detector, without estimating: O(block).
         The estimate is O(window) (it chooses the model afresh), so a gateway with many
-        channels ingests every block and calls update() only at its estimate cadence."""
+        channels ingests every block and calls update() only at its estimate cadence.
+        True when this block raised the channel's first onset alarm (the one updates carry)."""
         win = self._windows.get(block.channel)
         if win is None:
             win = self._windows[block.channel] = TrailingWindow(self.window_s, 3)
         win.add(block.t_s, block.pressure_pa, block.temperature_k)
         cusum = self._cusum(block)
-        if cusum is not None:
-            cusum.update(block.t_s, block.pressure_pa / block.temperature_k)
-
-    def first_alarm_t_s(self, channel: int) -> float | None:
-        """Device time of the channel's first onset alarm (None: none yet). O(1)."""
-        cusum = self._cusums.get(channel)
-        return cusum.alarms[0].t_alarm_s if cusum is not None and cusum.alarms else None
+        if cusum is None:
+            return False
+        raised = cusum.update(block.t_s, block.pressure_pa / block.temperature_k)
+        return bool(raised) and len(cusum.alarms) == len(raised)
 
     def update(self, block: SampleBlock) -> LeakUpdate | None:
         """The state of the channel of `block` (its latest, already ingested) after it."""

@@ -58,22 +58,17 @@ class NodeFeed:
         self.reconnect = reconnect
         self._health_now: LinkHealth | None = None
         self._estimated_wall: dict[int, float] = {}  # channel -> monotonic time of its last estimate
-        self._alarm_shown: dict[int, float] = {}  # channel -> device time of the alarm already shown
 
     def _take(self, hub: Hub, block: SampleBlock) -> None:
         """The block into the tracker; an estimate for the page when one is due or an alarm is new."""
-        self.tracker.ingest(block)
+        first_alarm = self.tracker.ingest(block)
         ch, now = block.channel, time.monotonic()
-        alarm_t_s = self.tracker.first_alarm_t_s(ch)
-        new_alarm = alarm_t_s is not None and self._alarm_shown.get(ch) != alarm_t_s
-        if not new_alarm and now - self._estimated_wall.get(ch, -1e18) < ESTIMATE_EVERY_WALL_S:
+        if not first_alarm and now - self._estimated_wall.get(ch, -1e18) < ESTIMATE_EVERY_WALL_S:
             return
         u = self.tracker.update(block)
         if u is None:
             return
         self._estimated_wall[ch] = now
-        if alarm_t_s is not None:
-            self._alarm_shown[ch] = alarm_t_s
         hub.add_update(u)
 
     def _reader(self, hub: Hub, stop: threading.Event) -> Callable[[], list[Item]]:

@@ -124,7 +124,6 @@ class EdgeNode:
         self.estimate_every_s = estimate_every_s
         self.home_assistant = home_assistant
         self._next_estimate: dict[int, float] = {}
-        self._alarmed: set[tuple[int, int]] = set()  # (boot, channel)
         self._t_topic = envelope.topic(node_id, "frame")
         self._e_topic = envelope.topic(node_id, "estimate")
         self._a_topic = envelope.topic(node_id, "alarm")
@@ -195,21 +194,18 @@ class EdgeNode:
                     self._restart()  # device time went back with no boot heard: the node started again
                 self._last_t_s[item.channel] = float(item.t_s[-1])
             self._tracked = True
-            self.tracker.ingest(item)  # O(block); the estimate below is O(window): at its cadence only
+            first_alarm = self.tracker.ingest(item)  # O(block); the estimate below is O(window): at its cadence only
             if not len(item.t_s):
                 continue
             t_s, channel = float(item.t_s[-1]), item.channel
-            alarmed = self.tracker.first_alarm_t_s(channel) is not None \
-                and (boot or 0, channel) not in self._alarmed  # fmt: skip
             due = t_s >= self._next_estimate.get(channel, -math.inf)
-            if not (alarmed or due):
+            if not (first_alarm or due):
                 continue
             u = self.tracker.update(item)
             if u is None:
                 continue
             seq = self.keys.seq_of_wire.get(item.seq, item.seq)
-            if alarmed:
-                self._alarmed.add((boot or 0, channel))
+            if first_alarm:
                 self.outbox.put(self._a_topic, envelope.pack_json(
                     self.node_id, boot or 0, seq, t_of_seq.get(seq, wall_us()), update_row(u)))
             if due:
