@@ -17,10 +17,13 @@ from dashfix import OPERATOR, SCREENSHOTS, VIEWER, Dashboard, browser, dashboard
 pytestmark = pytest.mark.slow
 
 LEAK_ONSET_S = 300.0  # device time the hole opens (leak_onset.toml)
-# The alarm must be on the page within this much device time of the onset: the detector's
-# delay (two 10 s blocks at this rate) plus up to one event-stream second (60 s at speed 60)
-# plus the feed's own latency, with room for a loaded machine.
-ALARM_BUDGET_S = 180.0
+# The detector must raise the alarm within this much device time of the onset (measured
+# ~100 s: a few 10 s blocks of the whitened CUSUM at this leak).
+DETECT_BUDGET_S = 180.0
+# And the page must show a raised alarm within this much wall time: one event-stream second
+# plus rendering, with room for a loaded machine. Measured in wall time, not device time:
+# at --speed 60 a feed catching up after a stall runs device time far ahead in a second.
+PAGE_BUDGET_WALL_S = 5.0
 ZOOM_BUDGET_MS = 200.0
 
 
@@ -77,12 +80,14 @@ def test_views_alarm_ack_zoom_and_public(dashboard: Dashboard, browser: Any) -> 
     shot(drv, "overview")
     assert_clean_console(drv)
 
-    # The leak's alarm reaches the page within ALARM_BUDGET_S of device time after its onset.
+    # The leak's alarm is raised within DETECT_BUDGET_S of device time after its onset, and
+    # reaches the page within PAGE_BUDGET_WALL_S of wall time after it was raised.
     row = wait_for(drv, """const r = App.S.records.alarms.find(a => a.kind === 'leak onset' && a.t_alarm_s >= 300);
         return r && document.querySelector(`#alarms tr[data-id="${r.id}"]`) ?
-               {id: r.id, t_alarm: r.t_alarm_s, now: App.S.overview.station.t_s} : null""", timeout_s=120)
-    assert row["now"] - LEAK_ONSET_S <= ALARM_BUDGET_S, row
-    assert row["t_alarm"] >= LEAK_ONSET_S
+               {id: r.id, t_alarm: r.t_alarm_s, raised_wall: r.raised_wall} : null""", timeout_s=120, poll_s=0.05)
+    seen_wall = time.time()
+    assert LEAK_ONSET_S <= row["t_alarm"] <= LEAK_ONSET_S + DETECT_BUDGET_S, row
+    assert seen_wall - row["raised_wall"] <= PAGE_BUDGET_WALL_S, (row, seen_wall)
     # The banner says it in words, not only in colour.
     assert "not acknowledged" in drv.execute_script("return document.getElementById('banner').textContent")
 
