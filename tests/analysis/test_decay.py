@@ -7,7 +7,10 @@ import math
 import numpy as np
 import pytest
 from leakmon import units
-from leakmon.analysis.decay import choose_model, hole_from_tau, time_to_limit
+from leakmon.analysis import lrv
+from leakmon.analysis.decay import (LOF_DEGREE, LOF_FIRST_MODE, choose_model, hole_from_tau, lack_of_fit_rows,
+                                    time_to_limit)
+from leakmon.analysis.fit import FIELDS, fit_slope, fit_slopes
 from synthetic import choked_record
 
 T_K = 293.15
@@ -60,3 +63,57 @@ def test_time_to_limit_brackets_the_truth_for_both_models() -> None:
     # Not falling: never.
     ttl = time_to_limit(choose_model(t, 101325.0 + rng.normal(0, 0.3, t.size)), floor_pa)
     assert ttl.t_limit_ci95_high_s == math.inf
+
+
+def one_lack_of_fit(t: np.ndarray, v: np.ndarray) -> float:
+    """The curvature z written out for one series with np.vander (the form before the
+    shared passes): the reference the vectorized test is held to."""
+    x = t - t.mean()
+    x /= np.abs(x).max()
+    vc = v - v.mean()
+    design = np.vander(x, LOF_DEGREE + 1, increasing=True)
+    gram, moments = design.T @ design, design.T @ vc
+    coef = np.linalg.solve(gram[:3, :3], moments[:3])
+    r = vc - design @ np.linalg.solve(gram, moments)
+    r -= r.mean()
+    qq = gram[2, 2] - gram[2, :2] @ np.linalg.solve(gram[:2, :2], gram[:2, 2])
+    if t.size >= lrv.MIN_SAMPLES:
+        modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(t.size)[:-1]), t.size)
+        var, beta, _ = lrv.spectral_variance(modes, t.size, 1.0, LOF_FIRST_MODE)
+        omega, widen = float(var), lrv.BASE + lrv.WIDEN * float(beta)
+    else:
+        omega, widen = float(r @ r) / max(t.size - LOF_DEGREE - 1.0, 1.0), 1.0
+    return float(coef[2]) / math.sqrt(omega / qq) / widen
+
+
+def test_the_shared_passes_equal_one_series_at_a_time() -> None:
+    # choose_model fits y and ln y, and a stretch and the one before it, in shared passes:
+    # each row must give what the one-series functions give on it.
+    rng = np.random.default_rng(3)
+    for n in (10, 31, 32, 700, 6000):  # (below 10 the test is off: decay.LOF_MIN_N)
+        t = 1e6 + np.cumsum(rng.uniform(0.08, 0.12, n))
+        y = 345.0 * np.exp(-(t - t[0]) / 5e4) + rng.normal(0, 0.01, n) + 1e-3 * np.cumsum(rng.normal(0, 1, n))
+        rows = np.stack([y, np.log(y)])
+        for got, v in zip(fit_slopes(t, rows), rows):
+            want = fit_slope(t, v)
+            for f in FIELDS:
+                assert getattr(got, f) == pytest.approx(getattr(want, f), rel=1e-12, nan_ok=True), (n, f)
+        z = lack_of_fit_rows(t, rows)
+        for zi, v in zip(z, rows):
+            assert zi == pytest.approx(one_lack_of_fit(t, v), rel=1e-9, abs=1e-9), n
+        if n >= 6:
+            k = n // 2
+            a, b = fit_slopes(np.stack([t[k : 2 * k], t[:k]]), np.stack([y[k : 2 * k], y[:k]]))
+            assert a.slope == pytest.approx(fit_slope(t[k : 2 * k], y[k : 2 * k]).slope, rel=1e-12)
+            assert b.stderr == pytest.approx(fit_slope(t[:k], y[:k]).stderr, rel=1e-12)
+
+
+def test_a_few_samples_keep_the_line_instead_of_a_curvature_from_rounding() -> None:
+    # Through 5-9 samples a quartic leaves rounding for residuals: the z was 1e14 and the
+    # first updates of every live channel said "neither".
+    rng = np.random.default_rng(8)
+    for n in range(5, 12):
+        t = 1e5 + 0.1 * np.arange(n)
+        y = 345.0 - 1e-3 * (t - t[0]) + rng.normal(0, 0.01, n)
+        m = choose_model(t, y)
+        assert m.model == "linear" and abs(m.lack_of_fit_linear_z) < 10.0, (n, m.lack_of_fit_linear_z)

@@ -21,11 +21,12 @@ import numpy.typing as npt
 
 from leakmon import units
 from leakmon.analysis import lrv
-from leakmon.analysis.fit import FloatArray, SlopeFit, _as_series, fit_slope
+from leakmon.analysis.fit import FloatArray, SlopeFit, _as_series, fit_slope, fit_slopes
 
 LACK_OF_FIT_Z: Final = 4.0  # |curvature z| above which a model is rejected
 LOF_DEGREE: Final = 4  # the lack-of-fit noise comes from a quartic's residuals ...
 LOF_FIRST_MODE: Final = 5  # ... and its modes 5.. (a smooth misfit lives below)
+LOF_MIN_N: Final = 2 * (LOF_DEGREE + 1)  # below: too few residual degrees of freedom, no test
 LOCAL_MIN_N: Final = 64  # the shortest local window, in samples
 CD_DEFAULT: Final = 0.6
 Model = Literal["linear", "exponential", "neither"]
@@ -89,18 +90,66 @@ class DecayModel:
         return self.lack_of_fit_linear_z
 
 
-def fit_exponential(t_s: npt.ArrayLike, y: npt.ArrayLike) -> ExpFit:
-    """Log-linear fit of y = a exp(-t/tau) (y > 0); tau's interval from the log slope's."""
-    t, v = _as_series(t_s, y, 3)
-    if np.any(v <= 0.0):
-        raise ValueError("the exponential model needs y > 0 everywhere")
-    lf = fit_slope(t, np.log(v))
+def _exp_from_log_fit(lf: SlopeFit[float]) -> ExpFit:
+    """The exponential whose ln is the line lf; tau's interval from the log slope's."""
 
     def tau(k: float) -> float:
         return -1.0 / k if k < 0.0 else math.inf
 
     low, high = sorted((tau(lf.ci95_low), tau(lf.ci95_high)))
     return ExpFit(math.exp(lf.intercept), lf.t_mid_s, tau(lf.slope), low, high, lf)
+
+
+def fit_exponential(t_s: npt.ArrayLike, y: npt.ArrayLike) -> ExpFit:
+    """Log-linear fit of y = a exp(-t/tau) (y > 0); tau's interval from the log slope's."""
+    t, v = _as_series(t_s, y, 3)
+    if np.any(v <= 0.0):
+        raise ValueError("the exponential model needs y > 0 everywhere")
+    return _exp_from_log_fit(fit_slope(t, np.log(v)))
+
+
+def _powers(x: FloatArray) -> FloatArray:
+    """(LOF_DEGREE + 1, n): 1, x, .., x^LOF_DEGREE by repeated products (as np.vander makes
+    them, bit for bit, without its strided accumulate: a third of a lack-of-fit test)."""
+    d = np.empty((LOF_DEGREE + 1, x.size))
+    d[0] = 1.0
+    d[1] = x
+    for k in range(2, LOF_DEGREE + 1):
+        np.multiply(d[k - 1], x, out=d[k])
+    return d
+
+
+def lack_of_fit_rows(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> FloatArray:
+    """`lack_of_fit` of each row of ys (rows, n) against the one time axis t_s: the series
+    and its log share the design, its Gram matrix and the batch edges."""
+    t = np.asarray(t_s, dtype=np.float64)
+    v = np.asarray(ys, dtype=np.float64)
+    if t.ndim != 1 or v.ndim != 2 or v.shape[1] != t.size or t.size < 5:
+        raise ValueError(f"t_s must be (n >= 5,) and ys (rows, n), got {t.shape} and {v.shape}")
+    n = t.size
+    x = t - t.mean()
+    x /= max(float(np.abs(x).max()), 1e-300)
+    vc = v - v.mean(axis=1, keepdims=True)
+    design = _powers(x)  # 1, x, .., x^4 on [-1, 1]
+    gram, moments = design @ design.T, design @ vc.T  # well conditioned for degree 4
+    coef = np.linalg.solve(gram[:3, :3], moments[:3])  # the quadratic's coefficients
+    r = vc - np.linalg.solve(gram, moments).T @ design  # the quartic's residuals
+    r -= r.mean(axis=1, keepdims=True)
+    # sum of squares of x^2 made orthogonal to 1 and x (a Schur complement of the Gram)
+    qq = float(gram[2, 2] - gram[2, :2] @ np.linalg.solve(gram[:2, :2], gram[:2, 2]))
+    if n >= lrv.MIN_SAMPLES:
+        modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1], axis=1).T, n)
+        var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
+        omega, widen = np.asarray(var, dtype=np.float64), lrv.BASE + lrv.WIDEN * np.asarray(beta)
+    else:
+        omega = np.einsum("ij,ij->i", r, r) / max(n - LOF_DEGREE - 1.0, 1.0)
+        widen = np.ones(v.shape[0])
+    c2 = coef[2]
+    if n < LOF_MIN_N:  # a quartic through 5-9 samples leaves (nearly) only rounding: z would be
+        return np.zeros(v.shape[0])  # rounding over rounding, so no curvature can be told
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = c2 / np.sqrt(omega / qq) / widen
+    return np.where(omega > 0.0, z, np.where(c2 != 0.0, math.inf, 0.0))
 
 
 def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
@@ -110,26 +159,7 @@ def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
     The noise comes from a flexible fit, not the line's: a real curvature (and the cubic
     of an exponential) must not pass for noise and hide itself."""
     t, v = _as_series(t_s, y, 5)
-    n = t.size
-    x = t - t.mean()
-    x /= max(float(np.abs(x).max()), 1e-300)
-    vc = v - v.mean()
-    design = np.vander(x, LOF_DEGREE + 1, increasing=True)  # 1, x, .., x^4 on [-1, 1]
-    gram, moments = design.T @ design, design.T @ vc  # well conditioned for degree 4
-    coef = np.linalg.solve(gram[:3, :3], moments[:3])  # the quadratic's coefficients
-    r = vc - design @ np.linalg.solve(gram, moments)  # the quartic's residuals
-    r -= r.mean()
-    # sum of squares of x^2 made orthogonal to 1 and x (a Schur complement of the Gram)
-    qq = float(gram[2, 2] - gram[2, :2] @ np.linalg.solve(gram[:2, :2], gram[:2, 2]))
-    if n >= lrv.MIN_SAMPLES:
-        modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1]), n)
-        var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
-        omega, widen = float(var), lrv.BASE + lrv.WIDEN * float(beta)
-    else:
-        omega, widen = float(r @ r) / max(n - LOF_DEGREE - 1.0, 1.0), 1.0
-    if not omega > 0.0:
-        return math.inf if coef[2] != 0.0 else 0.0
-    return float(coef[2]) / math.sqrt(float(omega) / qq) / widen
+    return float(lack_of_fit_rows(t, v[None, :])[0])
 
 
 def local_rate(t: FloatArray, v: FloatArray, z_limit: float = LACK_OF_FIT_Z) -> LocalRate:
@@ -143,11 +173,12 @@ def local_rate(t: FloatArray, v: FloatArray, z_limit: float = LACK_OF_FIT_Z) -> 
         if abs(z) <= z_limit or k // 2 < LOCAL_MIN_N:
             break
         k //= 2
-    fit = fit_slope(t[n - k :], v[n - k :])
     change = 0.0
-    if n - 2 * k >= 0 and k >= 3:
-        before = fit_slope(t[n - 2 * k : n - k], v[n - 2 * k : n - k])
+    if n - 2 * k >= 0 and k >= 3:  # the stretch and the one before it in one pass
+        fit, before = fit_slopes(t[n - 2 * k :].reshape(2, k)[::-1], v[n - 2 * k :].reshape(2, k)[::-1])
         change = (fit.slope - before.slope) / (fit.t_mid_s - before.t_mid_s)
+    else:
+        fit = fit_slope(t[n - k :], v[n - k :])
     return LocalRate(fit, float(t[n - k]), z, change)
 
 
@@ -180,10 +211,16 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
     """Linear while the line fits; exponential when it fits a decay the line cannot;
     otherwise "neither", with a one-line reason and the local rate as the current one."""
     t, v = _as_series(t_s, y, 5)
-    lin, z_lin = fit_slope(t, v), lack_of_fit(t, v)
     positive = bool(np.all(v > 0.0))
-    exp_fit = fit_exponential(t, v) if positive else None
-    z_exp = lack_of_fit(t, np.log(v)) if positive else None
+    exp_fit: ExpFit | None = None
+    z_exp: float | None = None
+    if positive:  # the line and the exponential share the time axis: one pass for both
+        series = np.stack([v, np.log(v)])
+        lin, log_fit = fit_slopes(t, series)
+        z_lin, z_exp = (float(z) for z in lack_of_fit_rows(t, series))
+        exp_fit = _exp_from_log_fit(log_fit)
+    else:
+        lin, z_lin = fit_slope(t, v), lack_of_fit(t, v)
     local = local_rate(t, v, z_limit)
     t_end = float(t[-1])
     model: Model

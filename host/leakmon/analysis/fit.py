@@ -127,3 +127,17 @@ def fit_slope(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[float]:
     rows = fit_rows(t[None, :], v[None, :])
     values = {f: float(getattr(rows, f)[0]) for f in FIELDS if f != "n"}
     return SlopeFit(n=t.size, **values)
+
+
+def fit_slopes(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> list[SlopeFit[float]]:
+    """`fit_slope` of each row of ys (rows, n) against t_s, one time axis (n,) for all or
+    one per row (rows, n): several series over the same samples in one vectorized pass."""
+    v = np.asarray(ys, dtype=np.float64)
+    t = np.broadcast_to(np.asarray(t_s, dtype=np.float64), v.shape)
+    if v.ndim != 2 or v.shape[1] < 3:
+        raise ValueError(f"ys must be (rows, n >= 3), got {v.shape}")
+    if not np.all(t.max(axis=1) > t.min(axis=1)):
+        raise ValueError("all samples share one time: the slope is undefined")
+    rows = fit_rows(t, v)
+    return [SlopeFit(n=v.shape[1], **{f: float(getattr(rows, f)[i]) for f in FIELDS if f != "n"})
+            for i in range(v.shape[0])]  # fmt: skip

@@ -3,71 +3,81 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 import numpy.typing as npt
 
-from leakmon.analysis.fit import FloatArray, SlopeFit, _as_series, fit_slope
+from leakmon.analysis.fit import FloatArray, SlopeFit, fit_slope
 
 
 class TrailingWindow:
     """The samples of a live stream with t >= t_latest - window_s, as columns (t first).
 
-    Batches are kept as they came and dropped whole or cut at the front: add() is O(batch),
-    columns() is O(window). window_s None keeps everything (memory grows with the stream).
+    One preallocated (columns, capacity) buffer: a batch is written after the last sample
+    and checked where it lies (committed only if it is finite and in time order); the front
+    is cut by a search on t; when the end reaches the capacity the window moves back to the
+    start (amortized O(1) a sample) or, if it fills half the buffer, the buffer doubles.
+    add() is O(batch) with a handful of numpy calls (a gateway ingests every block of every
+    channel); columns() is one slice copy. window_s None keeps everything (memory grows
+    with the stream).
     """
+
+    INITIAL_CAPACITY = 1024
 
     def __init__(self, window_s: float | None, n_columns: int = 2) -> None:
         if window_s is not None and not (window_s > 0.0 and math.isfinite(window_s)):
             raise ValueError(f"window_s must be a positive finite number or None, got {window_s}")
         self.window_s = window_s
         self._cols = n_columns
-        self._batches: deque[tuple[FloatArray, ...]] = deque()
-        self._head = 0  # samples of the first batch already dropped
-        self._n = 0
+        self._buf = np.empty((n_columns, self.INITIAL_CAPACITY))
+        self._head = 0  # first sample in the window
+        self._end = 0  # one past the last
 
     def __len__(self) -> int:
-        return self._n
+        return self._end - self._head
+
+    def _room(self, m: int) -> None:
+        """Make space for m more samples after the last."""
+        n, cap = self._end - self._head, self._buf.shape[1]
+        if self._end + m <= cap:
+            return
+        if 2 * (n + m) > cap:  # grow: keep at least as much room as the window
+            new = np.empty((self._cols, max(2 * (n + m), 2 * cap)))
+            new[:, :n] = self._buf[:, self._head : self._end]
+            self._buf = new
+        else:
+            self._buf[:, :n] = self._buf[:, self._head : self._end]
+        self._head, self._end = 0, n
 
     def add(self, t_s: npt.ArrayLike, *values: npt.ArrayLike) -> None:
         """Append a batch of finite samples; times must not go backwards."""
         if len(values) != self._cols - 1:
             raise ValueError(f"expected {self._cols - 1} value column(s), got {len(values)}")
-        t = np.array(t_s, dtype=np.float64)  # a copy: the caller may reuse its buffers
-        cols = [np.array(v, dtype=np.float64) for v in values]
-        for c in cols:
-            _as_series(t, c, 0)
-        if t.size == 0:
+        t = np.asarray(t_s, dtype=np.float64)
+        if t.ndim != 1 or any(np.shape(v) != t.shape for v in values):
+            raise ValueError(f"t_s and the values must be 1-D of equal length, got {t.shape} and "
+                             f"{[np.shape(v) for v in values]}")  # fmt: skip
+        m = t.size
+        if m == 0:
             return
-        if not all(np.all(np.isfinite(c)) for c in [t, *cols]):
+        self._room(m)
+        new = self._buf[:, self._end : self._end + m]  # written, not yet committed
+        new[0] = t
+        for i, v in enumerate(values, 1):
+            new[i] = v
+        if not np.isfinite(new).all():
             raise ValueError("samples must be finite")
-        if np.any(np.diff(t) < 0.0) or (self._n and t[0] < self._batches[-1][0][-1]):
+        if (m > 1 and bool((t[1:] < t[:-1]).any())) or (self._end > self._head and t[0] < self._buf[0, self._end - 1]):
             raise ValueError("sample times must not decrease")
-        self._batches.append((t, *cols))
-        self._n += t.size
-        if self.window_s is not None:
-            self._drop_before(float(t[-1]) - self.window_s)
-
-    def _drop_before(self, cutoff_s: float) -> None:
-        while True:  # whole batches, then part of one; the newest sample always stays
-            bt = self._batches[0][0]
-            k = int(np.searchsorted(bt[self._head :], cutoff_s, side="left"))
-            if k == 0:
-                return
-            self._n -= k
-            if self._head + k < bt.size:
-                self._head += k
-                return
-            self._batches.popleft()
-            self._head = 0
+        self._end += m
+        if self.window_s is not None:  # the newest sample always stays
+            cutoff = float(t[-1]) - self.window_s
+            self._head += int(np.searchsorted(self._buf[0, self._head : self._end - 1], cutoff, side="left"))
 
     def columns(self) -> tuple[FloatArray, ...]:
         """Copies of the window's columns (t, then the values)."""
-        if not self._batches:
-            return tuple(np.empty(0) for _ in range(self._cols))
-        return tuple(np.concatenate([b[i] for b in self._batches])[self._head :]
-                     for i in range(self._cols))  # fmt: skip
+        win = self._buf[:, self._head : self._end].copy()
+        return tuple(win[i] for i in range(self._cols))
 
 
 class IncrementalSlope:
