@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from leakmon import wire
+from leakmon import sensors, wire
 from leakmon.sensors import bmp3
 from leakmon.wire.stream import NodeStream, SampleBlock
 from leakmon.wire.timebase import TickUnwrapper
@@ -144,3 +144,22 @@ def test_bmp3_rows_compensate_as_the_reference_formula(raw, block):
     want_p, want_k = bmp3.compensate(*bmp3.unpack_raw(rows), cal)
     got_p, got_k = bmp3.make_compensator(block)(np.ascontiguousarray(rows))
     assert got_p.tobytes() == want_p.tobytes() and got_k.tobytes() == want_k.tobytes()
+
+
+@SETTINGS
+@given(st.integers(2, 5).flatmap(lambda c: st.tuples(
+    st.just(c), st.binary(min_size=6 * c, max_size=6 * c * 40).map(lambda b, c=c: b[: len(b) // (6 * c) * 6 * c]),
+    st.lists(st.binary(min_size=21, max_size=21), min_size=c, max_size=c))))
+def test_bmp3_bank_compensates_each_channel_as_its_own_compensator(drawn):
+    # A frame's row holds each channel's six bytes in turn; the bank does all channels in
+    # one pass with per-channel coefficients, and must give each column bit for bit.
+    c, raw, blocks = drawn
+    blocks = [wiregen.BMP3_CALIB] + blocks[1:]  # one real calibration, the rest drawn
+    rows = np.frombuffer(raw, np.uint8).reshape(-1, 6 * c)
+    comps = [bmp3.make_compensator(b) for b in blocks]
+    bank = sensors.bank(comps)
+    assert bank is not None
+    got_p, got_k = bank(rows[::-1])  # (a gather of frames need not be contiguous)
+    for j, comp in enumerate(comps):
+        want_p, want_k = comp(np.ascontiguousarray(rows[::-1, 6 * j : 6 * j + 6]))
+        assert got_p[:, j].tobytes() == want_p.tobytes() and got_k[:, j].tobytes() == want_k.tobytes()

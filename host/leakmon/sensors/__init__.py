@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import struct
+from collections.abc import Sequence
 from functools import cache
 from types import ModuleType
 
@@ -17,7 +18,7 @@ from leakmon.errors import ProtocolError
 from leakmon.firmware import wire
 from leakmon.sensors.base import Compensator
 
-__all__ = ["Compensator", "compensator", "raw_size", "MODULES"]
+__all__ = ["MODULES", "Compensator", "bank", "compensator", "raw_size"]
 
 MODULES = {
     wire.CHIP_BMP388: "bmp3",
@@ -62,3 +63,13 @@ def compensator(chip: int, block: bytes) -> Compensator:
     except (ValueError, ArithmeticError, struct.error) as e:
         raise ProtocolError(f"calibration of chip code {chip}: {e}") from e
     return result
+
+
+def bank(comps: Sequence[Compensator]) -> Compensator | None:
+    """One compensator for channels whose raw samples share each row of a frame (raw
+    (n, sum of their sizes) -> pressure and temperature (n, channels)), when their chip's
+    module offers one (its compensator type has a `bank`); None otherwise: then each
+    channel goes through its own."""
+    kinds = {type(c) for c in comps}
+    make = getattr(next(iter(kinds)), "bank", None) if len(kinds) == 1 and len(comps) > 1 else None
+    return None if make is None else make(list(comps))

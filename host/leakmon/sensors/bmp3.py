@@ -160,9 +160,6 @@ class RowCompensator:
     it slower than three 1-D passes.
     """
 
-    _LOW24 = np.array(0xFFFFFF, np.uint32)
-    _EIGHT = np.array(8, np.uint32)
-
     def __init__(self, cal: Bmp3Calibration) -> None:
         self.cal = cal
         c = {k: np.array(v, np.float64) for k, v in vars(cal).items()}
@@ -177,37 +174,80 @@ class RowCompensator:
         # The words at bytes 0 and 2 of each row: pressure is the low 24 bits of the first,
         # temperature the high 24 bits of the second (no word reaches past the last row).
         words = np.ndarray((len(raw), 2), "<u4", buffer=raw.reshape(-1), strides=(RAW_LEN, 2))
-        up = (words[:, 0] & self._LOW24).astype(np.float64)
-        ut = (words[:, 1] >> self._EIGHT).astype(np.float64)
-        p = self.p
-        # Temperature (t_lin, deg C), as compensate: (ut - t1) * t2 + (d1 * d1) * t3.
-        d1 = ut - self.t1
-        sq = d1 * d1
-        sq *= self.t3
-        t_lin = d1 * self.t2
-        t_lin += sq
-        t_lin2 = t_lin * t_lin
-        t_lin3 = t_lin * t_lin2
-        offset = p[6] * t_lin
-        offset += p[5]
-        offset += p[7] * t_lin2
-        offset += p[8] * t_lin3
-        sens = p[2] * t_lin
-        sens += p[1]
-        sens += p[3] * t_lin2
-        sens += p[4] * t_lin3
-        sens *= up
-        up2 = up * up
-        up3 = up * up2
-        quad = p[10] * t_lin
-        quad += p[9]
-        quad *= up2
-        up3 *= p[11]
-        quad += up3
-        offset += sens
-        offset += quad
-        t_lin += self.kelvin
-        return offset, t_lin
+        return _rows(self, words[:, 0], words[:, 1])
+
+    @staticmethod
+    def bank(comps: list[RowCompensator]) -> BankCompensator:
+        """One compensator for several channels whose raw samples share each row."""
+        return BankCompensator(comps)
+
+
+class BankCompensator:
+    """RowCompensator of C channels in one pass: raw (n, C * RAW_LEN) uint8 rows, each
+    holding channel 0's six bytes, then channel 1's... (a SAMPLES frame's row) -> pressure
+    and temperature (n, C). Coefficients are (C,) arrays broadcast along the rows: every
+    element goes through RowCompensator's operations, so each column is bit for bit what
+    that channel's own compensator gives, for one call instead of C (a gateway's frames
+    carry every channel of a node; tests/host/test_steady_path.py checks it)."""
+
+    def __init__(self, comps: list[RowCompensator]) -> None:
+        self.channels = len(comps)
+        self.t1 = np.array([c.t1 for c in comps], np.float64)
+        self.t2 = np.array([c.t2 for c in comps], np.float64)
+        self.t3 = np.array([c.t3 for c in comps], np.float64)
+        self.p = [np.array(np.nan)] + [np.array([c.p[k] for c in comps], np.float64) for k in range(1, 12)]
+        self.kelvin = np.array(ZERO_C_IN_K)
+
+    def __call__(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, c = len(raw), self.channels
+        if not (raw.dtype == np.uint8 and raw.shape == (n, c * RAW_LEN)):
+            raise ValueError(f"raw rows must be uint8 ({n}, {c * RAW_LEN}), got {raw.dtype} {raw.shape}")
+        if n == 0:
+            return np.empty((0, c)), np.empty((0, c))
+        raw = np.ascontiguousarray(raw)  # (a gather of frames may not be)
+        words = np.ndarray((n, c, 2), "<u4", buffer=raw.reshape(-1), strides=(c * RAW_LEN, RAW_LEN, 2))
+        return _rows(self, words[..., 0], words[..., 1])
+
+
+_LOW24 = np.array(0xFFFFFF, np.uint32)
+_EIGHT = np.array(8, np.uint32)
+
+
+def _rows(c: RowCompensator | BankCompensator, word_p: np.ndarray, word_t: np.ndarray,
+          ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """compensate's float operations in its order on the raw words (pressure: low 24 bits
+    of word_p; temperature: high 24 bits of word_t), coefficients 0-d or per column."""
+    up = (word_p & _LOW24).astype(np.float64)
+    ut = (word_t >> _EIGHT).astype(np.float64)
+    p = c.p
+    # Temperature (t_lin, deg C), as compensate: (ut - t1) * t2 + (d1 * d1) * t3.
+    d1 = ut - c.t1
+    sq = d1 * d1
+    sq *= c.t3
+    t_lin = d1 * c.t2
+    t_lin += sq
+    t_lin2 = t_lin * t_lin
+    t_lin3 = t_lin * t_lin2
+    offset = p[6] * t_lin
+    offset += p[5]
+    offset += p[7] * t_lin2
+    offset += p[8] * t_lin3
+    sens = p[2] * t_lin
+    sens += p[1]
+    sens += p[3] * t_lin2
+    sens += p[4] * t_lin3
+    sens *= up
+    up2 = up * up
+    up3 = up * up2
+    quad = p[10] * t_lin
+    quad += p[9]
+    quad *= up2
+    up3 *= p[11]
+    quad += up3
+    offset += sens
+    offset += quad
+    t_lin += c.kelvin
+    return offset, t_lin
 
 
 def make_compensator(block: bytes) -> Compensator:

@@ -39,6 +39,7 @@ from leakmon.wire.samples import (
     CHANNELS_AT,
     PERIOD_AT,
     T0_AT,
+    Channels,
     Compensated,
     Layout,
     SampleTable,
@@ -186,6 +187,7 @@ class NodeStream:
     calibrations: dict[int, messages.Calibration] = field(default_factory=dict)
     refused: str | None = None  # why the last malformed message was refused
     _comp: dict[int, tuple[Compensator, int]] = field(default_factory=dict)  # channel -> (compensator, raw size)
+    _banks: dict[Channels, Compensator | None] = field(default_factory=dict)  # channels -> one pass
     _unwrap: TickUnwrapper | None = None
     _next_seq: int | None = None
     _steady: _Steady | None = None  # what the next read likely holds (live path)
@@ -289,10 +291,12 @@ class NodeStream:
                 self._unwrap = TickUnwrapper(msg.ticks_bits)
             if self.hello is not None and self.hello.channels != msg.channels:
                 self._comp.clear()
+                self._banks.clear()
             self.hello = msg
         elif isinstance(msg, messages.Calibration):
             self.calibrations[msg.channel] = msg
             self._comp[msg.channel] = (comp, sensors.raw_size(msg.chip) or 0)
+            self._banks.clear()
         elif isinstance(msg, messages.Unknown):
             self.stats.unknown_types += 1
         return msg
@@ -335,7 +339,13 @@ class NodeStream:
     def _compensate(self, g: Layout, idx: np.ndarray, raw: np.ndarray, t_s: np.ndarray) -> Compensated:
         """Each channel of frames of one layout through its compensator; a channel with no
         CALIB, or whose size is not what its chip gives, is counted malformed and left out."""
-        n, chans, off = len(t_s), [], 0
+        n = len(t_s)
+        bank = self._bank(g.channels)
+        if bank is not None:  # every channel in one pass (a node's frame carries them all)
+            p_all, k_all = bank(raw)
+            return Compensated(idx, g.rows, [(ch, p_all[:, j].reshape(n, g.rows), k_all[:, j].reshape(n, g.rows))
+                                             for j, (ch, _) in enumerate(g.channels)], t_s)  # fmt: skip
+        chans, off = [], 0
         for ch, size in g.channels:
             comp = self._comp.get(ch)
             if comp is None or comp[1] != size:
@@ -345,6 +355,15 @@ class NodeStream:
                 chans.append((ch, p.reshape(n, g.rows), t.reshape(n, g.rows)))
             off += size
         return Compensated(idx, g.rows, chans, t_s)
+
+    def _bank(self, channels: Channels) -> Compensator | None:
+        """One compensator for all of a layout's channels, if their chips offer one and each
+        has its calibration and the size its chip gives; None: one by one."""
+        if channels not in self._banks:
+            comps = [self._comp.get(ch) for ch, _ in channels]
+            ok = all(c is not None and c[1] == size for c, (_, size) in zip(comps, channels))
+            self._banks[channels] = sensors.bank([c[0] for c in comps if c is not None]) if ok else None
+        return self._banks[channels]
 
     def _steady_items(self, frames: np.ndarray) -> list[Item]:
         """The items of a read that take_expected found to be only frames like the last run's:
