@@ -133,15 +133,21 @@ def lack_of_fit_rows(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> FloatArray:
     design = _powers(x)  # 1, x, .., x^4 on [-1, 1]
     gram, moments = design @ design.T, design @ vc.T  # well conditioned for degree 4
     coef = np.linalg.solve(gram[:3, :3], moments[:3])  # the quadratic's coefficients
-    r = vc - np.linalg.solve(gram, moments).T @ design  # the quartic's residuals
-    r -= r.mean(axis=1, keepdims=True)
+    quartic = np.linalg.solve(gram, moments)  # (LOF_DEGREE + 1, rows)
     # sum of squares of x^2 made orthogonal to 1 and x (a Schur complement of the Gram)
     qq = float(gram[2, 2] - gram[2, :2] @ np.linalg.solve(gram[:2, :2], gram[:2, 2]))
     if n >= lrv.MIN_SAMPLES:
-        modes = lrv.modes_of_sums(np.add.reduceat(r, lrv.batch_edges(n)[:-1], axis=1).T, n)
+        # The quartic's residuals only as batch sums: the series' batch sums less the fitted
+        # combination of the powers' (the residuals themselves are never formed).
+        edges = lrv.batch_edges(n)
+        sums = np.add.reduceat(vc, edges[:-1], axis=1).T - np.add.reduceat(design, edges[:-1], axis=1).T @ quartic
+        sums -= np.diff(edges)[:, None] * (sums.sum(axis=0) / n)  # the residuals' mean: rounding
+        modes = lrv.modes_of_sums(sums, n)
         var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
         omega, widen = np.asarray(var, dtype=np.float64), lrv.BASE + lrv.WIDEN * np.asarray(beta)
     else:
+        r = vc - quartic.T @ design  # the quartic's residuals
+        r -= r.mean(axis=1, keepdims=True)
         omega = np.einsum("ij,ij->i", r, r) / max(n - LOF_DEGREE - 1.0, 1.0)
         widen = np.ones(v.shape[0])
     c2 = coef[2]
