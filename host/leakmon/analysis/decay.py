@@ -82,7 +82,7 @@ class DecayModel:
     lack_of_fit_exponential_z: float | None  # the same on ln y; None if y is not all positive
     linear: SlopeFit[float]
     exponential: ExpFit | None  # None when y is not all positive
-    local: LocalRate
+    local: LocalRate | None  # the last stretch's line: made only when neither model holds
     current: CurrentRate
 
     @property
@@ -127,9 +127,9 @@ def lack_of_fit_rows(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> FloatArray:
     if t.ndim != 1 or v.ndim != 2 or v.shape[1] != t.size or t.size < 5:
         raise ValueError(f"t_s must be (n >= 5,) and ys (rows, n), got {t.shape} and {v.shape}")
     n = t.size
-    x = t - t.mean()
+    x = t - t.sum() / n  # (np.mean's operations, less overhead)
     x /= max(float(np.abs(x).max()), 1e-300)
-    vc = v - v.mean(axis=1, keepdims=True)
+    vc = v - v.sum(axis=1, keepdims=True) / n
     design = _powers(x)  # 1, x, .., x^4 on [-1, 1]
     gram, moments = design @ design.T, design @ vc.T  # well conditioned for degree 4
     coef = np.linalg.solve(gram[:3, :3], moments[:3])  # the quadratic's coefficients
@@ -227,7 +227,7 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
         exp_fit = _exp_from_log_fit(log_fit)
     else:
         lin, z_lin = fit_slope(t, v), lack_of_fit(t, v)
-    local = local_rate(t, v, z_limit)
+    local: LocalRate | None = None  # (a third of the cost: made only when it is used)
     t_end = float(t[-1])
     model: Model
     if abs(z_lin) <= z_limit:
@@ -247,6 +247,7 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
         else:
             reason = (f"the rate changes over the record: curvature z {z_lin:+.1f} against "
                       f"the line, {z_exp:+.1f} against the exponential")  # fmt: skip
+        local = local_rate(t, v, z_limit)
         current = _local_current(local, t_end)
     return DecayModel(model, reason, z_lin, z_exp, lin, exp_fit, local, current)
 
@@ -333,7 +334,7 @@ def time_to_limit(decay: DecayModel, y_floor: float) -> TimeToLimit:
 
         t0 = exp_at(e.tau_s, 0.0)
         early, late = exp_at(e.tau_ci95_low_s, -1.0), exp_at(e.tau_ci95_high_s, 1.0)
-    elif decay.model == "neither":
+    elif decay.model == "neither" and decay.local is not None:
         f = decay.local.fit
         t0 = _line_crossings(f, y_floor, (f.slope, f.slope, f.slope))[0]
         drift = abs(decay.local.rate_change_per_s) * max(t0 - t_end, 0.0) \
