@@ -99,16 +99,20 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int,
 
 
 def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
-          spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S) -> dict[str, float]:
+          spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S, warm_s: float = 0.0) -> dict[str, float]:
     """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
-    Returns what was fed and what the subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
+    warm_s: device seconds fed first as fast as they decode, with no estimates and nothing
+    published, so that the paced part runs on full windows (steady state: at 600 s an
+    estimate costs what it costs for good). Returns what was fed and what the subscriber
+    got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
     from leakmon.fleet.mqttclient import connect, make_client
     from leakmon.fleet.publisher import Publisher
     from leakmon.fleet.spool import Spool
 
     frame_period_s = rows * 0.1
-    frames = int(seconds / frame_period_s) + 3
+    warm = int(warm_s / frame_period_s)
+    frames = int(seconds / frame_period_s) + 3 + warm
     streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
     lat: list[float] = []
     lat_due: list[float] = []  # from when the frame was due (the node sent it), not when the feed got to it
@@ -123,7 +127,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
         env = envelope.unpack(m.payload)
         now = time.time()
         lat.append(now - env.t_us / 1e6)
-        lat_due.append(now - (due0[0] + (env.seq - 1 - channels) * frame_period_s))  # samples seqs follow the handshake
+        lat_due.append(now - (due0[0] + (env.seq - 1 - channels - warm) * frame_period_s))  # samples seqs follow the handshake
         rows_got.append(len(json.loads(env.body)))
         got.set()
 
@@ -142,42 +146,54 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
         for (s, e), (_, fr) in zip(edges, streams):
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
+    if warm:  # fill the windows: no estimates, nothing to the broker; then each channel's phase again
+        c0 = time.process_time()
+        for _, e in edges:
+            e.outbox, e.estimate_every_s = NullOutbox(), 1e9
+        for i in range(2, 2 + warm):
+            for (s, e), (_, fr) in zip(edges, streams):
+                e.on_bytes(fr[i])
+                e.on_items(s.feed(fr[i]))
+        for _, e in edges:
+            e.outbox, e.estimate_every_s = pub, estimate_every_s
+            e._next_estimate = {ch: e._due_after(ch, t) for ch, t in e._last_t_s.items()}
+        print(f"  windows filled with {warm_s:g} s of device time ({time.process_time() - c0:.0f} s CPU)")
     pub.drain(30)
     time.sleep(0.3)
     lat.clear()
     lat_due.clear()
     rows_got.clear()
     est0 = sum(e.estimates_out for _, e in edges)
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0, thr0, t0 = time.process_time(), time.thread_time(), time.monotonic()
     due0[0] = time.time()
     behind = 0.0
-    for i in range(2, frames):
-        due = t0 + i * frame_period_s
+    for i in range(2 + warm, frames):
+        due = t0 + (i - warm) * frame_period_s
         behind = max(behind, time.monotonic() - due)
         time.sleep(max(0.0, due - time.monotonic()))
         for (s, e), (_, fr) in zip(edges, streams):
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
-    feed_cpu = time.process_time() - cpu0
+    feed_cpu = time.thread_time() - thr0  # this thread: the gateway's read-decode-estimate loop
     pub.drain(30)
     time.sleep(0.5)
     sub.loop_stop()
     pub.close(0)
     wall = time.monotonic() - t0
-    samples = nodes * channels * (frames - 2) * rows
+    samples = nodes * channels * (frames - 2 - warm) * rows
     arr = np.array(lat) if lat else np.array([np.nan])
     arr_due = np.array(lat_due) if lat_due else np.array([np.nan])
     print(f"paced into Mosquitto: {nodes} nodes x {channels} ch = {nodes * channels} channels at 10 Hz, "
           f"an estimate every {estimate_every_s:g} s, "
-          f"{frames - 2} frames each after 2 of warm-up ({wall:.1f} s wall)")
+          f"{frames - 2 - warm} frames each after {2 + warm} of warm-up ({wall:.1f} s wall)")
     print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
-          f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed alone {feed_cpu:.1f} s")
+          f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed thread alone {feed_cpu:.1f} s")
     print(f"  frame fed -> estimate at a subscriber: p50 {np.nanpercentile(arr, 50) * 1e3:.0f} ms, "
           f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimate messages, {sum(rows_got)} channel "
           f"estimates); feed fell behind by at most {behind * 1e3:.0f} ms")
     print(f"  frame due (sent by the node) -> estimate at a subscriber: p50 {np.nanpercentile(arr_due, 50) * 1e3:.0f} ms, "
           f"p99 {np.nanpercentile(arr_due, 99) * 1e3:.0f} ms (what a user sees when the feed falls behind)")
-    return {"frames_fed": nodes * (frames - 2), "channel_seconds": nodes * channels * (frames - 2) * frame_period_s,
+    return {"frames_fed": nodes * (frames - 2 - warm), "channel_seconds": nodes * channels * (frames - 2 - warm) * frame_period_s,
             "estimates_made": sum(e.estimates_out for _, e in edges) - est0, "messages_got": len(lat),
             "estimates_got": sum(rows_got), "p99_s": float(np.nanpercentile(arr, 99)),
             "p99_due_s": float(np.nanpercentile(arr_due, 99))}
@@ -391,6 +407,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10)
     ap.add_argument("--paced-s", type=float, default=10.0)
     ap.add_argument("--paced-nodes", type=int, default=100)
+    ap.add_argument("--paced-warm-s", type=float, default=0.0,
+                    help="paced run: device seconds fed first, unpaced, to fill the windows (600: steady state)")
     ap.add_argument("--cadences", default=f"1,{ESTIMATE_EVERY_S:g},60",
                     help="live path: estimate cadences to time, s (a full 600 s window needs --frames > 600)")
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
@@ -412,7 +430,7 @@ def main() -> None:
             broker.folder.mkdir(parents=True)
             broker.folder.chmod(0o755)
             broker.start()
-            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every)
+            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every, a.paced_warm_s)
             if a.replugs:
                 replug(broker, root, a.replugs)
         bindir = servers.postgres_bin()
