@@ -235,7 +235,7 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> str:
     url = pg.dsn("leakmon_writer", "bench")
     print(f"central writer: frame rows (84-byte frames) into PostgreSQL, batches of {batch}, wall clock")
     ctx = mp.get_context("spawn")
-    single = 0.0
+    single = single_cpu = 0.0
     for n in (1, 2):
         q: mp.Queue[float] = ctx.Queue()
         start, finish = ctx.Event(), ctx.Event()
@@ -261,6 +261,11 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> str:
               f"other PostgreSQL processes {used['pg_other'] / wall:.2f}, writer clients {used['clients'] / wall:.2f}; "
               f"whole machine {used['machine'] / wall:.2f} of {cpu.cores} busy "
               f"({used['machine'] - used['backends'] - used['pg_other'] - used['clients']:.1f} CPU s by others)")
+        path_cpu = used["backends"] + used["pg_other"] + used["clients"]
+        per_cpu = n * (rows - batch) / path_cpu if path_cpu > 0 else float("nan")
+        single_cpu = single_cpu or per_cpu
+        print(f"    per CPU second of the write path (backends, PostgreSQL's others, clients): {per_cpu / 1e3:.1f} k rows, "
+              f"x{per_cpu / single_cpu:.2f} of one instance's (near 1: the writers scale with the cores they get)")
     return pw
 
 
