@@ -182,7 +182,8 @@ def _spacing_row(family: str, hz: float, p: dict[str, float], spacing_h: float, 
     return family, hz, params, spacing_h, hours, count
 
 
-def alarms(days: float, seed: int, scale: float = 1.0, delay_runs: int = 40) -> None:
+def alarms(days: float, seed: int, scale: float = 1.0, delay_runs: int = 40,
+           delay_se_pa: tuple[float, ...] = ()) -> None:
     """False-alarm spacing against the stated one; a sealed chamber; delay by leak size."""
     rng = np.random.default_rng(seed)
     dt, block_n, noise = 0.1, 100, 0.3 / T0_K  # 10 Hz, 10 s blocks, P/T noise
@@ -211,12 +212,13 @@ def alarms(days: float, seed: int, scale: float = 1.0, delay_runs: int = 40) -> 
     def slow(m: int) -> np.ndarray:
         return noise * (rng.normal(0.0, 1.0, m) + 3.0 * ar1(m, math.exp(-dt / 30.0), rng))
 
-    for name, draw in (("white 0.3 Pa", white), ("white + 3x AR(1) 30 s", slow)):
-        _delay_rows(name, draw, dt, block_n, delay_runs)
+    for i, (name, draw) in enumerate((("white 0.3 Pa", white), ("white + 3x AR(1) 30 s", slow))):
+        se_pa = delay_se_pa[i] if i < len(delay_se_pa) else None
+        _delay_rows(name, draw, dt, block_n, delay_runs, se_pa)
 
 
 def _delay_rows(name: str, draw: Callable[[int], np.ndarray], dt: float, block_n: int,
-                runs: int = 40) -> None:
+                runs: int = 40, se_pa: float | None = None) -> None:
     """Delay to the first alarm after a leak starts at 2 h. Leak sizes are set from the
     CUSUM's own long-run standard error of a block's rate on 2 h of that noise; the column
     prints the leak over the mean of that error as each run's design learnt it before the
@@ -226,6 +228,8 @@ def _delay_rows(name: str, draw: Callable[[int], np.ndarray], dt: float, block_n
     before = t <= onset_s
     model = cusum_scan(t[before], 345.0 + draw(int(before.sum())), block_n).model
     lr_se = model.sigma_lr if model else math.nan
+    if se_pa is not None:  # given leak sizes: the same leaks whatever the CUSUM learns
+        lr_se = se_pa / T0_K
     for shift in (0.5, 1.0, 2.0, 4.0, 8.0):
         rate = shift * lr_se  # P/T units per s
         delays, errors, expected, learnt = [], [], [], []
@@ -336,12 +340,16 @@ def main() -> None:
     ap.add_argument("--alarm-scale", type=float, default=1.0,
                     help="share of section 3's simulated hours (0.3: a shorter, noisier run)")
     ap.add_argument("--delay-runs", type=int, default=40, help="runs per delay row in section 3")
+    ap.add_argument("--delay-se-pa", type=lambda v: [float(x) for x in v.split(",")], default=[],
+                    help="section 3's leak of 1 long-run SE in Pa/s, white,slow (default: learnt "
+                         "by a 2 h run; give them to compare two versions on the same leaks)")
     ap.add_argument("--early-records", type=int, default=1000,
                     help="drawn 2 h records per family in section 6")
     args = ap.parse_args()
     sections = [lambda: battery(args.runs, args.seed),
                 lambda: swings(max(args.runs // 25, 20), args.seed + 1),
-                lambda: alarms(args.days, args.seed + 2, args.alarm_scale, args.delay_runs),
+                lambda: alarms(args.days, args.seed + 2, args.alarm_scale, args.delay_runs,
+                               tuple(args.delay_se_pa)),
                 lambda: large_leak(max(args.runs // 25, 20), args.seed + 3),
                 lambda: changing_leak(max(args.runs // 50, 10), args.seed + 4),
                 lambda: early_hours(args.early_records, args.seed + 5)]
