@@ -157,7 +157,8 @@ def spacing_runs(seed: int, hours: float = 150.0, spacing_h: float = 1.0,
              "ratio": math.exp(rng.uniform(math.log(0.3), math.log(10.0)))}  # fmt: skip
         yield _spacing_row(family, hz, p, spacing_h, hours * scale, rng)
     # The case measured before this design (RESULTS 2026-12-01: 30x): 10 Hz, 30 s, 3x.
-    yield _spacing_row("white + AR(1)", 10.0, {"tau_s": 30.0, "ratio": 3.0}, 2.0, 300.0 * scale, rng)
+    slow = {"tau_s": 30.0, "ratio": 3.0}
+    yield _spacing_row("white + AR(1)", 10.0, slow, 2.0, 300.0 * scale, rng)
     # A longer stated spacing: a larger h leans harder on the fitted noise model.
     p = {"tau_s": math.exp(rng.uniform(math.log(3.0), math.log(300.0))),
          "ratio": math.exp(rng.uniform(math.log(0.3), math.log(10.0)))}  # fmt: skip
@@ -276,7 +277,8 @@ def early_counts(family: str, records: int, seed: int, hours: float = 2.0,
 def early_hours(records: int, seed: int) -> None:
     """The first 2 h of a run, default design: the model has learnt few blocks there."""
     print(f"\n6. Alarms in a run's first 2 h: {records} drawn records per family at 1 Hz, "
-          f"10 s blocks, default design (a false alarm per {FALSE_ALARM_DAYS:g} days; seed {seed})")
+          f"10 s blocks, default design (a false alarm per {FALSE_ALARM_DAYS:g} days; "
+          f"seed {seed})")
     print(f"   {'family':22} {'alarms':>7} {'expected':>9} {'ratio':>6} {'CPU s':>6}")
     for family in EARLY_FAMILIES:
         c = time.process_time()

@@ -34,7 +34,7 @@ stays below the alarm inflates the noise estimate, the safe side). Neither stand
 goes below the white-noise standard error pooled from the block fits (an innovation
 variance, and a long-run one, is at least that of its white part; innovations measured
 1.0-12x above it), and both are inflated for the error of a model learnt from few blocks
-(`NoiseModel.inflated`: without it the first 2 h ran 1.2-3x the stated false-alarm rate,
+(`NoiseModel.inflated`: without it the first 2 h ran 1.3-3x the stated false-alarm rate,
 bench/RESULTS.md). Then
 S_b = max(0, S_(b-1) + z_b - k) alarms above h, the onset estimate is the end of the last
 block where S was zero, and S restarts from zero. `cusum_scan` does a whole record at once;
@@ -127,7 +127,8 @@ def arl_sensitivity(k: float, h: float) -> float:
     """d ln ARL0 / d ln r^2 when the standard error the CUSUM divides by is r times the
     truth (k and h become r k, r h in true standard errors), by Siegmund, numerically."""
     eps = 1e-4
-    up, down = siegmund_arl(k * (1 + eps), h * (1 + eps)), siegmund_arl(k * (1 - eps), h * (1 - eps))
+    up = siegmund_arl(k * (1.0 + eps), h * (1.0 + eps))
+    down = siegmund_arl(k * (1.0 - eps), h * (1.0 - eps))
     return (math.log(up) - math.log(down)) / (4.0 * eps)
 
 
@@ -202,7 +203,7 @@ class NoiseModel:
         in true standard errors and ln ARL0 grows by `sensitivity` * ln r^2 (c = d ln ARL0 /
         d ln r^2: 10 for the default 30-day design, 4 for an hour). The false-alarm rate is
         convex in r^2: an estimate low by as much as another is high costs far more alarms
-        than that one saves (2-4x the stated rate measured over the first 2 h with a fixed
+        than that one saves (1.3-3x the stated rate measured over the first 2 h with a fixed
         1 + 3 / n). The white floor cuts that costly low side: an independent white part
         adds its own variance to the long-run one, so sigma_lr >= white_se (the within-block
         residuals overstate the white part only for correlated noise; measured over 20 h of
@@ -384,7 +385,8 @@ class _Cusum:
         # blocks after it, 8 with the previous fixed allowance, 4 this way). The bound keeps
         # a leak from the start from holding the warm-up's design for ever.
         due = self.next_design
-        if self.plan is None or (self.blocks >= due and (self.s == 0.0 or self.blocks >= due + due // 4)):
+        renewal = self.s == 0.0 or self.blocks >= due + due // 4
+        if self.plan is None or (self.blocks >= due and renewal):
             self.next_design = 1 << self.blocks.bit_length()  # the next power of 2
             block_s = self.span_s / self.blocks * block_n / (block_n - 1)
             if self.noise_sigma is None:  # a design for the model as learnt, then for its error
