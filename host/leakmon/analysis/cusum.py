@@ -215,8 +215,10 @@ class NoiseModel:
         over a normal one, nothing left after a few hours); on white noise the floor holds
         the estimate and g stays near 1 (a steady leak from the start is still flagged early:
         tests/hil/test_cli_analyze.py)."""
-        floor = max(self.white_se / self.sigma_e, self.white_se / self.sigma_lr) \
-            if self.sigma_e > 0.0 and self.sigma_lr > 0.0 else 1.0  # fmt: skip
+        if not (self.sigma_e > 0.0 and self.sigma_lr > 0.0):  # rates all alike: white only
+            lr = self.white_se / (1.0 - float(self.phi.sum()))
+            return NoiseModel(self.phi, self.white_se, lr, self.lrv_rel_var, self.white_se)
+        floor = max(self.white_se / self.sigma_e, self.white_se / self.sigma_lr)
         g = max(inflation(sensitivity, self.lrv_rel_var, floor * floor), floor)
         if g == 1.0:
             return self
