@@ -13,6 +13,8 @@ other tests assert the key ones on smaller runs.
    chamber over days of device time, and detection delay by leak size.
 4. Large leak: hole diameter and time to 520 mmHg against the truth.
 5. A leak that changes (a crack sealing over weeks): model, current rate, time to limit.
+6. Alarms in a run's first hours: false alarms over many drawn 2 h records per noise family
+   with the default design (the noise model leans on few blocks there).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from leakmon import units
-from leakmon.analysis.cusum import LeakCusum, cusum_scan
+from leakmon.analysis.cusum import FALSE_ALARM_DAYS, LeakCusum, cusum_scan
 from leakmon.analysis.decay import choose_model, hole_from_tau, time_to_limit
 from leakmon.analysis.estimate import estimate_leak
 from leakmon.analysis.fit import fit_slope
@@ -131,17 +133,21 @@ def _alarm_noise(family: str, n: int, dt: float, p: dict[str, float],
         return _flicker_sum(n, dt, rng)
     if family == "white + flicker":
         return rng.normal(0.0, 1.0, n) + p["ratio"] * _flicker_sum(n, dt, rng)
+    if family == "white + random walk":  # the walk's std over an hour: ratio x the white
+        step = p["ratio"] / math.sqrt(3600.0 / dt)
+        return rng.normal(0.0, 1.0, n) + np.cumsum(rng.normal(0.0, step, n))
     raise ValueError(family)
 
 
 SpacingRow = tuple[str, float, str, float, float, int]
 
 
-def spacing_runs(seed: int, hours: float = 150.0, spacing_h: float = 1.0) -> Iterator[SpacingRow]:
+def spacing_runs(seed: int, hours: float = 150.0, spacing_h: float = 1.0,
+                 scale: float = 1.0) -> Iterator[SpacingRow]:
     """Rows of (family, Hz, drawn parameters, stated h, simulated h, alarms): every family
     of the battery that has a stationary rate, parameters and seeds drawn (time constants
     log-uniform 3-300 s, ratios log-uniform 0.3-10), 10 s blocks, a stated spacing of
-    hours so that 100-200 false alarms measure it."""
+    hours so that 100-200 false alarms measure it (scale < 1: shorter runs, fewer alarms)."""
     rng = np.random.default_rng(seed)
     plan = [("white", 1.0), ("white", 10.0), ("AR(1)", 1.0), ("AR(1)", 10.0),
             ("white + AR(1)", 1.0), ("white + AR(1)", 10.0), ("white + AR(1)", 1.0),
@@ -149,13 +155,14 @@ def spacing_runs(seed: int, hours: float = 150.0, spacing_h: float = 1.0) -> Ite
     for family, hz in plan:
         p = {"tau_s": math.exp(rng.uniform(math.log(3.0), math.log(300.0))),
              "ratio": math.exp(rng.uniform(math.log(0.3), math.log(10.0)))}  # fmt: skip
-        yield _spacing_row(family, hz, p, spacing_h, hours, rng)
+        yield _spacing_row(family, hz, p, spacing_h, hours * scale, rng)
     # The case measured before this design (RESULTS 2026-12-01: 30x): 10 Hz, 30 s, 3x.
-    yield _spacing_row("white + AR(1)", 10.0, {"tau_s": 30.0, "ratio": 3.0}, 2.0, 300.0, rng)
+    slow = {"tau_s": 30.0, "ratio": 3.0}
+    yield _spacing_row("white + AR(1)", 10.0, slow, 2.0, 300.0 * scale, rng)
     # A longer stated spacing: a larger h leans harder on the fitted noise model.
     p = {"tau_s": math.exp(rng.uniform(math.log(3.0), math.log(300.0))),
          "ratio": math.exp(rng.uniform(math.log(0.3), math.log(10.0)))}  # fmt: skip
-    yield _spacing_row("white + AR(1)", 1.0, p, 12.0, 1500.0, rng)
+    yield _spacing_row("white + AR(1)", 1.0, p, 12.0, 1500.0 * scale, rng)
 
 
 def _spacing_row(family: str, hz: float, p: dict[str, float], spacing_h: float, hours: float,
@@ -176,14 +183,15 @@ def _spacing_row(family: str, hz: float, p: dict[str, float], spacing_h: float, 
     return family, hz, params, spacing_h, hours, count
 
 
-def alarms(days: float, seed: int) -> None:
+def alarms(days: float, seed: int, scale: float = 1.0, delay_runs: int = 40,
+           delay_se_pa: tuple[float, ...] = ()) -> None:
     """False-alarm spacing against the stated one; a sealed chamber; delay by leak size."""
     rng = np.random.default_rng(seed)
     dt, block_n, noise = 0.1, 100, 0.3 / T0_K  # 10 Hz, 10 s blocks, P/T noise
     print("\n3. Alarms designed in time (10 s blocks; noise families and parameters drawn)")
     print(f"   {'family':16} {'Hz':>4} {'drawn':18} {'stated':>7} {'simulated':>10} {'alarms':>7} "
           f"{'measured':>9} {'ratio':>6}")
-    for family, hz, params, spacing_h, hours, count in spacing_runs(seed):
+    for family, hz, params, spacing_h, hours, count in spacing_runs(seed, scale=scale):
         measured = hours / count if count else math.inf
         print(f"   {family:16} {hz:4.0f} {params:18} {spacing_h:5.1f} h {hours:8.0f} h {count:7d} "
               f"{measured:7.2f} h {measured / spacing_h:6.2f}", flush=True)
@@ -196,7 +204,7 @@ def alarms(days: float, seed: int) -> None:
     print(f"   sealed chamber, {days:g} days at 1 Hz, default design (a false alarm per 30 days): "
           f"{len(r.alarms)} alarms")
     print("   detection delay by leak size (design: 30 days between false alarms; the leak "
-          "to catch = the leak; 10 Hz, onset at 2 h; 40 runs each):")
+          f"to catch = the leak; 10 Hz, onset at 2 h; {delay_runs} runs each):")
     print(f"   {'noise':22} {'leak Pa/s':>10} {'mmHg/day':>9} {'long-run SEs':>13} "
           f"{'expected s':>11} {'mean delay s':>13} {'median onset error s':>21} {'missed':>7}")
     def white(m: int) -> np.ndarray:
@@ -205,11 +213,13 @@ def alarms(days: float, seed: int) -> None:
     def slow(m: int) -> np.ndarray:
         return noise * (rng.normal(0.0, 1.0, m) + 3.0 * ar1(m, math.exp(-dt / 30.0), rng))
 
-    for name, draw in (("white 0.3 Pa", white), ("white + 3x AR(1) 30 s", slow)):
-        _delay_rows(name, draw, dt, block_n)
+    for i, (name, draw) in enumerate((("white 0.3 Pa", white), ("white + 3x AR(1) 30 s", slow))):
+        se_pa = delay_se_pa[i] if i < len(delay_se_pa) else None
+        _delay_rows(name, draw, dt, block_n, delay_runs, se_pa)
 
 
-def _delay_rows(name: str, draw: Callable[[int], np.ndarray], dt: float, block_n: int) -> None:
+def _delay_rows(name: str, draw: Callable[[int], np.ndarray], dt: float, block_n: int,
+                runs: int = 40, se_pa: float | None = None) -> None:
     """Delay to the first alarm after a leak starts at 2 h. Leak sizes are set from the
     CUSUM's own long-run standard error of a block's rate on 2 h of that noise; the column
     prints the leak over the mean of that error as each run's design learnt it before the
@@ -219,10 +229,12 @@ def _delay_rows(name: str, draw: Callable[[int], np.ndarray], dt: float, block_n
     before = t <= onset_s
     model = cusum_scan(t[before], 345.0 + draw(int(before.sum())), block_n).model
     lr_se = model.sigma_lr if model else math.nan
+    if se_pa is not None:  # given leak sizes: the same leaks whatever the CUSUM learns
+        lr_se = se_pa / T0_K
     for shift in (0.5, 1.0, 2.0, 4.0, 8.0):
         rate = shift * lr_se  # P/T units per s
         delays, errors, expected, learnt = [], [], [], []
-        for _ in range(40):
+        for _ in range(runs):
             y = 345.0 - np.where(t > onset_s, rate * (t - onset_s), 0.0) + draw(t.size)
             pre = cusum_scan(t[before], y[before], block_n, catch_loss_rate=rate)
             if pre.plan and pre.model:
@@ -237,8 +249,42 @@ def _delay_rows(name: str, draw: Callable[[int], np.ndarray], dt: float, block_n
         print(f"   {name:22} {pa:10.2e} {units.pa_per_s_to_mmhg_per_day(pa):9.2f} "
               f"{rate / np.mean(learnt):13.2f} {np.mean(expected):11.0f} "
               f"{np.mean(delays) if delays else math.nan:13.0f} "
-              f"{np.median(errors) if errors else math.nan:+21.0f} {40 - len(delays):7d}",
+              f"{np.median(errors) if errors else math.nan:+21.0f} {runs - len(delays):7d}",
               flush=True)  # fmt: skip
+
+
+EARLY_FAMILIES = ("white", "AR(1)", "white + AR(1)", "flicker", "white + flicker",
+                  "white + random walk")
+
+
+def early_counts(family: str, records: int, seed: int, hours: float = 2.0,
+                 spacing_s: float = FALSE_ALARM_DAYS * 86400.0) -> tuple[int, float]:
+    """False alarms over `records` drawn records of `hours` at 1 Hz (10 s blocks) and the
+    number the stated spacing expects. Each record draws its own parameters (time constant
+    log-uniform 3-300 s, ratio log-uniform 0.3-10) and noise from its own child seed."""
+    n, alarms_ = int(round(hours * 3600)), 0
+    t = np.arange(n, dtype=np.float64)
+    ss = np.random.SeedSequence([seed, EARLY_FAMILIES.index(family)])
+    for child in ss.spawn(records):
+        rng = np.random.default_rng(child)
+        p = {"tau_s": math.exp(rng.uniform(math.log(3.0), math.log(300.0))),
+             "ratio": math.exp(rng.uniform(math.log(0.3), math.log(10.0)))}  # fmt: skip
+        y = 345.0 + 1e-3 * _alarm_noise(family, n, 1.0, p, rng)
+        alarms_ += len(cusum_scan(t, y, 10, false_alarm_spacing_s=spacing_s).alarms)
+    return alarms_, records * (n // 10) * 10.0 / spacing_s
+
+
+def early_hours(records: int, seed: int) -> None:
+    """The first 2 h of a run, default design: the model has learnt few blocks there."""
+    print(f"\n6. Alarms in a run's first 2 h: {records} drawn records per family at 1 Hz, "
+          f"10 s blocks, default design (a false alarm per {FALSE_ALARM_DAYS:g} days; "
+          f"seed {seed})")
+    print(f"   {'family':22} {'alarms':>7} {'expected':>9} {'ratio':>6} {'CPU s':>6}")
+    for family in EARLY_FAMILIES:
+        c = time.process_time()
+        got, expected = early_counts(family, records, seed)
+        print(f"   {family:22} {got:7d} {expected:9.2f} {got / expected:6.2f} "
+              f"{time.process_time() - c:6.1f}", flush=True)
 
 
 def large_leak(runs: int, seed: int) -> None:
@@ -292,13 +338,23 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=500, help="records per noise family and length")
     ap.add_argument("--days", type=float, default=7.0, help="days of the sealed chamber")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", type=int, choices=range(1, 6), help="run one numbered section")
+    ap.add_argument("--only", type=int, choices=range(1, 7), help="run one numbered section")
+    ap.add_argument("--alarm-scale", type=float, default=1.0,
+                    help="share of section 3's simulated hours (0.3: a shorter, noisier run)")
+    ap.add_argument("--delay-runs", type=int, default=40, help="runs per delay row in section 3")
+    ap.add_argument("--delay-se-pa", type=lambda v: [float(x) for x in v.split(",")], default=[],
+                    help="section 3's leak of 1 long-run SE in Pa/s, white,slow (default: learnt "
+                         "by a 2 h run; give them to compare two versions on the same leaks)")
+    ap.add_argument("--early-records", type=int, default=1000,
+                    help="drawn 2 h records per family in section 6")
     args = ap.parse_args()
     sections = [lambda: battery(args.runs, args.seed),
                 lambda: swings(max(args.runs // 25, 20), args.seed + 1),
-                lambda: alarms(args.days, args.seed + 2),
+                lambda: alarms(args.days, args.seed + 2, args.alarm_scale, args.delay_runs,
+                               tuple(args.delay_se_pa)),
                 lambda: large_leak(max(args.runs // 25, 20), args.seed + 3),
-                lambda: changing_leak(max(args.runs // 50, 10), args.seed + 4)]
+                lambda: changing_leak(max(args.runs // 50, 10), args.seed + 4),
+                lambda: early_hours(args.early_records, args.seed + 5)]
     for i, section in enumerate(sections, 1):
         if args.only in (None, i):
             section()

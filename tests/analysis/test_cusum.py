@@ -65,6 +65,33 @@ def test_false_alarm_spacing_holds_on_correlated_noise(family: str, seed: int) -
     assert 1 / 1.5 <= measured <= 1.5, f"{family} ({drawn}): {len(r.alarms)} alarms in {hours} h"
 
 
+def test_the_first_hours_hold_the_stated_false_alarm_rate_on_white_plus_flicker() -> None:
+    # bench/validate_analysis.py section 6, reduced: 2000 drawn 2 h records (1 Hz, 10 s
+    # blocks, flicker 0.3-10x the white, each record its own parameters) with the default
+    # 30-day design: 5.6 false alarms stated. A fit on few blocks that is low by as much as
+    # another is high costs far more alarms than that one saves; with 1 + 3 / n as the only
+    # allowance this master seed gave 15 (2.7x; 23 of 2000 on another, 4.1x). Limit 10 (1.8x):
+    # at the stated rate P(Poisson(5.6) > 10) = 0.03, at 1.5x P(Poisson(8.3) > 10) = 0.24,
+    # at main's 2.7x P(Poisson(15) <= 10) = 0.12.
+    n, records, spacing_s = 7200, 2000, 30 * 86400.0
+    t = np.arange(n, dtype=float)
+    alarms = 0
+    for child in np.random.SeedSequence(1).spawn(records):
+        e, _ = correlated_noise("white + flicker", n, np.random.default_rng(child))
+        alarms += len(cusum_scan(t, 345.0 + 1e-3 * e, 10, false_alarm_spacing_s=spacing_s).alarms)
+    stated = records * n / spacing_s
+    assert alarms <= 10, f"{alarms} false alarms in the first 2 h of {records} records, {stated:.1f} stated"
+
+
+def test_inflation_matches_its_closed_form_and_the_white_floor_cuts_it() -> None:
+    from leakmon.analysis.cusum import inflation
+
+    for c, v in ((10.2, 2 / 16), (10.2, 66 / 512), (3.8, 0.01)):  # no floor: (exp(cV) - 1) / (cV)
+        assert inflation(c, v) ** 2 == pytest.approx(math.expm1(c * v) / (c * v), rel=1e-6)
+    assert 1.0 < inflation(10.2, 0.125, 0.8) < inflation(10.2, 0.125) and inflation(10.2, 0.125, 1.0) == 1.0
+    assert inflation(10.2, 0.0) == 1.0
+
+
 def test_levinson_recovers_an_ar2_and_its_innovation_variance() -> None:
     # AR(2) x_b = 0.5 x_(b-1) - 0.3 x_(b-2) + e: its autocovariances from the Yule-Walker equations.
     p1, p2 = 0.5, -0.3
@@ -83,19 +110,22 @@ def leak_record(rng: np.random.Generator, onset_s: float, rate: float, n: int = 
 
 def test_detects_a_leak_to_catch_within_its_expected_delay_and_dates_it() -> None:
     # Blocks of 100 samples (10 s): slope stderr = 0.01 * sqrt(12 / (100 * 9999)) / 0.1.
+    # The delay expected is the one of the plan in force when the leak starts (learnt from
+    # the blocks before it), not the last plan, which learnt from the leak's blocks as well.
     block_n, se = 100, 0.01 * np.sqrt(12 / (100 * 9999)) / 0.1
-    delays, onsets, expected = [], [], math.nan
+    delays, onsets, expected = [], [], []
     for seed in range(20):
         t, y = leak_record(np.random.default_rng(seed), 3000.0, 2.0 * se)
+        before = cusum_scan(t[t - t[0] <= 3000.0], y[t - t[0] <= 3000.0], block_n, catch_loss_rate=2.0 * se)
+        assert before.plan is not None
+        expected.append(before.plan.expected_delay_s)
         r = cusum_scan(t, y, block_n, catch_loss_rate=2.0 * se)
-        assert r.plan is not None
-        expected = r.plan.expected_delay_s
         after = [a for a in r.alarms if a.t_alarm_s - t[0] > 3000.0]
         assert after, f"seed {seed}: no alarm after the onset"
         assert all(a.t_alarm_s - t[0] > 3000.0 for a in r.alarms), "a false alarm in 5 min"
         delays.append(after[0].t_alarm_s - t[0] - 3000.0)
         onsets.append(after[0].t_onset_s - t[0])
-    assert np.mean(delays) == pytest.approx(expected, rel=0.35)
+    assert np.mean(delays) == pytest.approx(np.mean(expected), rel=0.35)
     assert abs(np.median(onsets) - 3000.0) < 5 * 10.0  # within 5 blocks
 
 

@@ -28,11 +28,14 @@ blocks' own scale. The innovations reach that shift over the filter's order (a t
 the expected delay accounts for).
 
 The first WARMUP_BLOCKS blocks only learn the noise; the model is refitted, and the design
-redone, at 2^j blocks (covariances centred on the mean rate, anew after an alarm, so a
-steady or a flagged leak does not look like noise; a leak that stays below the alarm
-inflates the noise estimate, the safe side). The innovation standard error never goes
-below the white-noise standard error pooled from the block fits (an innovation variance is
-at least that of its white part; measured 1.0-12x above it). Then
+redone, at 2^j blocks or soon after where S is zero (covariances centred on the mean rate,
+anew after an alarm, so a steady or a flagged leak does not look like noise; a leak that
+stays below the alarm inflates the noise estimate, the safe side). Neither standard error
+goes below the white-noise standard error pooled from the block fits (an innovation
+variance, and a long-run one, is at least that of its white part; innovations measured
+1.0-12x above it), and both are inflated for the error of a model learnt from few blocks
+(`NoiseModel.inflated`: without it the first 2 h ran 1.3-3x the stated false-alarm rate,
+bench/RESULTS.md). Then
 S_b = max(0, S_(b-1) + z_b - k) alarms above h, the onset estimate is the end of the last
 block where S was zero, and S restarts from zero. `cusum_scan` does a whole record at once;
 `LeakCusum.update` the same on a live stream (the same steps, the same numbers).
@@ -57,13 +60,11 @@ WARMUP_BLOCKS: Final = 6  # blocks that only learn the noise (1 min of 10 s bloc
 # 1.13x of the stated spacing and 16 within 1.05x (1.12x on white + 3x flicker).
 MAX_ORDER: Final = 16
 BLOCKS_PER_LAG: Final = 32
-# An early design leans on few blocks: its standard error is inflated by 1 + EARLY / blocks
-# (as the previous design did: a steady leak from the start is still flagged within 4 min,
-# tests/hil/test_cli_analyze.py), and its order is at most blocks / BLOCKS_PER_LAG: from
-# 64-256 blocks, orders up to n / 10 fitted sum phi = -0.5 to -0.7 where the truth was -0.1
-# to -0.3, so a slow drift looked 1.3-1.5x larger than it was. Measured, 300 drawn 2 h records in
-# each of 4 families, 30-day design, 3.3 false alarms expected: n / 10 gave 16, n / 32 gave 6.
-EARLY: Final = 3.0
+# An early fit's order is at most blocks / BLOCKS_PER_LAG: from 64-256 blocks, orders up to
+# n / 10 fitted sum phi = -0.5 to -0.7 where the truth was -0.1 to -0.3, so a slow drift
+# looked 1.3-1.5x larger than it was. Measured, 300 drawn 2 h records in each of 4 families,
+# 30-day design, 3.3 false alarms expected: n / 10 gave 16, n / 32 gave 6. The estimate's
+# remaining error is paid for by `NoiseModel.inflated`.
 MIN_SEGMENT: Final = 2 * MAX_ORDER  # blocks before an alarm may start a new noise segment
 
 
@@ -122,6 +123,41 @@ def design(
     return Design(k, h, shift, block_s, siegmund_arl(k, h) * block_s, delay)
 
 
+def arl_sensitivity(k: float, h: float) -> float:
+    """d ln ARL0 / d ln r^2 when the standard error the CUSUM divides by is r times the
+    truth (k and h become r k, r h in true standard errors), by Siegmund, numerically."""
+    eps = 1e-4
+    up = siegmund_arl(k * (1.0 + eps), h * (1.0 + eps))
+    down = siegmund_arl(k * (1.0 - eps), h * (1.0 - eps))
+    return (math.log(up) - math.log(down)) / (4.0 * eps)
+
+
+def inflation(sensitivity: float, rel_var: float, floor2: float = 0.0) -> float:
+    """g >= 1 with E[exp(-c (max(g^2 X, floor2) - 1))] = 1, X chi-square with 2 / rel_var
+    degrees of freedom over them, c = sensitivity (`NoiseModel.inflated` says why). By
+    quadrature on a log grid of X and bisection: done at each redesign, not per block."""
+    if not (sensitivity > 0.0 and rel_var > 0.0) or floor2 >= 1.0:
+        return 1.0
+    alpha = 1.0 / rel_var  # shape; scale rel_var, mean 1
+    x = np.geomspace(1e-9, 1.0 + 60.0 * math.sqrt(rel_var) + 60.0 * rel_var, 1500)
+    logw = alpha * np.log(x) - x / rel_var  # density * x: the weight per step of ln x
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+
+    def excess(g2: float) -> float:  # the mean false-alarm rate over the stated one, less 1
+        return float(w @ np.exp(-sensitivity * (np.maximum(g2 * x, floor2) - 1.0))) - 1.0
+
+    if excess(1.0) <= 0.0:
+        return 1.0
+    lo, hi = 1.0, 2.0
+    while excess(hi) > 0.0 and hi < 1e6:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if excess(mid) > 0.0 else (lo, mid)
+    return math.sqrt(hi)
+
+
 @dataclass(frozen=True)
 class Alarm:
     """One CUSUM alarm: when it fired, and the estimated onset (last zero of S before it)."""
@@ -154,6 +190,40 @@ class NoiseModel:
     phi: FloatArray
     sigma_e: float
     sigma_lr: float
+    lrv_rel_var: float = 0.0  # relative variance of the long-run variance's estimate
+    white_se: float = 0.0  # pooled white-noise standard error of the block fits: a floor
+
+    def inflated(self, sensitivity: float) -> NoiseModel:
+        """The model with both standard errors scaled alike (their ratio is the whitening
+        filter's), so that the false-alarm rate averaged over the long-run variance's
+        estimation error is the stated one, and neither below the white floor.
+
+        Why. What sets a CUSUM's false-alarm rate is the long-run variance of what it
+        sums: with sigma_lr estimated r^2 times the truth, its k and h are r times larger
+        in true standard errors and ln ARL0 grows by `sensitivity` * ln r^2 (c = d ln ARL0 /
+        d ln r^2: 10 for the default 30-day design, 4 for an hour). The false-alarm rate is
+        convex in r^2: an estimate low by as much as another is high costs far more alarms
+        than that one saves (1.3-3x the stated rate measured over the first 2 h with a fixed
+        1 + 3 / n). The white floor cuts that costly low side: an independent white part
+        adds its own variance to the long-run one, so sigma_lr >= white_se (the within-block
+        residuals overstate the white part only for correlated noise; measured over 20 h of
+        every family, fitted sigma_lr / white_se >= 0.99). So with r^2 chi-square with
+        nu = 2 / V degrees of freedom over nu (V = lrv_rel_var: 2 / n for white rates, + 4 p / n
+        for an AR(p), the asymptotic variance of an AR spectral estimate at frequency 0) and
+        f = (white_se / sigma_lr)^2, g solves E[exp(-c (max(g^2 r^2, f) - 1))] = 1. Without
+        the floor g^2 = (exp(c V) - 1) / (c V), 1 + c V / 2 for many blocks (a t quantile
+        over a normal one, nothing left after a few hours); on white noise the floor holds
+        the estimate and g stays near 1 (a steady leak from the start is still flagged early:
+        tests/hil/test_cli_analyze.py)."""
+        if not (self.sigma_e > 0.0 and self.sigma_lr > 0.0):  # rates all alike: white only
+            lr = self.white_se / (1.0 - float(self.phi.sum()))
+            return NoiseModel(self.phi, self.white_se, lr, self.lrv_rel_var, self.white_se)
+        floor = max(self.white_se / self.sigma_e, self.white_se / self.sigma_lr)
+        g = max(inflation(sensitivity, self.lrv_rel_var, floor * floor), floor)
+        if g == 1.0:
+            return self
+        return NoiseModel(self.phi, self.sigma_e * g, self.sigma_lr * g, self.lrv_rel_var,
+                          self.white_se)  # fmt: skip
 
     @property
     def ramp(self) -> FloatArray:
@@ -247,8 +317,8 @@ class _Noise:
     def model(self) -> NoiseModel:
         """AR(p) over p <= min(MAX_ORDER, n / BLOCKS_PER_LAG) by Akaike's final prediction
         error, which is also the innovation variance used (the error of predicting blocks
-        the fit has not seen, not the smaller in-sample one); its standard error inflated by
-        1 + EARLY / n, and never below the pooled white-noise standard error."""
+        the fit has not seen, not the smaller in-sample one). Neither the white floor nor
+        the allowance for the fit's own error is applied yet: `NoiseModel.inflated`."""
         white, n = self.white_se(), self.blocks()
         phi, v = np.zeros(0), 0.0
         if n >= 2:
@@ -261,8 +331,9 @@ class _Noise:
                 fpe = v_p * (n + p + 1.0) / max(n - p - 1.0, 1.0)
                 if fpe < best:
                     best, phi, v = fpe, phi_p, fpe
-        sigma_e = max(math.sqrt(max(v, 0.0)) * (1.0 + EARLY / max(n, 1)), white)
-        return NoiseModel(phi, sigma_e, sigma_e / (1.0 - float(phi.sum())))
+        sigma_e = math.sqrt(max(v, 0.0))
+        lrv_rel_var = (2.0 + 4.0 * phi.size) / max(n, 1)
+        return NoiseModel(phi, sigma_e, sigma_e / (1.0 - float(phi.sum())), lrv_rel_var, white)
 
 
 @dataclass
@@ -279,10 +350,16 @@ class _Cusum:
     blocks: int = 0
     span_s: float = 0.0  # summed first-to-last-sample spans of the blocks
     plan: Design | None = None
+    next_design: int = 0  # blocks at which the next design is due
     model: NoiseModel | None = None
     phi: tuple[float, ...] = ()  # the model's, as floats for the per-block sum
     past: list[float] = field(default_factory=list)  # recent loss rates above baseline
     alarms: list[Alarm] = field(default_factory=list)
+
+    def _design(self, model: NoiseModel, block_s: float) -> Design:
+        shift = self.catch_loss_rate / model.sigma_lr \
+            if self.catch_loss_rate and model.sigma_lr > 0 else SHIFT_DEFAULT  # fmt: skip
+        return design(self.spacing_s, block_s, shift, model.ramp)
 
     def step(self, rs: RowSums, i: int, t_end: float, t_start: float) -> tuple[float, float]:
         """Advance by block i of rs; returns (z, S)."""
@@ -302,14 +379,24 @@ class _Cusum:
             self.past.insert(0, x)
             self.t_last_zero_s = t_end
             return 0.0, 0.0
-        if self.plan is None or self.blocks & (self.blocks - 1) == 0:  # redesign at 2^j blocks
-            if self.noise_sigma is None:
-                self.model = self.noise.model()
-            assert self.model is not None
+        # Redesign at 2^j blocks, or at the first block after it that starts with S = 0, at
+        # most 2^j / 4 blocks later: Siegmund's ARL is for a run from S = 0 under one
+        # (k, h, sigma), so a new design starts at such a renewal where it can. Mid-climb it
+        # would rescale the S a leak has built, with a model that has just learnt the leak's
+        # first blocks as noise (a hole opening 2 blocks before a redesign was flagged 14
+        # blocks after it, 8 with the previous fixed allowance, 4 this way). The bound keeps
+        # a leak from the start from holding the warm-up's design for ever.
+        due = self.next_design
+        renewal = self.s == 0.0 or self.blocks >= due + due // 4
+        if self.plan is None or (self.blocks >= due and renewal):
+            self.next_design = 1 << self.blocks.bit_length()  # the next power of 2
             block_s = self.span_s / self.blocks * block_n / (block_n - 1)
-            shift = self.catch_loss_rate / self.model.sigma_lr \
-                if self.catch_loss_rate and self.model.sigma_lr > 0 else SHIFT_DEFAULT  # fmt: skip
-            self.plan = design(self.spacing_s, block_s, shift, self.model.ramp)
+            if self.noise_sigma is None:  # a design for the model as learnt, then for its error
+                fitted = self.noise.model()
+                first = self._design(fitted, block_s)
+                self.model = fitted.inflated(arl_sensitivity(first.k, first.h))
+            assert self.model is not None
+            self.plan = self._design(self.model, block_s)
             self.phi = tuple(self.model.phi.tolist())
         m = self.model
         assert m is not None
