@@ -8,13 +8,15 @@ matrix product (vectorized BLAS) and only the blocks' totals by cumsum.
 
 The long-run variance (`lrv`) needs each window's residual prefix sums Y - b T at its 17 batch
 edges: shifted slices of the t and y prefix sums (kept contiguous for that), weighed into the
-cosine modes by one small matrix product. The modes of y alone would spare the per-window
+cosine modes by one small matrix product. Edges of one class j = r, r + q, r + 2q, ...
+(q = 16 / gcd(n, 16)) lie equally far apart, so each class is one strided view and one call
+per operation (2 classes for n = 600). The modes of y alone would spare the per-window
 b T term only if the batch means of t were exactly a line in the batch index: equal batches
 (n divisible by 16) of exactly uniform times. Real clocks jitter, so the term stays.
 
 A pass covers PASS_SAMPLES row samples (~14 k windows of 600 samples): small enough that its
 buffers, the modes and lrv's spectral fit stay in cache, large enough that numpy's per-call
-overhead (~150 calls a pass) is small. Buffers and the views into them are made once per
+overhead (~100 calls a pass) is small. Buffers and the views into them are made once per
 thread, and results go straight into the output arrays.
 """
 
