@@ -9,10 +9,13 @@ seconds are printed, first call and best of --repeat, on 1 and 2 threads: on a s
 the CPU figure is the steadier one. The best 1-thread call's CPU time is split between
 lrv.spectral_variance (the spectral fit over the mode powers) and the rest. --baseline FILE
 times another sliding.py (e.g. `git show <commit>:host/leakmon/analysis/sliding.py`)
-interleaved with this one, for a before/after in the same run.
+interleaved with this one, for a before/after in the same run; --baseline-lrv FILE gives it
+its own lrv.py too (the spectral fit it calls through fit.spread), so that the ratio is the
+old code's against the new. With a baseline, every window's outputs are compared with the
+baseline's (they must agree to rounding and choose the same spectral shape).
 
     .venv/bin/python bench/bench_slope.py [--samples 10000000] [--window 600] [--subset 2000]
-        [--repeat 3] [--baseline /tmp/old_sliding.py]
+        [--repeat 3] [--baseline /tmp/old_sliding.py [--baseline-lrv /tmp/old_lrv.py]]
 """
 
 from __future__ import annotations
@@ -24,76 +27,135 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLA
 import argparse
 import importlib.util
 import math
+import resource
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from leakmon.analysis import lrv
+from leakmon.analysis import fit, lrv
+from leakmon.analysis.fit import FloatArray
 from leakmon.analysis.slope import SlopeFit, fit_slope, sliding_slopes
 
-Sliding = Callable[..., SlopeFit[np.ndarray]]
+Sliding = Callable[..., SlopeFit[FloatArray]]
 
 
-def load_baseline(path: str) -> Sliding:
-    """sliding_slopes from another copy of sliding.py (it imports leakmon as installed)."""
-    spec = importlib.util.spec_from_file_location("baseline_sliding", path)
+def load_module(name: str, path: str) -> types.ModuleType:
+    """A module from a file (it imports leakmon as installed)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"leakmon: cannot load {path}")
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    fn: Sliding = mod.sliding_slopes
-    return fn
+    try:
+        spec.loader.exec_module(mod)
+    except OSError as exc:
+        raise SystemExit(f"leakmon: cannot load {path}: {exc.strerror}") from None
+    return mod
+
+
+def load_baseline(path: str, lrv_path: str | None) -> tuple[Sliding, types.ModuleType]:
+    """sliding_slopes from another copy of sliding.py, and the lrv module it uses: today's,
+    or another copy of lrv.py, which the baseline then reaches directly and through a
+    fit.spread whose globals name it (fit.py itself is today's)."""
+    mod = load_module("baseline_sliding", path)
+    if lrv_path is not None:
+        base_lrv = load_module("baseline_lrv", lrv_path)
+        spread = types.FunctionType(fit.spread.__code__, {**vars(fit), "lrv": base_lrv}, "spread")
+        vars(mod).update(lrv=base_lrv, spread=spread)
+    fn: Sliding = vars(mod)["sliding_slopes"]
+    base: types.ModuleType = vars(mod)["lrv"]
+    return fn, base
 
 
 class SpectralClock:
-    """Counts the CPU seconds spent inside lrv.spectral_variance (the spectral fit over the
-    mode powers, which fit.spread looks up on the module) while installed."""
+    """Counts the CPU seconds spent inside spectral_variance (the spectral fit over the mode
+    powers, which fit.spread looks up on its lrv module at each call) of each of the given
+    lrv modules while installed."""
 
-    def __init__(self) -> None:
-        self.inner = lrv.spectral_variance
+    def __init__(self, modules: list[types.ModuleType]) -> None:
+        self.inner = {m: vars(m)["spectral_variance"] for m in dict.fromkeys(modules)}
         self.cpu_s = 0.0
 
     def __enter__(self) -> SpectralClock:
+        for module, inner in self.inner.items():
+            vars(module)["spectral_variance"] = self.timed(inner)
+        return self
+
+    def timed(self, inner: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             c0 = time.thread_time()
             try:
-                return self.inner(*args, **kwargs)
+                return inner(*args, **kwargs)
             finally:
                 self.cpu_s += time.thread_time() - c0
 
-        lrv.spectral_variance = timed
-        return self
+        return timed
 
     def __exit__(self, *exc: object) -> None:
-        lrv.spectral_variance = self.inner
+        for module, inner in self.inner.items():
+            vars(module)["spectral_variance"] = inner
 
 
 def time_sliding(
-    fns: dict[str, Sliding], t_s: np.ndarray, y: np.ndarray, w: int, repeat: int
-) -> tuple[SlopeFit[np.ndarray], dict[tuple[str, str], tuple[float, float, float]]]:
+    fns: dict[str, Sliding], modules: list[types.ModuleType], t_s: np.ndarray, y: np.ndarray,
+    w: int, repeat: int,
+) -> tuple[dict[str, SlopeFit[FloatArray]], dict[tuple[str, str], tuple[float, float, float]]]:
     """First call (cold: its ~800 MB of output are paged in), then the best of `repeat`
     calls per thread count, the implementations interleaved: (wall, CPU, CPU inside
-    lrv.spectral_variance) seconds of the call with the best wall time."""
+    spectral_variance of the lrv `modules`) seconds of the call with the best wall time.
+    Also each implementation's result of its first call, and the least CPU time of any of
+    its 1-thread calls (user, system: the kernel's zeroing of fresh output pages is system
+    time, and on a shared machine it varies most)."""  # fmt: skip
     runs: dict[tuple[str, str], tuple[float, float, float]] = {}
-    fits = None
-    with SpectralClock() as clock:
+    least: dict[str, tuple[float, float]] = {}
+    fits: dict[str, SlopeFit[FloatArray]] = {}
+    with SpectralClock(modules) as clock:
         for workers in [None] + [1, 2] * repeat:
             for name, fn in fns.items():
                 clock.cpu_s = 0.0
-                c0, t0 = time.process_time(), time.perf_counter()
+                c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
                 got = fn(t_s, y, w, workers=workers or 1)
-                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-                if name == "sliding_slopes":
-                    fits = got
+                wall, c1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+                user, system = c1.ru_utime - c0.ru_utime, c1.ru_stime - c0.ru_stime
+                fits.setdefault(name, got)
                 del got
                 how = "first call, 1 thread" if workers is None else f"best, {workers} thread(s)"
                 if wall < runs.get((name, how), (math.inf,))[0]:
-                    runs[(name, how)] = (wall, cpu, clock.cpu_s)
+                    runs[(name, how)] = (wall, user + system, clock.cpu_s)
+                if workers == 1 and user + system < sum(least.get(name, (math.inf, 0.0))):
+                    least[name] = (user, system)
     for (name, how), (wall, cpu, _) in runs.items():
         print(f"{name:24} {how:22} {wall:6.3f} s wall {cpu:6.3f} s CPU")
-    assert fits is not None
+    for name, (user, system) in least.items():
+        print(f"{name:24} least CPU of a 1-thread call {user + system:6.3f} s "
+              f"(user {user:.3f}, system {system:.3f})")
+    if len(least) > 1:
+        new = sum(least["sliding_slopes"])
+        for name, times in least.items():
+            if name != "sliding_slopes":
+                print(f"least CPU against {name}: {sum(times) / new:.2f}x")
     return fits, runs
+
+
+def compare(new: SlopeFit[FloatArray], old: SlopeFit[FloatArray], name: str) -> None:
+    """Every window's outputs against the baseline's: the largest relative difference per
+    field (NaN where both are NaN counts as equal), and the windows whose spectral shape
+    differs (noise exponent, or the interval's factor of the standard error)."""
+    for field in ("slope", "intercept", "stderr", "ci95_low", "ci95_high", "residual_sigma",
+                  "n_eff", "noise_exponent", "t_mid_s", "t_end_s"):  # fmt: skip
+        a, b = getattr(new, field), getattr(old, field)
+        same_nan = np.isnan(a) & np.isnan(b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(same_nan | (a == b), 0.0, np.abs(a - b) / np.abs(b))
+        print(f"  {field:15} max relative difference to {name}: {rel.max():.1e}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor_new = (new.ci95_high - new.slope) / new.stderr
+        factor_old = (old.ci95_high - old.slope) / old.stderr
+    moved = ~np.isclose(factor_new, factor_old, rtol=1e-9, equal_nan=True)
+    moved |= ~((new.noise_exponent == old.noise_exponent)
+               | (np.isnan(new.noise_exponent) & np.isnan(old.noise_exponent)))  # fmt: skip
+    print(f"  windows whose spectral shape differs from {name}'s: {int(moved.sum()):,}")
 
 
 def main() -> None:
@@ -104,7 +166,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per thread count")
     ap.add_argument("--baseline", help="another sliding.py to time side by side")
+    ap.add_argument("--baseline-lrv", help="the baseline's own lrv.py (default: today's)")
     args = ap.parse_args()
+    if args.baseline_lrv and not args.baseline:
+        raise SystemExit("leakmon: --baseline-lrv needs --baseline")
 
     # A P/T record (Pa/K) at 10 Hz that starts at t = 1e6 s: ~1 Pa/s leak, 0.6 Pa of noise.
     rng = np.random.default_rng(args.seed)
@@ -118,9 +183,18 @@ def main() -> None:
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
 
     fns: dict[str, Sliding] = {"sliding_slopes": sliding_slopes}
+    modules = [lrv]
     if args.baseline:
-        fns[f"baseline {os.path.basename(args.baseline)}"] = load_baseline(args.baseline)
-    fits, runs = time_sliding(fns, t_s, y, w, args.repeat)
+        base_fn, base_lrv = load_baseline(args.baseline, args.baseline_lrv)
+        what = os.path.basename(args.baseline)
+        if args.baseline_lrv:
+            what += f" + {os.path.basename(args.baseline_lrv)}"
+        fns[f"baseline {what}"] = base_fn
+        modules.append(base_lrv)
+    all_fits, runs = time_sliding(fns, modules, t_s, y, w, args.repeat)
+    fits = all_fits.pop("sliding_slopes")
+    for name in list(all_fits):
+        compare(fits, all_fits.pop(name), name)
     wall_1, cpu_1, _ = runs[("sliding_slopes", "best, 1 thread(s)")]
 
     starts = np.linspace(0, n_win - 1, min(args.subset, n_win)).astype(np.int64)

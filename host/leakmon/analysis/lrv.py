@@ -54,6 +54,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import as_strided
 
 from leakmon.analysis.student_t import student_t_ppf
 
@@ -115,12 +116,24 @@ def batch_edges(n: int) -> IntArray:
 
 def small_matmul(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """a @ b for a small a and a wide b, in column chunks: below OpenBLAS's threading
-    threshold, so it never wakes threads that spin (on a busy machine they cost 3x the CPU)."""
+    threshold, so it never wakes threads that spin (on a busy machine they cost 3x the CPU).
+    The whole chunks go as one batched matmul over (chunks, rows, step) views, which numpy
+    loops over in C, one BLAS call each (the same calls as a Python loop, 15 % faster)."""
     out = np.empty((a.shape[0], b.shape[1])) if out is None else out
     step = max(1, _MATMUL_FLOPS // max(a.size, 1))
-    for i in range(0, b.shape[1], step):
-        np.matmul(a, b[:, i : i + step], out=out[:, i : i + step])
+    whole = b.shape[1] // step * step
+    if whole:
+        np.matmul(a, _column_chunks(b[:, :whole], step), out=_column_chunks(out[:, :whole], step))
+    if whole < b.shape[1]:
+        np.matmul(a, b[:, whole:], out=out[:, whole:])
     return out
+
+
+def _column_chunks(x: FloatArray, step: int) -> FloatArray:
+    """(columns / step, rows, step) view of x's column chunks (columns a multiple of step)."""
+    rows_stride, col_stride = x.strides
+    return as_strided(x, (x.shape[1] // step, x.shape[0], step),
+                      (step * col_stride, rows_stride, col_stride))  # fmt: skip
 
 
 def modes_of_sums(resid_sums: FloatArray, n: int) -> FloatArray:
@@ -181,6 +194,21 @@ _SHAPE_VAR: Final = _SHAPE_SLOPE / _SHAPE_GEO  # the slope variance per unit sco
 _SHAPE_HALF_WIDTH: Final = T_QUANTILE * (HW_BASE + HW_WIDEN * np.minimum(np.log2(_SHAPE_SLOPE), HW_CAP))
 
 
+_ROW: Final = np.arange(max(len(_SHAPE_LAW), EXPONENTS.size), dtype=np.uint8)[:, None]
+
+
+def _last_argmin(score: FloatArray, low: FloatArray) -> npt.NDArray[np.uint8]:
+    """The last row of score (rows, windows) equal to low, its minimum over the rows, in each
+    column; 0 where none is (NaN). Exact ties (all modes zero) take the last row. Each row's
+    index where it equals low, maximized over rows, all in uint8 (64 lanes to a vector): an
+    argmin along axis 0 is a strided reduction, and a loop of masked assignments per row
+    cost twice this (bench/RESULTS.md, 2026-12-01)."""
+    hit = np.equal(score, low).view(np.uint8)
+    hit *= _ROW[: score.shape[0]]
+    out: npt.NDArray[np.uint8] = hit.max(axis=0)
+    return out
+
+
 def spectral_variance(
     modes: FloatArray, n: int, sxx: FloatArray | float, first_mode: int = 2
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -197,23 +225,17 @@ def spectral_variance(
     if first_mode == 2:
         score = small_matmul(_SHAPE_SCORE, np.square(flat))  # (shapes, windows)
         pure = score[:_PURE].min(axis=0)
-        law = np.zeros(pure.shape, np.intp)
-        for g in range(1, _PURE):  # argmin along axis 0, without its strided reduction
-            law[score[g] == pure] = g
         low = np.minimum(pure, score[_PURE:].min(axis=0))
-        best = np.where(pure == low, law, 0)
-        for g in range(_PURE, score.shape[0]):
-            best[score[g] == low] = g
-        var = (low * _SHAPE_VAR[best] * (n / BATCHES)).reshape(shape) / sxx
-        return var, _SHAPE_LAW[law].reshape(shape), _SHAPE_HALF_WIDTH[best].reshape(shape)
+        law, best = _last_argmin(score[:_PURE], pure), _last_argmin(score, low)
+        var = (low * np.take(_SHAPE_VAR, best) * (n / BATCHES)).reshape(shape) / sxx
+        return (var, np.take(_SHAPE_LAW, law).reshape(shape),
+                np.take(_SHAPE_HALF_WIDTH, best).reshape(shape))  # fmt: skip
     k = _K[first_mode - 2 :]
     penalty = np.exp(-EXPONENTS * float(np.log(k).mean()))
     weights = k[None, :] ** EXPONENTS[:, None] / k.size * penalty[:, None]
     score = weights @ np.square(flat[first_mode - 2 :])
     low = score.min(axis=0)
-    best = np.zeros(low.shape, np.intp)
-    for g in range(1, score.shape[0]):
-        best[score[g] == low] = g
+    best = _last_argmin(score, low)
     var = (low / penalty[best] * (n / BATCHES)).reshape(shape) / sxx
     beta = EXPONENTS[best].reshape(shape)
     return var, beta, T_QUANTILE * (BASE + WIDEN * beta)

@@ -8,23 +8,27 @@ matrix product (vectorized BLAS) and only the blocks' totals by cumsum.
 
 The long-run variance (`lrv`) needs each window's residual prefix sums Y - b T at its 17 batch
 edges: shifted slices of the t and y prefix sums (kept contiguous for that), weighed into the
-cosine modes by one small matrix product. The modes of y alone would spare the per-window
+cosine modes by one small matrix product. Edges of one class j = r, r + q, r + 2q, ...
+(q = 16 / gcd(n, 16)) lie equally far apart, so each class is one strided view and one call
+per operation (2 classes for n = 600). The modes of y alone would spare the per-window
 b T term only if the batch means of t were exactly a line in the batch index: equal batches
 (n divisible by 16) of exactly uniform times. Real clocks jitter, so the term stays.
 
 A pass covers PASS_SAMPLES row samples (~14 k windows of 600 samples): small enough that its
 buffers, the modes and lrv's spectral fit stay in cache, large enough that numpy's per-call
-overhead (~150 calls a pass) is small. Buffers and the views into them are made once per
+overhead (~100 calls a pass) is small. Buffers and the views into them are made once per
 thread, and results go straight into the output arrays.
 """
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import as_strided
 
 from leakmon.analysis import lrv
 from leakmon.analysis.fit import FIELDS, FloatArray, SlopeFit, _as_series, spread
@@ -82,13 +86,24 @@ class _Scratch:
         v["sums"] = (p[:, :, w : w + block], p[:, :, :block],
                      self.real[:5, :n].reshape((5, *shape)))  # fmt: skip
         g = self.g[:, :n]
-        v["edge"] = [
-            (p[0, :, e : e + block], p[1, :, e : e + block], g[j].reshape(shape))
-            for j, e in enumerate(self.edges)
-        ]
+        v["edge"] = []
+        # Edges j = r, r + q, r + 2q, ... lie exactly q w / 16 samples apart (q w / 16 whole):
+        # one (edges, rows, block) strided view per class r, so a window of 600 samples takes
+        # 2 calls per operation instead of 17.
+        q = lrv.BATCHES // math.gcd(w, lrv.BATCHES)
+        for r in range(min(q, len(self.edges))):
+            e, d, count = self.edges[r], q * w // lrv.BATCHES, len(self.edges[r::q])
+            v["edge"].append(tuple(
+                as_strided(p[s, :, e:], (count, n_rows, block), (d * p.strides[2], *p.strides[1:]))
+                for s in (0, 1)) + (g[r::q].reshape(count, *shape),))  # fmt: skip
         v["g"] = g
         v["modes"] = self.modes[:, :n] if self.modes is not None else None
         return v
+
+
+def _row_chunks(x: FloatArray) -> FloatArray:
+    """(rows / _MATMUL_ROWS, _MATMUL_ROWS, columns) view of a C-contiguous x's row chunks."""
+    return x.reshape(-1, _MATMUL_ROWS, x.shape[1])
 
 
 def _prefix_sums(rt: FloatArray, ry: FloatArray, sc: _Scratch) -> None:
@@ -116,8 +131,10 @@ def _prefix_sums(rt: FloatArray, ry: FloatArray, sc: _Scratch) -> None:
     x[:, :, length + 1 :] = 0.0  # would spoil a whole block of this one (NaN * 0 is NaN)
     local = sc.local[:n_rows]
     xs, ls = x.reshape(-1, PREFIX_BLOCK), local.reshape(-1, PREFIX_BLOCK)
-    for i in range(0, xs.shape[0], _MATMUL_ROWS):
-        np.matmul(xs[i : i + _MATMUL_ROWS], _TRIANGLE, out=ls[i : i + _MATMUL_ROWS])
+    whole = xs.shape[0] // _MATMUL_ROWS * _MATMUL_ROWS  # one batched call (looped in C)
+    if whole:
+        np.matmul(_row_chunks(xs[:whole]), _TRIANGLE, out=_row_chunks(ls[:whole]))
+    np.matmul(xs[whole:], _TRIANGLE, out=ls[whole:])
     carry = sc.carry[:n_rows]
     np.cumsum(local[:, :, :-1, -1], axis=-1, out=carry[:, :, 1:])
     np.add(local, carry[..., None], out=x.reshape(local.shape))
