@@ -25,7 +25,7 @@ from leakmon.wire.stream import Item, SampleBlock
 
 # A channel's leak estimate is published every ESTIMATE_EVERY_S of device time: an estimate
 # refits the whole window (~0.6 ms of CPU at 600 s of 10 Hz), so at 1 s a core carries ~1,500
-# channels; at 10 s about 10,000 (bench/bench_fleet.py), while a 600 s window moves little in
+# channels; at 10 s 7,600-10,500 (bench/bench_fleet.py), while a 600 s window moves little in
 # 10 s and onset alarms still go out on the block that raises them.
 ESTIMATE_EVERY_S = 10.0
 
