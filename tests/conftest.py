@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# The tests press Ctrl-C (SIGINT) on the programs they start. A shell that starts the suite
+# in the background without job control hands it SIGINT ignored, and an ignored signal stays
+# ignored across exec: every such program would then run on and the tests time out. Python's
+# own handler here makes the children start with the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
