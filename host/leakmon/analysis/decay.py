@@ -127,6 +127,8 @@ def lack_of_fit_rows(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> FloatArray:
     if t.ndim != 1 or v.ndim != 2 or v.shape[1] != t.size or t.size < 5:
         raise ValueError(f"t_s must be (n >= 5,) and ys (rows, n), got {t.shape} and {v.shape}")
     n = t.size
+    if n < LOF_MIN_N:  # a quartic through 5-9 samples leaves (nearly) only rounding: z would be
+        return np.zeros(v.shape[0])  # rounding over rounding, so no curvature can be told
     x = t - t.sum() / n  # (np.mean's operations, less overhead)
     x /= max(float(np.abs(x).max()), 1e-300)
     vc = v - v.sum(axis=1, keepdims=True) / n
@@ -151,8 +153,6 @@ def lack_of_fit_rows(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> FloatArray:
         omega = np.einsum("ij,ij->i", r, r) / max(n - LOF_DEGREE - 1.0, 1.0)
         widen = np.ones(v.shape[0])
     c2 = coef[2]
-    if n < LOF_MIN_N:  # a quartic through 5-9 samples leaves (nearly) only rounding: z would be
-        return np.zeros(v.shape[0])  # rounding over rounding, so no curvature can be told
     with np.errstate(divide="ignore", invalid="ignore"):
         z = c2 / np.sqrt(omega / qq) / widen
     return np.where(omega > 0.0, z, np.where(c2 != 0.0, math.inf, 0.0))
@@ -163,7 +163,8 @@ def lack_of_fit(t_s: npt.ArrayLike, y: npt.ArrayLike) -> float:
     the long-run variance (lrv) of a quartic fit's residuals (modes 5 and up), divided by
     the interval's widening (BASE + WIDEN beta) so that one limit serves every noise colour.
     The noise comes from a flexible fit, not the line's: a real curvature (and the cubic
-    of an exponential) must not pass for noise and hide itself."""
+    of an exponential) must not pass for noise and hide itself. Below LOF_MIN_N samples
+    no curvature can be told from rounding: 0."""
     t, v = _as_series(t_s, y, 5)
     return float(lack_of_fit_rows(t, v[None, :])[0])
 
