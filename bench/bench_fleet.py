@@ -149,14 +149,15 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     if warm:  # fill the windows: no estimates, nothing to the broker; then each channel's phase again
         c0 = time.process_time()
         for _, e in edges:
-            e.outbox, e.estimate_every_s = NullOutbox(), 1e9
+            e.outbox = NullOutbox()
+            e.set_estimate_every(1e9)
         for i in range(2, 2 + warm):
             for (s, e), (_, fr) in zip(edges, streams):
                 e.on_bytes(fr[i])
                 e.on_items(s.feed(fr[i]))
         for _, e in edges:
-            e.outbox, e.estimate_every_s = pub, estimate_every_s
-            e._next_estimate = {ch: e._due_after(ch, t) for ch, t in e._last_t_s.items()}
+            e.outbox = pub
+            e.set_estimate_every(estimate_every_s)
         print(f"  windows filled with {warm_s:g} s of device time ({time.process_time() - c0:.0f} s CPU)")
     pub.drain(30)
     time.sleep(0.3)

@@ -122,11 +122,7 @@ def fit_rows(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[FloatArray]:
 def fit_slope(t_s: npt.ArrayLike, y: npt.ArrayLike) -> SlopeFit[float]:
     """OLS slope of y against t (>= 3 samples) with a long-run-variance standard error."""
     t, v = _as_series(t_s, y, 3)
-    if not t.max() > t.min():
-        raise ValueError("all samples share one time: the slope is undefined")
-    rows = fit_rows(t[None, :], v[None, :])
-    values = {f: float(getattr(rows, f)[0]) for f in FIELDS if f != "n"}
-    return SlopeFit(n=t.size, **values)
+    return fit_slopes(t, v[None, :])[0]
 
 
 def fit_slopes(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> list[SlopeFit[float]]:

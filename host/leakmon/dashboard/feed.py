@@ -28,8 +28,8 @@ from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream, SampleBlock
 
 HEALTH_EVERY_S = 0.5
-# A channel's estimate refits its whole window (~7 ms at 600 s of 10 Hz). A page needs a few
-# a second at most: at --speed 60 estimating every block kept the feed thread (and, through
+# A channel's estimate refits its whole window (~0.6 ms at 600 s of 10 Hz). A page needs a
+# few a second at most: at --speed 60 estimating every block (then ~7 ms each) kept the feed thread (and, through
 # the GIL, the web server) so busy that an alarm reached the page minutes of device time late.
 # Every block still goes into the window and the onset detector; an alarm is estimated and
 # shown on the block that raises it.

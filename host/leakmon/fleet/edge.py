@@ -140,6 +140,11 @@ class EdgeNode:
         phase = (channel * 0.6180339887498949) % 1.0 * every
         return math.floor((t_s - phase) / every + 1.0) * every + phase
 
+    def set_estimate_every(self, every_s: float) -> None:
+        """Change the cadence: each channel's next estimate moves to its phase on the new grid."""
+        self.estimate_every_s = every_s
+        self._next_estimate = {ch: self._due_after(ch, t) for ch, t in self._last_t_s.items()}
+
     def on_bytes(self, data: bytes) -> None:
         """A tap on the link (Node.rx_taps): every byte the node sent, before decoding."""
         self.keys.feed(data)
