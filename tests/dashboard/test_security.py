@@ -157,7 +157,9 @@ def test_no_default_password(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["--listen", "nonsense"], "leakmon: --listen wants HOST:PORT"),
-    (["--db", "postgresql://x"], "leakmon: --db and --broker need the fleet service"),
+    (["--db", "postgresql://x"], "leakmon: --sim and --db: give one source"),
+    (["--broker", "mqtt://viewer@localhost"], "leakmon: --sim and --broker: give one source"),
+    (["--node", "a1"], "leakmon: --node goes with --db, --store or --broker"),
     (["--limit", "12 parsecs"], "leakmon: --limit:"),
 ])
 def test_bad_arguments_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:

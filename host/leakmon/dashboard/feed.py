@@ -3,16 +3,17 @@ the Hub: sample blocks, leak updates from its own LeakTracker (the same live est
 `leakmon monitor`), link health.
 
 NodeFeed: a node that has done its handshake (--port, or the virtual board of --sim, both
-opened by leakmon.cli.session). RecordingFeed: a recording file, read once at full speed.
-SEAM: the fleet's database and broker (--db, --broker) become two more Feeds with the same
-run(hub, stop) method, writing the same Hub calls.
+opened by leakmon.cli.session). SourceFeed: any other live source of decoded items with a
+stream core behind it (the fleet's broker, --broker: leakmon.fleet.watch, composed by the
+command). TableFeed: sample tables read once at full speed (a recording, --recording, or a
+node's time range in the fleet's database, --db/--store).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +26,7 @@ from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.link.recording import decode_recording, open_recording
 from leakmon.wire import messages
-from leakmon.wire.stream import Item, NodeStream, SampleBlock
+from leakmon.wire.stream import Item, NodeStream, SampleBlock, SampleTable
 
 HEALTH_EVERY_S = 0.5
 # A channel's estimate refits its whole window (~0.6 ms at 600 s of 10 Hz). A page needs a
@@ -43,20 +44,11 @@ class Feed(Protocol):
         """Write into hub until stop is set or the source ends; raise LeakmonError on failure."""
 
 
-class NodeFeed:
-    """A node's stream through the tracker into the hub. With reconnect (a node on a real
-    port) a vanished port is reopened until it is back: the outage is an alarm, and the gap
-    a note, instead of the end of the dashboard."""
+class _Estimating:
+    """Blocks into the tracker, and an estimate to the page at most every ESTIMATE_EVERY_WALL_S."""
 
-    def __init__(self, node: Node, hello: messages.Hello, tracker: LeakTracker, name: str,
-                 alive: Callable[[], None] = lambda: None, reconnect: bool = False) -> None:
-        self.node = node
-        self.hello = hello
+    def __init__(self, tracker: LeakTracker) -> None:
         self.tracker = tracker
-        self.name = name
-        self.alive = alive
-        self.reconnect = reconnect
-        self._health_now: LinkHealth | None = None
         self._estimated_wall: dict[int, float] = {}  # channel -> monotonic time of its last estimate
 
     def _take(self, hub: Hub, block: SampleBlock) -> None:
@@ -70,6 +62,37 @@ class NodeFeed:
             return
         self._estimated_wall[ch] = now
         hub.add_update(u)
+
+    def _items(self, hub: Hub, items: list[Item]) -> bool:
+        """Blocks to the history and the tracker, node events as alarms; True if any block came."""
+        got = False
+        for item in items:
+            if isinstance(item, SampleBlock):
+                got = True
+                hub.add_block(item)
+                self._take(hub, item)
+            elif isinstance(item, messages.Event) and item.name != "boot":
+                hub.store.raise_alarm("node event", f"node {self.name}: {item.name} channel {item.channel} "
+                                      f"{item.text}".rstrip(), item.channel)
+        return got
+
+    name: str
+
+
+class NodeFeed(_Estimating):
+    """A node's stream through the tracker into the hub. With reconnect (a node on a real
+    port) a vanished port is reopened until it is back: the outage is an alarm, and the gap
+    a note, instead of the end of the dashboard."""
+
+    def __init__(self, node: Node, hello: messages.Hello, tracker: LeakTracker, name: str,
+                 alive: Callable[[], None] = lambda: None, reconnect: bool = False) -> None:
+        super().__init__(tracker)
+        self.node = node
+        self.hello = hello
+        self.name = name
+        self.alive = alive
+        self.reconnect = reconnect
+        self._health_now: LinkHealth | None = None
 
     def _reader(self, hub: Hub, stop: threading.Event) -> Callable[[], list[Item]]:
         if not self.reconnect:
@@ -103,15 +126,7 @@ class NodeFeed:
         read = self._reader(hub, stop)
         while not stop.is_set():
             self.alive()
-            got = False
-            for item in read():
-                if isinstance(item, SampleBlock):
-                    got = True
-                    hub.add_block(item)
-                    self._take(hub, item)
-                elif isinstance(item, messages.Event) and item.name != "boot":
-                    hub.store.raise_alarm("node event", f"node {self.name}: {item.name} channel {item.channel} "
-                                          f"{item.text}".rstrip(), item.channel)
+            got = self._items(hub, read())
             now = time.monotonic()
             if got and now - last_health >= HEALTH_EVERY_S:
                 self._health_now = self._health(f0, t0)
@@ -119,6 +134,61 @@ class NodeFeed:
                 if now - t0 > 10.0:  # frames/s over the last ~10 s, not since the start
                     t0, f0 = now, self.node.stream.stats.frames
                 last_health = now
+
+
+class LiveSource(Protocol):
+    """A live source of decoded items other than a port (leakmon.fleet.watch.NodeWatch)."""
+
+    stream: NodeStream
+
+    @property
+    def lost_frames(self) -> int: ...
+
+    def read(self) -> list[Item]: ...
+
+    def is_connected(self) -> bool: ...
+
+
+class SourceFeed(_Estimating):
+    """A LiveSource through the tracker into the hub; a lost connection is an alarm and its
+    return a note, as for a port."""
+
+    def __init__(self, source: LiveSource, hello: messages.Hello, tracker: LeakTracker, name: str) -> None:
+        super().__init__(tracker)
+        self.source = source
+        self.hello = hello
+        self.name = name
+
+    def _health(self, frames0: int, t0: float, connected: bool) -> LinkHealth:
+        st = self.source.stream
+        return LinkHealth(
+            node=self.name, firmware=f"{self.hello.board} {self.hello.fw_version}",
+            sensors=[f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}" for c in self.hello.channels],
+            rate_hz=1e6 / self.hello.period_us, frames=st.stats.frames, lost_frames=self.source.lost_frames,
+            crc_errors=st.decoder.stats.crc_errors,
+            frames_per_s=(st.stats.frames - frames0) / max(time.monotonic() - t0, 1e-9),
+            last_seen_wall=time.time(), connected=connected)
+
+    def run(self, hub: Hub, stop: threading.Event) -> None:
+        t0, f0, last_health, was_up, lost_at = time.monotonic(), self.source.stream.stats.frames, 0.0, True, 0.0
+        while not stop.is_set():
+            got = self._items(hub, self.source.read())
+            up, now = self.source.is_connected(), time.monotonic()
+            if up != was_up:
+                if up:
+                    hub.store.add_note("link", f"{self.name}: back after {now - lost_at:.1f} s", hub.t_now_s)
+                else:
+                    lost_at = now
+                    hub.store.raise_alarm("link lost", f"{self.name}: link lost; reconnecting")
+                was_up = up
+                last_health = 0.0
+            if (got or not up) and now - last_health >= HEALTH_EVERY_S:
+                hub.set_link(self._health(f0, t0, up))
+                if now - t0 > 10.0:
+                    t0, f0 = now, self.source.stream.stats.frames
+                last_health = now
+            if not got:
+                stop.wait(0.05)
 
 
 def recording_hello(path: str | Path) -> messages.Hello | None:
@@ -132,25 +202,30 @@ def recording_hello(path: str | Path) -> messages.Hello | None:
     return None
 
 
-class RecordingFeed:
-    """A recording's samples into the history (all at once, for zooming), and through the
-    tracker in one-second blocks (for the leak rate and its alarms)."""
+def recording_tables(path: str | Path) -> Iterator[SampleTable]:
+    """A recording's samples, table by table (8 MiB of it at a time)."""
+    fs = NodeStream()
+    with open_recording(path) as rec:
+        yield from decode_recording(rec, 8 << 20, fs)
 
-    def __init__(self, path: str | Path, tracker: LeakTracker) -> None:
-        self.path = str(path)
-        self.name = Path(path).name
+
+class TableFeed:
+    """Sample tables into the history (all at once, for zooming), and through the tracker
+    in one-second blocks (for the leak rate and its alarms): a recording, or a node's time
+    range read from the fleet's database."""
+
+    def __init__(self, name: str, tables: Iterable[SampleTable], tracker: LeakTracker) -> None:
+        self.name = name
+        self.tables = tables
         self.tracker = tracker
 
     def run(self, hub: Hub, stop: threading.Event) -> None:
-        fs = NodeStream()
-        with open_recording(self.path) as rec:
-            for table in decode_recording(rec, 8 << 20, fs):
-                if stop.is_set():
-                    return
-                for ch in np.unique(table.channel):
-                    sel = table.channel == ch
-                    self._feed_channel(hub, int(ch), table.t_s[sel], table.pressure_pa[sel],
-                                       table.temperature_k[sel])
+        for table in self.tables:
+            if stop.is_set():
+                return
+            for ch in np.unique(table.channel):
+                sel = table.channel == ch
+                self._feed_channel(hub, int(ch), table.t_s[sel], table.pressure_pa[sel], table.temperature_k[sel])
         hub.set_link(LinkHealth(node=self.name, last_seen_wall=time.time()))
 
     def _feed_channel(self, hub: Hub, ch: int, t_s: np.ndarray, p_pa: np.ndarray, t_k: np.ndarray) -> None:
@@ -163,3 +238,4 @@ class RecordingFeed:
             u = self.tracker.add(SampleBlock(ch, 0, t_s[i:i + n], p_pa[i:i + n], t_k[i:i + n]))
             if u is not None:
                 hub.add_update(u)
+

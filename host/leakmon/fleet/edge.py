@@ -64,6 +64,11 @@ class FrameKeys:
         self.seq_of_wire: dict[int, int] = {}  # wire seq -> key seq, for the estimates of a frame
         self._reopened = False
         self.restarts_unheard = 0  # new boots told by a seq going back after a reopen
+        # The node's latest handshake (its HELLO and the CALIB frames after it): what a
+        # subscriber who joins later needs to decode the frames (published retained).
+        self.handshake: list[bytes] = []
+        self.handshake_key = (0, 0, 0)  # (boot, seq, t_us) of its HELLO
+        self.handshake_changed = False
 
     def reopened(self) -> None:
         """The port was opened again: a partial frame is dropped; the next frame may be a new boot's."""
@@ -85,7 +90,14 @@ class FrameKeys:
                 self._seq += (fr.seq - self._last_wire) & 0xFFFF or 0x10000
             self._last_wire = fr.seq
             self.seq_of_wire[fr.seq] = self._seq
-            self.pending.append((self._seq, t_us, fr.msg_type, wire.frame(fr.msg_type, fr.seq, fr.payload), self.boot))
+            raw = wire.frame(fr.msg_type, fr.seq, fr.payload)
+            if fr.msg_type == wire.T_HELLO:
+                self.handshake, self.handshake_changed = [raw], True
+                self.handshake_key = (self.boot, self._seq, t_us)
+            elif fr.msg_type == wire.T_CALIB and self.handshake:
+                self.handshake.append(raw)
+                self.handshake_changed = True
+            self.pending.append((self._seq, t_us, fr.msg_type, raw, self.boot))
 
     def take(self) -> list[tuple[int, int, int, bytes, int]]:
         out, self.pending = self.pending, []
@@ -127,6 +139,7 @@ class EdgeNode:
         self._t_topic = envelope.topic(node_id, "frame")
         self._e_topic = envelope.topic(node_id, "estimate")
         self._a_topic = envelope.topic(node_id, "alarm")
+        self._h_topic = envelope.topic(node_id, "handshake")
         self.frames_out = 0
         self.estimates_out = 0
         self._extra: dict[str, Any] = {}
@@ -180,6 +193,11 @@ class EdgeNode:
         for seq, t_us, _type, raw, fboot in frames:
             self.outbox.put(self._t_topic, envelope.pack(self.node_id, fboot, seq, t_us, raw))
         self.frames_out += len(frames)
+        if self.keys.handshake_changed:
+            self.keys.handshake_changed = False
+            hboot, hseq, ht_us = self.keys.handshake_key
+            self.outbox.put_retained(self._h_topic, envelope.pack(self.node_id, hboot, hseq, ht_us,
+                                                                  b"".join(self.keys.handshake)))
         t_of_seq = {seq: t_us for seq, t_us, *_ in frames}
         rows: dict[int, list[dict[str, Any]]] = {}
         heard = any(isinstance(i, messages.Event) and i.code == wire.EV_BOOT for i in items)

@@ -7,6 +7,8 @@ Topics (docs/fleet.md):
     leakmon/<node_id>/note        a hatch event or an operator note         QoS 1
     leakmon/<node_id>/info        node info, JSON                           retained
     leakmon/<node_id>/state       "online" / "offline", JSON                retained
+    leakmon/<node_id>/handshake   its latest HELLO + CALIB frames, enveloped retained
+                                  (what a live subscriber needs to decode frames)
     leakmon/gateway/<gw>/state    the gateway's birth/death (last will)     retained
 
 The envelope says who sent a message and its key: (node_id, boot, seq) is unique per
@@ -27,7 +29,7 @@ from leakmon.errors import ProtocolError
 
 ROOT = "leakmon"
 STORED_KINDS = ("frame", "estimate", "alarm", "note")
-RETAINED_KINDS = ("info", "state")
+RETAINED_KINDS = ("info", "state", "handshake")
 GATEWAY_LEVEL = "gateway"  # leakmon/gateway/<gw>/state: never a node id
 
 # magic "LM", envelope version, flags, boot, seq, t_us (wall clock at the gateway), node id length

@@ -14,21 +14,28 @@ from leakmon import units
 from leakmon.analysis.estimate import DEFAULT_WINDOW_S
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.cli.argtypes import positive
+from leakmon.cli.dbsource import add_db_source_args
 from leakmon.cli.session import add_source_args, describe, open_source
 from leakmon.errors import ConfigError, LeakmonError
 from leakmon.wire import messages
 
 if TYPE_CHECKING:  # the dashboard's modules load only when this command runs
+    from leakmon.dashboard.feed import Feed
     from leakmon.dashboard.site import Site
 
+HANDSHAKE_WAIT_S = 10.0  # --broker: how long to wait for the node's handshake (retained: at once if it has a gateway)
 HELP = "a web dashboard: live plots, alarms, hatches, notes, link health and a public status page"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
     p.add_argument("--recording", metavar="FILE", help="show a recording instead of a live node")
-    p.add_argument("--db", metavar="URL", help="the fleet's database (not available yet)")
-    p.add_argument("--broker", metavar="URL", help="the fleet's MQTT broker (not available yet)")
+    add_db_source_args(p)
+    g = p.add_argument_group("live from the fleet's broker instead of a port")
+    g.add_argument("--broker", metavar="URL", help="mqtt://reader@host[:port] or mqtts://...: the --node's frames "
+                   "as its gateway publishes them; the password from $LEAKMON_MQTT_PASSWORD or --mqtt-password-file")
+    g.add_argument("--mqtt-password-file", metavar="FILE", help="file whose first line is the broker password")
+    g.add_argument("--mqtt-ca", metavar="FILE", help="CA certificate of a mqtts:// broker (default: the system's)")
     p.add_argument("--listen", default="127.0.0.1:8050", metavar="HOST:PORT",
                    help="where the web server listens (default 127.0.0.1:8050)")
     p.add_argument("--state", default="leakmon-dashboard", metavar="DIR",
@@ -73,7 +80,8 @@ def build_site(args: argparse.Namespace, hello: messages.Hello | None, limit_pa:
     """Segments and hatches from the scenario (--sim) or --site; else one segment a channel."""
     from leakmon.dashboard.site import Hatch, Segment, Site
 
-    name = args.scenario if not (args.port or args.recording) else args.site
+    simulated = not (args.port or args.recording or args.db or args.store or args.broker)
+    name = args.scenario if simulated else args.site
     channels = hello.channels if hello is not None else []
     if not name:
         return Site("node", tuple(Segment(f"ch{c.channel}") for c in channels), (),
@@ -84,19 +92,36 @@ def build_site(args: argparse.Namespace, hello: messages.Hello | None, limit_pa:
     by_addr = {(sp.bus, sp.mux_channel if sp.mux_addr is not None else 0xFF, sp.addr): sp.segment
                for sp in sc.sensors}
     chan = {c.channel: by_addr.get((c.bus, c.mux, c.addr)) or sc.segments[0].name for c in channels}
-    simulated_crew = not (args.port or args.recording)  # a real crew logs its own hatch changes
+    simulated_crew = simulated  # a real crew logs its own hatch changes
     hatches = tuple(Hatch(ln.name, ln.a, ln.b, ln.initially > 0.5,
                           tuple((t, f > 0.5) for t, f in ln.schedule) if simulated_crew else ())
                     for ln in sc.links if ln.kind == "hatch")
     return Site(sc.name, tuple(Segment(s.name, s.volume_m3) for s in sc.segments), hatches, chan, limit_pa)
 
 
+def _one_node(args: argparse.Namespace) -> str:
+    if not args.node or len(args.node) != 1:
+        raise LeakmonError("--db, --store and --broker show one node: give it with --node NODE")
+    return str(args.node[0])
+
+
+def _check_sources(args: argparse.Namespace) -> None:
+    given = [flag for flag, on in (("--port", args.port), ("--sim", getattr(args, "sim", False)),
+                                   ("--recording", args.recording), ("--db", args.db), ("--store", args.store),
+                                   ("--broker", args.broker)) if on]
+    if len(given) > 1:
+        raise LeakmonError(f"{' and '.join(given)}: give one source")
+    if (args.node or args.t_from or args.t_to) and not (args.db or args.store or args.broker):
+        raise LeakmonError("--node goes with --db, --store or --broker; --from and --to with --db or --store")
+    if args.broker and (args.t_from or args.t_to):
+        raise LeakmonError("--broker shows what is live; for a time range read the database (--db or --store)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.add_user:
         return add_user(args)
-    if args.db or args.broker:
-        raise LeakmonError("--db and --broker need the fleet service, which is not part of this version")
-    from leakmon.dashboard.feed import Feed, NodeFeed, RecordingFeed, recording_hello
+    _check_sources(args)
+    from leakmon.dashboard.feed import Feed, NodeFeed, TableFeed, recording_hello, recording_tables
     from leakmon.dashboard.server import Options, parse_listen, serve
 
     host, port = parse_listen(args.listen)
@@ -110,9 +135,16 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         feed: Feed
         if args.recording:
-            feed = RecordingFeed(args.recording, tracker)
+            feed = TableFeed(Path(args.recording).name, recording_tables(args.recording), tracker)
             site = build_site(args, recording_hello(args.recording), limit_pa)
             text = f"recording {Path(args.recording).name}"
+        elif args.db or args.store:
+            feed, hello, text = _history_feed(args, tracker)
+            site = build_site(args, hello, limit_pa)
+        elif args.broker:
+            feed, hello, text = _broker_feed(args, tracker, stack)
+            site = build_site(args, hello, limit_pa)
+            opts.rate_hz = 1e6 / hello.period_us
         else:
             node, alive = open_source(args, stack)
             hello = node.handshake()
@@ -123,3 +155,37 @@ def run(args: argparse.Namespace) -> int:
             text = f"node {args.port}" if args.port else f"virtual board, scenario {scenario_name}, speed {args.speed:g}"
             feed = NodeFeed(node, hello, tracker, args.port or "virtual board", alive, reconnect=bool(args.port))
         return serve(site, feed, opts, text)
+
+
+def _history_feed(args: argparse.Namespace, tracker: LeakTracker) -> tuple[Feed, messages.Hello | None, str]:
+    """A node's time range from the fleet's database, decoded as analyze --db decodes it."""
+    import itertools
+
+    from leakmon.cli import dbsource
+    from leakmon.dashboard.feed import TableFeed
+    from leakmon.fleet.readback import RowDecoder
+
+    node_id = _one_node(args)
+    dec = RowDecoder()
+    tables = dec.tables(dbsource.db_rows(args, node_id))
+    first = next(tables, None)
+    if first is None or dec.rows == 0:
+        raise dbsource.empty_range(args, node_id)
+    label = f"node {node_id}, {args.t_from or 'first frame'} to {args.t_to or 'now'}"
+    return TableFeed(f"node {node_id}", itertools.chain([first], tables), tracker), dec.stream.hello, label
+
+
+def _broker_feed(args: argparse.Namespace, tracker: LeakTracker, stack: ExitStack) -> tuple[Feed, messages.Hello, str]:
+    """A node's frames live from the broker, as a reader."""
+    from leakmon.dashboard.feed import SourceFeed
+    from leakmon.fleet.creds import MQTT_PASSWORD_ENV, parse_broker, read_secret
+    from leakmon.fleet.watch import NodeWatch
+
+    node_id = _one_node(args)
+    addr = parse_broker(args.broker)
+    watch = NodeWatch(addr, read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker"), node_id, args.mqtt_ca)
+    watch.connect()
+    stack.callback(watch.close)
+    hello = watch.wait_hello(HANDSHAKE_WAIT_S)
+    print(describe(hello), file=sys.stderr)
+    return SourceFeed(watch, hello, tracker, f"node {node_id}"), hello, f"node {node_id} via {addr}"

@@ -1,0 +1,180 @@
+"""The dashboard on the fleet's sources: a node live from a real Mosquitto (`--broker`, as a
+reader, decoded from the gateway's retained handshake and its frames) and a node's time
+range from the embedded store (`--store`). Each must bring the airlock's leak alarm after
+the hole opened (tests/dashboard/leak_onset.toml: 300 s of device time), as the port and
+recording sources do (tests/dashboard/test_sources.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from fleet.fleetkit import gateway_args, wait_until
+
+from leakmon.fleet import AuthError, envelope
+from leakmon.fleet.creds import parse_broker
+from leakmon.fleet.mqttclient import connect, make_client
+from leakmon.fleet.watch import NodeWatch
+
+pytestmark = pytest.mark.slow
+TESTS = Path(__file__).resolve().parents[1]
+SCENARIO = TESTS / "dashboard" / "leak_onset.toml"
+LEAK_ONSET_S = 300.0
+VIEWER = ("victor", "viewer-pass-1")
+
+
+def _dash():  # tests/dashboard's helpers (that folder is not a package: load the file once)
+    import importlib.util
+    import sys
+
+    if "dashfix" in sys.modules:
+        return sys.modules["dashfix"]
+    spec = importlib.util.spec_from_file_location("dashfix", TESTS / "dashboard" / "dashfix.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["dashfix"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def start(tmp: Path, source: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    d = _dash()
+    state = tmp / "state"
+    assert d.add_user(state, *VIEWER, "viewer").returncode == 0
+    port = d.free_port()
+    proc = subprocess.Popen([*d.LEAKMON, "dashboard", *source, "--site", str(SCENARIO), "--state", str(state),
+                             "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **env})
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def airlock_alarm(proc: subprocess.Popen[str], url: str, timeout_s: float = 90.0) -> dict[str, object]:
+    c = _dash().Client(url)
+    deadline = time.monotonic() + timeout_s
+    state: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read() if proc.stderr else "")
+        try:
+            if c.request("/api/me")[0] == 401:
+                c.login(*VIEWER)
+            state = c.get_json("/api/state")
+        except (OSError, AssertionError):
+            time.sleep(0.5)
+            continue
+        for a in state["alarms"]:  # type: ignore[attr-defined]
+            if a["segment"] == "airlock":
+                return {**a, "_state": state}
+        time.sleep(0.5)
+    raise AssertionError(f"no airlock alarm: {state}")
+
+
+def frames_seen(broker, node_id: str, n: int, timeout_s: float) -> int:
+    """Wait until a reader has seen n of the node's frames go by on the broker."""
+    addr = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
+    c = make_client(addr, broker.users["reader"], "counter", clean_session=True)
+    seen = [0]
+    c.on_message = lambda *a: seen.__setitem__(0, seen[0] + 1)
+    connect(c, addr)
+    c.subscribe(envelope.topic(node_id, "frame"), 1)
+    c.loop_start()
+    try:
+        wait_until(lambda: seen[0] >= n, timeout_s)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    return seen[0]
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
+def test_dashboard_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
+    """The page joins after the gateway's handshake: the retained one decodes the frames."""
+    gw = procs("gw-a", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--scenario", str(SCENARIO),
+                                     "--speed", "20", "--duration", "1500",
+                                     "--no-store-confirm"))  # no serve here: nothing is sent twice
+    assert frames_seen(broker, "a1", 40, 60) >= 40, gw.log  # the handshake is long gone when the page starts
+    proc, url = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1"],
+                      {"LEAKMON_MQTT_PASSWORD": broker.users["reader"]})
+    try:
+        a = airlock_alarm(proc, url)
+        assert float(a["t_alarm_s"]) >= LEAK_ONSET_S, a  # type: ignore[arg-type]
+        state = a["_state"]
+        link = state["links"][0]  # type: ignore[index]
+        assert link["connected"] and link["frames"] > 10 and link["lost_frames"] == 0, link
+        assert state["site"]["channels"] == {"0": "cabin", "1": "airlock"}  # type: ignore[index]
+        # The gateway stops: its node says offline (retained), and the page says the link is lost.
+        gw.popen.terminate()
+        assert gw.wait(30) == 0, gw.log
+        c = _dash().Client(url)
+        c.login(*VIEWER)
+        assert wait_until(lambda: any(x["kind"] == "link lost" for x in c.get_json("/api/state")["alarms"]), 20), \
+            c.get_json("/api/state")["alarms"]
+        assert not c.get_json("/api/state")["links"][0]["connected"]
+    finally:
+        err = stop(proc)
+        gw.popen.terminate()
+    assert "Traceback" not in err, err
+
+
+def test_dashboard_refuses_a_wrong_broker_password(broker, tmp_path: Path) -> None:
+    proc, _ = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1"],
+                    {"LEAKMON_MQTT_PASSWORD": "not-" + broker.users["reader"]})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    lines = [ln for ln in err.splitlines() if ln.startswith("leakmon:")]
+    assert len(lines) == 1 and "refused" in lines[0] and "Traceback" not in err, err
+    assert broker.users["reader"] not in err
+
+
+def test_watch_refuses_an_envelope_naming_another_node(broker) -> None:
+    """gw-a may publish on a1's topics; an envelope there that names a2 is refused, not decoded."""
+    w = NodeWatch(parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}"), broker.users["reader"], "a1")
+    w.connect()
+    try:
+        c = make_client(parse_broker(f"mqtt://gw-a@127.0.0.1:{broker.port}"), broker.users["gw-a"], "forger",
+                        clean_session=True)
+        connect(c, parse_broker(f"mqtt://gw-a@127.0.0.1:{broker.port}"))
+        c.loop_start()
+        info = c.publish(envelope.topic("a1", "frame"), envelope.pack("a2", 1, 1, 0, b"\xa5\x5a\x01\x03"), qos=1)
+        info.wait_for_publish(5)
+        c.publish(envelope.topic("a1", "frame"), b"not an envelope", qos=1).wait_for_publish(5)
+        got: list[object] = []
+        assert wait_until(lambda: (got.extend(w.read()), w.refused >= 2)[1], 10), w.refused
+        assert got == [] and w.stream.stats.frames == 0
+        c.loop_stop()
+        c.disconnect()
+    finally:
+        w.close()
+    with pytest.raises(AuthError):
+        NodeWatch(parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}"), "wrong", "a1").connect()
+    assert mqtt  # the client library the fleet uses
+
+
+def test_dashboard_history_from_the_store(procs, tmp_path: Path) -> None:
+    """What `serve --store` kept, shown afterwards from the file: no server, no board."""
+    p = procs("serve", ["serve", "--sim", "--scenario", str(SCENARIO), "--speed", "30", "--duration", "900",
+                        "--store", "lab.sqlite"], {})
+    assert p.wait(120) == 0, p.log
+    proc, url = start(tmp_path, ["--store", str(tmp_path / "lab.sqlite"), "--node", "sim0"], {})
+    try:
+        a = airlock_alarm(proc, url)
+        assert LEAK_ONSET_S <= float(a["t_alarm_s"]) <= 900.0, a  # type: ignore[arg-type]
+    finally:
+        err = stop(proc)
+    assert "Traceback" not in err, err
+    proc, _ = start(tmp_path / "again", ["--store", str(tmp_path / "lab.sqlite"), "--node", "nosuch"], {})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and err.strip().startswith("leakmon:") and "nosuch" in err and "Traceback" not in err, err
