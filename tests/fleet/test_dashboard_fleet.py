@@ -41,12 +41,12 @@ def _dash():  # tests/dashboard's helpers (that folder is not a package: load th
     return mod
 
 
-def start(tmp: Path, source: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def start(tmp: Path, source: list[str], env: dict[str, str], site: Path = SCENARIO) -> tuple[subprocess.Popen[str], str]:
     d = _dash()
     state = tmp / "state"
     assert d.add_user(state, *VIEWER, "viewer").returncode == 0
     port = d.free_port()
-    proc = subprocess.Popen([*d.LEAKMON, "dashboard", *source, "--site", str(SCENARIO), "--state", str(state),
+    proc = subprocess.Popen([*d.LEAKMON, "dashboard", *source, "--site", str(site), "--state", str(state),
                              "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, **env})
     return proc, f"http://127.0.0.1:{port}"
@@ -178,3 +178,81 @@ def test_dashboard_history_from_the_store(procs, tmp_path: Path) -> None:
     proc, _ = start(tmp_path / "again", ["--store", str(tmp_path / "lab.sqlite"), "--node", "nosuch"], {})
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and err.strip().startswith("leakmon:") and "nosuch" in err and "Traceback" not in err, err
+
+
+TWO_ROOMS = Path(__file__).resolve().parent / "two_rooms.toml"
+
+
+def two_node_site(tmp: Path, nodes: tuple[str, str]) -> Path:
+    """two_rooms.toml with its sensors on two nodes: each board runs the whole site, so each
+    node has a cabin and an airlock sensor, at the same addresses (the file says whose)."""
+    text = TWO_ROOMS.read_text().split("[[sensors]]")[0]
+    for node in nodes:
+        for mux, seg in ((0, "cabin"), (1, "airlock")):
+            text += (f'[[sensors]]\nchip = "BMP390"\nbus = 0\naddr = 0x77\nmux_addr = 0x70\nmux_channel = {mux}\n'
+                     f'segment = "{seg}"\nnode = "{node}"\n\n')
+    path = tmp / "site.toml"
+    path.write_text(text)
+    return path
+
+
+def verdicts(proc: subprocess.Popen[str], url: str, timeout_s: float = 90.0) -> dict[str, object]:
+    """The overview once the mass balance has weighed the site (source "mass balance")."""
+    c = _dash().Client(url)
+    deadline = time.monotonic() + timeout_s
+    state: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read() if proc.stderr else "")
+        try:
+            if c.request("/api/me")[0] == 401:
+                c.login(*VIEWER)
+            state = c.get_json("/api/state")
+        except (OSError, AssertionError):
+            time.sleep(0.5)
+            continue
+        v = state["overview"]["verdicts"]  # type: ignore[index]
+        if v and all(x["source"] == "mass balance" for x in v.values()) and v["airlock"]["state"] == "leak" \
+                and v["cabin"]["state"] != "undecided":
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"no mass-balance verdict: {state.get('overview')}")
+
+
+def check_two_nodes(state: dict[str, object], nodes: tuple[str, str]) -> None:
+    # node k's channel c is k * 256 + c, placed by the site file
+    assert state["site"]["channels"] == {"0": "cabin", "1": "airlock", "256": "cabin", "257": "airlock"}  # type: ignore[index]
+    v = state["overview"]["verdicts"]  # type: ignore[index]
+    assert v["airlock"]["state"] == "leak" and v["cabin"]["state"] == "tight", v  # the hole is in the airlock
+
+
+def test_dashboard_site_on_two_nodes_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
+    gw = procs("gw-a", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool", "--scenario", str(TWO_ROOMS),
+                                     "--speed", "20", "--duration", "3000", "--no-store-confirm"))
+    assert frames_seen(broker, "a2", 10, 60) >= 10, gw.log
+    site = two_node_site(tmp_path, ("a1", "a2"))
+    proc, url = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1", "--node", "a2"],
+                      {"LEAKMON_MQTT_PASSWORD": broker.users["reader"]}, site)
+    try:
+        state = verdicts(proc, url)
+        check_two_nodes(state, ("a1", "a2"))
+        links = {link["node"]: link for link in state["links"]}  # type: ignore[union-attr]
+        assert set(links) == {"node a1", "node a2"} and all(x["connected"] for x in links.values()), links
+    finally:
+        err = stop(proc)
+        gw.popen.terminate()
+    assert "Traceback" not in err, err
+
+
+def test_dashboard_site_on_two_nodes_from_the_store(procs, tmp_path: Path) -> None:
+    p = procs("serve", ["serve", "--sim", "2", "--scenario", str(TWO_ROOMS), "--speed", "30", "--duration", "600",
+                        "--store", "lab.sqlite"], {})
+    assert p.wait(120) == 0, p.log
+    site = two_node_site(tmp_path, ("sim0", "sim1"))
+    # the site file names the nodes: no --node needed
+    proc, url = start(tmp_path, ["--store", str(tmp_path / "lab.sqlite")], {}, site)
+    try:
+        check_two_nodes(verdicts(proc, url), ("sim0", "sim1"))
+    finally:
+        err = stop(proc)
+    assert "Traceback" not in err, err

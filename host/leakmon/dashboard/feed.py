@@ -11,9 +11,11 @@ node's time range in the fleet's database, --db/--store).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -149,44 +151,79 @@ class LiveSource(Protocol):
     def is_connected(self) -> bool: ...
 
 
-class SourceFeed(_Estimating):
-    """A LiveSource through the tracker into the hub; a lost connection is an alarm and its
-    return a note, as for a port."""
+@dataclass
+class LiveNode:
+    """One node of a SourceFeed: its source, what it is, and where its channels go: node
+    k's channel c is k * 256 + c (the first node's keys are its channels), its device time
+    moved by shift_s onto the first node's clock."""
 
-    def __init__(self, source: LiveSource, hello: messages.Hello, tracker: LeakTracker, name: str) -> None:
+    name: str
+    source: LiveSource
+    hello: messages.Hello
+    key_base: int = 0
+    shift_s: float = 0.0
+    up: bool = True
+    lost_at: float = 0.0
+    frames0: int = 0
+    t0: float = field(default_factory=time.monotonic)
+    last_health: float = 0.0
+
+
+def moved(item: Item, key_base: int, shift_s: float) -> Item:
+    """A node's item with its channel keyed for a site of several nodes and its time moved."""
+    if key_base == 0 and shift_s == 0.0:
+        return item
+    if isinstance(item, SampleBlock):
+        return SampleBlock(key_base | item.channel, item.seq, item.t_s + shift_s, item.pressure_pa,
+                           item.temperature_k)
+    if isinstance(item, messages.Event) and item.channel != 0xFF:
+        return dataclasses.replace(item, channel=key_base | item.channel)
+    return item
+
+
+class SourceFeed(_Estimating):
+    """LiveSources (one node, or the nodes of a site) through the tracker into the hub, in
+    one thread; a lost connection is an alarm and its return a note, as for a port."""
+
+    def __init__(self, nodes: list[LiveNode], tracker: LeakTracker, name: str) -> None:
         super().__init__(tracker)
-        self.source = source
-        self.hello = hello
+        self.nodes = nodes
         self.name = name
 
-    def _health(self, frames0: int, t0: float, connected: bool) -> LinkHealth:
-        st = self.source.stream
+    def _health(self, n: LiveNode, connected: bool) -> LinkHealth:
+        st, h = n.source.stream, n.hello
         return LinkHealth(
-            node=self.name, firmware=f"{self.hello.board} {self.hello.fw_version}",
-            sensors=[f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}" for c in self.hello.channels],
-            rate_hz=1e6 / self.hello.period_us, frames=st.stats.frames, lost_frames=self.source.lost_frames,
+            node=n.name, firmware=f"{h.board} {h.fw_version}",
+            sensors=[f"ch{n.key_base | c.channel} {c.chip_name}@0x{c.addr:02x}" for c in h.channels],
+            rate_hz=1e6 / h.period_us, frames=st.stats.frames, lost_frames=n.source.lost_frames,
             crc_errors=st.decoder.stats.crc_errors,
-            frames_per_s=(st.stats.frames - frames0) / max(time.monotonic() - t0, 1e-9),
+            frames_per_s=(st.stats.frames - n.frames0) / max(time.monotonic() - n.t0, 1e-9),
             last_seen_wall=time.time(), connected=connected)
 
+    def _poll(self, hub: Hub, n: LiveNode) -> bool:
+        got = self._items(hub, [moved(i, n.key_base, n.shift_s) for i in n.source.read()])
+        up, now = n.source.is_connected(), time.monotonic()
+        if up != n.up:
+            if up:
+                hub.store.add_note("link", f"{n.name}: back after {now - n.lost_at:.1f} s", hub.t_now_s)
+            else:
+                n.lost_at = now
+                hub.store.raise_alarm("link lost", f"{n.name}: link lost; reconnecting")
+            n.up, n.last_health = up, 0.0
+        if (got or not up) and now - n.last_health >= HEALTH_EVERY_S:
+            hub.set_link(self._health(n, up))
+            if now - n.t0 > 10.0:  # frames/s over the last ~10 s, not since the start
+                n.t0, n.frames0 = now, n.source.stream.stats.frames
+            n.last_health = now
+        return got
+
     def run(self, hub: Hub, stop: threading.Event) -> None:
-        t0, f0, last_health, was_up, lost_at = time.monotonic(), self.source.stream.stats.frames, 0.0, True, 0.0
+        for n in self.nodes:
+            n.frames0, n.t0 = n.source.stream.stats.frames, time.monotonic()
         while not stop.is_set():
-            got = self._items(hub, self.source.read())
-            up, now = self.source.is_connected(), time.monotonic()
-            if up != was_up:
-                if up:
-                    hub.store.add_note("link", f"{self.name}: back after {now - lost_at:.1f} s", hub.t_now_s)
-                else:
-                    lost_at = now
-                    hub.store.raise_alarm("link lost", f"{self.name}: link lost; reconnecting")
-                was_up = up
-                last_health = 0.0
-            if (got or not up) and now - last_health >= HEALTH_EVERY_S:
-                hub.set_link(self._health(f0, t0, up))
-                if now - t0 > 10.0:
-                    t0, f0 = now, self.source.stream.stats.frames
-                last_health = now
+            got = False
+            for n in self.nodes:
+                got |= self._poll(hub, n)
             if not got:
                 stop.wait(0.05)
 
@@ -209,23 +246,30 @@ def recording_tables(path: str | Path) -> Iterator[SampleTable]:
         yield from decode_recording(rec, 8 << 20, fs)
 
 
-class TableFeed:
-    """Sample tables into the history (all at once, for zooming), and through the tracker
-    in one-second blocks (for the leak rate and its alarms): a recording, or a node's time
-    range read from the fleet's database."""
+def table_series(tables: Iterable[SampleTable]) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each table's samples, channel by channel: (channel, t_s, pressure_pa, temperature_k)."""
+    for table in tables:
+        for ch in np.unique(table.channel):
+            sel = table.channel == ch
+            yield int(ch), table.t_s[sel], table.pressure_pa[sel], table.temperature_k[sel]
 
-    def __init__(self, name: str, tables: Iterable[SampleTable], tracker: LeakTracker) -> None:
+
+class TableFeed:
+    """Samples read at full speed into the history (all at once, for zooming), and through
+    the tracker in one-second blocks (for the leak rate and its alarms): a recording, or
+    the time range of a node (or of a site's nodes) read from the fleet's database."""
+
+    def __init__(self, name: str, series: Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+                 tracker: LeakTracker) -> None:
         self.name = name
-        self.tables = tables
+        self.series = series
         self.tracker = tracker
 
     def run(self, hub: Hub, stop: threading.Event) -> None:
-        for table in self.tables:
+        for ch, t_s, p_pa, t_k in self.series:
             if stop.is_set():
                 return
-            for ch in np.unique(table.channel):
-                sel = table.channel == ch
-                self._feed_channel(hub, int(ch), table.t_s[sel], table.pressure_pa[sel], table.temperature_k[sel])
+            self._feed_channel(hub, ch, t_s, p_pa, t_k)
         hub.set_link(LinkHealth(node=self.name, last_seen_wall=time.time()))
 
     def _feed_channel(self, hub: Hub, ch: int, t_s: np.ndarray, p_pa: np.ndarray, t_k: np.ndarray) -> None:
@@ -238,4 +282,3 @@ class TableFeed:
             u = self.tracker.add(SampleBlock(ch, 0, t_s[i:i + n], p_pa[i:i + n], t_k[i:i + n]))
             if u is not None:
                 hub.add_update(u)
-

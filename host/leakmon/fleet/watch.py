@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import secrets
 import threading
 import time
@@ -32,7 +33,7 @@ from leakmon.errors import ProtocolError
 from leakmon.fleet.mqttclient import connect, make_client
 from leakmon.wire import messages
 from leakmon.wire.framing import FrameDecoder
-from leakmon.wire.stream import Item, NodeStream
+from leakmon.wire.stream import Item, NodeStream, SampleBlock
 
 MAX_QUEUED = 20_000  # messages: ~30 min of a 10-channel node's 1 s frames
 MAX_WAITING = 2_000  # frames held for a handshake that has not come yet
@@ -57,7 +58,10 @@ class NodeWatch:
         self._lock = threading.Lock()
         self.joined_after = 0  # frames sent between the handshake and our first frame
         self._after: int | None = None  # wire seq of the handshake's last frame, until a frame follows it
-        self._waiting: list[tuple[int, int, bytes]] = []  # (boot, seq, frame) before a handshake
+        self._waiting: list[tuple[int, int, int, bytes]] = []  # (boot, seq, t_us, frame) before a handshake
+        # The gateway's wall clock less the node's device time, the least over the frames
+        # (receipt only ever comes after sampling): several nodes of a site on one axis.
+        self.wall_minus_device_s = math.inf
         self._boot: int | None = None  # the boot whose handshake the stream has
         self._last: tuple[int, int] | None = None  # (boot, seq) of the last frame fed
         self._client: mqtt.Client | None = None
@@ -104,11 +108,12 @@ class NodeWatch:
             self._client.disconnect()
             self._client = None
 
-    def wait_hello(self, timeout_s: float) -> messages.Hello:
-        """Read until the stream has the node's handshake (FleetError after timeout_s)."""
+    def wait_hello(self, timeout_s: float, samples: bool = False) -> messages.Hello:
+        """Read until the stream has the node's handshake (and, with samples, its first
+        samples, so its clock stands against the gateway's); FleetError after timeout_s."""
         deadline = time.monotonic() + timeout_s
         backlog: list[Item] = []
-        while self.stream.hello is None or not self.stream.ready:
+        while self.stream.hello is None or not self.stream.ready or (samples and math.isinf(self.wall_minus_device_s)):
             if time.monotonic() > deadline:
                 raise FleetError(f"no handshake of node {self.node_id!r} on the broker {self.addr} within "
                                  f"{timeout_s:g} s (is its gateway running? a board that publishes straight "
@@ -144,7 +149,7 @@ class NodeWatch:
             if kind == "handshake":
                 out += self._handshake(env)
             elif kind == "frame":
-                out += self._frame(env.boot, env.seq, env.body)
+                out += self._frame(env.boot, env.seq, env.t_us, env.body)
         return out
 
     def _state(self, payload: bytes) -> None:
@@ -161,18 +166,18 @@ class NodeWatch:
         self._boot, self._after = env.boot, seqs[-1] if seqs else None
         waiting = sorted(w for w in self._waiting if w[0] == env.boot)
         self._waiting = [w for w in self._waiting if w[0] > env.boot]
-        for boot, seq, frame in waiting:
-            out += self._frame(boot, seq, frame)
+        for boot, seq, t_us, frame in waiting:
+            out += self._frame(boot, seq, t_us, frame)
         return out
 
-    def _frame(self, boot: int, seq: int, frame: bytes) -> list[Item]:
+    def _frame(self, boot: int, seq: int, t_us: int, frame: bytes) -> list[Item]:
         if self._last is not None and (boot, seq) <= self._last:
             return []  # QoS 1 sends again after a reconnect, and an older boot is over
         if len(frame) > wire.OFF_TYPE and frame[wire.OFF_TYPE] == wire.T_HELLO:
             self._boot, self._after = boot, None  # a new handshake in the stream itself
         elif boot != self._boot:
             if self._boot is None or boot > self._boot:  # its handshake has not come yet
-                self._waiting.append((boot, seq, frame))
+                self._waiting.append((boot, seq, t_us, frame))
                 if len(self._waiting) > MAX_WAITING:
                     del self._waiting[0]
                     self.skipped += 1
@@ -183,7 +188,11 @@ class NodeWatch:
             self.joined_after += (frame[wire.OFF_SEQ] | frame[wire.OFF_SEQ + 1] << 8) - self._after - 1 & 0xFFFF
             self._after = None
         self._last = (boot, seq)
-        return self.stream.feed(frame)
+        items = self.stream.feed(frame)
+        for it in items:
+            if isinstance(it, SampleBlock) and len(it.t_s):
+                self.wall_minus_device_s = min(self.wall_minus_device_s, t_us * 1e-6 - float(it.t_s[-1]))
+        return items
 
     @property
     def lost_frames(self) -> int:

@@ -76,33 +76,64 @@ def add_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_site(args: argparse.Namespace, hello: messages.Hello | None, limit_pa: float | None) -> Site:
-    """Segments and hatches from the scenario (--sim) or --site; else one segment a channel."""
+def build_site(args: argparse.Namespace, hello: messages.Hello | None, limit_pa: float | None,
+               nodes: list[tuple[str, messages.Hello | None]] | None = None) -> Site:
+    """Segments and hatches from the scenario (--sim) or the --site file; else one segment a
+    channel. nodes: the nodes of a site on several (--node repeated), whose channels are
+    keyed k * 256 + c and placed by the file's [[sensors]] (node = "..." where wired alike)."""
     from leakmon.dashboard.site import Hatch, Segment, Site
 
     simulated = not (args.port or args.recording or args.db or args.store or args.broker)
-    name = args.scenario if simulated else args.site
     channels = hello.channels if hello is not None else []
-    if not name:
+    if simulated:
+        from leakmon.sim import scenario as scenario_mod
+
+        sc = scenario_mod.load(args.scenario)
+        by_addr = {(sp.bus, sp.mux_channel if sp.mux_addr is not None else 0xFF, sp.addr): sp.segment
+                   for sp in sc.sensors}
+        chan = {c.channel: by_addr.get((c.bus, c.mux, c.addr)) or sc.segments[0].name for c in channels}
+        # the simulated crew's hatch moves are known in advance; a real crew logs its own
+        hatches = tuple(Hatch(ln.name, ln.a, ln.b, ln.initially > 0.5, tuple((t, f > 0.5) for t, f in ln.schedule))
+                        for ln in sc.links if ln.kind == "hatch")
+        return Site(sc.name, tuple(Segment(s.name, s.volume_m3) for s in sc.segments), hatches, chan, limit_pa)
+    if not args.site:
+        if nodes is not None and len(nodes) > 1:
+            raise LeakmonError("several nodes need --site FILE: it says which sensor is in which segment")
         return Site("node", tuple(Segment(f"ch{c.channel}") for c in channels), (),
                     {c.channel: f"ch{c.channel}" for c in channels}, limit_pa)
-    from leakmon.sim import scenario as scenario_mod
+    from leakmon.cli import siteview
+    from leakmon.config.site import load_site
 
-    sc = scenario_mod.load(name)
-    by_addr = {(sp.bus, sp.mux_channel if sp.mux_addr is not None else 0xFF, sp.addr): sp.segment
-               for sp in sc.sensors}
-    chan = {c.channel: by_addr.get((c.bus, c.mux, c.addr)) or sc.segments[0].name for c in channels}
-    simulated_crew = simulated  # a real crew logs its own hatch changes
-    hatches = tuple(Hatch(ln.name, ln.a, ln.b, ln.initially > 0.5,
-                          tuple((t, f > 0.5) for t, f in ln.schedule) if simulated_crew else ())
-                    for ln in sc.links if ln.kind == "hatch")
-    return Site(sc.name, tuple(Segment(s.name, s.volume_m3) for s in sc.segments), hatches, chan, limit_pa)
+    cfg = load_site(args.site)
+    if nodes is not None and len(nodes) > 1:
+        site = siteview.load_site(args.site)
+        chan = {key: site.station.names[seg] for key, seg in siteview.nodes_segments(site, nodes).items()}
+    else:
+        node_id = nodes[0][0] if nodes else None
+        by_addr = {(sp.bus, sp.mux, sp.addr): sp.segment for sp in cfg.sensors if sp.node in (None, node_id)}
+        chan = {c.channel: by_addr.get((c.bus, c.mux, c.addr)) or cfg.segments[0].name for c in channels}
+    segs = {s.name for s in cfg.segments}
+    hatches = tuple(Hatch(ln.name, ln.a, ln.b, ln.initially > 0.5) for ln in cfg.links
+                    if ln.kind == "hatch" and ln.a in segs and ln.b in segs)
+    return Site(cfg.name, tuple(Segment(s.name, s.volume_m3) for s in cfg.segments), hatches, chan, limit_pa)
 
 
-def _one_node(args: argparse.Namespace) -> str:
-    if not args.node or len(args.node) != 1:
-        raise LeakmonError("--db, --store and --broker show one node: give it with --node NODE")
-    return str(args.node[0])
+def _nodes(args: argparse.Namespace) -> list[str]:
+    """The node of --db/--store/--broker, or a site's nodes (--node repeated with --site, or
+    none given when the --site file names them: node = "..." in [[sensors]])."""
+    nodes = list(args.node or [])
+    if not nodes and args.site:
+        from leakmon.cli import siteview
+
+        nodes = list(siteview.load_site(args.site).nodes)
+    if not nodes:
+        raise LeakmonError("--db, --store and --broker show a node: give it with --node NODE (a site on several "
+                           "nodes: --node repeated, with --site FILE)")
+    if len(set(nodes)) != len(nodes):
+        raise LeakmonError("--node: a node named twice")
+    if len(nodes) > 1 and not args.site:
+        raise LeakmonError("several --node: show them together as a site with --site FILE, or one at a time")
+    return [str(n) for n in nodes]
 
 
 def _check_sources(args: argparse.Namespace) -> None:
@@ -121,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     if args.add_user:
         return add_user(args)
     _check_sources(args)
-    from leakmon.dashboard.feed import Feed, NodeFeed, TableFeed, recording_hello, recording_tables
+    from leakmon.dashboard.feed import Feed, NodeFeed, TableFeed, recording_hello, recording_tables, table_series
     from leakmon.dashboard.server import Options, parse_listen, serve
 
     host, port = parse_listen(args.listen)
@@ -135,16 +166,13 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         feed: Feed
         if args.recording:
-            feed = TableFeed(Path(args.recording).name, recording_tables(args.recording), tracker)
+            feed = TableFeed(Path(args.recording).name, table_series(recording_tables(args.recording)), tracker)
             site = build_site(args, recording_hello(args.recording), limit_pa)
             text = f"recording {Path(args.recording).name}"
         elif args.db or args.store:
-            feed, hello, text = _history_feed(args, tracker)
-            site = build_site(args, hello, limit_pa)
+            feed, site, text = _history_feed(args, tracker, limit_pa)
         elif args.broker:
-            feed, hello, text = _broker_feed(args, tracker, stack)
-            site = build_site(args, hello, limit_pa)
-            opts.rate_hz = 1e6 / hello.period_us
+            feed, site, text, opts.rate_hz = _broker_feed(args, tracker, stack, limit_pa)
         else:
             node, alive = open_source(args, stack)
             hello = node.handshake()
@@ -157,35 +185,46 @@ def run(args: argparse.Namespace) -> int:
         return serve(site, feed, opts, text)
 
 
-def _history_feed(args: argparse.Namespace, tracker: LeakTracker) -> tuple[Feed, messages.Hello | None, str]:
-    """A node's time range from the fleet's database, decoded as analyze --db decodes it."""
-    import itertools
-
+def _history_feed(args: argparse.Namespace, tracker: LeakTracker, limit_pa: float | None) -> tuple[Feed, Site, str]:
+    """A node's (or a site's nodes') time range from the fleet's database, decoded as
+    analyze --db decodes it; several nodes on the first one's clock (dbsource.combine)."""
     from leakmon.cli import dbsource
     from leakmon.dashboard.feed import TableFeed
-    from leakmon.fleet.readback import RowDecoder
 
-    node_id = _one_node(args)
-    dec = RowDecoder()
-    tables = dec.tables(dbsource.db_rows(args, node_id))
-    first = next(tables, None)
-    if first is None or dec.rows == 0:
-        raise dbsource.empty_range(args, node_id)
-    label = f"node {node_id}, {args.t_from or 'first frame'} to {args.t_to or 'now'}"
-    return TableFeed(f"node {node_id}", itertools.chain([first], tables), tracker), dec.stream.hello, label
+    node_ids = _nodes(args)
+    data = [dbsource.load_db_series(args, n) for n in node_ids]
+    series, _ = dbsource.combine(data)
+    hellos = [(n, d.stream.hello) for n, d in zip(node_ids, data, strict=True)]
+    site = build_site(args, data[0].stream.hello, limit_pa, hellos)
+    label = f"{', '.join(node_ids)}, {args.t_from or 'first frame'} to {args.t_to or 'now'}"
+    chunks = ((key, t, p, temp) for key, (t, p, temp) in series.items())
+    return TableFeed(f"node {', '.join(node_ids)}", chunks, tracker), site, label
 
 
-def _broker_feed(args: argparse.Namespace, tracker: LeakTracker, stack: ExitStack) -> tuple[Feed, messages.Hello, str]:
-    """A node's frames live from the broker, as a reader."""
-    from leakmon.dashboard.feed import SourceFeed
+def _broker_feed(args: argparse.Namespace, tracker: LeakTracker, stack: ExitStack,
+                 limit_pa: float | None) -> tuple[Feed, Site, str, float]:  # fmt: skip
+    """A node's (or a site's nodes') frames live from the broker, as a reader. Several
+    nodes go on the first one's clock by the gateways' receipt times of their first frames."""
+    from leakmon.dashboard.feed import LiveNode, SourceFeed
     from leakmon.fleet.creds import MQTT_PASSWORD_ENV, parse_broker, read_secret
     from leakmon.fleet.watch import NodeWatch
 
-    node_id = _one_node(args)
+    node_ids = _nodes(args)
     addr = parse_broker(args.broker)
-    watch = NodeWatch(addr, read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker"), node_id, args.mqtt_ca)
-    watch.connect()
-    stack.callback(watch.close)
-    hello = watch.wait_hello(HANDSHAKE_WAIT_S)
-    print(describe(hello), file=sys.stderr)
-    return SourceFeed(watch, hello, tracker, f"node {node_id}"), hello, f"node {node_id} via {addr}"
+    password = read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker")
+    watches = []
+    for node_id in node_ids:
+        w = NodeWatch(addr, password, node_id, args.mqtt_ca)
+        w.connect()
+        stack.callback(w.close)
+        watches.append(w)
+    several = len(watches) > 1
+    hellos = [w.wait_hello(HANDSHAKE_WAIT_S, samples=several) for w in watches]
+    for h in hellos:
+        print(describe(h), file=sys.stderr)
+    ref = watches[0].wall_minus_device_s
+    nodes = [LiveNode(f"node {n}", w, h, k << 8, w.wall_minus_device_s - ref if k else 0.0)
+             for k, (n, w, h) in enumerate(zip(node_ids, watches, hellos, strict=True))]
+    site = build_site(args, hellos[0], limit_pa, list(zip(node_ids, hellos, strict=True)))
+    return (SourceFeed(nodes, tracker, ", ".join(node_ids)), site, f"{', '.join(node_ids)} via {addr}",
+            1e6 / min(h.period_us for h in hellos))
