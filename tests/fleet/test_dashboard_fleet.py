@@ -90,6 +90,21 @@ def frames_seen(broker, node_id: str, n: int, timeout_s: float) -> int:
     return seen[0]
 
 
+def publish_notes(broker, node_id: str, hatch: list[str], remarks: list[str]) -> None:
+    """As `gateway --notes` sends them (envelope + JSON on leakmon/<node>/note), as the gateway's user."""
+    addr = parse_broker(f"mqtt://gw-a@127.0.0.1:{broker.port}")
+    c = make_client(addr, broker.users["gw-a"], "notes", clean_session=True)
+    connect(c, addr)
+    c.loop_start()
+    t_us = time.time_ns() // 1000
+    notes = [{"kind": "hatch", "text": t} for t in hatch] + [{"kind": "note", "text": t} for t in remarks]
+    for k, note in enumerate(notes):
+        c.publish(envelope.topic(node_id, "note"), envelope.pack_json(node_id, 1, k + 1, t_us + k, note), qos=1) \
+            .wait_for_publish(5)
+    c.loop_stop()
+    c.disconnect()
+
+
 def stop(proc: subprocess.Popen[str]) -> str:
     proc.terminate()
     try:
@@ -115,11 +130,18 @@ def test_dashboard_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
         link = state["links"][0]  # type: ignore[index]
         assert link["connected"] and link["frames"] > 10 and link["lost_frames"] == 0, link
         assert state["site"]["channels"] == {"0": "cabin", "1": "airlock"}  # type: ignore[index]
+        c = _dash().Client(url)
+        c.login(*VIEWER)
+        # Notes typed to `gateway --notes` reach the page: a hatch move into its hatch log (the
+        # mass balance weighs by it), a remark among the notes, a move it cannot place said so.
+        publish_notes(broker, "a1", ["close cabin-airlock", "close nosuch"], ["leak check by JD"])
+        assert wait_until(lambda: c.get_json("/api/state")["overview"]["hatches"] == {"cabin-airlock": False}, 20), \
+            c.get_json("/api/state")["hatch_events"]
+        notes = [n["text"] for n in c.get_json("/api/state")["notes"]]
+        assert "leak check by JD" in notes and any("not understood" in n and "nosuch" in n for n in notes), notes
         # The gateway stops: its node says offline (retained), and the page says the link is lost.
         gw.popen.terminate()
         assert gw.wait(30) == 0, gw.log
-        c = _dash().Client(url)
-        c.login(*VIEWER)
         assert wait_until(lambda: any(x["kind"] == "link lost" for x in c.get_json("/api/state")["alarms"]), 20), \
             c.get_json("/api/state")["alarms"]
         assert not c.get_json("/api/state")["links"][0]["connected"]
@@ -166,12 +188,18 @@ def test_watch_refuses_an_envelope_naming_another_node(broker) -> None:
 def test_dashboard_history_from_the_store(procs, tmp_path: Path) -> None:
     """What `serve --store` kept, shown afterwards from the file: no server, no board."""
     p = procs("serve", ["serve", "--sim", "--scenario", str(SCENARIO), "--speed", "30", "--duration", "900",
-                        "--store", "lab.sqlite"], {})
+                        "--store", "lab.sqlite", "--notes"], {},
+              stdin_text="sim0 hatch close cabin-airlock\nsim0 note leak check by JD\n")
     assert p.wait(120) == 0, p.log
     proc, url = start(tmp_path, ["--store", str(tmp_path / "lab.sqlite"), "--node", "sim0"], {})
     try:
         a = airlock_alarm(proc, url)
         assert LEAK_ONSET_S <= float(a["t_alarm_s"]) <= 900.0, a  # type: ignore[arg-type]
+        # the operator's hatch move, stored by serve, is in the page's hatch log
+        state = a["_state"]
+        events = [(e["hatch"], e["open"], e["user"]) for e in state["hatch_events"]]  # type: ignore[index]
+        assert events == [("cabin-airlock", 0, "operator (fleet notes)")], events
+        assert state["overview"]["hatches"] == {"cabin-airlock": False}  # type: ignore[index]
     finally:
         err = stop(proc)
     assert "Traceback" not in err, err

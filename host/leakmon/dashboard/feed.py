@@ -12,6 +12,7 @@ node's time range in the fleet's database, --db/--store).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -146,9 +147,14 @@ class LiveSource(Protocol):
     @property
     def lost_frames(self) -> int: ...
 
+    @property
+    def wall_minus_device_s(self) -> float: ...
+
     def read(self) -> list[Item]: ...
 
     def is_connected(self) -> bool: ...
+
+    def take_notes(self) -> list[tuple[int, str, str]]: ...
 
 
 @dataclass
@@ -181,14 +187,35 @@ def moved(item: Item, key_base: int, shift_s: float) -> Item:
     return item
 
 
+HatchMove = Callable[[str], tuple[str, bool]]  # a hatch note's text -> (hatch, open?); ValueError if not one
+
+
 class SourceFeed(_Estimating):
     """LiveSources (one node, or the nodes of a site) through the tracker into the hub, in
-    one thread; a lost connection is an alarm and its return a note, as for a port."""
+    one thread; a lost connection is an alarm and its return a note, as for a port. The
+    operators' notes come too, and their hatch moves (parsed by hatch_move) go into the
+    page's hatch log, on the first node's clock."""
 
-    def __init__(self, nodes: list[LiveNode], tracker: LeakTracker, name: str) -> None:
+    def __init__(self, nodes: list[LiveNode], tracker: LeakTracker, name: str,
+                 hatch_move: HatchMove | None = None) -> None:
         super().__init__(tracker)
         self.nodes = nodes
         self.name = name
+        self.hatch_move = hatch_move
+
+    def _notes(self, hub: Hub, n: LiveNode) -> None:
+        offset_s = self.nodes[0].source.wall_minus_device_s
+        for t_us, kind, text in n.source.take_notes():
+            t_s = t_us * 1e-6 - offset_s if math.isfinite(offset_s) else hub.t_now_s
+            if kind == "hatch" and self.hatch_move is not None:
+                try:
+                    hatch, is_open = self.hatch_move(text)
+                except ValueError as e:
+                    hub.store.add_note(n.name, f"hatch note not understood: {text!r} ({e})", t_s)
+                    continue
+                hub.store.set_hatch(hatch, is_open, t_s, n.name)
+            else:
+                hub.store.add_note(n.name, text, t_s)
 
     def _health(self, n: LiveNode, connected: bool) -> LinkHealth:
         st, h = n.source.stream, n.hello
@@ -202,6 +229,7 @@ class SourceFeed(_Estimating):
 
     def _poll(self, hub: Hub, n: LiveNode) -> bool:
         got = self._items(hub, [moved(i, n.key_base, n.shift_s) for i in n.source.read()])
+        self._notes(hub, n)
         up, now = n.source.is_connected(), time.monotonic()
         if up != n.up:
             if up:

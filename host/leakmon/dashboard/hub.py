@@ -111,7 +111,7 @@ class Hub:
         for h in self.site.hatches:
             i = self._hatch_next[h.name]
             while i < len(h.schedule) and h.schedule[i][0] <= t:
-                self.store.set_hatch(h.name, h.schedule[i][1], h.schedule[i][0], "scenario")
+                self.store.set_hatch(h.name, h.schedule[i][1], h.schedule[i][0], self.site.schedule_by)
                 i += 1
             self._hatch_next[h.name] = i
 

@@ -19,7 +19,8 @@ class Hatch:
     a: str
     b: str
     initially_open: bool = True
-    # Device-time changes the site file already knows (a simulated crew): (t_s, open).
+    # Device-time changes known in advance (a simulated crew, or the moves operators typed to
+    # `gateway --notes`, read back from the fleet's database): (t_s, open).
     schedule: tuple[tuple[float, bool], ...] = ()
 
 
@@ -30,6 +31,7 @@ class Site:
     hatches: tuple[Hatch, ...] = ()
     channel_segment: dict[int, str] = field(default_factory=dict)
     limit_pa: float | None = None  # the pressure at which the crew must act (time to limit)
+    schedule_by: str = "scenario"  # who made the hatches' schedules: the hatch log's "user"
 
     def segment_of(self, channel: int) -> str:
         return self.channel_segment.get(channel, f"ch{channel}")

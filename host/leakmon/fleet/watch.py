@@ -37,7 +37,7 @@ from leakmon.wire.stream import Item, NodeStream, SampleBlock
 
 MAX_QUEUED = 20_000  # messages: ~30 min of a 10-channel node's 1 s frames
 MAX_WAITING = 2_000  # frames held for a handshake that has not come yet
-_KINDS = ("handshake", "frame", "state")
+_KINDS = ("handshake", "frame", "state", "note")
 
 
 class NodeWatch:
@@ -62,6 +62,7 @@ class NodeWatch:
         # The gateway's wall clock less the node's device time, the least over the frames
         # (receipt only ever comes after sampling): several nodes of a site on one axis.
         self.wall_minus_device_s = math.inf
+        self._notes: list[tuple[int, str, str]] = []  # (t_us at the gateway, kind, text) not yet taken
         self._boot: int | None = None  # the boot whose handshake the stream has
         self._last: tuple[int, int] | None = None  # (boot, seq) of the last frame fed
         self._client: mqtt.Client | None = None
@@ -150,7 +151,27 @@ class NodeWatch:
                 out += self._handshake(env)
             elif kind == "frame":
                 out += self._frame(env.boot, env.seq, env.t_us, env.body)
+            elif kind == "note":
+                self._note(env)
         return out
+
+    def take_notes(self) -> list[tuple[int, str, str]]:
+        """The operator's notes and hatch moves (`gateway --notes`) read since the last call:
+        (gateway wall clock us, "hatch" or "note", text)."""
+        out, self._notes = self._notes, []
+        return out
+
+    def _note(self, env: envelope.Envelope) -> None:
+        try:
+            note = env.json()
+            kind, text = note["kind"], note["text"]
+        except (ProtocolError, KeyError, TypeError):
+            self.refused += 1
+            return
+        if kind in ("hatch", "note") and isinstance(text, str):
+            self._notes = (self._notes + [(env.t_us, kind, text)])[-1000:]
+        else:
+            self.refused += 1
 
     def _state(self, payload: bytes) -> None:
         try:

@@ -6,7 +6,9 @@ import argparse
 import getpass
 import secrets
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,10 +79,12 @@ def add_user(args: argparse.Namespace) -> int:
 
 
 def build_site(args: argparse.Namespace, hello: messages.Hello | None, limit_pa: float | None,
-               nodes: list[tuple[str, messages.Hello | None]] | None = None) -> Site:
+               nodes: list[tuple[str, messages.Hello | None]] | None = None,
+               moves: list[tuple[float, str, bool]] | None = None) -> Site:
     """Segments and hatches from the scenario (--sim) or the --site file; else one segment a
     channel. nodes: the nodes of a site on several (--node repeated), whose channels are
-    keyed k * 256 + c and placed by the file's [[sensors]] (node = "..." where wired alike)."""
+    keyed k * 256 + c and placed by the file's [[sensors]] (node = "..." where wired alike).
+    moves: the operators' hatch moves read from the fleet's database, (t_s, hatch, open?)."""
     from leakmon.dashboard.site import Hatch, Segment, Site
 
     simulated = not (args.port or args.recording or args.db or args.store or args.broker)
@@ -113,9 +117,11 @@ def build_site(args: argparse.Namespace, hello: messages.Hello | None, limit_pa:
         by_addr = {(sp.bus, sp.mux, sp.addr): sp.segment for sp in cfg.sensors if sp.node in (None, node_id)}
         chan = {c.channel: by_addr.get((c.bus, c.mux, c.addr)) or cfg.segments[0].name for c in channels}
     segs = {s.name for s in cfg.segments}
-    hatches = tuple(Hatch(ln.name, ln.a, ln.b, ln.initially > 0.5) for ln in cfg.links
-                    if ln.kind == "hatch" and ln.a in segs and ln.b in segs)
-    return Site(cfg.name, tuple(Segment(s.name, s.volume_m3) for s in cfg.segments), hatches, chan, limit_pa)
+    hatches = tuple(Hatch(ln.name, ln.a, ln.b, ln.initially > 0.5,
+                          tuple(sorted((t, o) for t, name, o in moves or () if name == ln.name)))
+                    for ln in cfg.links if ln.kind == "hatch" and ln.a in segs and ln.b in segs)
+    return Site(cfg.name, tuple(Segment(s.name, s.volume_m3) for s in cfg.segments), hatches, chan, limit_pa,
+                "operator (fleet notes)")
 
 
 def _nodes(args: argparse.Namespace) -> list[str]:
@@ -185,6 +191,13 @@ def run(args: argparse.Namespace) -> int:
         return serve(site, feed, opts, text)
 
 
+def _hatch_move(site_path: str) -> Callable[[str], tuple[str, bool]]:
+    """An operator's hatch note ('close NAME' / 'open NAME') -> (hatch, open?), by the site's hatches."""
+    from leakmon.cli import siteview, sitehatch
+
+    return partial(sitehatch.parse_operator_line, siteview.load_site(site_path))
+
+
 def _history_feed(args: argparse.Namespace, tracker: LeakTracker, limit_pa: float | None) -> tuple[Feed, Site, str]:
     """A node's (or a site's nodes') time range from the fleet's database, decoded as
     analyze --db decodes it; several nodes on the first one's clock (dbsource.combine)."""
@@ -195,7 +208,8 @@ def _history_feed(args: argparse.Namespace, tracker: LeakTracker, limit_pa: floa
     data = [dbsource.load_db_series(args, n) for n in node_ids]
     series, _ = dbsource.combine(data)
     hellos = [(n, d.stream.hello) for n, d in zip(node_ids, data, strict=True)]
-    site = build_site(args, data[0].stream.hello, limit_pa, hellos)
+    moves = dbsource.db_hatch_moves(args, data, _hatch_move(args.site)) if args.site else None
+    site = build_site(args, data[0].stream.hello, limit_pa, hellos, moves)
     label = f"{', '.join(node_ids)}, {args.t_from or 'first frame'} to {args.t_to or 'now'}"
     chunks = ((key, t, p, temp) for key, (t, p, temp) in series.items())
     return TableFeed(f"node {', '.join(node_ids)}", chunks, tracker), site, label
@@ -226,5 +240,6 @@ def _broker_feed(args: argparse.Namespace, tracker: LeakTracker, stack: ExitStac
     nodes = [LiveNode(f"node {n}", w, h, k << 8, w.wall_minus_device_s - ref if k else 0.0)
              for k, (n, w, h) in enumerate(zip(node_ids, watches, hellos, strict=True))]
     site = build_site(args, hellos[0], limit_pa, list(zip(node_ids, hellos, strict=True)))
-    return (SourceFeed(nodes, tracker, ", ".join(node_ids)), site, f"{', '.join(node_ids)} via {addr}",
+    move = _hatch_move(args.site) if args.site else None
+    return (SourceFeed(nodes, tracker, ", ".join(node_ids), move), site, f"{', '.join(node_ids)} via {addr}",
             1e6 / min(h.period_us for h in hellos))
