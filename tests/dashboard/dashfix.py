@@ -110,6 +110,29 @@ class Client:
         return json.loads(body)
 
 
+def wait_state(proc: subprocess.Popen[str], url: str, ready: Any, timeout_s: float = 120.0,
+               user: tuple[str, str] = VIEWER) -> dict[str, Any]:
+    """/api/state, polled (logged in as user) until ready(state) is true; the dashboard's
+    own words if it exits meanwhile."""
+    c = Client(url)
+    deadline = time.monotonic() + timeout_s
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read() if proc.stderr else "")
+        try:
+            if c.request("/api/me")[0] == 401:
+                c.login(*user)
+            state = c.get_json("/api/state")
+        except (OSError, AssertionError):
+            time.sleep(0.5)
+            continue
+        if ready(state):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"not ready within {timeout_s:g} s: {state}")
+
+
 def start_dashboard(tmp: Path, scenario: str, speed: float, extra: list[str] | None = None) -> Dashboard:
     state = tmp / "state"
     for name, pw, role in ((*OPERATOR, "operator"), (*VIEWER, "viewer")):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from dashfix import (LEAKMON, SCENARIO, VIEWER, Client, Dashboard, add_user, free_port, start_dashboard,
-                     stop_dashboard)
+                     stop_dashboard, wait_state)
 
 pytestmark = pytest.mark.slow
 LEAK_ONSET_S = 300.0
@@ -27,24 +27,9 @@ def serve(tmp: Path, source: list[str]) -> Dashboard:
 
 
 def airlock_alarm(d: Dashboard, timeout_s: float = 120.0) -> dict[str, object]:
-    c = Client(d.url)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if d.proc.poll() is not None:
-            raise AssertionError(d.proc.stderr.read() if d.proc.stderr else "")
-        try:
-            if c.request("/api/me")[0] == 401:
-                c.login(*VIEWER)
-            state = c.get_json("/api/state")
-        except (OSError, AssertionError):
-            time.sleep(0.5)
-            continue
-        assert state["site"]["channels"] == {"0": "cabin", "1": "airlock"}
-        for a in state["alarms"]:
-            if a["segment"] == "airlock":
-                return dict(a)
-        time.sleep(0.5)
-    raise AssertionError("no airlock alarm")
+    state = wait_state(d.proc, d.url, lambda s: any(a["segment"] == "airlock" for a in s["alarms"]), timeout_s)
+    assert state["site"]["channels"] == {"0": "cabin", "1": "airlock"}
+    return next(dict(a) for a in state["alarms"] if a["segment"] == "airlock")
 
 
 def test_port_source_rides_out_an_unplug(tmp_path: Path) -> None:

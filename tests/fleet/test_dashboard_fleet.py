@@ -53,24 +53,9 @@ def start(tmp: Path, source: list[str], env: dict[str, str], site: Path = SCENAR
 
 
 def airlock_alarm(proc: subprocess.Popen[str], url: str, timeout_s: float = 90.0) -> dict[str, object]:
-    c = _dash().Client(url)
-    deadline = time.monotonic() + timeout_s
-    state: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read() if proc.stderr else "")
-        try:
-            if c.request("/api/me")[0] == 401:
-                c.login(*VIEWER)
-            state = c.get_json("/api/state")
-        except (OSError, AssertionError):
-            time.sleep(0.5)
-            continue
-        for a in state["alarms"]:  # type: ignore[attr-defined]
-            if a["segment"] == "airlock":
-                return {**a, "_state": state}
-        time.sleep(0.5)
-    raise AssertionError(f"no airlock alarm: {state}")
+    state = _dash().wait_state(proc, url, lambda s: any(a["segment"] == "airlock" for a in s["alarms"]), timeout_s,
+                               VIEWER)
+    return {**next(a for a in state["alarms"] if a["segment"] == "airlock"), "_state": state}
 
 
 def frames_seen(broker, node_id: str, n: int, timeout_s: float) -> int:
@@ -226,25 +211,12 @@ def two_node_site(tmp: Path, nodes: tuple[str, str]) -> Path:
 
 def verdicts(proc: subprocess.Popen[str], url: str, timeout_s: float = 90.0) -> dict[str, object]:
     """The overview once the mass balance has weighed the site (source "mass balance")."""
-    c = _dash().Client(url)
-    deadline = time.monotonic() + timeout_s
-    state: dict[str, object] = {}
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read() if proc.stderr else "")
-        try:
-            if c.request("/api/me")[0] == 401:
-                c.login(*VIEWER)
-            state = c.get_json("/api/state")
-        except (OSError, AssertionError):
-            time.sleep(0.5)
-            continue
+    def weighed(state: dict[str, object]) -> bool:
         v = state["overview"]["verdicts"]  # type: ignore[index]
-        if v and all(x["source"] == "mass balance" for x in v.values()) and v["airlock"]["state"] == "leak" \
-                and v["cabin"]["state"] != "undecided":
-            return state
-        time.sleep(0.5)
-    raise AssertionError(f"no mass-balance verdict: {state.get('overview')}")
+        return bool(v) and all(x["source"] == "mass balance" for x in v.values()) \
+            and v["airlock"]["state"] == "leak" and v["cabin"]["state"] != "undecided"
+
+    return _dash().wait_state(proc, url, weighed, timeout_s, VIEWER)
 
 
 def check_two_nodes(state: dict[str, object], nodes: tuple[str, str]) -> None:
