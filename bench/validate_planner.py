@@ -63,6 +63,10 @@ class Sim:
     temp: list[np.ndarray] = field(default_factory=list)
     _ar_p: np.ndarray | None = None
     _ar_t: np.ndarray | None = None
+    # The hole's physical flow at each sample (kg/s): choked flow through its Cd*A at the
+    # leaking module's true (noiseless) pressure and gas temperature.
+    flow_kg_per_s: list[float] = field(default_factory=list)
+    hole_cda_m2: float = 0.0
 
     def run_until(self, t_end_s: float) -> None:
         n = self.station.n
@@ -76,6 +80,10 @@ class Sim:
             for i in range(n):
                 p[i, k], tk[i, k] = self.plant.state(i, float(tt))
         e_p, e_t = self._noise(times.size)
+        if self.leak_segment is not None:
+            i = self.leak_segment
+            mol = p[i] * physics.PSI_CHOKED * self.hole_cda_m2 / np.sqrt(physics.M_AIR * physics.R * tk[i])
+            self.flow_kg_per_s.extend((mol * physics.M_AIR).tolist())
         self.t.extend(times.tolist())
         self.p.append(p + e_p * self.noise_pa[:, None])
         self.temp.append(tk + e_t * self.noise_k[:, None])
@@ -133,21 +141,21 @@ def random_sim(rng: np.random.Generator, n: int | None = None, leak: bool = True
     links = [{"name": f"m{parents[i]}-m{i}", "a": parents[i], "b": i, "cda_m2": 0.8 * 0.64, "schedule": [[0.0, 1.0]]}
              for i in range(1, n)]
     hatches = tuple(Hatch(ln["name"], ln["a"], ln["b"], ln["cda_m2"]) for ln in links)  # type: ignore[arg-type]
-    where, kg_per_s = None, 0.0
+    where, kg_per_s, cda = None, 0.0, 0.0
     if leak:
         where = int(rng.integers(0, n))
         kg_per_s = float(rng.uniform(*leak_kg_per_day)) / DAY
         t_gas = segs[where]["t0_k"]
         mol_per_s_per_cda = 101325.0 * physics.PSI_CHOKED / math.sqrt(physics.M_AIR * physics.R * t_gas)
-        links.append({"name": "hole", "a": where, "b": -1, "leak": True,
-                      "cda_m2": kg_per_s / physics.M_AIR / mol_per_s_per_cda, "schedule": [[0.0, 1.0]]})
+        cda = kg_per_s / physics.M_AIR / mol_per_s_per_cda
+        links.append({"name": "hole", "a": where, "b": -1, "leak": True, "cda_m2": cda, "schedule": [[0.0, 1.0]]})
     cfg = {"step_s": PERIOD_S, "segments": segs, "boundaries": [{"name": "vacuum", "p_pa": 0.0, "t_k": 293.15}],
            "links": links}
     family = NOISE_FAMILIES[int(rng.integers(0, len(NOISE_FAMILIES)))]
     scale = rng.uniform(0.5, 3.0, n)
     station = Station(tuple(s["name"] for s in segs), tuple(float(v) for v in vols), hatches)
     return Sim(station, physics.Plant(cfg), where, kg_per_s, family, BMP390_NOISE_PA * scale,
-               BMP390_NOISE_K * scale, rng, [True] * (n - 1))
+               BMP390_NOISE_K * scale, rng, [True] * (n - 1), hole_cda_m2=cda)
 
 
 @dataclass
@@ -193,6 +201,11 @@ class Outcome:
     named: tuple[int, ...]
     false_accusations: int
     configurations: int
+    # Where the final verdict separated the leaking module: did its 95 % interval, and its
+    # bounds at the stated confidence, hold the hole's physical flow (the range it took)?
+    covered95: bool | None = None
+    in_bounds: bool | None = None
+    z: float = math.nan  # (estimate - mean physical flow) / its standard error
 
 
 def follow_planner(sim: Sim, confidence: float = 0.99, max_closed: int | None = None,
@@ -295,7 +308,16 @@ def _outcome(sim: Sim, v: Verdict, t: float, stated: float, configs: int) -> Out
     named = tuple(v.leaking)
     truth = () if sim.leak_segment is None else (sim.leak_segment,)
     false = sum(1 for i in named if i not in truth)
-    return Outcome(named == truth and v.decided, t, stated, named, false, configs)
+    covered = bounds = None
+    z = math.nan
+    if sim.leak_segment is not None and sim.flow_kg_per_s:
+        sv = v.segments[sim.leak_segment]
+        lo, hi = min(sim.flow_kg_per_s), max(sim.flow_kg_per_s)
+        if math.isfinite(sv.leak_kg_per_s):
+            covered = sv.ci95_low_kg_per_s <= hi and lo <= sv.ci95_high_kg_per_s
+            z = (sv.leak_kg_per_s - float(np.mean(sim.flow_kg_per_s))) / sv.stderr_kg_per_s
+        bounds = sv.lower_kg_per_s <= hi and lo <= sv.upper_kg_per_s
+    return Outcome(named == truth and v.decided, t, stated, named, false, configs, covered, bounds, z)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +347,14 @@ def main(argv: list[str] | None = None) -> int:
         times = np.array([o.time_s for o in outs]) / 3600
         print(f"{name:<30} {right:7.1%} {within:10.1%} {np.median(times):9.2f} {np.percentile(times, 95):7.2f} "
               f"{np.mean([o.configurations for o in outs]):8.1f} {sum(o.false_accusations for o in outs):10d}")
+    print("the leaking module's leak in the final verdict against the hole's physical flow:")
+    print(f"{'procedure':<30} {'separated':>9} {'95% covers':>10} {'bounds hold':>11} {'z mean':>7} {'z sd':>6}")
+    for name, outs in rows.items():
+        sep = [o for o in outs if o.covered95 is not None]
+        zs = np.array([o.z for o in sep])
+        print(f"{name:<30} {len(sep):9d} {np.mean([o.covered95 for o in sep]) if sep else math.nan:10.1%} "
+              f"{np.mean([bool(o.in_bounds) for o in outs if o.in_bounds is not None]):11.1%} "
+              f"{np.mean(zs) if sep else math.nan:7.2f} {np.std(zs) if sep else math.nan:6.2f}")
     if not args.null:
         print(f"({time.process_time() - t0:.0f} s CPU)")
         return 0

@@ -41,6 +41,13 @@ SE_MARGIN = 1.3  # real fits' standard errors run this much above white noise (A
 # the one at which the look at 1.0, this round's second, decides.
 LOOK_FRACTIONS = (0.5, 1.0, 1.5, 2.25, 3.0)
 LOOK_OF_HOLD = 2
+# The worst case a plan states counts each round to the look after its hold (1.5 holds).
+# POWER is the chance per round under the white-noise model of a group's standard error;
+# the stated error of a real fit (analysis.lrv) scatters about that model (on white noise:
+# median 1.13x, 95th percentile 3.1x), and a round needs every group cleared, so the look at
+# 1.0 hold decided 84-88 % of random stations and the look at 1.5 holds nearly all
+# (bench/validate_planner.py; figures in bench/RESULTS.md).
+WORST_CASE_LOOK = LOOK_OF_HOLD + 1
 MAX_CANDIDATES = 4096  # configurations weighed at most (2^12 hatches); beyond, one hatch at a time
 _N = NormalDist()
 
@@ -193,7 +200,7 @@ def plan(station: Station, verdict: Verdict | None, noise: Noise, leak_kg_per_s:
     rounds = 1 + _rounds_after(expected)
     return Plan(closed, tuple(h for h in closed if h not in now_closed),
                 tuple(h for h in now_closed if h not in closed), groups, hold, tuple(sorted(suspects)),
-                expected, rounds, hold * rounds)  # fmt: skip
+                expected, rounds, hold * LOOK_FRACTIONS[WORST_CASE_LOOK - 1] * rounds)  # fmt: skip
 
 
 def _rounds_after(expected_suspects: float) -> int:
@@ -234,8 +241,8 @@ def worst_case_total_s(station: Station, noise: Noise, leak_kg_per_s: float, now
                        closable: Sequence[bool] | None = None, max_closed: int | None = None,
                        confidence: float = CONFIDENCE, min_leak_kg_per_s: float | None = None,
                        looks_so_far: int = 0) -> float:  # fmt: skip
-    """Time to a verdict if every round's leak lands in its largest group, each round held as
-    planned and decided at its LOOK_OF_HOLD-th look."""
+    """Time to a verdict if every round's leak lands in its largest group, each round decided
+    at its WORST_CASE_LOOK-th look (the one after its planned hold)."""
     from leakmon.analysis.verdict import SegmentVerdict
 
     suspects = set(range(station.n))
@@ -251,8 +258,8 @@ def worst_case_total_s(station: Station, noise: Noise, leak_kg_per_s: float, now
                  look=looks + LOOK_OF_HOLD)  # fmt: skip
         if p.done:
             break
-        total += p.hold_s
-        looks += LOOK_OF_HOLD
+        total += p.hold_s * LOOK_FRACTIONS[WORST_CASE_LOOK - 1]
+        looks += WORST_CASE_LOOK
         worst = max((g for g in p.groups if suspects.intersection(g)), key=lambda g: len(suspects.intersection(g)))
         suspects = suspects.intersection(worst)
         is_open = [h not in p.closed for h in range(len(station.hatches))]
