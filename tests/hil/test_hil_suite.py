@@ -31,6 +31,8 @@ from conftest import (
     needs_virtual_board,
 )
 from leakmon import wire
+from leakmon.analysis import student_t_ppf
+from leakmon.analysis.lrv import BATCHES
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.errors import CommandError, LeakmonError
 from leakmon.link.node import Node
@@ -43,6 +45,16 @@ ROOT = Path(__file__).resolve().parents[2]
 RATES_US = (100_000, 50_000, 20_000, 10_000)
 FRAMES_PER_RATE = 12
 T = TypeVar("T")
+# The virtual board's estimate window. Its standard error has a long upper tail by design
+# (a long-run variance from 14 mode powers, which cannot tell white noise from a slow drift):
+# over 40 s the median is 7 % of this leak and 4.5 % of fresh windows (2,600 drawn) came out
+# above the 20 % bound below. Each CI run judges about five fresh windows (this suite, and the
+# testbed test's four boards at once, whose windows fall wherever the checks before them
+# ended), so about one healthy run in five could fail; one testbed run in ten did. Over 150 s
+# (7.5 s of wall time at 20x) the median is 1.0 % and the largest of 1,000 fresh windows
+# 10.6 %. A real board keeps 40 s: nothing is judged against a truth there.
+VIRTUAL_ESTIMATE_S = 150.0
+Z_BOUND = student_t_ppf(1.0 - 0.5e-4, BATCHES - 3.0)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -283,12 +295,12 @@ def test_garbage_on_the_link_is_ignored(link: Link) -> None:
 
 
 def test_leak_estimate(link: Link, hil_target: Target, hil_report: HilReport) -> None:
-    """Leak estimate, 40 s of device time."""
+    """Leak estimate, 40 s device time (virtual board: 150 s)."""
     n = link.node
     n.read()
     tracker = LeakTracker(window_s=None)
     update = None
-    for _, b in blocks(n, 40.0, hil_target):
+    for _, b in blocks(n, VIRTUAL_ESTIMATE_S if hil_target.virtual else 40.0, hil_target):
         update = tracker.add(b) or update
     assert update is not None
     hil_report.figure(f"leak {update.leak_rate_pa_per_s:+.4f} Pa/s "
@@ -301,7 +313,13 @@ def test_leak_estimate(link: Link, hil_target: Target, hil_report: HilReport) ->
         truth = sc.chamber().leak_rate_pa_per_s(update.temperature_k)
         z = (update.leak_rate_pa_per_s - truth) / update.leak_rate_stderr_pa_per_s
         hil_report.figure(f"simulator truth {truth:+.4f} Pa/s: {z:+.1f} standard errors off")
-        assert abs(z) < 4.5, f"estimate {update.leak_rate_pa_per_s} vs truth {truth}: {z:+.1f} sigma"
+        # The standard error comes from 14 mode powers, so z has Student's t tails (13 dof:
+        # |z| > 4.5 came up 3 times in 8,350 fresh windows of 40-150 s): the bound is t's
+        # two-sided 1e-4 quantile, 5.5, which over 150 s still fails a bias of about 6 % of
+        # the leak (4.5 standard errors over 40 s let one of 30 % pass).
+        assert abs(z) < Z_BOUND, f"estimate {update.leak_rate_pa_per_s} vs truth {truth}: {z:+.1f} sigma"
+        # And precise: the same absolute bound as over 40 s; healthy windows stay under half
+        # of it, a standard error grown twentyfold (lost samples, a wrong time base) fails.
         assert update.leak_rate_stderr_pa_per_s < 0.2 * truth
 
 
