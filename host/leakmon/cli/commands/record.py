@@ -25,7 +25,8 @@ HELP = "record everything a node sends to a file, losslessly (replay and export 
 def add_args(p: argparse.ArgumentParser) -> None:
     session.add_source_args(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="recording to write (e.g. run.lkr)")
-    p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time")
+    p.add_argument("--duration", type=positive, metavar="S", help="stop after S seconds of device time (what the last read brought is kept "
+                   "too: nothing received is dropped, so a fast board's file may run a little past S)")
     p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
                    help=f"sliding window of the leak-rate fit shown while recording (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--json", action="store_true", help="one JSON object per update")
