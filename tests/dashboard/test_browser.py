@@ -23,7 +23,9 @@ DETECT_BUDGET_S = 180.0
 # And the page must show a raised alarm within this much wall time: one event-stream second
 # plus rendering, with room for a loaded machine. Measured in wall time, not device time:
 # at --speed 60 a feed catching up after a stall runs device time far ahead in a second.
-PAGE_BUDGET_WALL_S = 5.0
+# Measured 0.24-0.52 s on a quiet machine and 5.5 s once in a full CI run on 2 busy cores;
+# a page that does not update live never shows it (the wait below gives up at 120 s).
+PAGE_BUDGET_WALL_S = 15.0
 ZOOM_BUDGET_MS = 200.0
 
 
