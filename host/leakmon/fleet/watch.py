@@ -26,10 +26,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from leakmon import wire
-from leakmon.fleet import FleetError
-from leakmon.fleet import envelope
-from leakmon.fleet.creds import BrokerAddress
 from leakmon.errors import ProtocolError
+from leakmon.fleet import FleetError, envelope
+from leakmon.fleet.creds import BrokerAddress
 from leakmon.fleet.mqttclient import connect, make_client
 from leakmon.wire import messages
 from leakmon.wire.framing import FrameDecoder
@@ -217,5 +216,6 @@ class NodeWatch:
 
     @property
     def lost_frames(self) -> int:
-        """Frames the node sent after this watch joined that never reached it."""
-        return self.stream.stats.lost_frames - self.joined_after + self.dropped
+        """Frames the node sent after this watch joined that never reached it (those the
+        queue let go included: the stream core sees their gap)."""
+        return self.stream.stats.lost_frames - self.joined_after
