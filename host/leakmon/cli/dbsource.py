@@ -24,8 +24,9 @@ def add_db_source_args(p: argparse.ArgumentParser, end_flags: tuple[str, ...] = 
                    "~/.pgpass or --db-password-file, never in the URL)")
     g.add_argument("--db-password-file", metavar="FILE", help="file whose first line is the database password")
     g.add_argument("--store", metavar="FILE", help="the embedded SQLite store of `leakmon serve` (no server)")
-    g.add_argument("--node", action="append", metavar="NODE", help="the node to read; analyze --site: repeat it for the site's "
-                   "nodes, or leave it out when the site file names them (node = \"...\" in [[sensors]])")
+    g.add_argument("--node", action="append", metavar="NODE", help="the node to read (dashboard: also the node of --broker); with "
+                   "--site (analyze, dashboard): repeat it for the site's nodes, or leave it out when the site file "
+                   "names them (node = \"...\" in [[sensors]])")
     g.add_argument("--from", dest="t_from", metavar="TIME", help="from this ISO time, e.g. 2026-12-01T09:30 "
                    "(UTC unless it says otherwise; default: the first frame stored)")
     g.add_argument(*end_flags, dest="t_to", metavar="TIME", help="until this ISO time (default: now)")

@@ -45,7 +45,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--secure-cookies", action="store_true",
                    help="mark session cookies Secure: set it when the page is served over HTTPS (a TLS proxy)")
     p.add_argument("--site", metavar="SCENARIO", help="segments, hatches and sensors of a real node's site "
-                   "(a scenario name or .toml; --sim uses its --scenario)")
+                   "(a scenario name or .toml; --sim uses its --scenario); with several --node, or none, the "
+                   "[[sensors]] say which node each is on (node = \"...\") and the page weighs the whole site")
     p.add_argument("--window", type=positive, default=DEFAULT_WINDOW_S, metavar="S",
                    help=f"sliding window of the leak-rate fit in seconds (default {DEFAULT_WINDOW_S:g})")
     p.add_argument("--limit", metavar="P", help="pressure at which the crew must act, for the time to "
