@@ -48,6 +48,7 @@ LOOK_OF_HOLD = 2
 # 1.0 hold decided 84-88 % of random stations and the look at 1.5 holds nearly all
 # (bench/validate_planner.py; figures in bench/RESULTS.md).
 WORST_CASE_LOOK = LOOK_OF_HOLD + 1
+WORST_CASE_HOLDS = LOOK_FRACTIONS[WORST_CASE_LOOK - 1]  # the time to that look, in holds
 MAX_CANDIDATES = 4096  # configurations weighed at most (2^12 hatches); beyond, one hatch at a time
 _N = NormalDist()
 
@@ -200,7 +201,7 @@ def plan(station: Station, verdict: Verdict | None, noise: Noise, leak_kg_per_s:
     rounds = 1 + _rounds_after(expected)
     return Plan(closed, tuple(h for h in closed if h not in now_closed),
                 tuple(h for h in now_closed if h not in closed), groups, hold, tuple(sorted(suspects)),
-                expected, rounds, hold * LOOK_FRACTIONS[WORST_CASE_LOOK - 1] * rounds)  # fmt: skip
+                expected, rounds, hold * WORST_CASE_HOLDS * rounds)  # fmt: skip
 
 
 def _rounds_after(expected_suspects: float) -> int:
@@ -258,7 +259,7 @@ def worst_case_total_s(station: Station, noise: Noise, leak_kg_per_s: float, now
                  look=looks + LOOK_OF_HOLD)  # fmt: skip
         if p.done:
             break
-        total += p.hold_s * LOOK_FRACTIONS[WORST_CASE_LOOK - 1]
+        total += p.hold_s * WORST_CASE_HOLDS
         looks += WORST_CASE_LOOK
         worst = max((g for g in p.groups if suspects.intersection(g)), key=lambda g: len(suspects.intersection(g)))
         suspects = suspects.intersection(worst)

@@ -47,8 +47,22 @@ class Feed(Protocol):
         """Write into hub until stop is set or the source ends; raise LeakmonError on failure."""
 
 
+def link_health(name: str, hello: messages.Hello, stream: NodeStream, lost_frames: int, frames0: int, t0: float,
+                connected: bool, key_base: int = 0) -> LinkHealth:
+    """A node's link as the page shows it; frames/s counted from frames0 at monotonic t0."""
+    return LinkHealth(
+        node=name, firmware=f"{hello.board} {hello.fw_version}",
+        sensors=[f"ch{key_base | c.channel} {c.chip_name}@0x{c.addr:02x}" for c in hello.channels],
+        rate_hz=1e6 / hello.period_us, frames=stream.stats.frames, lost_frames=lost_frames,
+        crc_errors=stream.decoder.stats.crc_errors,
+        frames_per_s=(stream.stats.frames - frames0) / max(time.monotonic() - t0, 1e-9),
+        last_seen_wall=time.time(), connected=connected)
+
+
 class _Estimating:
     """Blocks into the tracker, and an estimate to the page at most every ESTIMATE_EVERY_WALL_S."""
+
+    name: str
 
     def __init__(self, tracker: LeakTracker) -> None:
         self.tracker = tracker
@@ -78,8 +92,6 @@ class _Estimating:
                 hub.store.raise_alarm("node event", f"node {self.name}: {item.name} channel {item.channel} "
                                       f"{item.text}".rstrip(), item.channel)
         return got
-
-    name: str
 
 
 class NodeFeed(_Estimating):
@@ -115,14 +127,8 @@ class NodeFeed(_Estimating):
         return ReconnectingReader(self.node, retry_s=0.5, on_lost=lost, on_gap=gap, stop=stop).read
 
     def _health(self, frames0: int, t0: float) -> LinkHealth:
-        st = self.node.stream.stats
-        return LinkHealth(
-            node=self.name, firmware=f"{self.hello.board} {self.hello.fw_version}",
-            sensors=[f"ch{c.channel} {c.chip_name}@0x{c.addr:02x}" for c in self.hello.channels],
-            rate_hz=1e6 / self.hello.period_us, frames=st.frames, lost_frames=st.lost_frames,
-            crc_errors=self.node.stream.decoder.stats.crc_errors,
-            frames_per_s=(st.frames - frames0) / max(time.monotonic() - t0, 1e-9),
-            last_seen_wall=time.time(), connected=True)
+        stream = self.node.stream
+        return link_health(self.name, self.hello, stream, stream.stats.lost_frames, frames0, t0, True)
 
     def run(self, hub: Hub, stop: threading.Event) -> None:
         t0, f0, last_health = time.monotonic(), self.node.stream.stats.frames, 0.0
@@ -217,16 +223,6 @@ class SourceFeed(_Estimating):
             else:
                 hub.store.add_note(n.name, text, t_s)
 
-    def _health(self, n: LiveNode, connected: bool) -> LinkHealth:
-        st, h = n.source.stream, n.hello
-        return LinkHealth(
-            node=n.name, firmware=f"{h.board} {h.fw_version}",
-            sensors=[f"ch{n.key_base | c.channel} {c.chip_name}@0x{c.addr:02x}" for c in h.channels],
-            rate_hz=1e6 / h.period_us, frames=st.stats.frames, lost_frames=n.source.lost_frames,
-            crc_errors=st.decoder.stats.crc_errors,
-            frames_per_s=(st.stats.frames - n.frames0) / max(time.monotonic() - n.t0, 1e-9),
-            last_seen_wall=time.time(), connected=connected)
-
     def _poll(self, hub: Hub, n: LiveNode) -> bool:
         got = self._items(hub, [moved(i, n.key_base, n.shift_s) for i in n.source.read()])
         self._notes(hub, n)
@@ -239,7 +235,8 @@ class SourceFeed(_Estimating):
                 hub.store.raise_alarm("link lost", f"{n.name}: link lost; reconnecting")
             n.up, n.last_health = up, 0.0
         if (got or not up) and now - n.last_health >= HEALTH_EVERY_S:
-            hub.set_link(self._health(n, up))
+            hub.set_link(link_health(n.name, n.hello, n.source.stream, n.source.lost_frames, n.frames0, n.t0, up,
+                                     n.key_base))
             if now - n.t0 > 10.0:  # frames/s over the last ~10 s, not since the start
                 n.t0, n.frames0 = now, n.source.stream.stats.frames
             n.last_health = now

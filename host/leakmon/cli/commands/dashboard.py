@@ -144,7 +144,7 @@ def _nodes(args: argparse.Namespace) -> list[str]:
 
 
 def _check_sources(args: argparse.Namespace) -> None:
-    given = [flag for flag, on in (("--port", args.port), ("--sim", getattr(args, "sim", False)),
+    given = [flag for flag, on in (("--port", args.port), ("--sim", args.sim),
                                    ("--recording", args.recording), ("--db", args.db), ("--store", args.store),
                                    ("--broker", args.broker)) if on]
     if len(given) > 1:
