@@ -10,6 +10,12 @@
 # timeout; a lost broker is reconnected with backoff. While it is away the ring keeps
 # the newest `queue` frames and counts the older ones it drops: a board has no disk
 # spool (the USB link, if a gateway listens, still carries every frame).
+#
+# The board also keeps its latest handshake (the HELLO and the CALIB frames after it)
+# retained on leakmon/<node>/handshake, as a gateway does, so that a reader who joins
+# hours after the board started (`leakmon dashboard --broker`) decodes at once. write()
+# copies those frames into one preallocated buffer of `handshake_bytes`; service()
+# publishes it when it changed and after every connect.
 import json
 import socket
 import struct
@@ -33,6 +39,7 @@ RETRY_FIRST_MS = const(1000)  # reconnect after 1 s, 2 s, 4 s ... 60 s
 RETRY_MAX_MS = const(60000)
 PUBLISH_PER_SERVICE = const(4)  # frames published between two ticks at most
 WLAN_WAIT_MS = const(10000)
+HANDSHAKE_BYTES = const(1024)  # default room for HELLO + CALIBs (8 BMP3 channels: ~420 bytes)
 EPOCH_1970 = const(946684800)  # seconds from 1970 to 2000, for ports whose epoch is 2000
 
 
@@ -131,6 +138,7 @@ class MqttLink:
         self.topic = (root + "frame").encode()
         self.state_topic = (root + "state").encode()
         self.info_topic = (root + "info").encode()
+        self.hs_topic = (root + "handshake").encode()
         self.info = json.dumps({"node_id": self.node_id, "gateway": "", "board": board_name, "firmware": fw_version,
                                 "via": "mqtt"}).encode()
         nid = self.node_id.encode()
@@ -143,6 +151,16 @@ class MqttLink:
         for s in self.slots:
             struct.pack_into(ENV_FMT, s, 0, b"LM", 1, 0, 0, 0, 0, len(nid))
             s[ENV_SIZE:self.hdr] = nid
+        self.hs = bytearray(self.hdr + int(mqtt.get("handshake_bytes", HANDSHAKE_BYTES)))
+        self.hsv = memoryview(self.hs)
+        struct.pack_into(ENV_FMT, self.hs, 0, b"LM", 1, 0, 0, 0, 0, len(nid))
+        self.hs[ENV_SIZE:self.hdr] = nid
+        self.hs_len = 0  # envelope + frames kept; 0: no HELLO yet, or it did not fit
+        self.hs_seq = 0
+        self.hs_ticks = 0
+        self.hs_dirty = False
+        self.hs_too_big = 0  # handshakes that did not fit (said once, as an event)
+        self.hs_said = False
         self.lens = [0] * n
         self.seqs = [0] * n  # wire seq unwrapped past 65535 (small ints: 2**30 frames)
         self.ticks = [0] * n  # time.ticks_ms() when the frame was written
@@ -178,15 +196,33 @@ class MqttLink:
         h = self.hdr
         self.views[i][h:h + n] = buf
         self.lens[i] = n
-        wseq = buf[4] | (buf[5] << 8)
+        wseq = buf[wire.OFF_SEQ] | (buf[wire.OFF_SEQ + 1] << 8)
         if wseq <= self.last_wseq:  # the node's u16 counter wrapped
             self.wraps += 1
         self.last_wseq = wseq
         self.seqs[i] = (self.wraps << 16) | wseq
         self.ticks[i] = time.ticks_ms()
+        kind = buf[wire.OFF_TYPE]
+        if kind == wire.T_HELLO or (kind == wire.T_CALIB and self.hs_len):
+            self._keep_handshake(buf, n, kind == wire.T_HELLO, self.seqs[i], self.ticks[i])
         self.hist[i] = FLAG_HISTORICAL if self.client is None and self.connects else 0  # sent after an outage
         self.head = (i + 1) % self.nslots
         self.count += 1
+
+    def _keep_handshake(self, buf, n, hello, seq, ticks):
+        """Copy a HELLO (starting a new handshake) or a CALIB after it into the buffer."""
+        if hello:
+            self.hs_len = self.hdr
+            self.hs_seq = seq
+            self.hs_ticks = ticks
+        k = self.hs_len
+        if k + n > len(self.hs):
+            self.hs_len = 0  # a partial handshake would decode wrong: keep none
+            self.hs_too_big += 1
+            return
+        self.hsv[k:k + n] = buf
+        self.hs_len = k + n
+        self.hs_dirty = True
 
     def read_byte(self):
         return self.inner.read_byte()
@@ -201,6 +237,12 @@ class MqttLink:
         if c is None:
             return
         try:
+            if self.hs_dirty and self.hs_len:
+                self._publish_handshake(c)
+            elif self.hs_too_big and not self.hs_said:
+                self.hs_said = True
+                node.event(wire.EV_EXCEPTION, wire.NO_CHANNEL, 0,
+                           "mqtt: handshake over %d bytes: none kept retained" % (len(self.hs) - self.hdr))
             for _ in range(PUBLISH_PER_SERVICE):
                 if not self.count:
                     break
@@ -221,6 +263,14 @@ class MqttLink:
         c.publish(self.topic, self.views[i][:self.hdr + self.lens[i]], False, 1)
         self.count -= 1  # only after the PUBACK: at least once to the broker
         self.published += 1
+        self.last_tx = time.ticks_ms()
+
+    def _publish_handshake(self, c):
+        """The latest HELLO + CALIBs, retained, keyed by the HELLO's (boot, seq)."""
+        t_us = wall_us() - time.ticks_diff(time.ticks_ms(), self.hs_ticks) * 1000
+        struct.pack_into("<BqqqB", self.hs, 3, 0, self.boot, self.hs_seq, t_us, self.hdr - ENV_SIZE)
+        c.publish(self.hs_topic, self.hsv[:self.hs_len], True, 1)
+        self.hs_dirty = False
         self.last_tx = time.ticks_ms()
 
     def _connect(self, node, now):
@@ -253,6 +303,7 @@ class MqttLink:
             return False
         self.client = c
         self.connects += 1
+        self.hs_dirty = True  # the broker may have lost it (a restart without persistence)
         self.backoff_ms = RETRY_FIRST_MS
         self.reported = ""
         self.last_tx = now

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import serial
 import servers
@@ -29,6 +30,10 @@ from fleet.fleetkit import leakmon_cmd, wait_until
 
 from leakmon import wire
 from leakmon.deploy.netconfig import default_lib_dir
+from leakmon.fleet.creds import parse_broker
+from leakmon.fleet.watch import NodeWatch
+from leakmon.wire import messages
+from leakmon.wire.stream import SampleBlock
 from leakmon.fleet.brokerconf import acl_lines
 from leakmon.sim import scenario
 from leakmon.sim.board import VirtualBoard, vboard_dir
@@ -59,8 +64,9 @@ def micropython() -> str:
 def broker(server_root: Path) -> Iterator[servers.Broker]:
     if not servers.have_mosquitto():
         servers.require("Mosquitto")
-    users = {u: secrets.token_urlsafe(12) for u in [*BOARDS, "serve"]}
-    b = servers.Broker(Path(tempfile.mkdtemp(dir=server_root)), users, acl_lines({}, consumers=["serve"], boards=BOARDS))
+    users = {u: secrets.token_urlsafe(12) for u in [*BOARDS, "serve", "reader"]}
+    b = servers.Broker(Path(tempfile.mkdtemp(dir=server_root)), users,
+                       acl_lines({}, consumers=["serve"], readers=["reader"], boards=BOARDS))
     b.folder.chmod(0o755)
     b.start()
     yield b
@@ -245,6 +251,42 @@ def test_board_reconnects_after_a_network_cut_and_loses_nothing_its_queue_held(m
     assert any(b"lost" in n or b"cannot reach" in n for n in notes), notes
 
 
+def test_a_reader_joining_after_the_board_started_decodes_from_its_retained_handshake(
+        micropython, broker, tmp_path: Path) -> None:
+    """A board publishing straight keeps its HELLO + CALIBs retained, as a gateway does:
+    a page opened long after the board's start (no new HELLO will come) decodes its frames
+    at once, compensated. Without the retained handshake the watch waits in vain."""
+    flash = _flash_dir(tmp_path, "vb-1", broker.port, broker.users["vb-1"])
+    seen: dict[str, object] = {}
+
+    def join_late() -> None:
+        addr = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
+        # The board has been publishing for a while: its HELLO went out long before we subscribe.
+        assert wait_until(lambda: (flash / "usb.bin").stat().st_size > 20_000, 30)
+        w = NodeWatch(addr, broker.users["reader"], "vb-1")
+        w.connect()
+        try:
+            hello = w.wait_hello(20.0, samples=True)
+            blocks: list[SampleBlock] = []
+            assert wait_until(lambda: bool(blocks.extend(i for i in w.read() if isinstance(i, SampleBlock))
+                                            or len(blocks) >= 3), 20)
+            seen.update(hello=hello, blocks=blocks, lost=w.lost_frames, refused=w.refused)
+        finally:
+            w.close()
+
+    usb = _run_board(micropython, flash, 0.0, join_late)
+    hello = seen["hello"]
+    assert isinstance(hello, messages.Hello) and [c.chip_name for c in hello.channels] == ["BMP390"]
+    blocks = seen["blocks"]
+    assert isinstance(blocks, list) and len(blocks) >= 3
+    pressure = np.concatenate([b.pressure_pa for b in blocks])
+    # steady_leak's chamber sits near one atmosphere: compensated by the retained CALIBs.
+    assert np.all((pressure > 90_000.0) & (pressure < 110_000.0)), pressure[:5]
+    assert seen["lost"] == 0 and seen["refused"] == 0
+    hellos = [f for f in FrameDecoder().feed(usb) if f.msg_type == wire.T_HELLO]
+    assert len(hellos) == 1  # the board said HELLO once, before the reader joined
+
+
 def test_virtual_board_on_a_network_runs_with_nobody_on_its_usb(micropython, broker, procs, tmp_path: Path) -> None:
     """`leakmon sim --drop-unread`: with nobody reading its port the virtual board goes on
     (as a board's USB with no host) and publishes far past what the port could buffer
@@ -326,3 +368,4 @@ def test_shipped_config_and_acl_let_a_board_publish_only_its_own_node(micropytho
     assert got.count("leakmon/chamber-9/frame") > 10 and "leakmon/chamber-9/info" in got, got[:5]
     assert len(_frames(forged)) > 10 and b"mqtt:" not in forged  # it ran, connected and published...
     assert not [t for t in got if "chamber-1" in t]  # ...to nobody
+

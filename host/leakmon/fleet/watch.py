@@ -1,11 +1,11 @@
 """One node's live frames from the broker, decoded: what `leakmon dashboard --broker` shows.
 
 A reader subscribes to the node's retained handshake (its HELLO and CALIB frames, which a
-gateway keeps on `leakmon/<node>/handshake`), its frames and its state, with a clean
-session: a page shows what is live, the database keeps history. The handshake goes into
+gateway, or a board publishing straight, keeps on `leakmon/<node>/handshake`), its frames
+and its state, with a clean session: a page shows what is live, the database keeps history. The handshake goes into
 the stream core first, then the frames, so the samples come out compensated as on the
-gateway. Frames that arrive before any handshake (a board that publishes straight to the
-broker keeps none) wait, up to a bound, for the next HELLO in the stream.
+gateway. Frames that arrive before any handshake (one not retained yet: firmware before
+2026-12-01 kept none) wait, up to a bound, for the next HELLO in the stream.
 
 Memory is bounded whatever arrives: paho's callback thread puts messages in a deque of
 MAX_QUEUED; when the reader falls that far behind, the oldest go and are counted (the page
@@ -116,8 +116,7 @@ class NodeWatch:
         while self.stream.hello is None or not self.stream.ready or (samples and math.isinf(self.wall_minus_device_s)):
             if time.monotonic() > deadline:
                 raise FleetError(f"no handshake of node {self.node_id!r} on the broker {self.addr} within "
-                                 f"{timeout_s:g} s (is its gateway running? a board that publishes straight "
-                                 "to the broker is seen from its next start)")
+                                 f"{timeout_s:g} s (is its gateway, or the board, running and publishing?)")
             backlog += self.read()
             time.sleep(0.05)
         self._backlog = backlog
