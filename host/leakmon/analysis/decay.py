@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Final, Literal
 
 import numpy as np
@@ -90,7 +91,7 @@ class DecayModel:
         return self.lack_of_fit_linear_z
 
 
-def _exp_from_log_fit(lf: SlopeFit[float]) -> ExpFit:
+def exp_from_log_fit(lf: SlopeFit[float]) -> ExpFit:
     """The exponential whose ln is the line lf; tau's interval from the log slope's."""
 
     def tau(k: float) -> float:
@@ -105,7 +106,7 @@ def fit_exponential(t_s: npt.ArrayLike, y: npt.ArrayLike) -> ExpFit:
     t, v = _as_series(t_s, y, 3)
     if np.any(v <= 0.0):
         raise ValueError("the exponential model needs y > 0 everywhere")
-    return _exp_from_log_fit(fit_slope(t, np.log(v)))
+    return exp_from_log_fit(fit_slope(t, np.log(v)))
 
 
 def _powers(x: FloatArray) -> FloatArray:
@@ -142,17 +143,33 @@ def lack_of_fit_rows(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> FloatArray:
         # The quartic's residuals only as batch sums: the series' batch sums less the fitted
         # combination of the powers' (the residuals themselves are never formed).
         edges = lrv.batch_edges(n)
-        sums = np.add.reduceat(vc, edges[:-1], axis=1).T - np.add.reduceat(design, edges[:-1], axis=1).T @ quartic
-        sums -= np.diff(edges)[:, None] * (sums.sum(axis=0) / n)  # the residuals' mean: rounding
-        modes = lrv.modes_of_sums(sums, n)
-        var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
-        omega, widen = np.asarray(var, dtype=np.float64), lrv.BASE + lrv.WIDEN * np.asarray(beta)
-    else:
-        r = vc - quartic.T @ design  # the quartic's residuals
-        r -= r.mean(axis=1, keepdims=True)
-        omega = np.einsum("ij,ij->i", r, r) / max(n - LOF_DEGREE - 1.0, 1.0)
-        widen = np.ones(v.shape[0])
-    c2 = coef[2]
+        return curvature_z(n, coef[2], quartic, qq, np.add.reduceat(design, edges[:-1], axis=1).T,
+                           np.add.reduceat(vc, edges[:-1], axis=1).T)  # fmt: skip
+    r = vc - quartic.T @ design  # the quartic's residuals
+    r -= r.mean(axis=1, keepdims=True)
+    omega = np.einsum("ij,ij->i", r, r) / max(n - LOF_DEGREE - 1.0, 1.0)
+    return _z(coef[2], omega, qq, np.ones(v.shape[0]))
+
+
+def curvature_z(
+    n: int, c2: FloatArray, quartic: FloatArray, qq: FloatArray | float, design_sums: FloatArray,
+    series_sums: FloatArray,
+) -> FloatArray:  # fmt: skip
+    """The lack-of-fit z of windows of n >= lrv.MIN_SAMPLES samples from their quadratic
+    coefficients c2 (..., rows), quartic coefficients (..., LOF_DEGREE + 1, rows), the
+    Schur complement qq (...), and the batch sums of the powers (..., BATCHES, LOF_DEGREE + 1)
+    and of the centred series (..., BATCHES, rows): what the one-shot test and the live
+    sums (analysis.windowsums) share."""
+    sums = series_sums - design_sums @ quartic
+    lengths = np.diff(lrv.batch_edges(n)).astype(np.float64)[:, None]
+    sums -= lengths * (sums.sum(axis=-2, keepdims=True) / n)  # the residuals' mean: rounding
+    modes = lrv.modes_of_sums(np.moveaxis(sums, -2, 0), n)
+    var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)
+    omega, widen = np.asarray(var, dtype=np.float64), lrv.BASE + lrv.WIDEN * np.asarray(beta)
+    return _z(c2, omega, np.asarray(qq, dtype=np.float64)[..., None], widen)
+
+
+def _z(c2: FloatArray, omega: FloatArray, qq: FloatArray | float, widen: FloatArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = c2 / np.sqrt(omega / qq) / widen
     return np.where(omega > 0.0, z, np.where(c2 != 0.0, math.inf, 0.0))
@@ -225,11 +242,19 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
         series = np.stack([v, np.log(v)])
         lin, log_fit = fit_slopes(t, series)
         z_lin, z_exp = (float(z) for z in lack_of_fit_rows(t, series))
-        exp_fit = _exp_from_log_fit(log_fit)
+        exp_fit = exp_from_log_fit(log_fit)
     else:
         lin, z_lin = fit_slope(t, v), lack_of_fit(t, v)
-    local: LocalRate | None = None  # (a third of the cost: made only when it is used)
-    t_end = float(t[-1])
+    return decide(lin, exp_fit, z_lin, z_exp, float(t[-1]), lambda: local_rate(t, v, z_limit), z_limit)
+
+
+def decide(
+    lin: SlopeFit[float], exp_fit: ExpFit | None, z_lin: float, z_exp: float | None, t_end: float,
+    make_local: Callable[[], LocalRate], z_limit: float = LACK_OF_FIT_Z,
+) -> DecayModel:  # fmt: skip
+    """The rule of `choose_model`, from the fits and their lack-of-fit z; make_local gives
+    the last stretch's line (a third of the cost: made only when neither model holds)."""
+    local: LocalRate | None = None
     model: Model
     if abs(z_lin) <= z_limit:
         model, reason = "linear", ""
@@ -248,7 +273,7 @@ def choose_model(t_s: npt.ArrayLike, y: npt.ArrayLike, z_limit: float = LACK_OF_
         else:
             reason = (f"the rate changes over the record: curvature z {z_lin:+.1f} against "
                       f"the line, {z_exp:+.1f} against the exponential")  # fmt: skip
-        local = local_rate(t, v, z_limit)
+        local = make_local()
         current = _local_current(local, t_end)
     return DecayModel(model, reason, z_lin, z_exp, lin, exp_fit, local, current)
 

@@ -74,20 +74,29 @@ def estimate_leak(
     t = np.asarray(t_s, dtype=np.float64)
     p = np.asarray(pressure_pa, dtype=np.float64)
     tk = np.asarray(temperature_k, dtype=np.float64)
-    t_ref = float(np.mean(tk))
-    decay = choose_model(t, p / tk)
+    return estimate_of(choose_model(t, p / tk), float(t[0]), float(t[-1]), int(t.size),
+                       float(np.mean(p)), float(np.mean(tk)), limit_pa)  # fmt: skip
+
+
+def estimate_of(
+    decay: DecayModel, t_first_s: float, t_last_s: float, samples: int, pressure_mean_pa: float,
+    temperature_mean_k: float, limit_pa: float | None = None,
+) -> LeakEstimate:  # fmt: skip
+    """The estimate of a window whose model is chosen (of P/T): the one place a decay model
+    becomes the rate, its units and the time to the limit (the one-shot and live paths)."""
+    t_ref = temperature_mean_k
     cur = decay.current
     rate = loss(cur.slope, cur.ci95_low, cur.ci95_high, t_ref)
     whole = pressure_loss(decay.linear, t_ref)
     ttl = ttl_ci = None
     if limit_pa is not None:
         tl = time_to_limit(decay, limit_pa / t_ref)
-        end = float(t[-1])
+        end = t_last_s
         ttl = tl.remaining_s
         ttl_ci = (max(tl.t_limit_ci95_low_s - end, 0.0), max(tl.t_limit_ci95_high_s - end, 0.0))
     return LeakEstimate(
-        t_end_s=float(t[-1]), duration_s=float(t[-1] - t[0]), samples=int(t.size),
-        pressure_mean_pa=float(np.mean(p)), temperature_mean_k=t_ref,
+        t_end_s=t_last_s, duration_s=t_last_s - t_first_s, samples=samples,
+        pressure_mean_pa=pressure_mean_pa, temperature_mean_k=t_ref,
         model=decay.model, model_reason=decay.reason,
         lack_of_fit_linear_z=decay.lack_of_fit_linear_z,
         lack_of_fit_exponential_z=decay.lack_of_fit_exponential_z,

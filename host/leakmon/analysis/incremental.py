@@ -32,6 +32,7 @@ class TrailingWindow:
         self._buf = np.empty((n_columns, self.INITIAL_CAPACITY))
         self._head = 0  # first sample in the window
         self._end = 0  # one past the last
+        self.added = 0  # samples ever committed: the stream index one past the newest
 
     def __len__(self) -> int:
         return self._end - self._head
@@ -70,9 +71,26 @@ class TrailingWindow:
         if (m > 1 and bool((t[1:] < t[:-1]).any())) or (self._end > self._head and t[0] < self._buf[0, self._end - 1]):
             raise ValueError("sample times must not decrease")
         self._end += m
+        self.added += m
         if self.window_s is not None:  # the newest sample always stays
             cutoff = float(t[-1]) - self.window_s
             self._head += int(np.searchsorted(self._buf[0, self._head : self._end - 1], cutoff, side="left"))
+
+    @property
+    def first_index(self) -> int:
+        """The stream index (0 = the first sample ever added) of the window's first sample."""
+        return self.added - (self._end - self._head)
+
+    def samples(self, start: int, stop: int) -> FloatArray:
+        """A read-only view (columns, stop - start) of stream indices start..stop-1, which
+        must lie in the window; valid until the next add()."""
+        if not self.first_index <= start <= stop <= self.added:
+            raise IndexError(f"samples {start}..{stop} are not all in the window "
+                             f"({self.first_index}..{self.added})")  # fmt: skip
+        off = self._end - self.added
+        view = self._buf[:, start + off : stop + off]
+        view.flags.writeable = False
+        return view
 
     def columns(self) -> tuple[FloatArray, ...]:
         """Copies of the window's columns (t, then the values)."""

@@ -1,12 +1,15 @@
 """Live leak estimation per channel: compensated blocks in, leak-rate updates out.
 
 Each update is `estimate.estimate_leak` of the channel's trailing window, the function
-`leakmon analyze` runs on a record: on the same samples the two agree exactly.
+`leakmon analyze` runs on a record: on the same samples the two agree exactly. A gateway's
+estimates at its cadence (`update_many`) come from running sums instead
+(analysis.windowsums): the same numbers to rounding, at a third of the cost.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -14,6 +17,7 @@ import numpy as np
 from leakmon.analysis.cusum import BLOCK_S, FALSE_ALARM_DAYS, LeakCusum
 from leakmon.analysis.estimate import DEFAULT_WINDOW_S, LeakEstimate, estimate_leak
 from leakmon.analysis.incremental import TrailingWindow
+from leakmon.analysis.windowsums import WindowSums, estimate_windows
 from leakmon.wire.stream import SampleBlock
 
 MIN_SAMPLES = 5  # below this no model can be checked
@@ -78,6 +82,7 @@ class LeakTracker:
         self.catch_pa_per_s = catch_pa_per_s
         self._windows: dict[int, TrailingWindow] = {}
         self._cusums: dict[int, LeakCusum] = {}
+        self._sums: dict[int, WindowSums] = {}  # made by update_many() only
 
     def _cusum(self, block: SampleBlock) -> LeakCusum | None:
         c = self._cusums.get(block.channel)
@@ -122,10 +127,24 @@ class LeakTracker:
 
     def update(self, block: SampleBlock) -> LeakUpdate | None:
         """The state of the channel of `block` (its latest, already ingested) after it."""
-        cusum = self._cusums.get(block.channel)
-        est = self.estimate(block.channel)
+        return self._update_of(block, self.estimate(block.channel))
+
+    def update_many(self, blocks: Sequence[SampleBlock]) -> list[LeakUpdate | None]:
+        """update() of each block's channel (one block a channel), from running sums
+        (analysis.windowsums): the channels of a node in one vectorized pass, O(1) in the
+        window's length, equal to update() to rounding (a gateway's estimates at its cadence)."""
+        pairs = []
+        for b in blocks:
+            sums = self._sums.get(b.channel)
+            if sums is None:
+                sums = self._sums[b.channel] = WindowSums()
+            pairs.append((self._windows[b.channel], sums))
+        return [self._update_of(b, est) for b, est in zip(blocks, estimate_windows(pairs, self.limit_pa))]
+
+    def _update_of(self, block: SampleBlock, est: LeakEstimate | None) -> LeakUpdate | None:
         if est is None:
             return None
+        cusum = self._cusums.get(block.channel)
         alarm = cusum.alarms[0] if cusum is not None and cusum.alarms else None
         plan = cusum.plan if cusum is not None else None
         return LeakUpdate(

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,10 +24,10 @@ from leakmon.wire.framing import FrameDecoder
 from leakmon.wire.stream import Item, SampleBlock
 
 
-# A channel's leak estimate is published every ESTIMATE_EVERY_S of device time: an estimate
-# refits the whole window (~0.6 ms of CPU at 600 s of 10 Hz), so at 1 s a core carries ~1,500
-# channels; at 10 s 7,600-10,500 (bench/bench_fleet.py), while a 600 s window moves little in
-# 10 s and onset alarms still go out on the block that raises them.
+# A channel's leak estimate is published every ESTIMATE_EVERY_S of device time, a node's
+# channels together from running sums (analysis.windowsums: ~0.15 ms a channel at 600 s of
+# 10 Hz, against ~0.5 ms for a refit; bench/bench_fleet.py): a 600 s window moves little in
+# 10 s, and onset alarms still go out on the block that raises them.
 ESTIMATE_EVERY_S = 10.0
 
 
@@ -136,6 +137,10 @@ class EdgeNode:
         self.estimate_every_s = estimate_every_s
         self.home_assistant = home_assistant
         self._next_estimate: dict[int, float] = {}
+        self._due: dict[int, tuple[SampleBlock, int]] = {}  # channel -> (its due block, frame seq)
+        # The node's estimates fall due together, at a phase of the cadence of its own, so
+        # that nodes do not all pay for them on the same second (the CPU stays level).
+        self._phase = zlib.crc32(self.node_id.encode()) / 2**32
         self._t_topic = envelope.topic(node_id, "frame")
         self._e_topic = envelope.topic(node_id, "estimate")
         self._a_topic = envelope.topic(node_id, "alarm")
@@ -145,18 +150,16 @@ class EdgeNode:
         self._extra: dict[str, Any] = {}
         self._hello: messages.Hello | None = None
 
-    def _due_after(self, channel: int, t_s: float) -> float:
-        """The next estimate's device time: on the cadence's grid, shifted per channel by a
-        golden-ratio share of it, so a node's channels do not all pay for an estimate on the
-        same block (the gateway's CPU stays level instead of spiking every period)."""
+    def _due_after(self, t_s: float) -> float:
+        """The next estimate's device time: on the cadence's grid, shifted by the node's phase."""
         every = self.estimate_every_s
-        phase = (channel * 0.6180339887498949) % 1.0 * every
+        phase = self._phase * every
         return math.floor((t_s - phase) / every + 1.0) * every + phase
 
     def set_estimate_every(self, every_s: float) -> None:
         """Change the cadence: each channel's next estimate moves to its phase on the new grid."""
         self.estimate_every_s = every_s
-        self._next_estimate = {ch: self._due_after(ch, t) for ch, t in self._last_t_s.items()}
+        self._next_estimate = {ch: self._due_after(t) for ch, t in self._last_t_s.items()}
 
     def on_bytes(self, data: bytes) -> None:
         """A tap on the link (Node.rx_taps): every byte the node sent, before decoding."""
@@ -179,7 +182,19 @@ class EdgeNode:
         state = {"state": "online" if online else "offline", "gateway": self.gateway_id, "t_us": wall_us()}
         self.outbox.put_retained(envelope.topic(self.node_id, "state"), json.dumps(state).encode())
 
-    def _restart(self) -> None:
+    def _estimate_due(self, rows: dict[int, list[dict[str, Any]]]) -> None:
+        """The estimates of the channels due, in one vectorized pass (LeakTracker.update_many),
+        each on its window as it was at the block that made it due; rows by frame seq."""
+        if not self._due:
+            return
+        due, self._due = list(self._due.values()), {}
+        for (item, seq), u in zip(due, self.tracker.update_many([b for b, _ in due])):
+            if u is not None:  # (too few samples yet: due again at the next block)
+                self._next_estimate[item.channel] = self._due_after(u.t_s)
+                rows.setdefault(seq, []).append(update_row(u))
+
+    def _restart(self, rows: dict[int, list[dict[str, Any]]]) -> None:
+        self._estimate_due(rows)  # what is due belongs to the boot that ends
         self.tracker = LeakTracker(self.window_s)
         self._tracked = False
         self._next_estimate.clear()
@@ -203,37 +218,35 @@ class EdgeNode:
         heard = any(isinstance(i, messages.Event) and i.code == wire.EV_BOOT for i in items)
         if boot != self._tracker_boot:
             if self._tracked and not heard:
-                self._restart()  # a new boot told by its seq (FrameKeys): the device time starts again
+                self._restart(rows)  # a new boot told by its seq (FrameKeys): the device time starts again
             self._tracker_boot = boot
         for item in items:
             if isinstance(item, messages.Hello) and self._hello is not None and item != self._hello:
                 self.publish_info(item)  # re-plugged, reflashed or re-configured: the retained info follows
             if isinstance(item, messages.Event) and item.code == wire.EV_BOOT and self._tracked:
-                self._restart()  # a new boot: its device time starts again; the old window is no estimate of it
+                self._restart(rows)  # a new boot: its device time starts again; the old window is no estimate of it
             if not isinstance(item, SampleBlock):
                 continue
+            if item.channel in self._due:
+                self._estimate_due(rows)  # its window as it was at its due block, before this one
             if len(item.t_s):
                 if float(item.t_s[0]) < self._last_t_s.get(item.channel, -math.inf):
-                    self._restart()  # device time went back with no boot heard: the node started again
+                    self._restart(rows)  # device time went back with no boot heard: the node started again
                 self._last_t_s[item.channel] = float(item.t_s[-1])
             self._tracked = True
-            first_alarm = self.tracker.ingest(item)  # O(block); the estimate below is O(window): at its cadence only
+            first_alarm = self.tracker.ingest(item)  # O(block); estimates at their cadence only
             if not len(item.t_s):
                 continue
             t_s, channel = float(item.t_s[-1]), item.channel
-            due = t_s >= self._next_estimate.get(channel, -math.inf)
-            if not (first_alarm or due):
-                continue
-            u = self.tracker.update(item)
-            if u is None:
-                continue
             seq = self.keys.seq_of_wire.get(item.seq, item.seq)
             if first_alarm:
-                self.outbox.put(self._a_topic, envelope.pack_json(
-                    self.node_id, boot or 0, seq, t_of_seq.get(seq, wall_us()), update_row(u)))
-            if due:
-                self._next_estimate[channel] = self._due_after(channel, t_s)
-                rows.setdefault(seq, []).append(update_row(u))
+                u = self.tracker.update(item)
+                if u is not None:
+                    self.outbox.put(self._a_topic, envelope.pack_json(
+                        self.node_id, boot or 0, seq, t_of_seq.get(seq, wall_us()), update_row(u)))
+            if t_s >= self._next_estimate.get(channel, -math.inf):
+                self._due[channel] = (item, seq)  # a node's channels fall due on one frame: estimated together
+        self._estimate_due(rows)
         for seq, rs in rows.items():
             self.outbox.put(self._e_topic, envelope.pack_json(self.node_id, boot or 0, seq,
                                                                t_of_seq.get(seq, wall_us()), rs))
