@@ -101,9 +101,9 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int,
 def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
           spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S, warm_s: float = 0.0) -> dict[str, float]:
     """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
-    warm_s: device seconds fed first as fast as they decode, with no estimates and nothing
-    published, so that the paced part runs on full windows (steady state: at 600 s an
-    estimate costs what it costs for good). Returns what was fed and what the subscriber
+    warm_s: device seconds fed first as fast as they decode, estimated at the cadence but
+    nothing published, so that the paced part runs on full windows with current running sums
+    (steady state: at 600 s an estimate costs what it costs for good). Returns what was fed and what the subscriber
     got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
     from leakmon.fleet.mqttclient import connect, make_client
@@ -146,18 +146,16 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
         for (s, e), (_, fr) in zip(edges, streams):
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
-    if warm:  # fill the windows: no estimates, nothing to the broker; then each channel's phase again
+    if warm:  # fill the windows, estimating at the cadence (the running sums current), nothing to the broker
         c0 = time.process_time()
         for _, e in edges:
             e.outbox = NullOutbox()
-            e.set_estimate_every(1e9)
         for i in range(2, 2 + warm):
             for (s, e), (_, fr) in zip(edges, streams):
                 e.on_bytes(fr[i])
                 e.on_items(s.feed(fr[i]))
         for _, e in edges:
             e.outbox = pub
-            e.set_estimate_every(estimate_every_s)
         print(f"  windows filled with {warm_s:g} s of device time ({time.process_time() - c0:.0f} s CPU)")
     pub.drain(30)
     time.sleep(0.3)
@@ -411,14 +409,14 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=10)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--rows", type=int, default=10)
-    ap.add_argument("--paced-s", type=float, default=10.0)
+    ap.add_argument("--paced-s", type=float, default=10.0, help="paced run through the broker, s (0: skip it)")
     ap.add_argument("--paced-nodes", type=int, default=100)
     ap.add_argument("--paced-warm-s", type=float, default=0.0,
                     help="paced run: device seconds fed first, unpaced, to fill the windows (600: steady state)")
     ap.add_argument("--cadences", default=f"1,{ESTIMATE_EVERY_S:g},60",
                     help="live path: estimate cadences to time, s (a full 600 s window needs --frames > 600)")
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
-    ap.add_argument("--pg-rows", type=int, default=200_000)
+    ap.add_argument("--pg-rows", type=int, default=200_000, help="rows for the central writer (0: skip it)")
     ap.add_argument("--pg-batch", type=int, default=2000)
     ap.add_argument("--replugs", type=int, default=15, help="USB re-plugs of a virtual board (0: skip)")
     ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
@@ -436,11 +434,13 @@ def main() -> None:
             broker.folder.mkdir(parents=True)
             broker.folder.chmod(0o755)
             broker.start()
-            paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every, a.paced_warm_s)
+            if a.paced_s > 0:
+                paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every,
+                      a.paced_warm_s)
             if a.replugs:
                 replug(broker, root, a.replugs)
         bindir = servers.postgres_bin()
-        if bindir is not None:
+        if bindir is not None and a.pg_rows > 0:
             pg = servers.Postgres(root / "pg", bindir)
             pg.init()
             pg.start()

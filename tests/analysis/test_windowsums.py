@@ -5,6 +5,8 @@ the prefix sums."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from leakmon import units
@@ -75,24 +77,27 @@ def test_running_sums_give_the_refit_estimate(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_total = int(rng.integers(2000, 9000))
     t, p, tk, what = _stream(rng, n_total)
+    p2 = p + rng.normal(0.0, 1.0, n_total)  # a second sensor of the node, on the same chamber
     window_s = float(t[min(int(rng.integers(40, 3000)), n_total - 1)] - t[0])
     limit_pa = float(np.min(p)) - float(rng.uniform(0.0, 5e3))
-    win, sums = TrailingWindow(window_s, 3), WindowSums()
+    phase = float(rng.uniform(0.0, 1.0))  # the node's restart phase
+    node = [(TrailingWindow(window_s, 3), WindowSums(phase)) for _ in range(2)]
     i, checked = 0, 0
     while i < n_total:
         m = int(rng.integers(1, 3 * CHUNK))
-        win.add(t[i : i + m], p[i : i + m], tk[i : i + m])
+        for (win, _), pp in zip(node, (p, p2)):
+            win.add(t[i : i + m], pp[i : i + m], tk[i : i + m])
         i += m
         if rng.random() < 0.3:
-            got = estimate_windows([(win, sums)], limit_pa)[0]
-            wt, wp, wk = win.columns()
-            if wt.size < 5:
-                assert got is None
-                continue
-            assert got is not None
-            _assert_same(got, estimate_leak(wt, wp, wk, limit_pa), f"{what} at sample {i}")
-            checked += 1
-    assert checked > 10
+            for (win, _), got in zip(node, estimate_windows(node, limit_pa)):
+                wt, wp, wk = win.columns()
+                if wt.size < 5:
+                    assert got is None
+                    continue
+                assert got is not None
+                _assert_same(got, estimate_leak(wt, wp, wk, limit_pa), f"{what} at sample {i}")
+                checked += 1
+    assert checked > 20
 
 
 def test_a_node_in_one_pass_equals_each_channel_alone() -> None:
@@ -113,16 +118,30 @@ def test_a_node_in_one_pass_equals_each_channel_alone() -> None:
                 _assert_same(got, estimate_leak(wt, wp, wk), s[3])
 
 
+def test_a_restart_phase_outside_its_range_is_refused() -> None:
+    for bad in (-0.1, 1.0, math.nan):
+        with pytest.raises(ValueError, match="restart_phase"):
+            WindowSums(bad)
+
+
 def test_a_window_the_sums_cannot_take_is_refitted() -> None:
     """A non-positive P/T (a sensor's garbage) has no logarithm: that window is
-    estimate_leak's own, exactly; so is a window below the batches' minimum."""
+    estimate_leak's own, exactly, and its node's other windows still come from the sums;
+    so is a window below the batches' minimum, and one alone at its stream position."""
     rng = np.random.default_rng(3)
     t, p, tk, _ = _stream(rng, 600)
-    p[300] = -5.0
-    win, sums = TrailingWindow(None, 3), WindowSums()
-    win.add(t[:20], p[:20], tk[:20])
-    short = estimate_windows([(win, sums)])[0]
+    broken = p.copy()
+    broken[300] = -5.0
+    node = [(TrailingWindow(None, 3), WindowSums()) for _ in range(2)]
+    for (win, _), pp in zip(node, (p, broken)):
+        win.add(t[:20], pp[:20], tk[:20])
+    short = estimate_windows(node)[0]
     assert short is not None and short.as_dict() == estimate_leak(t[:20], p[:20], tk[:20]).as_dict()
-    win.add(t[20:], p[20:], tk[20:])
-    got = estimate_windows([(win, sums)])[0]
-    assert got is not None and got.as_dict() == estimate_leak(t, p, tk).as_dict()
+    for (win, _), pp in zip(node, (p, broken)):
+        win.add(t[20:], pp[20:], tk[20:])
+    good, bad = estimate_windows(node)
+    assert bad is not None and bad.as_dict() == estimate_leak(t, broken, tk).as_dict()
+    assert good is not None
+    _assert_same(good, estimate_leak(t, p, tk), "the good channel")
+    alone = estimate_windows(node[:1])[0]
+    assert alone is not None and alone.as_dict() == estimate_leak(t, p, tk).as_dict()

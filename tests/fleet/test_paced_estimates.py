@@ -43,8 +43,8 @@ def bench_broker(server_root: Path):
 
 @pytest.mark.parametrize("warm_s", [0.0, 5.0])
 def test_paced_run_publishes_an_estimate_per_channel_per_second(bench_broker, tmp_path: Path, warm_s: float) -> None:
-    # warm_s: windows filled first with no estimates (the steady-state run); after it each
-    # channel is back on its phase of the cadence, one estimate per channel per second.
+    # warm_s: windows filled first, estimated but unpublished (the steady-state run); after
+    # it, one estimate per channel per second, published.
     nodes, channels, rows, seconds = 3, 10, 10, 4.0  # a frame of 10 rows at 10 Hz is one device second
     got = _bench().paced(bench_broker, nodes, channels, rows, seconds, tmp_path / "spool", estimate_every_s=1.0,
                          warm_s=warm_s)

@@ -73,8 +73,9 @@ class LeakTracker:
     def __init__(
         self, window_s: float | None = DEFAULT_WINDOW_S, block_s: float = BLOCK_S,
         limit_pa: float | None = None, false_alarm_days: float = FALSE_ALARM_DAYS,
-        catch_pa_per_s: float | None = None,
+        catch_pa_per_s: float | None = None, sums_phase: float = 0.0,
     ) -> None:  # fmt: skip
+        """sums_phase: when update_many's running sums restart (windowsums.WindowSums)."""
         self.window_s = window_s
         self.block_s = block_s
         self.limit_pa = limit_pa
@@ -83,6 +84,7 @@ class LeakTracker:
         self._windows: dict[int, TrailingWindow] = {}
         self._cusums: dict[int, LeakCusum] = {}
         self._sums: dict[int, WindowSums] = {}  # made by update_many() only
+        self.sums_phase = sums_phase
 
     def _cusum(self, block: SampleBlock) -> LeakCusum | None:
         c = self._cusums.get(block.channel)
@@ -137,7 +139,7 @@ class LeakTracker:
         for b in blocks:
             sums = self._sums.get(b.channel)
             if sums is None:
-                sums = self._sums[b.channel] = WindowSums()
+                sums = self._sums[b.channel] = WindowSums(self.sums_phase)
             pairs.append((self._windows[b.channel], sums))
         return [self._update_of(b, est) for b, est in zip(blocks, estimate_windows(pairs, self.limit_pa))]
 

@@ -15,8 +15,8 @@ estimate made by `estimate.estimate_of`, as in the one-shot path.
 Precision: the series are taken from references near the windows the prefix serves (t, P/T,
 ln(P/T) of the newest sample when it starts), so sums stay near a window's size, and summed in extended precision
 (np.longdouble); the powers of t are re-centred on the window's mean by the binomial
-theorem in that precision too. The prefix restarts at the window's start once it holds more
-than a window before it, so its span stays under two windows. A window holding a
+theorem in that precision too. The prefix restarts at the window's start once it holds one
+to two windows (a phase per node) before it, so its span stays under three windows. A window holding a
 non-positive P/T, or too short for the lrv batches, goes to `estimate_leak` itself; so
 does the last stretch's line when neither model holds (made from the window's samples).
 """
@@ -40,6 +40,7 @@ from leakmon.analysis.incremental import TrailingWindow
 
 CHUNK: Final = 16  # samples per stored prefix sum: an edge adds at most CHUNK - 1 samples
 MIN_SAMPLES: Final = max(lrv.MIN_SAMPLES, LOF_MIN_N, CHUNK)  # shorter windows: estimate_leak
+MIN_GROUP: Final = 2  # windows at one position; one alone is refitted (cheaper, and exact)
 _TOP: Final = 2 * LOF_DEGREE  # the Gram needs sums of t^0 .. t^8
 # The series, each from its references: u = t - t0, y1 = P/T - v0, y2 = ln(P/T) - w0.
 _U: Final = 0  # u^1 .. u^8 at rows 0 .. 7
@@ -95,18 +96,24 @@ class WindowSums:
     multiple of CHUNK, so the channels of a node that sample together share their chunks
     and are summed together (`catch_up`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, restart_phase: float = 0.0) -> None:
+        """restart_phase in [0, 1): the prefix restarts once it holds 1 + restart_phase
+        windows before the window's start; a gateway gives each node its own, so that its
+        nodes do not all re-sum their windows on the same second."""
+        if not 0.0 <= restart_phase < 1.0:
+            raise ValueError(f"restart_phase must be in [0, 1), got {restart_phase}")
+        self.restart_after = 1.0 + restart_phase
         self.base = -1  # stream index of prefix 0; -1 before the first catch-up
         self.chunks = 0  # whole chunks summed
         self.refs = np.zeros(3)  # t0, v0, w0
         self.prefix = np.zeros((SERIES, 64), dtype=np.longdouble)  # column c: sums before chunk c
 
     def restart_if_due(self, win: TrailingWindow) -> None:
-        """Start again at the window's start when the prefix lies more than a window before
-        it (its span stays under two windows) or its next chunk has left the window."""
+        """Start again at the window's start when the prefix lies more than restart_after
+        windows before it (its span stays under three) or its next chunk has left the window."""
         first = win.first_index
         nxt = self.base + self.chunks * CHUNK
-        if self.base >= 0 and nxt >= first and first - self.base <= win.added - first:
+        if self.base >= 0 and nxt >= first and first - self.base <= self.restart_after * (win.added - first):
             return
         self.base = -(-first // CHUNK) * CHUNK
         self.chunks = 0
@@ -267,9 +274,15 @@ def estimate_windows(
     pairs: Sequence[tuple[TrailingWindow, WindowSums]], limit_pa: float | None = None
 ) -> list[LeakEstimate | None]:  # fmt: skip
     """`estimate_leak` of each window (None below 5 samples or one sample time); windows
-    at one stream position (a node's channels) in one vectorized pass."""
+    at one stream position (a node's channels) in one vectorized pass. A window alone at
+    its position is refitted: the pass's fixed cost (~0.5 ms) is paid back from two
+    windows on (bench/bench_windowsums.py)."""
     out: list[LeakEstimate | None] = [None] * len(pairs)
-    live = [i for i, (win, _) in enumerate(pairs) if len(win) >= MIN_SAMPLES]
+    at: dict[tuple[int, int], list[int]] = {}  # windows at one stream position
+    for i, (win, _) in enumerate(pairs):
+        if len(win) >= MIN_SAMPLES:
+            at.setdefault((win.first_index, win.added), []).append(i)
+    live = [i for members in at.values() if len(members) >= MIN_GROUP for i in members]
     for i in set(range(len(pairs))) - set(live):
         out[i] = _refit(pairs[i][0], limit_pa)
     catch_up([pairs[i] for i in live])

@@ -38,8 +38,9 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=float, default=600.0, metavar="S", help="leak-rate fit window, s (default 600)")
     p.add_argument("--estimate-every", type=positive, default=ESTIMATE_EVERY_S, metavar="S",
                    help=f"publish each channel's leak estimate every S s of device time (default {ESTIMATE_EVERY_S:g}); "
-                        "an estimate refits the whole window (~7 ms of CPU at 600 s of 10 Hz), so S sets how many "
-                        "channels a core carries; onset alarms go out on the block that raises them whatever S is")
+                        "a node's channels are estimated together from running sums (~0.15 ms of CPU a channel at "
+                        "600 s of 10 Hz), so S sets how many channels a core carries; onset alarms go out on the "
+                        "block that raises them whatever S is")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of device time")
     p.add_argument("--notes", action="store_true",
                    help="read operator notes from stdin, one per line: '<node_id> hatch|note <text>'")

@@ -128,7 +128,11 @@ class EdgeNode:
         self.outbox = outbox
         self.gateway_id = gateway_id
         self.window_s = window_s
-        self.tracker = LeakTracker(window_s)
+        # The node's estimates fall due together, at a phase of the cadence of its own, and its
+        # running sums restart at a phase of the window of its own, so that nodes do not all
+        # pay for them on the same second (the CPU stays level).
+        self._phase = zlib.crc32(self.node_id.encode()) / 2**32
+        self.tracker = LeakTracker(window_s, sums_phase=self._phase)
         self.restarts = 0  # the node booted again (re-plugged, reset): its estimates start afresh
         self._tracked = False  # the tracker holds samples
         self._tracker_boot: int | None = None
@@ -138,9 +142,6 @@ class EdgeNode:
         self.home_assistant = home_assistant
         self._next_estimate: dict[int, float] = {}
         self._due: dict[int, tuple[SampleBlock, int]] = {}  # channel -> (its due block, frame seq)
-        # The node's estimates fall due together, at a phase of the cadence of its own, so
-        # that nodes do not all pay for them on the same second (the CPU stays level).
-        self._phase = zlib.crc32(self.node_id.encode()) / 2**32
         self._t_topic = envelope.topic(node_id, "frame")
         self._e_topic = envelope.topic(node_id, "estimate")
         self._a_topic = envelope.topic(node_id, "alarm")
@@ -195,7 +196,7 @@ class EdgeNode:
 
     def _restart(self, rows: dict[int, list[dict[str, Any]]]) -> None:
         self._estimate_due(rows)  # what is due belongs to the boot that ends
-        self.tracker = LeakTracker(self.window_s)
+        self.tracker = LeakTracker(self.window_s, sums_phase=self._phase)
         self._tracked = False
         self._next_estimate.clear()
         self._last_t_s.clear()
