@@ -47,8 +47,13 @@ def test_leak_rate_matches_truth_and_interval_is_honest(micropython):
     # Honest also means not padded: the scatter of the estimates matches the typical stated
     # error (the median: a long-run variance from 14 modes has a long upper tail, by design
     # where it cannot tell white noise from a slow drift).
+    # Bounds: the scatter of 20 draws is sigma * sqrt(chi2(19) / 19), below 0.53 sigma one time
+    # in 1000 (Wilson-Hilferty), and a long-run variance's median sits ~1.13x the white
+    # error (bench/RESULTS.md, issue 11 planner): 0.45. It was 0.6, which these seeds pass at
+    # 0.602, so any change to the estimator or the board's noise could flip it by chance. A
+    # stated error padded 2.2x gives ~0.4 and fails in most draws.
     ratio = float(np.std(est, ddof=1) / np.median(se))
-    assert 0.6 < ratio < 1.6, f"scatter/stated stderr = {ratio:.2f}"
+    assert 0.45 < ratio < 1.6, f"scatter/stated stderr = {ratio:.2f}"
     # And precise enough to matter: 60 s resolves this 0.05 Pa/s leak to a few percent. The
     # typical (median) error, for the reason above: the mean follows the upper tail, which
     # grew when a mode-2 spike on white noise may be read as a walk under a white floor
