@@ -127,12 +127,18 @@ def test_a_restart_phase_outside_its_range_is_refused() -> None:
 def test_a_window_the_sums_cannot_take_is_refitted() -> None:
     """A non-positive P/T (a sensor's garbage) has no logarithm: that window is
     estimate_leak's own, exactly, and its node's other windows still come from the sums;
-    so is a window below the batches' minimum, and one alone at its stream position."""
+    so is a window below the batches' minimum, one alone at its stream position, and an
+    unbounded one (window_s None: its sums would never restart)."""
     rng = np.random.default_rng(3)
     t, p, tk, _ = _stream(rng, 600)
     broken = p.copy()
     broken[300] = -5.0
-    node = [(TrailingWindow(None, 3), WindowSums()) for _ in range(2)]
+    unbounded = TrailingWindow(None, 3), WindowSums()
+    unbounded[0].add(t, p, tk)
+    got = estimate_windows([unbounded, unbounded])[0]
+    assert got is not None and got.as_dict() == estimate_leak(t, p, tk).as_dict()
+    span = float(t[-1] - t[0]) + 1.0
+    node = [(TrailingWindow(span, 3), WindowSums()) for _ in range(2)]
     for (win, _), pp in zip(node, (p, broken)):
         win.add(t[:20], pp[:20], tk[:20])
     short = estimate_windows(node)[0]

@@ -280,7 +280,8 @@ def estimate_windows(
     out: list[LeakEstimate | None] = [None] * len(pairs)
     at: dict[tuple[int, int], list[int]] = {}  # windows at one stream position
     for i, (win, _) in enumerate(pairs):
-        if len(win) >= MIN_SAMPLES:
+        # (an unbounded window is refitted: its sums would span ever more time, never restarting)
+        if len(win) >= MIN_SAMPLES and win.window_s is not None:
             at.setdefault((win.first_index, win.added), []).append(i)
     live = [i for members in at.values() if len(members) >= MIN_GROUP for i in members]
     for i in set(range(len(pairs))) - set(live):
