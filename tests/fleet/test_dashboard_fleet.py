@@ -185,6 +185,9 @@ def test_dashboard_history_from_the_store(procs, tmp_path: Path) -> None:
         events = [(e["hatch"], e["open"], e["user"]) for e in state["hatch_events"]]  # type: ignore[index]
         assert events == [("cabin-airlock", 0, "operator (fleet notes)")], events
         assert state["overview"]["hatches"] == {"cabin-airlock": False}  # type: ignore[index]
+        # and the remark is among the page's notes, under its node
+        remarks = [(n["user"], n["text"]) for n in state["notes"]]  # type: ignore[index]
+        assert ("sim0", "leak check by JD") in remarks, remarks
     finally:
         err = stop(proc)
     assert "Traceback" not in err, err

@@ -152,11 +152,9 @@ def combine(nodes: list[NodeData]) -> tuple[Series, dict[int, str]]:
     return series, names
 
 
-def db_hatch_moves(args: argparse.Namespace, nodes: list[NodeData],
-                   parse: Callable[[str], tuple[str, bool]]) -> list[tuple[float, str, bool]]:
-    """The operator's hatch moves stored for these nodes in the range (`leakmon gateway
-    --notes`: `NODE hatch close NAME`), at the first node's device time: (t_s, hatch, open?).
-    Notes that are not a move (parse raises ValueError) are said and skipped."""
+def db_notes(args: argparse.Namespace, nodes: list[NodeData]) -> list[tuple[str, float, str, str]]:
+    """The operator's notes stored for these nodes in the range (`leakmon gateway --notes`):
+    (node id, t_s at the first node's device time, "hatch" or "note", text)."""
     from leakmon.fleet import history
 
     t_from, t_to = time_range_us(args)
@@ -169,8 +167,15 @@ def db_hatch_moves(args: argparse.Namespace, nodes: list[NodeData],
         notes = history.pg_notes(check_db_url(args.db), read_secret(args.db_password_file, None, "database"),
                                  ids, t_from, t_to)
     offset_s = nodes[0].wall_minus_device_s
+    return [(node_id, t_us / 1e6 - offset_s, kind, text) for node_id, t_us, kind, text in notes]
+
+
+def hatch_moves(notes: list[tuple[str, float, str, str]],
+                parse: Callable[[str], tuple[str, bool]]) -> list[tuple[float, str, bool]]:
+    """The hatch moves among db_notes (`NODE hatch close NAME`): (t_s, hatch, open?).
+    Notes that are not a move (parse raises ValueError) are said and skipped."""
     moves = []
-    for node_id, t_us, kind, text in notes:
+    for node_id, t_s, kind, text in notes:
         if kind != "hatch":
             continue
         try:
@@ -178,5 +183,12 @@ def db_hatch_moves(args: argparse.Namespace, nodes: list[NodeData],
         except ValueError as e:
             warn(f"note of node {node_id} is not a hatch move, skipped: {text!r} ({e})")
             continue
-        moves.append((t_us / 1e6 - offset_s, name, is_open))
+        moves.append((t_s, name, is_open))
     return moves
+
+
+def db_hatch_moves(args: argparse.Namespace, nodes: list[NodeData],
+                   parse: Callable[[str], tuple[str, bool]]) -> list[tuple[float, str, bool]]:
+    """The operator's hatch moves stored for these nodes in the range, at the first node's
+    device time: (t_s, hatch, open?)."""
+    return hatch_moves(db_notes(args, nodes), parse)

@@ -285,12 +285,16 @@ class TableFeed:
     the time range of a node (or of a site's nodes) read from the fleet's database."""
 
     def __init__(self, name: str, series: Iterable[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
-                 tracker: LeakTracker) -> None:
+                 tracker: LeakTracker, remarks: Iterable[tuple[str, float, str]] = ()) -> None:
+        """remarks: the operators' notes of the range (who, device time, text), for the page's notes."""
         self.name = name
         self.series = series
         self.tracker = tracker
+        self.remarks = remarks
 
     def run(self, hub: Hub, stop: threading.Event) -> None:
+        for who, t_note_s, text in self.remarks:
+            hub.store.add_note(who, text, t_note_s)
         for ch, t_s, p_pa, t_k in self.series:
             if stop.is_set():
                 return

@@ -209,11 +209,13 @@ def _history_feed(args: argparse.Namespace, tracker: LeakTracker, limit_pa: floa
     data = [dbsource.load_db_series(args, n) for n in node_ids]
     series, _ = dbsource.combine(data)
     hellos = [(n, d.stream.hello) for n, d in zip(node_ids, data, strict=True)]
-    moves = dbsource.db_hatch_moves(args, data, _hatch_move(args.site)) if args.site else None
+    notes = dbsource.db_notes(args, data)
+    moves = dbsource.hatch_moves(notes, _hatch_move(args.site)) if args.site else None
     site = build_site(args, data[0].stream.hello, limit_pa, hellos, moves)
     label = f"{', '.join(node_ids)}, {args.t_from or 'first frame'} to {args.t_to or 'now'}"
     chunks = ((key, t, p, temp) for key, (t, p, temp) in series.items())
-    return TableFeed(f"node {', '.join(node_ids)}", chunks, tracker), site, label
+    remarks = [(node, t_s, text) for node, t_s, kind, text in notes if kind == "note"]
+    return TableFeed(f"node {', '.join(node_ids)}", chunks, tracker, remarks), site, label
 
 
 def _broker_feed(args: argparse.Namespace, tracker: LeakTracker, stack: ExitStack,
