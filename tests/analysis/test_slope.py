@@ -384,7 +384,7 @@ def test_incremental_validates() -> None:
         inc.add(np.array([3.0, 4.0]), np.array([np.inf, -np.inf]))
     inc.add(np.array([], dtype=float), np.array([], dtype=float))
     assert len(inc) == 2
-    huge = IncrementalSlope(10.0)  # finite samples whose sum overflows are still taken
+    huge = IncrementalSlope(10.0)  # finite samples near the largest double are taken
     huge.add(np.array([0.0, 1.0, 2.0]), np.array([1e308, 1.5e308, 1.7e308]))
     assert len(huge) == 3
     buf_t, buf_y = np.array([2.0]), np.array([4.0])

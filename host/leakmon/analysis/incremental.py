@@ -69,9 +69,9 @@ class TrailingWindow:
         new[0] = t
         for i, v in enumerate(values, 1):
             new[i] = v
-        # One reduction says both: a sum is finite only if every sample is (NaN and inf carry),
-        # and it overflows only for samples near 1e308, which the full test then judges.
-        if not math.isfinite(float(new.sum())) and not np.isfinite(new).all():
+        # The extremes say it without a boolean array: finite bounds hold only finite samples
+        # (a NaN makes both comparisons false).
+        if not (float(new.max()) < math.inf and float(new.min()) > -math.inf):
             raise ValueError("samples must be finite")
         row = new[0]
         if (m > 1 and bool((row[1:] < row[:-1]).any())) or (end > self._head and row[0] < self._buf[0, end - 1]):
