@@ -12,13 +12,16 @@ its chunk's boundary: O(1) in the window's length. The channels due together are
 in one vectorized pass (`estimate_windows`); the model is chosen by `decay.decide` and the
 estimate made by `estimate.estimate_of`, as in the one-shot path.
 
-Precision: the series are taken from references near the windows the prefix serves (t, P/T,
-ln(P/T) of the newest sample when it starts), so sums stay near a window's size, and summed in extended precision
-(np.longdouble); the powers of t are re-centred on the window's mean by the binomial
-theorem in that precision too. The prefix restarts at the window's start once it holds one
-to two windows (a phase per node) before it, so its span stays under three windows. A window holding a
-non-positive P/T, or too short for the lrv batches, goes to `estimate_leak` itself; so
-does the last stretch's line when neither model holds (made from the window's samples).
+Precision: the series are taken from references near the windows the prefix serves (t,
+P/T and ln(P/T) of the newest sample when it starts), so the sums stay near a window's
+size; each is computed and summed per chunk (or edge) in double precision, at most CHUNK
+of them, and the prefix sums, whose differences cancel, are kept in extended precision
+(np.longdouble), as is the binomial re-centring of the powers of t on the window's mean.
+The prefix restarts at the window's start once it holds one to two windows (a phase per
+node) before it, so its span stays under three windows. These go to `estimate_leak`
+itself: a window holding a non-positive P/T, one too short for the lrv batches, one alone
+at its stream position, an unbounded one, and the last stretch's line when neither model
+holds (made from the window's samples).
 """
 
 from __future__ import annotations
@@ -117,8 +120,9 @@ class WindowSums:
             return
         self.base = -(-first // CHUNK) * CHUNK
         self.chunks = 0
-        # The references from the newest sample: the windows this prefix serves centre within
-        # a window of it, so the binomial re-centring of t^8 cancels little (C(8, 4) at most).
+        # The references from the newest sample: the windows this prefix serves have their
+        # means within restart_after + 1/2 windows of it, so re-centring t^8 on a mean
+        # cancels at most ~(2 * 2.5)^8 C(8, 4) ~ 3e7 of extended precision's 1e-19.
         t0, p0, tk0 = win.samples(win.added - 1, win.added)[:, 0]
         v0 = p0 / tk0
         self.refs = np.array([t0, v0, math.log(v0) if v0 > 0.0 else 0.0])
