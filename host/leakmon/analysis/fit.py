@@ -134,6 +134,10 @@ def fit_slopes(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> list[SlopeFit[float]]:
         raise ValueError(f"ys must be (rows, n >= 3), got {v.shape}")
     if not np.all(t.max(axis=1) > t.min(axis=1)):
         raise ValueError("all samples share one time: the slope is undefined")
-    rows = fit_rows(t, v)
-    return [SlopeFit(n=v.shape[1], **{f: float(getattr(rows, f)[i]) for f in FIELDS if f != "n"})
-            for i in range(v.shape[0])]  # fmt: skip
+    return split_rows(fit_rows(t, v), v.shape[1])
+
+
+def split_rows(rows: SlopeFit[FloatArray], n: int) -> list[SlopeFit[float]]:
+    """One SlopeFit of floats per entry of a fit of many windows of n samples (1-D arrays)."""
+    return [SlopeFit(n=n, **{f: float(getattr(rows, f)[i]) for f in FIELDS if f != "n"})
+            for i in range(len(rows.slope))]  # fmt: skip

@@ -15,12 +15,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from leakmon.analysis.cusum import BLOCK_S, FALSE_ALARM_DAYS, LeakCusum
-from leakmon.analysis.estimate import DEFAULT_WINDOW_S, LeakEstimate, estimate_leak
+from leakmon.analysis.estimate import DEFAULT_WINDOW_S, LeakEstimate
 from leakmon.analysis.incremental import TrailingWindow
-from leakmon.analysis.windowsums import WindowSums, estimate_windows
+from leakmon.analysis.windowsums import WindowSums, estimate_window, estimate_windows
 from leakmon.wire.stream import SampleBlock
-
-MIN_SAMPLES = 5  # below this no model can be checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +96,9 @@ class LeakTracker:
         return c
 
     def estimate(self, channel: int) -> LeakEstimate | None:
-        """The estimate of a channel's current window (None below MIN_SAMPLES)."""
+        """The estimate of a channel's current window (None below ESTIMATE_MIN_SAMPLES)."""
         win = self._windows.get(channel)
-        if win is None or len(win) < MIN_SAMPLES:
-            return None
-        t, p, tk = win.columns()
-        if not t[-1] > t[0]:
-            return None
-        return estimate_leak(t, p, tk, self.limit_pa)
+        return None if win is None else estimate_window(win, self.limit_pa)
 
     def add(self, block: SampleBlock) -> LeakUpdate | None:
         """Take a block and estimate its channel's window (what `monitor` does per block)."""

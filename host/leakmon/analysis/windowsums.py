@@ -38,9 +38,10 @@ from leakmon.analysis.decay import (
     LOF_DEGREE, LOF_MIN_N, LocalRate, curvature_z, decide, exp_from_log_fit, local_rate,
 )
 from leakmon.analysis.estimate import LeakEstimate, estimate_leak, estimate_of
-from leakmon.analysis.fit import SlopeFit, spread
+from leakmon.analysis.fit import SlopeFit, split_rows, spread
 from leakmon.analysis.incremental import TrailingWindow
 
+ESTIMATE_MIN_SAMPLES: Final = 5  # below this no model can be checked
 CHUNK: Final = 16  # samples per stored prefix sum: an edge adds at most CHUNK - 1 samples
 MIN_SAMPLES: Final = max(lrv.MIN_SAMPLES, LOF_MIN_N, CHUNK)  # shorter windows: estimate_leak
 MIN_GROUP: Final = 2  # windows at one position; one alone is refitted (cheaper, and exact)
@@ -191,14 +192,13 @@ def _prefix_at_edges(pairs: Sequence[tuple[TrailingWindow, WindowSums]]) -> npt.
     return np.stack([ws.prefix[:, col] for _, ws in pairs]) + part
 
 
-def _fits(n: int, pe: npt.NDArray[np.longdouble], t_first: npt.NDArray[np.float64],
+def _fits(n: int, w: npt.NDArray[np.longdouble], d: npt.NDArray[np.longdouble], t_first: npt.NDArray[np.float64],
           t_last: npt.NDArray[np.float64], refs: npt.NDArray[np.float64],
           ) -> tuple[list[SlopeFit[float]], list[SlopeFit[float]], npt.NDArray[np.float64]]:  # fmt: skip
-    """The lines of P/T and of ln(P/T) of k windows of n samples from their prefix sums at
-    the batch edges (k, SERIES, BATCHES + 1), and the lack-of-fit z of each (k, 2)."""
-    k = pe.shape[0]
-    w = pe[:, :, -1] - pe[:, :, 0]
-    d = np.diff(pe, axis=2)
+    """The lines of P/T and of ln(P/T) of k windows of n samples from their sums over the
+    window w (k, SERIES) and over its batches d (k, SERIES, BATCHES), and the lack-of-fit z
+    of each (k, 2)."""
+    k = w.shape[0]
     big_n = np.longdouble(n)
     lengths = np.diff(lrv.batch_edges(n)).astype(np.longdouble)
     su = w[:, _U]
@@ -217,20 +217,16 @@ def _fits(n: int, pe: npt.NDArray[np.longdouble], t_first: npt.NDArray[np.float6
     sxx64 = np.repeat(sxx.astype(np.float64)[:, None], 2, axis=1)
     sse64, slope64 = sse.astype(np.float64), slope.astype(np.float64)
     stderr, half, n_eff, beta = spread(n, sxx64, sse64, modes)
-    sigma = np.sqrt(sse64 / (n - 2.0))
-    t_mid = refs[:, 0] + ubar.astype(np.float64)
-    mid = refs[:, 1:3] + ybar.astype(np.float64)
-    fits: list[list[SlopeFit[float]]] = [[], []]
-    for i in range(k):
-        for r in (0, 1):
-            b, h = float(slope64[i, r]), float(half[i, r])
-            fits[r].append(SlopeFit(b, float(mid[i, r]), float(stderr[i, r]), b - h, b + h, float(sigma[i, r]), n,
-                                    float(n_eff[i, r]), float(beta[i, r]), float(t_mid[i]), float(t_last[i])))
+    t_mid = np.repeat(refs[:, 0] + ubar.astype(np.float64), 2)
+    rows = SlopeFit(slope64.ravel(), (refs[:, 1:3] + ybar.astype(np.float64)).ravel(), stderr.ravel(),
+                    (slope64 - half).ravel(), (slope64 + half).ravel(), np.sqrt(sse64 / (n - 2.0)).ravel(),
+                    np.full(2 * k, n), n_eff.ravel(), beta.ravel(), t_mid, np.repeat(t_last, 2))  # fmt: skip
+    fits = split_rows(rows, n)  # (P/T, ln(P/T)) of each window in turn
     u_first = (t_first - refs[:, 0]).astype(np.longdouble)
     u_last = (t_last - refs[:, 0]).astype(np.longdouble)
     scale = np.maximum(u_last - ubar, ubar - u_first)
     z = _lack_of_fit(n, w, d, lengths, ubar, ybar, dy, scale)
-    return fits[0], fits[1], z
+    return fits[0::2], fits[1::2], z
 
 
 def _lack_of_fit(n: int, w: npt.NDArray[np.longdouble], d: npt.NDArray[np.longdouble],
@@ -277,7 +273,7 @@ def _lack_of_fit(n: int, w: npt.NDArray[np.longdouble], d: npt.NDArray[np.longdo
 def estimate_windows(
     pairs: Sequence[tuple[TrailingWindow, WindowSums]], limit_pa: float | None = None
 ) -> list[LeakEstimate | None]:  # fmt: skip
-    """`estimate_leak` of each window (None below 5 samples or one sample time); windows
+    """`estimate_leak` of each window (None below ESTIMATE_MIN_SAMPLES or one sample time); windows
     at one stream position (a node's channels) in one vectorized pass. A window alone at
     its position is refitted: the pass's fixed cost (~0.5 ms) is paid back from two
     windows on (bench/bench_windowsums.py)."""
@@ -289,7 +285,7 @@ def estimate_windows(
             at.setdefault((win.first_index, win.added), []).append(i)
     live = [i for members in at.values() if len(members) >= MIN_GROUP for i in members]
     for i in set(range(len(pairs))) - set(live):
-        out[i] = _refit(pairs[i][0], limit_pa)
+        out[i] = estimate_window(pairs[i][0], limit_pa)
     catch_up([pairs[i] for i in live])
     groups: dict[tuple[int, int, int, int], list[int]] = {}
     for i in live:
@@ -299,16 +295,16 @@ def estimate_windows(
         group = [pairs[i] for i in members]
         n = end - first
         pe = _prefix_at_edges(group)
+        w = pe[:, :, -1] - pe[:, :, 0]
         ends = np.array([win.samples(end - 1, end)[0, 0] for win, _ in group])
         firsts = np.array([win.samples(first, first + 1)[0, 0] for win, _ in group])
-        lins, logs, z = _fits(n, pe, firsts, ends, np.array([ws.refs for _, ws in group]))
-        w = pe[:, :, -1] - pe[:, :, 0]
+        lins, logs, z = _fits(n, w, np.diff(pe, axis=2), firsts, ends, np.array([ws.refs for _, ws in group]))
         p_mean = (w[:, _P] / n).astype(np.float64)
         tk_mean = (w[:, _TK] / n).astype(np.float64)
         for j, i in enumerate(members):
             win = pairs[i][0]
             if w[j, _BAD] != 0.0 or not ends[j] > firsts[j]:
-                out[i] = _refit(win, limit_pa)
+                out[i] = estimate_window(win, limit_pa)
                 continue
 
             def local(win: TrailingWindow = win) -> LocalRate:
@@ -321,9 +317,10 @@ def estimate_windows(
     return out
 
 
-def _refit(win: TrailingWindow, limit_pa: float | None) -> LeakEstimate | None:
-    """`estimate_leak` of the window's samples: the exact path for what the sums do not cover."""
-    if len(win) < 5:
+def estimate_window(win: TrailingWindow, limit_pa: float | None = None) -> LeakEstimate | None:
+    """`estimate_leak` of the window's samples (None below 5 samples or one sample time):
+    the exact path, for `monitor` and for what the sums do not cover."""
+    if len(win) < ESTIMATE_MIN_SAMPLES:
         return None
     t, p, tk = win.columns()
     return estimate_leak(t, p, tk, limit_pa) if t[-1] > t[0] else None

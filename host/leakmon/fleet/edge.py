@@ -238,15 +238,17 @@ class EdgeNode:
             first_alarm = self.tracker.ingest(item)  # O(block); estimates at their cadence only
             if not len(item.t_s):
                 continue
-            t_s, channel = float(item.t_s[-1]), item.channel
+            due = float(item.t_s[-1]) >= self._next_estimate.get(item.channel, -math.inf)
+            if not (first_alarm or due):
+                continue
             seq = self.keys.seq_of_wire.get(item.seq, item.seq)
             if first_alarm:
                 u = self.tracker.update(item)
                 if u is not None:
                     self.outbox.put(self._a_topic, envelope.pack_json(
                         self.node_id, boot or 0, seq, t_of_seq.get(seq, wall_us()), update_row(u)))
-            if t_s >= self._next_estimate.get(channel, -math.inf):
-                self._due[channel] = (item, seq)  # a node's channels fall due on one frame: estimated together
+            if due:
+                self._due[item.channel] = (item, seq)  # a node's channels fall due on one frame: estimated together
         self._estimate_due(rows)
         for seq, rs in rows.items():
             self.outbox.put(self._e_topic, envelope.pack_json(self.node_id, boot or 0, seq,
