@@ -44,6 +44,7 @@ block where S was zero, and S restarts from zero. `cusum_scan` does a whole reco
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -508,3 +509,39 @@ class LeakCusum:
                 self._state.step(rs, i, float(tb[i, -1]), float(tb[i, 0]))
             self._t, self._y, self._pending = [tt[used:]], [yy[used:]], tt.size - used
         return self._state.alarms[before:]
+
+    @classmethod
+    def update_rows(cls, cusums: Sequence[LeakCusum], t_s: FloatArray, y: FloatArray) -> list[list[Alarm]] | None:
+        """update(t_s, y[c]) of cusums[c] for each c, the blocks they complete fitted in one
+        row_sums (a node's channels sample on one time axis and fill their blocks together).
+        None, with nothing taken, unless all share the block size and what they hold pending."""
+        if not cusums or y.shape != (len(cusums), t_s.shape[0]):
+            return None
+        c0 = cusums[0]
+        if any(c.block_n != c0.block_n or c._pending != c0._pending for c in cusums):
+            return None
+        for c in cusums[1:]:  # the samples pending are on one time axis (shared, or equal)
+            if len(c._t) != len(c0._t) or any(a is not b for a, b in zip(c._t, c0._t)):
+                if c0._pending and not np.array_equal(np.concatenate(c._t), np.concatenate(c0._t)):
+                    return None
+        t = t_s.copy()
+        for c, row in zip(cusums, y.copy()):
+            c._t.append(t)
+            c._y.append(row)
+            c._pending += t.size
+        befores = [len(c._state.alarms) for c in cusums]
+        if c0._pending >= c0.block_n:
+            tt = np.concatenate(c0._t)
+            yy = np.stack([np.concatenate(c._y) for c in cusums])
+            nb = tt.size // c0.block_n
+            used = nb * c0.block_n
+            tb = tt[:used].reshape(nb, -1)
+            rs = row_sums(np.broadcast_to(tb, (len(cusums), nb, c0.block_n)).reshape(-1, c0.block_n),
+                          yy[:, :used].reshape(-1, c0.block_n))
+            ends, starts = tb[:, -1].tolist(), tb[:, 0].tolist()
+            rest = tt[used:]
+            for k, c in enumerate(cusums):
+                for i in range(nb):
+                    c._state.step(rs, k * nb + i, ends[i], starts[i])
+                c._t, c._y, c._pending = [rest], [yy[k, used:]], rest.size
+        return [c._state.alarms[b:] for c, b in zip(cusums, befores)]

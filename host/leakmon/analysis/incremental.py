@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -76,13 +77,48 @@ class TrailingWindow:
         row = new[0]
         if (m > 1 and bool((row[1:] < row[:-1]).any())) or (end > self._head and row[0] < self._buf[0, end - 1]):
             raise ValueError("sample times must not decrease")
+        self._commit(m)
+
+    def _commit(self, m: int) -> None:
+        """The m samples written after the last are in: the front is cut to the window."""
+        end = self._end
         self._end = end + m
         self.added += m
         if self.window_s is not None:  # the newest sample always stays
-            cutoff = float(row[-1]) - self.window_s
             times = self._buf[0]
+            cutoff = float(times[end + m - 1]) - self.window_s
             if times[self._head] < cutoff:
                 self._head += int(np.searchsorted(times[self._head : end + m - 1], cutoff, side="left"))
+
+    @property
+    def last_t_s(self) -> float:
+        """The newest sample's time (-inf while empty)."""
+        return float(self._buf[0, self._end - 1]) if self._end > self._head else -math.inf
+
+    @classmethod
+    def add_rows(cls, windows: Sequence[TrailingWindow], t_s: FloatArray, values: FloatArray) -> bool:
+        """add(t_s, *values[:, c]) to windows[c] for each c, the checks made once: the
+        channels of a node sample on one time axis, and a gateway ingests every frame of
+        every node. values is (columns - 1, len(windows), m). False, with nothing added,
+        when a check fails (add() each, to have its error)."""
+        m = t_s.shape[0]
+        if t_s.ndim != 1 or values.shape[1:] != (len(windows), m) or m == 0:
+            return False
+        if not (float(values.max()) < math.inf and float(values.min()) > -math.inf
+                and float(t_s.max()) < math.inf and float(t_s.min()) > -math.inf):
+            return False
+        if m > 1 and bool((t_s[1:] < t_s[:-1]).any()):
+            return False
+        t0 = float(t_s[0])
+        if any(w._cols != values.shape[0] + 1 or w.last_t_s > t0 for w in windows):
+            return False
+        for c, w in enumerate(windows):
+            w._room(m)
+            new = w._buf[:, w._end : w._end + m]
+            new[0] = t_s
+            new[1:] = values[:, c]
+            w._commit(m)
+        return True
 
     @property
     def first_index(self) -> int:

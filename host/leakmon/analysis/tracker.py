@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from leakmon.analysis.cusum import BLOCK_S, FALSE_ALARM_DAYS, LeakCusum
+from leakmon.analysis.cusum import BLOCK_S, FALSE_ALARM_DAYS, Alarm, LeakCusum
 from leakmon.analysis.estimate import DEFAULT_WINDOW_S, LeakEstimate
 from leakmon.analysis.incremental import TrailingWindow
 from leakmon.analysis.windowsums import WindowSums, estimate_window, estimate_windows
@@ -119,6 +119,33 @@ class LeakTracker:
             return False
         raised = cusum.update(block.t_s, block.pressure_pa / block.temperature_k)
         return bool(raised) and len(cusum.alarms) == len(raised)
+
+    def ingest_many(self, blocks: Sequence[SampleBlock]) -> list[bool]:
+        """ingest() of each block; the blocks of one frame (distinct channels on one time
+        axis, as a node samples them) go into their windows and onset detectors in one pass.
+        A gateway ingests every frame of every node: this is most of its work."""
+        if len(blocks) < 2:
+            return [self.ingest(b) for b in blocks]
+        t = blocks[0].t_s
+        m = t.shape[0]
+        chans = [b.channel for b in blocks]
+        wins = [self._windows.get(ch) for ch in chans]
+        if m < 2 or None in wins or len(set(chans)) != len(chans):
+            return [self.ingest(b) for b in blocks]  # a node's first blocks, or an odd frame
+        ts = np.stack([b.t_s for b in blocks])
+        if ts.shape != (len(blocks), m) or not bool((ts == t).all()):
+            return [self.ingest(b) for b in blocks]
+        pk = np.stack([[b.pressure_pa for b in blocks], [b.temperature_k for b in blocks]])
+        if not TrailingWindow.add_rows(wins, t, pk):  # type: ignore[arg-type]
+            return [self.ingest(b) for b in blocks]  # (add() says what is wrong)
+        cusums = [self._cusum(b) for b in blocks]
+        raised: list[list[Alarm]] | None = None
+        if None not in cusums:
+            raised = LeakCusum.update_rows(cusums, t, pk[0] / pk[1])  # type: ignore[arg-type]
+        if raised is None:
+            raised = [c.update(b.t_s, b.pressure_pa / b.temperature_k) if c is not None else []
+                      for c, b in zip(cusums, blocks)]  # fmt: skip
+        return [bool(r) and c is not None and len(c.alarms) == len(r) for c, r in zip(cusums, raised)]
 
     def update(self, block: SampleBlock) -> LeakUpdate | None:
         """The state of the channel of `block` (its latest, already ingested) after it."""
