@@ -16,11 +16,13 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
+
 from leakmon import wire
 from leakmon.analysis.tracker import LeakTracker, LeakUpdate
 from leakmon.fleet import envelope, homeassistant
 from leakmon.wire import messages
-from leakmon.wire.framing import FrameDecoder
+from leakmon.wire.framing import Expected, FrameDecoder
 from leakmon.wire.stream import Item, SampleBlock
 
 
@@ -70,40 +72,62 @@ class FrameKeys:
         self.handshake: list[bytes] = []
         self.handshake_key = (0, 0, 0)  # (boot, seq, t_us) of its HELLO
         self.handshake_changed = False
+        self._expect: Expected | None = None  # the frames a steady stream repeats (the last SAMPLES')
 
     def reopened(self) -> None:
         """The port was opened again: a partial frame is dropped; the next frame may be a new boot's."""
         self.decoder.drop_pending()
         self._reopened = True
+        self._expect = None
 
     def feed(self, data: bytes) -> None:
-        for fr in self.decoder.feed(data):
-            t_us = self.clock_us()
+        if self._expect is not None:  # a steady stream: the frames like the last SAMPLES, checked in one pass
+            block = self.decoder.take_expected(data, self._expect)
+            if block is not None:
+                for seq, row in zip(block[:, wire.OFF_SEQ : wire.OFF_SEQ + 2].view("<u2")[:, 0].tolist(), block):
+                    self._key(wire.T_SAMPLES, seq, False, row.tobytes())
+                return
+        batch = self.decoder.take(data)
+        for k in range(len(batch)):
+            fr = batch.frame(k)
             is_boot = fr.msg_type == wire.T_EVENT and len(fr.payload) > 4 and fr.payload[4] == wire.EV_BOOT
-            went_back = (self._reopened and not is_boot and self._last_wire is not None
-                         and (fr.seq - self._last_wire) & 0xFFFF >= 0x8000)
-            self._reopened = False
-            self.restarts_unheard += went_back
-            if self.boot is None or is_boot or went_back:
-                self.boot = t_us if self.boot is None or t_us > self.boot else self.boot + 1
-                self._seq = fr.seq
-            elif self._last_wire is not None:
-                self._seq += (fr.seq - self._last_wire) & 0xFFFF or 0x10000
-            self._last_wire = fr.seq
-            self.seq_of_wire[fr.seq] = self._seq
-            raw = wire.frame(fr.msg_type, fr.seq, fr.payload)
-            if fr.msg_type == wire.T_HELLO:
-                self.handshake, self.handshake_changed = [raw], True
-                self.handshake_key = (self.boot, self._seq, t_us)
-            elif fr.msg_type == wire.T_CALIB and self.handshake:
-                self.handshake.append(raw)
-                self.handshake_changed = True
-            self.pending.append((self._seq, t_us, fr.msg_type, raw, self.boot))
+            self._key(fr.msg_type, fr.seq, is_boot, wire.frame(fr.msg_type, fr.seq, fr.payload))
+        self._expect = None
+        if len(batch) and batch.buf[int(batch.start[-1]) + wire.OFF_TYPE] == wire.T_SAMPLES:
+            start = int(batch.start[-1])
+            head = batch.a[start : start + wire.HEADER_SIZE]
+            self._expect = Expected(int(batch.plen[-1]) + wire.OVERHEAD, head & _KEEP, _KEEP)
+
+    def _key(self, msg_type: int, wire_seq: int, is_boot: bool, raw: bytes) -> None:
+        """Key one frame (its CRC checked: raw is what the node sent) and hold it for take()."""
+        t_us = self.clock_us()
+        went_back = (self._reopened and not is_boot and self._last_wire is not None
+                     and (wire_seq - self._last_wire) & 0xFFFF >= 0x8000)
+        self._reopened = False
+        self.restarts_unheard += went_back
+        if self.boot is None or is_boot or went_back:
+            self.boot = t_us if self.boot is None or t_us > self.boot else self.boot + 1
+            self._seq = wire_seq
+        elif self._last_wire is not None:
+            self._seq += (wire_seq - self._last_wire) & 0xFFFF or 0x10000
+        self._last_wire = wire_seq
+        self.seq_of_wire[wire_seq] = self._seq
+        if msg_type == wire.T_HELLO:
+            self.handshake, self.handshake_changed = [raw], True
+            self.handshake_key = (self.boot, self._seq, t_us)
+        elif msg_type == wire.T_CALIB and self.handshake:
+            self.handshake.append(raw)
+            self.handshake_changed = True
+        self.pending.append((self._seq, t_us, msg_type, raw, self.boot))
 
     def take(self) -> list[tuple[int, int, int, bytes, int]]:
         out, self.pending = self.pending, []
         return out
 
+
+# The header bytes a steady stream of SAMPLES repeats: all but the seq.
+_KEEP = np.full(wire.HEADER_SIZE, 0xFF, np.uint8)
+_KEEP[wire.OFF_SEQ : wire.OFF_SEQ + 2] = 0
 
 _UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(LeakUpdate))
 
@@ -202,6 +226,39 @@ class EdgeNode:
         self._last_t_s.clear()
         self.restarts += 1
 
+    def _on_frame(self, blocks: list[SampleBlock], boot: int | None, t_of_seq: dict[int, int],
+                  rows: dict[int, list[dict[str, Any]]]) -> None:
+        """The blocks of one frame (one per channel): into the tracker in one pass; an alarm
+        for a channel's first onset, and the channels now due marked for their estimates."""
+        if any(b.channel in self._due for b in blocks):
+            self._estimate_due(rows)  # their windows as they were at their due blocks, before these
+        went_back = False
+        for b in blocks:
+            if len(b.t_s):
+                if float(b.t_s[0]) < self._last_t_s.get(b.channel, -math.inf):
+                    went_back = True
+                self._last_t_s[b.channel] = float(b.t_s[-1])
+        if went_back:
+            last = dict(self._last_t_s)
+            self._restart(rows)  # device time went back with no boot heard: the node started again
+            self._last_t_s.update((b.channel, last[b.channel]) for b in blocks if b.channel in last)
+        self._tracked = True
+        firsts = self.tracker.ingest_many(blocks)  # O(frame); estimates at their cadence only
+        for item, first_alarm in zip(blocks, firsts):
+            if not len(item.t_s):
+                continue
+            due = self._last_t_s[item.channel] >= self._next_estimate.get(item.channel, -math.inf)
+            if not (first_alarm or due):
+                continue
+            seq = self.keys.seq_of_wire.get(item.seq, item.seq)
+            if first_alarm:
+                u = self.tracker.update(item)
+                if u is not None:
+                    self.outbox.put(self._a_topic, envelope.pack_json(
+                        self.node_id, boot or 0, seq, t_of_seq.get(seq, wall_us()), update_row(u)))
+            if due:
+                self._due[item.channel] = (item, seq)  # a node's channels fall due on one frame: estimated together
+
     def on_items(self, items: list[Item]) -> None:
         """Publish the frames cut since the last call, then the estimates their samples give."""
         boot = self.keys.boot
@@ -221,34 +278,23 @@ class EdgeNode:
             if self._tracked and not heard:
                 self._restart(rows)  # a new boot told by its seq (FrameKeys): the device time starts again
             self._tracker_boot = boot
+        frame: list[SampleBlock] = []  # the blocks of one frame, ingested together
         for item in items:
+            if isinstance(item, SampleBlock):
+                if frame and item.seq != frame[0].seq:
+                    self._on_frame(frame, boot, t_of_seq, rows)
+                    frame = []
+                frame.append(item)
+                continue
+            if frame:
+                self._on_frame(frame, boot, t_of_seq, rows)
+                frame = []
             if isinstance(item, messages.Hello) and self._hello is not None and item != self._hello:
                 self.publish_info(item)  # re-plugged, reflashed or re-configured: the retained info follows
             if isinstance(item, messages.Event) and item.code == wire.EV_BOOT and self._tracked:
                 self._restart(rows)  # a new boot: its device time starts again; the old window is no estimate of it
-            if not isinstance(item, SampleBlock):
-                continue
-            if item.channel in self._due:
-                self._estimate_due(rows)  # its window as it was at its due block, before this one
-            if len(item.t_s):
-                if float(item.t_s[0]) < self._last_t_s.get(item.channel, -math.inf):
-                    self._restart(rows)  # device time went back with no boot heard: the node started again
-                self._last_t_s[item.channel] = float(item.t_s[-1])
-            self._tracked = True
-            first_alarm = self.tracker.ingest(item)  # O(block); estimates at their cadence only
-            if not len(item.t_s):
-                continue
-            due = float(item.t_s[-1]) >= self._next_estimate.get(item.channel, -math.inf)
-            if not (first_alarm or due):
-                continue
-            seq = self.keys.seq_of_wire.get(item.seq, item.seq)
-            if first_alarm:
-                u = self.tracker.update(item)
-                if u is not None:
-                    self.outbox.put(self._a_topic, envelope.pack_json(
-                        self.node_id, boot or 0, seq, t_of_seq.get(seq, wall_us()), update_row(u)))
-            if due:
-                self._due[item.channel] = (item, seq)  # a node's channels fall due on one frame: estimated together
+        if frame:
+            self._on_frame(frame, boot, t_of_seq, rows)
         self._estimate_due(rows)
         for seq, rs in rows.items():
             self.outbox.put(self._e_topic, envelope.pack_json(self.node_id, boot or 0, seq,
