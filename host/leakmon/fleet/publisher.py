@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from leakmon.fleet import AuthError, FleetError, envelope, homeassistant
 from leakmon.fleet.creds import BrokerAddress
-from leakmon.fleet.mqttclient import connect, make_client
+from leakmon.fleet.mqttclient import connect, make_client, pump
 from leakmon.fleet.spool import Spool
 
 RETRY_MIN_S = 0.2
@@ -186,7 +186,7 @@ class Publisher:
             if self._stop.is_set() and not session.mids:
                 self._goodbye(c)
                 return
-            if c.loop(timeout=0.01) != mqtt.MQTT_ERR_SUCCESS:
+            if pump(c, 0.01) != mqtt.MQTT_ERR_SUCCESS:
                 self.log(f"lost the broker {self.addr}; spooling")
                 return
 
@@ -200,9 +200,9 @@ class Publisher:
         c.publish(envelope.gateway_state_topic(self.gateway_id), self._will(), qos=1, retain=True)
         deadline = time.monotonic() + 2.0
         while c.want_write() and time.monotonic() < deadline:
-            c.loop(timeout=0.01)
+            pump(c, 0.01)
         c.disconnect()
-        c.loop(timeout=0.05)
+        pump(c, 0.05)
 
 
 class _Session:
