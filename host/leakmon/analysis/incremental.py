@@ -88,7 +88,7 @@ class TrailingWindow:
             times = self._buf[0]
             cutoff = float(times[end + m - 1]) - self.window_s
             if times[self._head] < cutoff:
-                self._head += int(np.searchsorted(times[self._head : end + m - 1], cutoff, side="left"))
+                self._head += int(times[self._head : end + m - 1].searchsorted(cutoff, side="left"))  # (the method: no wrapper)
 
     @property
     def last_t_s(self) -> float:
