@@ -99,12 +99,16 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int,
 
 
 def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
-          spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S, warm_s: float = 0.0) -> dict[str, float]:
+          spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S, warm_s: float = 0.0,
+          stagger: bool = False) -> dict[str, float]:
     """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
     warm_s: device seconds fed first as fast as they decode, estimated at the cadence but
     nothing published, so that the paced part runs on full windows with current running sums
-    (steady state: at 600 s an estimate costs what it costs for good). Returns what was fed and what the subscriber
-    got (tests/fleet/test_paced_estimates.py checks it)."""
+    (steady state: at 600 s an estimate costs what it costs for good). stagger: node k's frames
+    fall due k / nodes of a frame period after node 0's (nodes that started at different times,
+    as real ones do); else all at once (nodes in step: the worst case for latency, since the
+    last node of each burst waits for all the others). Returns what was fed and what the
+    subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
     from leakmon.fleet.mqttclient import connect, make_client
     from leakmon.fleet.publisher import Publisher
@@ -127,7 +131,8 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
         env = envelope.unpack(m.payload)
         now = time.time()
         lat.append(now - env.t_us / 1e6)
-        lat_due.append(now - (due0[0] + (env.seq - 1 - channels - warm) * frame_period_s))  # samples seqs follow the handshake
+        offset_s = int(env.node_id[1:]) / nodes * frame_period_s if stagger else 0.0
+        lat_due.append(now - (due0[0] + (env.seq - 1 - channels - warm) * frame_period_s + offset_s))  # samples seqs follow the handshake
         rows_got.append(len(json.loads(env.body)))
         got.set()
 
@@ -168,9 +173,13 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     behind = 0.0
     for i in range(2 + warm, frames):
         due = t0 + (i - warm) * frame_period_s
-        behind = max(behind, time.monotonic() - due)
-        time.sleep(max(0.0, due - time.monotonic()))
-        for (s, e), (_, fr) in zip(edges, streams):
+        for k, ((s, e), (_, fr)) in enumerate(zip(edges, streams)):
+            if stagger or k == 0:
+                node_due = due + k / nodes * frame_period_s if stagger else due
+                ahead = node_due - time.monotonic()
+                behind = max(behind, -ahead)
+                if ahead > 0.0:
+                    time.sleep(ahead)
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
     feed_cpu = time.thread_time() - thr0  # this thread: the gateway's read-decode-estimate loop
@@ -183,6 +192,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     arr = np.array(lat) if lat else np.array([np.nan])
     arr_due = np.array(lat_due) if lat_due else np.array([np.nan])
     print(f"paced into Mosquitto: {nodes} nodes x {channels} ch = {nodes * channels} channels at 10 Hz, "
+          f"{'staggered over' if stagger else 'all due at the start of'} each frame period, "
           f"an estimate every {estimate_every_s:g} s, "
           f"{frames - 2 - warm} frames each after {2 + warm} of warm-up ({wall:.1f} s wall)")
     print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
@@ -415,6 +425,8 @@ def main() -> None:
                     help="paced run: device seconds fed first, unpaced, to fill the windows (600: steady state)")
     ap.add_argument("--cadences", default=f"1,{ESTIMATE_EVERY_S:g},60",
                     help="live path: estimate cadences to time, s (a full 600 s window needs --frames > 600)")
+    ap.add_argument("--paced-stagger", action="store_true",
+                    help="paced run: nodes' frames spread over the frame period (else all at once)")
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
     ap.add_argument("--pg-rows", type=int, default=200_000, help="rows for the central writer (0: skip it)")
     ap.add_argument("--pg-batch", type=int, default=2000)
@@ -436,7 +448,7 @@ def main() -> None:
             broker.start()
             if a.paced_s > 0:
                 paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every,
-                      a.paced_warm_s)
+                      a.paced_warm_s, a.paced_stagger)
             if a.replugs:
                 replug(broker, root, a.replugs)
         bindir = servers.postgres_bin()
