@@ -258,7 +258,10 @@ class _Session:
 
     def send_from_spool(self) -> None:
         pub, c = self.pub, self.c
-        room = pub.window - (len(self.waiting) if pub.confirm else len(self.mids))
+        # PUBACKs awaited stay within the window too (paho no longer limits them): after a
+        # resend, waiting starts again while the first sends may still await theirs.
+        room = min(pub.window - len(self.waiting), pub.window - len(self.mids)) if pub.confirm \
+            else pub.window - len(self.mids)  # fmt: skip
         for rec in pub.spool.read(room) if room > 0 else []:
             payload = rec.payload
             if rec.spooled_us < self.connected_us and rec.topic.endswith(envelope.STORED_KINDS):
