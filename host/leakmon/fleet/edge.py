@@ -232,16 +232,11 @@ class EdgeNode:
         for a channel's first onset, and the channels now due marked for their estimates."""
         if any(b.channel in self._due for b in blocks):
             self._estimate_due(rows)  # their windows as they were at their due blocks, before these
-        went_back = False
+        if any(len(b.t_s) and float(b.t_s[0]) < self._last_t_s.get(b.channel, -math.inf) for b in blocks):
+            self._restart(rows)  # device time went back with no boot heard: the node started again
         for b in blocks:
             if len(b.t_s):
-                if float(b.t_s[0]) < self._last_t_s.get(b.channel, -math.inf):
-                    went_back = True
                 self._last_t_s[b.channel] = float(b.t_s[-1])
-        if went_back:
-            last = dict(self._last_t_s)
-            self._restart(rows)  # device time went back with no boot heard: the node started again
-            self._last_t_s.update((b.channel, last[b.channel]) for b in blocks if b.channel in last)
         self._tracked = True
         firsts = self.tracker.ingest_many(blocks)  # O(frame); estimates at their cadence only
         for item, first_alarm in zip(blocks, firsts):
