@@ -165,3 +165,65 @@ def test_a_flagged_leak_is_not_learnt_as_noise() -> None:
         assert r.model is not None and r.plan is not None and r.alarms
         assert 0.85 < r.model.sigma_lr / se < 1.2, r.model
         assert r.plan.shift == pytest.approx(3 * se / r.model.sigma_lr)
+
+
+def _redesign_blocks(cusum: LeakCusum, rates: np.ndarray, block_n: int) -> list[int]:
+    """The blocks after which the CUSUM's design (its plan) changed, fed one block at a time."""
+    t = np.arange(block_n) * 0.1
+    out, plan = [], None
+    for b, y in enumerate(rates):
+        cusum.update(t + b * block_n * 0.1, y)
+        if cusum.plan is not plan:
+            out.append(b + 1)
+            plan = cusum.plan
+    return out
+
+
+def test_a_design_phase_spreads_the_redesigns_within_a_quarter_of_their_power_of_two() -> None:
+    """Nodes a gateway starts together must not all redesign on one block: each redesign
+    after 2^j blocks waits phase * 2^j / 4 blocks more (then the first renewal, at most
+    another 2^j / 4). Phase 0 is the schedule the false-alarm tests validate."""
+    block_n, blocks, channels = 20, 300, 16
+    rng = np.random.default_rng(5)
+    after_128 = {}
+    for phased in (False, True):
+        firsts = []
+        for c in range(channels):
+            phase = c / channels if phased else 0.0
+            rates = rng.normal(0.0, 1.0, (blocks, block_n))  # a sealed chamber: white noise
+            got = _redesign_blocks(LeakCusum(block_n, design_phase=phase), rates, block_n)
+            later = [b for b in got if b > WARMUP_BLOCKS + 1]
+            assert len(later) >= 3
+            for b in later:
+                after = 1 << (b.bit_length() - 1)  # the power of 2 this redesign follows
+                due = after + int(phase * (after >> 2))
+                assert due <= b <= due + due // 4 + 1, (phase, b, due)
+            firsts.append(min(b for b in got if b >= 128))
+        after_128[phased] = len(set(firsts))
+    # in step, the channels' redesigns bunch on the few blocks where S is 0 after 128
+    assert after_128[True] >= 10 and after_128[True] >= 2 * after_128[False], after_128
+    with pytest.raises(ValueError, match="design_phase"):
+        LeakCusum(block_n, design_phase=1.0)
+
+
+def test_a_tracker_gives_its_phase_to_its_onset_detectors() -> None:
+    from leakmon.analysis.tracker import LeakTracker
+    from leakmon.wire.stream import SampleBlock
+
+    hz, secs = 10, 1000  # 100 blocks of 10 s: a redesign due after 64 (phase 0.9: 64 + 14)
+    firsts = []
+    for phase in (0.0, 0.9):
+        rng = np.random.default_rng(2)  # the same samples for both
+        tr = LeakTracker(600.0, phase=phase)
+        plans, last = [], None
+        for s in range(secs):
+            t = s + np.arange(hz) / hz
+            tr.ingest(SampleBlock(channel=0, seq=s, t_s=t, pressure_pa=1e5 + rng.normal(0, 0.5, hz),
+                                  temperature_k=np.full(hz, 293.15)))
+            plan = tr._cusums[0].plan
+            if plan is not last:
+                plans.append(s)
+                last = plan
+        firsts.append([s for s in plans if s >= 630])
+    due_s = 10 * (64 + int(0.9 * 16)) - 1  # the second whose sample ends block 78
+    assert firsts[0] and firsts[1] and firsts[0][0] < due_s <= firsts[1][0], firsts

@@ -352,6 +352,7 @@ class _Cusum:
     span_s: float = 0.0  # summed first-to-last-sample spans of the blocks
     plan: Design | None = None
     next_design: int = 0  # blocks at which the next design is due
+    phase: float = 0.0  # in [0, 1): the redesign after 2^j blocks falls due phase * 2^j / 4 later
     model: NoiseModel | None = None
     phi: tuple[float, ...] = ()  # the model's, as floats for the per-block sum
     past: list[float] = field(default_factory=list)  # recent loss rates above baseline
@@ -390,7 +391,11 @@ class _Cusum:
         due = self.next_design
         renewal = self.s == 0.0 or self.blocks >= due + due // 4
         if self.plan is None or (self.blocks >= due and renewal):
-            self.next_design = 1 << self.blocks.bit_length()  # the next power of 2
+            # The next power of 2, shifted by the phase: the channels of nodes started
+            # together (a gateway's restart) would otherwise all redesign on one block, at
+            # 0.2-0.5 ms each (bench/bench_ingest.py). The renewal rule above is unchanged.
+            after = 1 << self.blocks.bit_length()
+            self.next_design = after + int(self.phase * (after >> 2))
             block_s = self.span_s / self.blocks * block_n / (block_n - 1)
             if self.noise_sigma is None:  # a design for the model as learnt, then for its error
                 fitted = self.noise.model()
@@ -463,13 +468,17 @@ class LeakCusum:
     def __init__(
         self, block_n: int, false_alarm_spacing_s: float = FALSE_ALARM_DAYS * 86400.0,
         catch_loss_rate: float | None = None, baseline_loss_rate: float = 0.0,
-        noise_sigma: float | None = None,
+        noise_sigma: float | None = None, design_phase: float = 0.0,
     ) -> None:  # fmt: skip
+        """design_phase in [0, 1): the redesigns due after 2^j blocks wait design_phase *
+        2^j / 4 blocks more (`_Cusum.step`); a gateway gives each node its own."""
         if block_n < 3:
             raise ValueError(f"block_n must be >= 3, got {block_n}")
+        if not 0.0 <= design_phase < 1.0:
+            raise ValueError(f"design_phase must be in [0, 1), got {design_phase}")
         self.block_n = block_n
         self._state = _Cusum(false_alarm_spacing_s, catch_loss_rate, baseline_loss_rate,
-                             noise_sigma)  # fmt: skip
+                             noise_sigma, phase=design_phase)  # fmt: skip
         self._t: list[FloatArray] = []
         self._y: list[FloatArray] = []
         self._pending = 0

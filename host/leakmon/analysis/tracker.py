@@ -71,9 +71,12 @@ class LeakTracker:
     def __init__(
         self, window_s: float | None = DEFAULT_WINDOW_S, block_s: float = BLOCK_S,
         limit_pa: float | None = None, false_alarm_days: float = FALSE_ALARM_DAYS,
-        catch_pa_per_s: float | None = None, sums_phase: float = 0.0,
+        catch_pa_per_s: float | None = None, phase: float = 0.0,
     ) -> None:  # fmt: skip
-        """sums_phase: when update_many's running sums restart (windowsums.WindowSums)."""
+        """phase in [0, 1): this tracker's place among a gateway's nodes, which sets when
+        update_many's running sums restart (windowsums.WindowSums) and when the onset
+        detectors redesign (cusum.LeakCusum), so that nodes started together do not all do
+        either on one block."""
         self.window_s = window_s
         self.block_s = block_s
         self.limit_pa = limit_pa
@@ -82,7 +85,7 @@ class LeakTracker:
         self._windows: dict[int, TrailingWindow] = {}
         self._cusums: dict[int, LeakCusum] = {}
         self._sums: dict[int, WindowSums] = {}  # made by update_many() only
-        self.sums_phase = sums_phase
+        self.phase = phase
 
     def _cusum(self, block: SampleBlock) -> LeakCusum | None:
         c = self._cusums.get(block.channel)
@@ -92,7 +95,8 @@ class LeakTracker:
             catch = self.catch_pa_per_s / float(np.mean(block.temperature_k)) \
                 if self.catch_pa_per_s else None  # fmt: skip
             c = self._cusums[block.channel] = LeakCusum(
-                max(int(round(self.block_s / dt)), 3), self.false_alarm_spacing_s, catch)
+                max(int(round(self.block_s / dt)), 3), self.false_alarm_spacing_s, catch,
+                design_phase=self.phase)
         return c
 
     def estimate(self, channel: int) -> LeakEstimate | None:
@@ -159,7 +163,7 @@ class LeakTracker:
         for b in blocks:
             sums = self._sums.get(b.channel)
             if sums is None:
-                sums = self._sums[b.channel] = WindowSums(self.sums_phase)
+                sums = self._sums[b.channel] = WindowSums(self.phase)
             pairs.append((self._windows[b.channel], sums))
         return [self._update_of(b, est) for b, est in zip(blocks, estimate_windows(pairs, self.limit_pa))]
 

@@ -156,7 +156,7 @@ class EdgeNode:
         # running sums restart at a phase of the window of its own, so that nodes do not all
         # pay for them on the same second (the CPU stays level).
         self._phase = zlib.crc32(self.node_id.encode()) / 2**32
-        self.tracker = LeakTracker(window_s, sums_phase=self._phase)
+        self.tracker = LeakTracker(window_s, phase=self._phase)
         self.restarts = 0  # the node booted again (re-plugged, reset): its estimates start afresh
         self._tracked = False  # the tracker holds samples
         self._tracker_boot: int | None = None
@@ -220,7 +220,7 @@ class EdgeNode:
 
     def _restart(self, rows: dict[int, list[dict[str, Any]]]) -> None:
         self._estimate_due(rows)  # what is due belongs to the boot that ends
-        self.tracker = LeakTracker(self.window_s, sums_phase=self._phase)
+        self.tracker = LeakTracker(self.window_s, phase=self._phase)
         self._tracked = False
         self._next_estimate.clear()
         self._last_t_s.clear()
