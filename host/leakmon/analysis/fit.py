@@ -139,5 +139,6 @@ def fit_slopes(t_s: npt.ArrayLike, ys: npt.ArrayLike) -> list[SlopeFit[float]]:
 
 def split_rows(rows: SlopeFit[FloatArray], n: int) -> list[SlopeFit[float]]:
     """One SlopeFit of floats per entry of a fit of many windows of n samples (1-D arrays)."""
-    return [SlopeFit(n=n, **{f: float(getattr(rows, f)[i]) for f in FIELDS if f != "n"})
-            for i in range(len(rows.slope))]  # fmt: skip
+    names = [f for f in FIELDS if f != "n"]
+    columns = [np.asarray(getattr(rows, f), dtype=np.float64).tolist() for f in names]  # Python floats
+    return [SlopeFit(n=n, **dict(zip(names, values))) for values in zip(*columns)]

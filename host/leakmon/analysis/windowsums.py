@@ -128,15 +128,15 @@ class WindowSums:
         v0 = p0 / tk0
         self.refs = np.array([t0, v0, math.log(v0) if v0 > 0.0 else 0.0])
 
-    def append(self, chunk_sums: npt.NDArray[np.longdouble]) -> None:
-        """Take the sums (SERIES, chunks) of the next whole chunks."""
-        todo, c = chunk_sums.shape[1], self.chunks
+    def extend(self, running: npt.NDArray[np.longdouble]) -> None:
+        """Take the next whole chunks as their running sums (SERIES, chunks) from the end
+        of the prefix held (a node's channels: one cumsum for all, `catch_up`)."""
+        todo, c = running.shape[1], self.chunks
         if c + todo + 1 > self.prefix.shape[1]:
             grown = np.zeros((SERIES, 2 * (c + todo + 1)), dtype=np.longdouble)
             grown[:, : c + 1] = self.prefix[:, : c + 1]
             self.prefix = grown
-        np.cumsum(chunk_sums, axis=1, out=self.prefix[:, c + 1 : c + todo + 1])
-        self.prefix[:, c + 1 : c + todo + 1] += self.prefix[:, c : c + 1]
+        np.add(running, self.prefix[:, c : c + 1], out=self.prefix[:, c + 1 : c + todo + 1])
         self.chunks += todo
 
 
@@ -153,9 +153,9 @@ def catch_up(pairs: Sequence[tuple[TrailingWindow, WindowSums]]) -> None:
     for (nxt, todo), group in by_pos.items():
         raw = np.stack([win.samples(nxt, nxt + todo * CHUNK) for win, _ in group], axis=1)  # (3, k, m)
         s = _series(raw[0], raw[1], raw[2], np.array([ws.refs for _, ws in group]))
-        sums = s.reshape(len(group), SERIES, todo, CHUNK).sum(axis=3).astype(np.longdouble)
-        for (_, ws), cs in zip(group, sums):
-            ws.append(cs)
+        running = np.cumsum(s.reshape(len(group), SERIES, todo, CHUNK).sum(axis=3).astype(np.longdouble), axis=2)
+        for (_, ws), cs in zip(group, running):
+            ws.extend(cs)
 
 
 def _edge_plan(first: int, end: int, base: int, chunks: int) -> tuple[npt.NDArray[np.int64], ...]:
