@@ -1,12 +1,14 @@
-"""Benchmark: the onset detectors' redesign bursts on a gateway whose nodes started together,
-every node on the same redesign schedule (design phase 0, as before) against each node at
-its own phase (what `fleet.edge.EdgeNode` gives its tracker), in the same run.
+"""Benchmark: the onset detectors' bursts on a gateway whose nodes started together: every
+node's CUSUM blocks and redesigns in step (phase 0, as before) against each node at its own
+phase (what `fleet.edge.EdgeNode` gives its tracker: its blocks start part of a block in,
+its redesigns wait part of a quarter of their power of two), in the same run.
 
 --nodes nodes of --channels channels at 10 Hz, one 10-row frame a second, all starting at
 device time 0 (a gateway restarted: every channel's CUSUM counts its blocks from the same
 second). Each node's frame goes through `LeakTracker.ingest_many`, as on the gateway; the
 CPU of each device second, summed over the nodes, is what the feed thread spends to keep up
-with that second. A CUSUM redesigns after 2^j blocks of 10 s (then at the first renewal):
+with that second. A CUSUM steps once a block of 10 s (in step: every channel on one frame in
+ten) and redesigns after 2^j blocks (then at the first renewal):
 at 80, 160, 320, 640 and 1280 s here (the first design, after 6 blocks, is at 60 s for every
 node: no phase delays a detector's start). Prints, over the seconds from --after on (a
 gateway that has been running for a while), the median, p99 and worst second, the worst
@@ -22,7 +24,6 @@ import time
 import zlib
 
 import numpy as np
-
 from leakmon.analysis.tracker import LeakTracker
 from leakmon.wire.stream import SampleBlock
 
@@ -56,12 +57,12 @@ def main() -> None:
     a = ap.parse_args()
     print(f"{a.nodes} nodes x {a.channels} channels started together, {a.seconds} device s; "
           f"CPU per device second summed over the nodes, seconds {a.after}-{a.seconds - 1}")
-    print(f"{'redesign schedule':30} {'median ms':>10} {'p99 ms':>8} {'worst ms':>9} {'at s':>6} "
+    print(f"{'blocks and redesigns':30} {'median ms':>10} {'p99 ms':>8} {'worst ms':>9} {'at s':>6} "
           f"{'worst/median':>13} {'s > 3x median':>14} {'total CPU s':>12}")
     for phased in (False, True):
         cpu = run(a.nodes, a.channels, a.seconds, phased, a.seed)[a.after:]
         med = float(np.median(cpu))
-        label = "each node at its phase (now)" if phased else "all nodes in step (before)"
+        label = "each node at its phase (now)" if phased else "nodes in step (before)"
         print(f"{label:30} {med * 1e3:10.1f} {np.percentile(cpu, 99) * 1e3:8.1f} {cpu.max() * 1e3:9.1f} "
               f"{a.after + int(cpu.argmax()):6d} {cpu.max() / med:13.1f} {int((cpu > 3 * med).sum()):14d} "
               f"{cpu.sum():12.1f}")

@@ -167,19 +167,20 @@ def test_a_flagged_leak_is_not_learnt_as_noise() -> None:
         assert r.plan.shift == pytest.approx(3 * se / r.model.sigma_lr)
 
 
-def _redesign_blocks(cusum: LeakCusum, rates: np.ndarray, block_n: int) -> list[int]:
-    """The blocks after which the CUSUM's design (its plan) changed, fed one block at a time."""
+def _redesign_blocks(cusum: LeakCusum, rates: np.ndarray, block_n: int, skip: int = 0) -> list[int]:
+    """The CUSUM's block counts at which its design (its plan) changed, fed one block's
+    worth of samples at a time; its blocks start `skip` samples in."""
     t = np.arange(block_n) * 0.1
     out, plan = [], None
     for b, y in enumerate(rates):
         cusum.update(t + b * block_n * 0.1, y)
         if cusum.plan is not plan:
-            out.append(b + 1)
+            out.append(((b + 1) * block_n - skip) // block_n)
             plan = cusum.plan
     return out
 
 
-def test_a_design_phase_spreads_the_redesigns_within_a_quarter_of_their_power_of_two() -> None:
+def test_a_phase_spreads_the_redesigns_within_a_quarter_of_their_power_of_two() -> None:
     """Nodes a gateway starts together must not all redesign on one block: each redesign
     after 2^j blocks waits phase * 2^j / 4 blocks more (then the first renewal, at most
     another 2^j / 4). Phase 0 is the schedule the false-alarm tests validate."""
@@ -191,7 +192,7 @@ def test_a_design_phase_spreads_the_redesigns_within_a_quarter_of_their_power_of
         for c in range(channels):
             phase = c / channels if phased else 0.0
             rates = rng.normal(0.0, 1.0, (blocks, block_n))  # a sealed chamber: white noise
-            got = _redesign_blocks(LeakCusum(block_n, design_phase=phase), rates, block_n)
+            got = _redesign_blocks(LeakCusum(block_n, phase=phase), rates, block_n, int(phase * block_n))
             later = [b for b in got if b > WARMUP_BLOCKS + 1]
             assert len(later) >= 3
             for b in later:
@@ -202,8 +203,27 @@ def test_a_design_phase_spreads_the_redesigns_within_a_quarter_of_their_power_of
         after_128[phased] = len(set(firsts))
     # in step, the channels' redesigns bunch on the few blocks where S is 0 after 128
     assert after_128[True] >= 10 and after_128[True] >= 2 * after_128[False], after_128
-    with pytest.raises(ValueError, match="design_phase"):
-        LeakCusum(block_n, design_phase=1.0)
+    with pytest.raises(ValueError, match="phase"):
+        LeakCusum(block_n, phase=1.0)
+
+
+def test_a_phase_starts_the_blocks_later_and_changes_nothing_else() -> None:
+    """A detector at phase p leaves its first int(p * block_n) samples out: what it then
+    does (blocks, alarms and their dates, design) is what a detector at phase 0 does on the
+    samples after them, fed in pieces that do not line up with its blocks."""
+    block_n = 50
+    rng = np.random.default_rng(8)
+    t, y = leak_record(rng, onset_s=3000.0, rate=0.02, n=60_000)
+    for phase in (0.3, 0.74):
+        skip = int(phase * block_n)
+        late, ref = LeakCusum(block_n, phase=phase), LeakCusum(block_n)
+        cuts = np.sort(rng.integers(0, t.size, 400))
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, t.size]):
+            late.update(t[a:b], y[a:b])
+        ref.update(t[skip:], y[skip:])
+        assert late.alarms and late.alarms == ref.alarms
+        assert late.statistic == ref.statistic
+        assert late.plan is not None and late.plan.k == ref.plan.k and late.plan.h == ref.plan.h
 
 
 def test_a_tracker_gives_its_phase_to_its_onset_detectors() -> None:

@@ -39,13 +39,14 @@ def _frames(rng: np.random.Generator, channels: int, frames: int, onset_s: float
             for f in range(frames)]  # fmt: skip
 
 
-@pytest.mark.parametrize(("seed", "block_s"), [(1, 10.0), (2, 0.7), (3, 3.0)])
-def test_a_frame_in_one_pass_gives_what_block_by_block_gives(seed: int, block_s: float) -> None:
-    """block_s 0.7: a frame completes one or two CUSUM blocks and leaves samples pending."""
+@pytest.mark.parametrize(("seed", "block_s", "phase"), [(1, 10.0, 0.0), (2, 0.7, 0.0), (3, 3.0, 0.0), (4, 10.0, 0.37)])
+def test_a_frame_in_one_pass_gives_what_block_by_block_gives(seed: int, block_s: float, phase: float) -> None:
+    """block_s 0.7: a frame completes one or two CUSUM blocks and leaves samples pending.
+    phase 0.37: the CUSUM blocks start 37 samples in, mid-frame (a gateway's node)."""
     rng = np.random.default_rng(seed)
     frames = _frames(rng, int(rng.integers(2, 8)), 900, onset_s=float(rng.uniform(300.0, 600.0)),
                      leak_pa_per_s=20.0 / block_s)  # shorter blocks see a leak less sharply
-    one, each = LeakTracker(120.0, block_s=block_s), LeakTracker(120.0, block_s=block_s)
+    one, each = LeakTracker(120.0, block_s=block_s, phase=phase), LeakTracker(120.0, block_s=block_s, phase=phase)
     firsts_one: list[bool] = []
     firsts_each: list[bool] = []
     for blocks in frames:

@@ -393,7 +393,7 @@ class _Cusum:
         if self.plan is None or (self.blocks >= due and renewal):
             # The next power of 2, shifted by the phase: the channels of nodes started
             # together (a gateway's restart) would otherwise all redesign on one block, at
-            # 0.2-0.5 ms each (bench/bench_ingest.py). The renewal rule above is unchanged.
+            # 0.2-0.5 ms each (bench/bench_redesign.py). The renewal rule above is unchanged.
             after = 1 << self.blocks.bit_length()
             self.next_design = after + int(self.phase * (after >> 2))
             block_s = self.span_s / self.blocks * block_n / (block_n - 1)
@@ -468,17 +468,22 @@ class LeakCusum:
     def __init__(
         self, block_n: int, false_alarm_spacing_s: float = FALSE_ALARM_DAYS * 86400.0,
         catch_loss_rate: float | None = None, baseline_loss_rate: float = 0.0,
-        noise_sigma: float | None = None, design_phase: float = 0.0,
+        noise_sigma: float | None = None, phase: float = 0.0,
     ) -> None:  # fmt: skip
-        """design_phase in [0, 1): the redesigns due after 2^j blocks wait design_phase *
-        2^j / 4 blocks more (`_Cusum.step`); a gateway gives each node its own."""
+        """phase in [0, 1): where this detector's blocks and redesigns fall, so that the
+        channels of nodes started together (a gateway's restart) do not all complete a
+        block, or redesign, on the same frame: the first int(phase * block_n) samples are
+        left out (the blocks start there), and the redesigns due after 2^j blocks wait
+        phase * 2^j / 4 blocks more (`_Cusum.step`). A gateway gives each node its own;
+        0 is `cusum_scan`'s schedule."""
         if block_n < 3:
             raise ValueError(f"block_n must be >= 3, got {block_n}")
-        if not 0.0 <= design_phase < 1.0:
-            raise ValueError(f"design_phase must be in [0, 1), got {design_phase}")
+        if not 0.0 <= phase < 1.0:
+            raise ValueError(f"phase must be in [0, 1), got {phase}")
         self.block_n = block_n
+        self._skip = int(phase * block_n)  # samples still to leave out before the first block
         self._state = _Cusum(false_alarm_spacing_s, catch_loss_rate, baseline_loss_rate,
-                             noise_sigma, phase=design_phase)  # fmt: skip
+                             noise_sigma, phase=phase)  # fmt: skip
         self._t: list[FloatArray] = []
         self._y: list[FloatArray] = []
         self._pending = 0
@@ -504,6 +509,9 @@ class LeakCusum:
     def update(self, t_s: npt.ArrayLike, y: npt.ArrayLike) -> list[Alarm]:
         """Add samples; returns the alarms raised by the blocks they completed."""
         t, v = _as_series(t_s, y, 0)
+        if self._skip:
+            k = min(self._skip, t.size)
+            t, v, self._skip = t[k:], v[k:], self._skip - k
         self._t.append(t.copy())
         self._y.append(v.copy())
         self._pending += t.size
@@ -527,12 +535,17 @@ class LeakCusum:
         if not cusums or y.shape != (len(cusums), t_s.shape[0]):
             return None
         c0 = cusums[0]
-        if any(c.block_n != c0.block_n or c._pending != c0._pending for c in cusums):
+        if any(c.block_n != c0.block_n or c._pending != c0._pending or c._skip != c0._skip for c in cusums):
             return None
         for c in cusums[1:]:  # the samples pending are on one time axis (shared, or equal)
             if len(c._t) != len(c0._t) or any(a is not b for a, b in zip(c._t, c0._t)):
                 if c0._pending and not np.array_equal(np.concatenate(c._t), np.concatenate(c0._t)):
                     return None
+        if c0._skip:
+            k = min(c0._skip, t_s.shape[0])
+            t_s, y = t_s[k:], y[:, k:]
+            for c in cusums:
+                c._skip -= k
         t = t_s.copy()
         for c, row in zip(cusums, y.copy()):
             c._t.append(t)

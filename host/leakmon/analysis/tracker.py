@@ -74,9 +74,9 @@ class LeakTracker:
         catch_pa_per_s: float | None = None, phase: float = 0.0,
     ) -> None:  # fmt: skip
         """phase in [0, 1): this tracker's place among a gateway's nodes, which sets when
-        update_many's running sums restart (windowsums.WindowSums) and when the onset
-        detectors redesign (cusum.LeakCusum), so that nodes started together do not all do
-        either on one block."""
+        update_many's running sums restart (windowsums.WindowSums) and where the onset
+        detectors' blocks and redesigns fall (cusum.LeakCusum), so that nodes started
+        together do not all do either on one frame."""
         self.window_s = window_s
         self.block_s = block_s
         self.limit_pa = limit_pa
@@ -96,7 +96,7 @@ class LeakTracker:
                 if self.catch_pa_per_s else None  # fmt: skip
             c = self._cusums[block.channel] = LeakCusum(
                 max(int(round(self.block_s / dt)), 3), self.false_alarm_spacing_s, catch,
-                design_phase=self.phase)
+                phase=self.phase)
         return c
 
     def estimate(self, channel: int) -> LeakEstimate | None:
