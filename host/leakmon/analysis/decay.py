@@ -161,7 +161,7 @@ def curvature_z(
     and of the centred series (..., BATCHES, rows): what the one-shot test and the live
     sums (analysis.windowsums) share."""
     sums = series_sums - design_sums @ quartic
-    lengths = np.diff(lrv.batch_edges(n)).astype(np.float64)[:, None]
+    lengths = lrv.batch_lengths(n)[:, None]
     sums -= lengths * (sums.sum(axis=-2, keepdims=True) / n)  # the residuals' mean: rounding
     modes = lrv.modes_of_sums(np.moveaxis(sums, -2, 0), n)
     var, beta, _ = lrv.spectral_variance(modes, n, 1.0, LOF_FIRST_MODE)

@@ -50,6 +50,7 @@ interval is used and noise_exponent is NaN.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -136,19 +137,26 @@ def _column_chunks(x: FloatArray, step: int) -> FloatArray:
                       (step * col_stride, rows_stride, col_stride))  # fmt: skip
 
 
+@lru_cache(maxsize=64)
+def batch_lengths(n: int) -> FloatArray:
+    """Samples in each of the BATCHES batches of an n-sample window (read-only; a live
+    gateway asks for the same few n at every estimate)."""
+    out = np.diff(batch_edges(n)).astype(np.float64)
+    out.flags.writeable = False
+    return out
+
+
 def modes_of_sums(resid_sums: FloatArray, n: int) -> FloatArray:
     """Cosine-mode amplitudes (BATCHES - 2, ...) of the batch means, from the residuals'
     batch sums (BATCHES, ...) of n-sample windows."""
-    lengths = np.diff(batch_edges(n)).astype(np.float64)
-    means = resid_sums / lengths.reshape((BATCHES,) + (1,) * (resid_sums.ndim - 1))
-    return np.tensordot(MODES, means, axes=1)
+    means = resid_sums.reshape(BATCHES, -1) / batch_lengths(n)[:, None]
+    return (MODES @ means).reshape((BATCHES - 2,) + resid_sums.shape[1:])
 
 
 def edge_modes(n: int) -> FloatArray:
     """(BATCHES - 2, BATCHES + 1): the modes as weights on prefix sums at the batch edges,
     so that modes = edge_modes(n) @ (prefix sums at the edges) (the sliding path)."""
-    lengths = np.diff(batch_edges(n)).astype(np.float64)
-    w = MODES / lengths
+    w = MODES / batch_lengths(n)
     out = np.zeros((MODES.shape[0], BATCHES + 1))
     out[:, 1:] += w
     out[:, :-1] -= w
@@ -230,15 +238,24 @@ def spectral_variance(
         var = (low * np.take(_SHAPE_VAR, best) * (n / BATCHES)).reshape(shape) / sxx
         return (var, np.take(_SHAPE_LAW, law).reshape(shape),
                 np.take(_SHAPE_HALF_WIDTH, best).reshape(shape))  # fmt: skip
-    k = _K[first_mode - 2 :]
-    penalty = np.exp(-EXPONENTS * float(np.log(k).mean()))
-    weights = k[None, :] ** EXPONENTS[:, None] / k.size * penalty[:, None]
+    weights, penalty = _law_weights(first_mode)
     score = weights @ np.square(flat[first_mode - 2 :])
     low = score.min(axis=0)
     best = _last_argmin(score, low)
     var = (low / penalty[best] * (n / BATCHES)).reshape(shape) / sxx
     beta = EXPONENTS[best].reshape(shape)
     return var, beta, T_QUANTILE * (BASE + WIDEN * beta)
+
+
+@lru_cache(maxsize=8)
+def _law_weights(first_mode: int) -> tuple[FloatArray, FloatArray]:
+    """(weights (EXPONENTS, modes), penalty (EXPONENTS,)) of the pure power laws' profile
+    Whittle score on modes first_mode..BATCHES-1."""
+    k = _K[first_mode - 2 :]
+    penalty = np.exp(-EXPONENTS * float(np.log(k).mean()))
+    weights = k[None, :] ** EXPONENTS[:, None] / k.size * penalty[:, None]
+    weights.flags.writeable = penalty.flags.writeable = False
+    return weights, penalty
 
 
 def white_quantile(n: int) -> float:

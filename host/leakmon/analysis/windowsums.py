@@ -200,7 +200,7 @@ def _fits(n: int, w: npt.NDArray[np.longdouble], d: npt.NDArray[np.longdouble], 
     of each (k, 2)."""
     k = w.shape[0]
     big_n = np.longdouble(n)
-    lengths = np.diff(lrv.batch_edges(n)).astype(np.longdouble)
+    lengths = lrv.batch_lengths(n).astype(np.longdouble)
     su = w[:, _U]
     ubar = su / big_n
     sxx = w[:, _U + 1] - su * ubar
