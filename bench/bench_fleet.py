@@ -171,7 +171,9 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     cpu0, thr0, t0 = time.process_time(), time.thread_time(), time.monotonic()
     due0[0] = time.time()
     behind = 0.0
+    per_frame_cpu: list[float] = []  # the feed thread's CPU for each frame period's frames
     for i in range(2 + warm, frames):
+        per_frame_cpu.append(time.thread_time())
         due = t0 + (i - warm) * frame_period_s
         for k, ((s, e), (_, fr)) in enumerate(zip(edges, streams)):
             if stagger or k == 0:
@@ -183,6 +185,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
     feed_cpu = time.thread_time() - thr0  # this thread: the gateway's read-decode-estimate loop
+    period_cpu = np.diff(np.array(per_frame_cpu + [thr0 + feed_cpu]))
     pub.drain(30)
     time.sleep(0.5)
     sub.loop_stop()
@@ -197,6 +200,9 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
           f"{frames - 2 - warm} frames each after {2 + warm} of warm-up ({wall:.1f} s wall)")
     print(f"  {samples / wall / 1e3:.1f} k samples/s offered, {pub.sent} messages published, "
           f"publisher thread + feed CPU {time.process_time() - cpu0:.1f} s of {wall:.1f} s, feed thread alone {feed_cpu:.1f} s")
+    print(f"  feed thread CPU per frame period ({frame_period_s:g} s of device time): median "
+          f"{np.median(period_cpu) * 1e3:.0f} ms, p90 {np.percentile(period_cpu, 90) * 1e3:.0f} ms, "
+          f"max {period_cpu.max() * 1e3:.0f} ms")
     print(f"  frame fed -> estimate at a subscriber: p50 {np.nanpercentile(arr, 50) * 1e3:.0f} ms, "
           f"p99 {np.nanpercentile(arr, 99) * 1e3:.0f} ms ({len(lat)} estimate messages, {sum(rows_got)} channel "
           f"estimates); feed fell behind by at most {behind * 1e3:.0f} ms")
