@@ -315,7 +315,8 @@ def test_virtual_board_on_a_network_runs_with_nobody_on_its_usb(micropython, bro
     (64 kB in the supervisor plus the pty's), where it would otherwise wait for a reader."""
     store = tmp_path / "lab.sqlite"
     _serve(procs, broker, store)
-    with VirtualBoard(scenario.load("steady_leak"), seed=6, speed=200, drop_unread=True) as vb:
+    # 1000x: the 300 kB stored below (~3,500 frames, 18 s at 200x) come in a few seconds.
+    with VirtualBoard(scenario.load("steady_leak"), seed=6, speed=1000, drop_unread=True) as vb:
         res = subprocess.run(leakmon_cmd("flash", "--port", vb.port, "--source", "--mqtt",
                                          f"mqtt://vb-2@127.0.0.1:{broker.port}"),
                              env={**os.environ, "LEAKMON_MQTT_PASSWORD": broker.users["vb-2"]},
