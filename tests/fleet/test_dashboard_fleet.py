@@ -172,7 +172,7 @@ def test_watch_refuses_an_envelope_naming_another_node(broker) -> None:
 
 def test_dashboard_history_from_the_store(procs, tmp_path: Path) -> None:
     """What `serve --store` kept, shown afterwards from the file: no server, no board."""
-    p = procs("serve", ["serve", "--sim", "--scenario", str(SCENARIO), "--speed", "60", "--duration", "900",
+    p = procs("serve", ["serve", "--sim", "--scenario", str(SCENARIO), "--speed", "0", "--duration", "900",
                         "--store", "lab.sqlite", "--notes"], {},
               stdin_text="sim0 hatch close cabin-airlock\nsim0 note leak check by JD\n")
     assert p.wait(120) == 0, p.log
@@ -248,7 +248,7 @@ def test_dashboard_site_on_two_nodes_live_from_the_broker(broker, procs, tmp_pat
 
 
 def test_dashboard_site_on_two_nodes_from_the_store(procs, tmp_path: Path) -> None:
-    p = procs("serve", ["serve", "--sim", "2", "--scenario", str(TWO_ROOMS), "--speed", "60", "--duration", "600",
+    p = procs("serve", ["serve", "--sim", "2", "--scenario", str(TWO_ROOMS), "--speed", "0", "--duration", "600",
                         "--store", "lab.sqlite"], {})
     assert p.wait(120) == 0, p.log
     site = two_node_site(tmp_path, ("sim0", "sim1"))
