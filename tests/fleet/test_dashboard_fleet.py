@@ -103,7 +103,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 def test_dashboard_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
     """The page joins after the gateway's handshake: the retained one decodes the frames."""
     gw = procs("gw-a", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--scenario", str(SCENARIO),
-                                     "--speed", "40", "--duration", "1500",
+                                     "--speed", "80", "--duration", "1500",
                                      "--no-store-confirm"))  # no serve here: nothing is sent twice
     assert frames_seen(broker, "a1", 40, 60) >= 40, gw.log  # the handshake is long gone when the page starts
     proc, url = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1"],
@@ -231,7 +231,7 @@ def check_two_nodes(state: dict[str, object], nodes: tuple[str, str]) -> None:
 
 def test_dashboard_site_on_two_nodes_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
     gw = procs("gw-a", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool", "--scenario", str(TWO_ROOMS),
-                                     "--speed", "20", "--duration", "3000", "--no-store-confirm"))
+                                     "--speed", "40", "--duration", "3000", "--no-store-confirm"))
     assert frames_seen(broker, "a2", 10, 60) >= 10, gw.log
     site = two_node_site(tmp_path, ("a1", "a2"))
     proc, url = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1", "--node", "a2"],
