@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dashfix import (LEAKMON, SCENARIO, VIEWER, Client, Dashboard, add_user, free_port, start_dashboard,
+from dashfix import (LEAKMON, SCENARIO, VIEWER, Client, Dashboard, free_port, set_user, start_dashboard,
                      stop_dashboard, wait_state)
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ LEAK_ONSET_S = 300.0
 
 def serve(tmp: Path, source: list[str]) -> Dashboard:
     state = tmp / "state"
-    assert add_user(state, *VIEWER, "viewer").returncode == 0
+    set_user(state, *VIEWER, "viewer")
     port = free_port()
     proc = subprocess.Popen([*LEAKMON, "dashboard", *source, "--state", str(state), "--listen", f"127.0.0.1:{port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

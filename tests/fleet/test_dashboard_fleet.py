@@ -44,7 +44,7 @@ def _dash():  # tests/dashboard's helpers (that folder is not a package: load th
 def start(tmp: Path, source: list[str], env: dict[str, str], site: Path = SCENARIO) -> tuple[subprocess.Popen[str], str]:
     d = _dash()
     state = tmp / "state"
-    assert d.add_user(state, *VIEWER, "viewer").returncode == 0
+    d.set_user(state, *VIEWER, "viewer")
     port = d.free_port()
     proc = subprocess.Popen([*d.LEAKMON, "dashboard", *source, "--site", str(site), "--state", str(state),
                              "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
