@@ -120,17 +120,27 @@ def _flash_dir(tmp_path: Path, user: str, port: int, password: str, node_id: str
 def _run_board(micropython: str, flash: Path, seconds: float, during=lambda: None) -> bytes:
     """Run main.py on the unix port in flash for a while (calling during() meanwhile);
     what it sent on its USB link."""
+    return _run_boards(micropython, [flash], seconds, during)[0]
+
+
+def _run_boards(micropython: str, flashes: list[Path], seconds: float, during=lambda: None) -> list[bytes]:
+    """Several boards at once, each as _run_board runs one (they share nothing but the
+    broker): what each sent on its USB link."""
     env = dict(os.environ, MICROPYPATH=f"{vboard_dir()}::.frozen")
-    with open(flash / "usb.bin", "wb") as out:
-        p = subprocess.Popen([micropython, "main.py"], cwd=flash, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            start = time.monotonic()
-            during()
-            time.sleep(max(0.0, seconds - (time.monotonic() - start)))
-        finally:
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for flash in flashes:
+            with open(flash / "usb.bin", "wb") as out:
+                procs.append(subprocess.Popen([micropython, "main.py"], cwd=flash, env=env, stdout=out,
+                                              stderr=subprocess.STDOUT))
+        start = time.monotonic()
+        during()
+        time.sleep(max(0.0, seconds - (time.monotonic() - start)))
+    finally:
+        for p in procs:
             p.kill()
             p.wait()
-    return (flash / "usb.bin").read_bytes()
+    return [(flash / "usb.bin").read_bytes() for flash in flashes]
 
 
 def test_virtual_board_flashed_with_mqtt_publishes_every_frame_once(micropython, broker, procs, tmp_path: Path) -> None:
@@ -176,15 +186,19 @@ def test_virtual_board_flashed_with_mqtt_publishes_every_frame_once(micropython,
 def test_board_refusals_wrong_password_and_another_nodes_topic(micropython, broker, procs, tmp_path: Path) -> None:
     store = tmp_path / "lab.sqlite"
     _serve(procs, broker, store)
-    # vb-1's own credentials, but it names itself vb-2: the broker drops every publish.
-    (tmp_path / "a").mkdir()
-    forged = _run_board(micropython, _flash_dir(tmp_path / "a", "vb-1", broker.port, broker.users["vb-1"],
-                                                node_id="vb-2"), 4)
-    # A wrong password: the broker refuses the connection; the board says so on USB.
-    (tmp_path / "b").mkdir()
-    wrong = _run_board(micropython, _flash_dir(tmp_path / "b", "vb-2", broker.port, "not-the-password"), 3)
-    # The control: vb-2 with its own password is stored.
-    (tmp_path / "c").mkdir()
+    for d in "abc":
+        (tmp_path / d).mkdir()
+    # The forging board and the refused one side by side, each for as long as it ran alone:
+    # they share the client id leakmon-vb-2, but Mosquitto checks a password before it
+    # looks for a session to take over, so a refused CONNECT cannot cut the forger's.
+    forged, wrong = _run_boards(micropython, [
+        # vb-1's own credentials, but it names itself vb-2: the broker drops every publish.
+        _flash_dir(tmp_path / "a", "vb-1", broker.port, broker.users["vb-1"], node_id="vb-2"),
+        # A wrong password: the broker refuses the connection; the board says so on USB.
+        _flash_dir(tmp_path / "b", "vb-2", broker.port, "not-the-password"),
+    ], 4)
+    # The control, after them (with the forger's client id it would take its session over):
+    # vb-2 with its own password is stored.
     good = _run_board(micropython, _flash_dir(tmp_path / "c", "vb-2", broker.port, broker.users["vb-2"]), 3)
     assert len(_frames(forged)) > 10 and len(_frames(wrong)) > 10  # both boards ran and sampled
     assert b"mqtt:" not in forged  # the forging board connected and published: the ACL dropped it all
@@ -226,13 +240,20 @@ def test_board_reconnects_after_a_network_cut_and_loses_nothing_its_queue_held(m
     relay = CuttableProxy(broker.port)
     flash = _flash_dir(tmp_path, "vb-1", relay.port, broker.users["vb-1"], speed=5, queue=64)
 
+    def live_again() -> bool:
+        """The queue sent and 10 frames stored live after it: what 14 s of run used to wait for."""
+        rows = _stored(store, "vb-1")
+        hist = [k for k, r in enumerate(rows) if r[4]]
+        return bool(hist) and len(rows) - 1 - hist[-1] >= 10
+
     def cut() -> None:
         assert wait_until(lambda: len(_stored(store, "vb-1")) >= 5, 15)
         relay.cut()
         time.sleep(3)
         relay.restore()
+        assert wait_until(live_again, 20), _stored(store, "vb-1")[-3:]
 
-    usb = _run_board(micropython, flash, 14, cut)
+    usb = _run_board(micropython, flash, 0.0, cut)
     sent = _frames(usb)
     rows = _stored(store, "vb-1")
     assert wait_until(lambda: len(_stored(store, "vb-1")) == len(rows), 2)  # settled: the board is gone
@@ -261,8 +282,9 @@ def test_a_reader_joining_after_the_board_started_decodes_from_its_retained_hand
 
     def join_late() -> None:
         addr = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
-        # The board has been publishing for a while: its HELLO went out long before we subscribe.
-        assert wait_until(lambda: (flash / "usb.bin").stat().st_size > 20_000, 30)
+        # The board has been publishing for a while: its HELLO went out long before we subscribe
+        # (5 kB of USB: the HELLO and ~55 frames after it, 3 s at 20x).
+        assert wait_until(lambda: (flash / "usb.bin").stat().st_size > 5_000, 30)
         w = NodeWatch(addr, broker.users["reader"], "vb-1")
         w.connect()
         try:
@@ -293,7 +315,8 @@ def test_virtual_board_on_a_network_runs_with_nobody_on_its_usb(micropython, bro
     (64 kB in the supervisor plus the pty's), where it would otherwise wait for a reader."""
     store = tmp_path / "lab.sqlite"
     _serve(procs, broker, store)
-    with VirtualBoard(scenario.load("steady_leak"), seed=6, speed=200, drop_unread=True) as vb:
+    # 1000x: the 300 kB stored below (~3,500 frames, 18 s at 200x) come in a few seconds.
+    with VirtualBoard(scenario.load("steady_leak"), seed=6, speed=1000, drop_unread=True) as vb:
         res = subprocess.run(leakmon_cmd("flash", "--port", vb.port, "--source", "--mqtt",
                                          f"mqtt://vb-2@127.0.0.1:{broker.port}"),
                              env={**os.environ, "LEAKMON_MQTT_PASSWORD": broker.users["vb-2"]},
@@ -356,10 +379,11 @@ def test_shipped_config_and_acl_let_a_board_publish_only_its_own_node(micropytho
         reader.subscribe("leakmon/#", 1)
         reader.loop_start()
         (tmp_path / "own").mkdir()
-        _run_board(micropython, _flash_dir(tmp_path / "own", "chamber-9", broker.port, users["chamber-9"]), 3)
         (tmp_path / "other").mkdir()
-        forged = _run_board(micropython, _flash_dir(tmp_path / "other", "chamber-9", broker.port, users["chamber-9"],
-                                                    node_id="chamber-1"), 3)
+        _, forged = _run_boards(micropython, [  # side by side, each as long as it ran alone
+            _flash_dir(tmp_path / "own", "chamber-9", broker.port, users["chamber-9"]),
+            _flash_dir(tmp_path / "other", "chamber-9", broker.port, users["chamber-9"], node_id="chamber-1"),
+        ], 3)
         time.sleep(0.5)
     finally:
         reader.loop_stop()

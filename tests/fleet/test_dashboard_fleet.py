@@ -44,7 +44,7 @@ def _dash():  # tests/dashboard's helpers (that folder is not a package: load th
 def start(tmp: Path, source: list[str], env: dict[str, str], site: Path = SCENARIO) -> tuple[subprocess.Popen[str], str]:
     d = _dash()
     state = tmp / "state"
-    assert d.add_user(state, *VIEWER, "viewer").returncode == 0
+    d.set_user(state, *VIEWER, "viewer")
     port = d.free_port()
     proc = subprocess.Popen([*d.LEAKMON, "dashboard", *source, "--site", str(site), "--state", str(state),
                              "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -103,7 +103,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 def test_dashboard_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
     """The page joins after the gateway's handshake: the retained one decodes the frames."""
     gw = procs("gw-a", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--scenario", str(SCENARIO),
-                                     "--speed", "40", "--duration", "1500",
+                                     "--speed", "80", "--duration", "1500",
                                      "--no-store-confirm"))  # no serve here: nothing is sent twice
     assert frames_seen(broker, "a1", 40, 60) >= 40, gw.log  # the handshake is long gone when the page starts
     proc, url = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1"],
@@ -172,7 +172,7 @@ def test_watch_refuses_an_envelope_naming_another_node(broker) -> None:
 
 def test_dashboard_history_from_the_store(procs, tmp_path: Path) -> None:
     """What `serve --store` kept, shown afterwards from the file: no server, no board."""
-    p = procs("serve", ["serve", "--sim", "--scenario", str(SCENARIO), "--speed", "60", "--duration", "900",
+    p = procs("serve", ["serve", "--sim", "--scenario", str(SCENARIO), "--speed", "0", "--duration", "900",
                         "--store", "lab.sqlite", "--notes"], {},
               stdin_text="sim0 hatch close cabin-airlock\nsim0 note leak check by JD\n")
     assert p.wait(120) == 0, p.log
@@ -231,7 +231,7 @@ def check_two_nodes(state: dict[str, object], nodes: tuple[str, str]) -> None:
 
 def test_dashboard_site_on_two_nodes_live_from_the_broker(broker, procs, tmp_path: Path) -> None:
     gw = procs("gw-a", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool", "--scenario", str(TWO_ROOMS),
-                                     "--speed", "20", "--duration", "3000", "--no-store-confirm"))
+                                     "--speed", "40", "--duration", "3000", "--no-store-confirm"))
     assert frames_seen(broker, "a2", 10, 60) >= 10, gw.log
     site = two_node_site(tmp_path, ("a1", "a2"))
     proc, url = start(tmp_path, ["--broker", f"mqtt://reader@127.0.0.1:{broker.port}", "--node", "a1", "--node", "a2"],
@@ -248,7 +248,7 @@ def test_dashboard_site_on_two_nodes_live_from_the_broker(broker, procs, tmp_pat
 
 
 def test_dashboard_site_on_two_nodes_from_the_store(procs, tmp_path: Path) -> None:
-    p = procs("serve", ["serve", "--sim", "2", "--scenario", str(TWO_ROOMS), "--speed", "60", "--duration", "600",
+    p = procs("serve", ["serve", "--sim", "2", "--scenario", str(TWO_ROOMS), "--speed", "0", "--duration", "600",
                         "--store", "lab.sqlite"], {})
     assert p.wait(120) == 0, p.log
     site = two_node_site(tmp_path, ("sim0", "sim1"))

@@ -12,6 +12,11 @@ from fleet.fleetkit import CuttableProxy, assert_complete, gateway_args, serve_a
 
 pytestmark = pytest.mark.slow
 
+# Device seconds per wall second of the gateways' virtual boards. A fault lasts a fixed
+# wall time (a server must really be gone for a while), so at 20x a 2 s outage holds 40 s
+# of the 80 s run: it lands mid-run as the 20 s it held at 10x did, and the run is 4 s.
+SPEED = "20"
+
 
 def _count(db) -> int:
     return int(db.query("SELECT count(*) FROM leakmon.frames")[0][0])
@@ -35,7 +40,7 @@ def test_consumer_killed_mid_run(broker, db, procs, tmp_path: Path) -> None:
     s2 = procs("serve2", *serve_args(broker, db, "--client-id", "serve-2"))
     s1.wait_log("subscribed")
     s2.wait_log("subscribed")
-    gw = procs("gw", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool", "--speed", "10",
+    gw = procs("gw", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool", "--speed", SPEED,
                                    "--duration", "80"))
     assert wait_until(lambda: _count(db) > 20, 30), gw.log
     s1.popen.send_signal(signal.SIGKILL)
@@ -48,7 +53,7 @@ def test_consumer_killed_mid_run(broker, db, procs, tmp_path: Path) -> None:
 def test_broker_restarted(broker, db, procs, tmp_path: Path) -> None:
     serve = procs("serve", *serve_args(broker, db))
     serve.wait_log("subscribed")
-    gw = procs("gw", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "10", "--duration", "80"))
+    gw = procs("gw", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", SPEED, "--duration", "80"))
     assert wait_until(lambda: _count(db) > 10, 30), gw.log
     broker.stop()
     time.sleep(2.0)
@@ -64,7 +69,7 @@ def test_network_cut_for_ten_minutes_of_device_time(broker, db, procs, tmp_path:
     proxy = CuttableProxy(broker.port)
     serve = procs("serve", *serve_args(broker, db))
     serve.wait_log("subscribed")
-    speed = 60.0
+    speed = 100.0  # the cut holds 600 s of device time in 6 s
     gw = procs("gw", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", str(speed),
                                    "--duration", "780", port=proxy.port))
     assert wait_until(lambda: _count(db) > 20, 30), gw.log
@@ -85,7 +90,7 @@ def test_network_cut_for_ten_minutes_of_device_time(broker, db, procs, tmp_path:
 def test_database_restarted(broker, db, procs, tmp_path: Path) -> None:
     serve = procs("serve", *serve_args(broker, db))
     serve.wait_log("subscribed")
-    gw = procs("gw", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "10", "--duration", "80"))
+    gw = procs("gw", *gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", SPEED, "--duration", "80"))
     assert wait_until(lambda: _count(db) > 10, 30), gw.log
     db.pg.stop("immediate")
     time.sleep(2.0)
@@ -99,12 +104,12 @@ def test_gateway_killed_while_the_broker_is_away(broker, db, procs, tmp_path: Pa
     first, flagged historical, with the first run's keys; no gap in either run's seqs."""
     serve = procs("serve", *serve_args(broker, db))
     serve.wait_log("subscribed")
-    args = gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "10")
+    args = gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", SPEED)
     gw1 = procs("gw1", *args)
     assert wait_until(lambda: _count(db) > 10, 30), gw1.log
     broker.stop()
     before = _count(db)
-    time.sleep(3.0)  # ~30 s of device time into the spool
+    time.sleep(2.0)  # ~40 s of device time into the spool
     gw1.popen.send_signal(signal.SIGKILL)
     gw1.wait(10)
     broker.start()

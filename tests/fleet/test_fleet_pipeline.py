@@ -13,8 +13,8 @@ def test_two_sites_into_postgres(broker, db, procs, tmp_path: Path) -> None:
     serve = procs("serve", *serve_args(broker, db))
     serve.wait_log("subscribed")
     ga = procs("gw-a", *gateway_args(broker, "gw-a", ["a1", "a2"], tmp_path / "spool-a",
-                                     "--speed", "20", "--duration", "40", "--estimate-every", "1"))
-    gb = procs("gw-b", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool-b", "--speed", "20", "--duration", "40",
+                                     "--speed", "40", "--duration", "40", "--estimate-every", "1"))
+    gb = procs("gw-b", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool-b", "--speed", "40", "--duration", "40",
                                      "--estimate-every", "1"))
     assert ga.wait(90) == 0, ga.log
     assert gb.wait(90) == 0, gb.log
@@ -40,7 +40,7 @@ def test_embedded_default_one_command(tmp_path: Path, procs) -> None:
     """`leakmon serve --sim` and nothing else: a SQLite file with every frame."""
     import sqlite3
 
-    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "30", "--store", "lab.sqlite", "--notes",
+    p = procs("serve", ["serve", "--sim", "--speed", "40", "--duration", "30", "--store", "lab.sqlite", "--notes",
                            "--estimate-every", "1"], {},
               stdin_text="sim0 hatch hatch 3 closed\nsim9 note no such node\nsim0 note leak check by JD\n")
     assert p.wait(60) == 0, p.log
@@ -92,7 +92,7 @@ def _dump_reads_as_a_recording(db, procs, tmp_path: Path) -> None:
 
 
 def test_embedded_store_dumps_for_analyze(procs, tmp_path: Path) -> None:
-    p = procs("serve", ["serve", "--sim", "--speed", "20", "--duration", "20", "--store", "lab.sqlite"], {})
+    p = procs("serve", ["serve", "--sim", "--speed", "40", "--duration", "20", "--store", "lab.sqlite"], {})
     assert p.wait(60) == 0, p.log
     d = procs("dump", ["serve", "--dump", "sim0", "--store", "lab.sqlite", "-o", "sim0.lkmrec"], {})
     assert d.wait(30) == 0, d.log
@@ -110,7 +110,7 @@ def test_broker_into_sqlite(broker, procs, tmp_path: Path) -> None:
     serve = procs("serve", ["serve", "--broker", f"mqtt://serve@127.0.0.1:{broker.port}", "--store", "site.sqlite"],
                   {"LEAKMON_MQTT_PASSWORD": broker.users["serve"]})
     serve.wait_log("subscribed")
-    gw = procs("gw", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool", "--speed", "20", "--duration", "20"))
+    gw = procs("gw", *gateway_args(broker, "gw-b", ["b1"], tmp_path / "spool", "--speed", "40", "--duration", "20"))
     assert gw.wait(60) == 0, gw.log  # it waits for serve's confirmations before it exits
     db = sqlite3.connect(tmp_path / "site.sqlite")
     rows, lo, hi = db.execute("SELECT count(*), min(seq), max(seq) FROM frames WHERE node_id = 'b1'").fetchone()

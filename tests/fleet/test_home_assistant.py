@@ -12,7 +12,7 @@ from leakmon.fleet.mqttclient import connect, make_client
 
 
 def test_discovery_configs_and_states(broker, procs, tmp_path: Path) -> None:
-    args, env = gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "10", "--duration", "30",
+    args, env = gateway_args(broker, "gw-a", ["a1"], tmp_path / "spool", "--speed", "30", "--duration", "30",
                              "--ha-discovery", "--no-store-confirm")
     gw = procs("gw", args, env)
     assert gw.wait(60) == 0, gw.log

@@ -47,11 +47,13 @@ def test_paced_run_publishes_an_estimate_per_channel_per_second(bench_broker, tm
     # warm_s: windows filled first, estimated but unpublished (the steady-state run); after
     # it, one estimate per channel per second, published. stagger: the nodes' frames spread
     # over the second.
-    nodes, channels, rows, seconds = 3, 10, 10, 4.0  # a frame of 10 rows at 10 Hz is one device second
+    # a frame of 10 rows at 10 Hz is one device second; the paced part is 3 of them per node
+    # (paced() feeds them at their real rate, 1 s apart, the first 2 s after its start)
+    nodes, channels, rows, seconds = 3, 10, 10, 2.0
     got = _bench().paced(bench_broker, nodes, channels, rows, seconds, tmp_path / "spool", estimate_every_s=1.0,
                          warm_s=warm_s, stagger=stagger)
     assert 0.0 < got["p99_due_s"] < 5.0, got  # from when a node sent its frame: never before it
-    assert got["channel_seconds"] == nodes * channels * 5  # int(4 / 1) + 3 frames, 2 of them warm-up
+    assert got["channel_seconds"] == nodes * channels * 3  # int(2 / 1) + 3 frames, 2 of them warm-up
     assert got["estimates_made"] == got["channel_seconds"], got  # the gateway: one per channel per second
     assert got["estimates_got"] == got["estimates_made"], got  # the subscriber: all of them
     assert got["messages_got"] == got["frames_fed"], got  # one estimate message per frame of a node
