@@ -18,6 +18,16 @@ import pytest
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# A run starts hundreds of Python interpreters (every `leakmon` command, every virtual
+# board's supervisor). Where PYTHONDONTWRITEBYTECODE is set (container images often set it),
+# each of them compiled leakmon and its dependencies from source again, ~0.1 s apiece. Their
+# bytecode goes to the venv instead (as test_types' mypy cache does): still nothing written
+# next to the sources.
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX") \
+        and (Path(sys.prefix) / "pyvenv.cfg").exists():
+    os.environ["PYTHONPYCACHEPREFIX"] = str(Path(sys.prefix) / "pycache")
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 VBOARD = ROOT / "host" / "leakmon" / "sim" / "vboard"
