@@ -13,7 +13,7 @@
    (udev played by tests/usbplay.py), link appearing -> first frame at a subscriber.
 
     .venv/bin/python bench/bench_fleet.py [--nodes 100] [--channels 10] [--frames 60] [--rows 10]
-        [--paced-s 10] [--replugs 15] [--pg-rows 200000] [--e2e-messages 50000]
+        [--paced-s 10] [--replugs 15] [--pg-rows 200000] [--writer-cores 0.9] [--e2e-messages 50000]
 
 CPU seconds of this process for (1); wall clock for the paced run and for (2).
 """
@@ -29,12 +29,14 @@ sys.path.insert(0, str(ROOT / "tests"))  # test-only helpers: synthetic bytes, p
 import argparse
 import json
 import multiprocessing as mp
+import os
 import secrets
 import shutil
 import tempfile
 import threading
 import time
 
+import cpucap
 import numpy as np
 import servers
 import wiregen
@@ -215,7 +217,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
 
 
 def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.Queue[float]",
-            start: "mp.Event", finish: "mp.Event") -> None:  # type: ignore[type-arg]
+            who: "mp.Queue[tuple[int, int]]", start: "mp.Event", finish: "mp.Event") -> None:  # type: ignore[type-arg]
     from leakmon.fleet.ingest import Batch
     from leakmon.fleet.pgstore import PgStore
 
@@ -228,6 +230,8 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
         b.frames = [(node, 1, s, t_us + s, 3, s & 0xFFFF, False, frame) for s in range(b0, min(rows, b0 + batch))]
         batches.append(b)
     store.write(batches[0])  # connect, partitions
+    assert store._conn is not None
+    who.put((os.getpid(), store._conn.info.backend_pid))  # an instance: this process and its backend
     start.wait()
     t0 = time.monotonic()
     for b in batches[1:]:
@@ -237,7 +241,52 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
     store.close()
 
 
-def central(pg: servers.Postgres, rows: int, batch: int) -> str:
+def _spin(seconds: float, out: "mp.Queue[float]", who: "mp.Queue[tuple[int, int]]",
+          start: "mp.Event") -> None:  # type: ignore[type-arg]
+    """Plain CPU work (an interpreter loop): its rate, loops per wall second, over `seconds`."""
+    who.put((os.getpid(),))
+    start.wait()
+    t0 = time.monotonic()
+    loops = 0
+    while time.monotonic() - t0 < seconds:
+        x = 0
+        for i in range(20_000):
+            x += i * i
+        loops += 1
+    out.put(loops / (time.monotonic() - t0))
+
+
+def machine_scaling(instance_cores: float, seconds: float = 3.0) -> float:
+    """The baseline for the writers' x of one: how much two CPU-bound processes get done
+    against one on this machine (two vCPUs often share a physical core's caches, or its
+    pipeline, so even work that shares nothing gets less than 2x), held to the same budget."""
+    ctx = mp.get_context("spawn")
+    rate = {}
+    for n in (1, 2):
+        q: mp.Queue[float] = ctx.Queue()
+        who: mp.Queue[tuple[int, ...]] = ctx.Queue()
+        start = ctx.Event()
+        ps = [ctx.Process(target=_spin, args=(seconds, q, who, start)) for _ in range(n)]
+        for p in ps:
+            p.start()
+        caps = []
+        for k in range(n):
+            pids = who.get(timeout=60)
+            if instance_cores:
+                caps.append(cpucap.CpuCap(f"leakmon-bench-spin{k}", instance_cores))
+                caps[-1].add(pids[0])
+        start.set()
+        rate[n] = sum(q.get(timeout=60) for _ in ps)
+        for p in ps:
+            p.join()
+        for cap in caps:
+            cap.close()
+    return rate[2] / rate[1]
+
+
+def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float = 0.0) -> str:
+    """instance_cores > 0: each instance (a writer and its PostgreSQL backend) held to that
+    many cores by a cgroup (cpucap: root only), so that two fit on the machine's cores."""
     import psycopg
 
     from leakmon.fleet.pgstore import init_db
@@ -248,17 +297,26 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> str:
         c.execute(f"CREATE ROLE leakmon_writer LOGIN PASSWORD '{pw}'")
     init_db(pg.dsn("postgres", "bench"), pg.password, "leakmon_writer", "leakmon_reader")
     url = pg.dsn("leakmon_writer", "bench")
-    print(f"central writer: frame rows (84-byte frames) into PostgreSQL, batches of {batch}, wall clock")
+    print(f"central writer: frame rows (84-byte frames) into PostgreSQL, batches of {batch}, wall clock"
+          + (f"; each instance (writer + its backend) held to {instance_cores:g} of a core" if instance_cores else ""))
     ctx = mp.get_context("spawn")
     single = single_cpu = 0.0
     for n in (1, 2):
         q: mp.Queue[float] = ctx.Queue()
+        who: mp.Queue[tuple[int, int]] = ctx.Queue()
         start, finish = ctx.Event(), ctx.Event()
-        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{n}-{k}", rows, batch, q, start, finish))
+        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{n}-{k}", rows, batch, q, who, start, finish))
               for k in range(n)]
         for p in ps:
             p.start()
-        time.sleep(3.0)
+        caps = []
+        for k in range(n):
+            pids = who.get(timeout=120)
+            if instance_cores:
+                caps.append(cpucap.CpuCap(f"leakmon-bench-writer{k}", instance_cores))
+                for pid in pids:
+                    caps[-1].add(pid)
+        time.sleep(1.0)
         cpu = CpuUse(pg, [p.pid for p in ps if p.pid is not None])
         t0 = time.monotonic()
         start.set()
@@ -268,6 +326,8 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> str:
         finish.set()
         for p in ps:
             p.join()
+        for cap in caps:
+            cap.close()
         total = n * (rows - batch) / wall
         single = single or total
         print(f"  {n} instance(s): {total / 1e3:7.1f} k rows/s ({' + '.join(f'{r / 1e3:.1f}k' for r in rates)}), "
@@ -281,6 +341,9 @@ def central(pg: servers.Postgres, rows: int, batch: int) -> str:
         single_cpu = single_cpu or per_cpu
         print(f"    per CPU second of the write path (backends, PostgreSQL's others, clients): {per_cpu / 1e3:.1f} k rows, "
               f"x{per_cpu / single_cpu:.2f} of one instance's (near 1: the writers scale with the cores they get)")
+    base = machine_scaling(instance_cores)
+    print(f"  the machine's own scale-out in the same conditions (two CPU-bound interpreter loops against one): x{base:.2f};"
+          f" the two writers got {total / single / base:.2f} of it")
     return pw
 
 
@@ -436,9 +499,17 @@ def main() -> None:
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
     ap.add_argument("--pg-rows", type=int, default=200_000, help="rows for the central writer (0: skip it)")
     ap.add_argument("--pg-batch", type=int, default=2000)
+    ap.add_argument("--writer-cores", type=float, default=0.0,
+                    help="hold each writer instance (its process and its PostgreSQL backend) to this many cores "
+                         "(a cgroup; root only), so that two fit beside each other: scale-out without the cores' bound")
     ap.add_argument("--replugs", type=int, default=15, help="USB re-plugs of a virtual board (0: skip)")
     ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
     a = ap.parse_args()
+    if a.writer_cores:
+        try:  # fail before the long parts, not after them
+            cpucap.CpuCap("leakmon-bench-probe", a.writer_cores).close()
+        except cpucap.CapError as e:
+            sys.exit(f"bench_fleet.py: --writer-cores: {e}")
     cpu_path(a.nodes, a.channels, a.frames, a.rows, tuple(float(c) for c in a.cadences.split(",")))
     root = Path(tempfile.mkdtemp(prefix="leakmon-bench-"))
     root.chmod(0o711)
@@ -462,7 +533,7 @@ def main() -> None:
             pg = servers.Postgres(root / "pg", bindir)
             pg.init()
             pg.start()
-            writer_pw = central(pg, a.pg_rows, a.pg_batch)
+            writer_pw = central(pg, a.pg_rows, a.pg_batch, a.writer_cores)
             if broker is not None and a.e2e_messages:
                 through_broker(broker, pg, writer_pw, a.e2e_messages)
     finally:
