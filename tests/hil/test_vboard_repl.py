@@ -261,7 +261,9 @@ def test_leakmon_flash_stops_a_streaming_node_with_ctrl_c_alone(micropython, mon
         with Node.open(b.port) as node:
             node.handshake()
         monkeypatch.setattr(flash, "_ask_to_leave", not_needed)
-        report = flash.deploy(b.port, flash.board_profile("sim"), handshake_s=20)
+        # 10 s for the prompt, not the 2 s default: on a loaded machine the virtual board's
+        # firmware can take longer than that to stop, and then the REPL command would be sent.
+        report = flash.deploy(b.port, flash.board_profile("sim"), handshake_s=20, repl_timeout_s=10)
         assert report.hello is not None and report.hello.proto_minor == 1
 
 
