@@ -58,8 +58,10 @@ class Proc:
 
 def gateway_args(broker: servers.Broker, user: str, nodes: list[str], spool: Path, *extra: str,
                  port: int | None = None) -> tuple[list[str], dict[str, str]]:
+    # Resent after 3 s without serve's confirmation, not 10: a fault run's outage costs the
+    # resend's wait at most once, and the resends (duplicates serve must drop) happen.
     args = ["gateway", "--broker", f"mqtt://{user}@127.0.0.1:{port or broker.port}", "--sim", str(len(nodes)),
-            "--spool", str(spool), *[a for n in nodes for a in ("--node-id", n)], *extra]
+            "--spool", str(spool), *[a for n in nodes for a in ("--node-id", n)], "--store-confirm-timeout", "3", *extra]
     return args, {"LEAKMON_MQTT_PASSWORD": broker.users[user]}
 
 

@@ -7,6 +7,7 @@ import os
 from contextlib import ExitStack
 from pathlib import Path
 
+from leakmon.cli.argtypes import positive
 from leakmon.cli.fleetsources import (
     add_node_args,
     log,
@@ -32,6 +33,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-store-confirm", action="store_true",
                    help="let spooled data go at the broker's acknowledgement instead of when `serve` confirms it "
                         "stored it (for a broker with no leakmon serve behind it)")
+    p.add_argument("--store-confirm-timeout", type=positive, default=10.0, metavar="S",
+                   help="send spooled data again if `serve` has not confirmed storing it within S seconds; "
+                        "the wait doubles while nothing is confirmed, up to 300 s (default 10)")
     p.add_argument("--ha-discovery", action="store_true",
                    help="Home Assistant MQTT discovery: a device per node, leak-rate and pressure sensors per channel")
     add_node_args(p)
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"spool holds {spool.backlog} messages from before; they go first, flagged historical")
     try:
         pub = Publisher(addr, password, gateway_id, spool, ca_file=args.mqtt_ca, confirm=not args.no_store_confirm,
-                        home_assistant=args.ha_discovery, log=log)
+                        confirm_timeout_s=args.store_confirm_timeout, home_assistant=args.ha_discovery, log=log)
     except ValueError as e:
         raise LeakmonError(str(e)) from e
     stop = stop_on_signals()
