@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # test-only helpers: synthetic bytes, private servers
+sys.path.insert(0, str(ROOT / "bench"))  # cpucap (also when a test loads this file by its path)
 
 import argparse
 import json
