@@ -10,9 +10,10 @@ CPU of each device second, summed over the nodes, is what the feed thread spends
 with that second. A CUSUM steps once a block of 10 s (in step: every channel on one frame in
 ten) and redesigns after 2^j blocks (then at the first renewal):
 at 80, 160, 320, 640 and 1280 s here (the first design, after 6 blocks, is at 60 s for every
-node: no phase delays a detector's start). Prints, over the seconds from --after on (a
-gateway that has been running for a while), the median, p99 and worst second, the worst
-second's ratio to the median, and how many seconds took over 3x the median.
+node in step; at a phase, the blocks' later start spreads it over 60-69 s). Prints, over the
+seconds from --after on (400: a gateway that has been running for a while; 0: its first
+minutes after a restart), the median, p99 and worst second, the worst second's ratio to the
+median, and how many seconds took over 3x the median.
 
     .venv/bin/python bench/bench_redesign.py [--nodes 100] [--channels 10] [--seconds 1400]
 """
