@@ -467,7 +467,7 @@ def main() -> None:
     ap.add_argument("--pg-rounds", type=int, default=1, help="central writer: one instance then two, this many times")
     ap.add_argument("--writer-cores", type=float, default=0.0,
                     help="hold each writer instance (its process and its PostgreSQL backend) to this many cores "
-                         "(a cgroup; root only), so that two fit beside each other: scale-out without the cores' bound")
+                         "(a cgroup; root only), so that two fit beside each other (bench/RESULTS.md: this VM's vCPUs still slow each other)")
     ap.add_argument("--replugs", type=int, default=15, help="USB re-plugs of a virtual board (0: skip)")
     ap.add_argument("--e2e-messages", type=int, default=50_000, help="messages through broker and serve (0: skip)")
     a = ap.parse_args()

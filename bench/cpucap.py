@@ -6,7 +6,9 @@ PostgreSQL backends on two cores top out at 2 / (1 + client / backend CPU per ro
 Holding each instance (its client process and its backend) to the same share of a core,
 small enough that all of them fit, asks the question the design is responsible for: with
 the CPU each one gets fixed, do they still get in each other's way (locks, the WAL, one
-partition)? cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us), whichever is mounted writable.
+partition)? A budget caps time, not speed: where busy vCPUs slow each other (shared caches,
+memory, the host's own cores: ~20 % a row on the machine of bench/RESULTS.md), that stays in
+the figure. cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us), whichever is mounted writable.
 """
 
 from __future__ import annotations
