@@ -103,15 +103,17 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int,
 
 def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds: float,
           spool_dir: Path, estimate_every_s: float = ESTIMATE_EVERY_S, warm_s: float = 0.0,
-          stagger: bool = False) -> dict[str, float]:
+          stagger: bool = False, repeats: int = 1) -> dict[str, float]:
     """Nodes at their real rate (10 Hz, rows per frame) into Mosquitto; estimates' latency at a subscriber.
     warm_s: device seconds fed first as fast as they decode, estimated at the cadence but
     nothing published, so that the paced part runs on full windows with current running sums
     (steady state: at 600 s an estimate costs what it costs for good). stagger: node k's frames
     fall due k / nodes of a frame period after node 0's (nodes that started at different times,
     as real ones do); else all at once (nodes in step: the worst case for latency, since the
-    last node of each burst waits for all the others). Returns what was fed and what the
-    subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
+    last node of each burst waits for all the others). repeats: that many paced sections of
+    `seconds` back to back after the one warm-up, each reported, then their medians (this
+    machine's speed moves by 15-30 % over tens of seconds: one section is one draw). Returns
+    what was fed and what the subscriber got (tests/fleet/test_paced_estimates.py checks it)."""
     from leakmon.fleet.creds import parse_broker
     from leakmon.fleet.mqttclient import connect, make_client
     from leakmon.fleet.publisher import Publisher
@@ -119,10 +121,12 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
 
     frame_period_s = rows * 0.1
     warm = int(warm_s / frame_period_s)
-    frames = int(seconds / frame_period_s) + 3 + warm
+    section = int(seconds / frame_period_s)  # frames of one paced section
+    frames = section * max(repeats, 1) + 3 + warm
     streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
     lat: list[float] = []
     lat_due: list[float] = []  # from when the frame was due (the node sent it), not when the feed got to it
+    lat_frame: list[int] = []  # the paced frame (0 = the first paced one) each latency is of
     due0 = [0.0]  # wall clock of frame 0's due time
     rows_got: list[int] = []
     got = threading.Event()
@@ -136,6 +140,7 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
         lat.append(now - env.t_us / 1e6)
         offset_s = int(env.node_id[1:]) / nodes * frame_period_s if stagger else 0.0
         lat_due.append(now - (due0[0] + (env.seq - 1 - channels - warm) * frame_period_s + offset_s))  # samples seqs follow the handshake
+        lat_frame.append(env.seq - 1 - channels - warm - 2)
         rows_got.append(len(json.loads(env.body)))
         got.set()
 
@@ -169,26 +174,33 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     time.sleep(0.3)
     lat.clear()
     lat_due.clear()
+    lat_frame.clear()
     rows_got.clear()
     est0 = sum(e.estimates_out for _, e in edges)
     cpu0, thr0, t0 = time.process_time(), time.thread_time(), time.monotonic()
     due0[0] = time.time()
     behind = 0.0
     per_frame_cpu: list[float] = []  # the feed thread's CPU for each frame period's frames
+    per_frame_behind: list[float] = []  # how far behind the feed fell in each frame period
+    per_frame_proc: list[float] = []  # the process's CPU (feed, publisher, subscriber) at each period's start
     for i in range(2 + warm, frames):
         per_frame_cpu.append(time.thread_time())
+        per_frame_proc.append(time.process_time())
+        per_frame_behind.append(0.0)
         due = t0 + (i - warm) * frame_period_s
         for k, ((s, e), (_, fr)) in enumerate(zip(edges, streams)):
             if stagger or k == 0:
                 node_due = due + k / nodes * frame_period_s if stagger else due
                 ahead = node_due - time.monotonic()
                 behind = max(behind, -ahead)
+                per_frame_behind[-1] = max(per_frame_behind[-1], -ahead)
                 if ahead > 0.0:
                     time.sleep(ahead)
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
     feed_cpu = time.thread_time() - thr0  # this thread: the gateway's read-decode-estimate loop
     period_cpu = np.diff(np.array(per_frame_cpu + [thr0 + feed_cpu]))
+    period_proc = np.diff(np.array(per_frame_proc + [time.process_time()]))
     pub.drain(30)
     time.sleep(0.5)
     sub.loop_stop()
@@ -211,6 +223,21 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
           f"estimates); feed fell behind by at most {behind * 1e3:.0f} ms")
     print(f"  frame due (sent by the node) -> estimate at a subscriber: p50 {np.nanpercentile(arr_due, 50) * 1e3:.0f} ms, "
           f"p99 {np.nanpercentile(arr_due, 99) * 1e3:.0f} ms (what a user sees when the feed falls behind)")
+    if repeats > 1:
+        by_frame, dues = np.array(lat_frame), np.array(lat_due)
+        print(f"  {repeats} sections of {section * frame_period_s:g} s (the last periods' estimates may still be in flight at the end):")
+        print(f"    {'section':>7} {'process cores':>13} {'feed cores':>10} {'fell behind s':>13} {'due -> estimate p50 s':>21} {'p99 s':>6}")
+        p99s, cores = [], []
+        for j in range(repeats):
+            sl = slice(j * section, (j + 1) * section)
+            mine = dues[(by_frame >= sl.start) & (by_frame < sl.stop)]
+            p99 = float(np.percentile(mine, 99)) if mine.size else float("nan")
+            p99s.append(p99)
+            cores.append(float(period_proc[sl].sum() / (section * frame_period_s)))
+            print(f"    {j + 1:7d} {cores[-1]:13.2f} {period_cpu[sl].sum() / (section * frame_period_s):10.2f} "
+                  f"{max(per_frame_behind[sl]):13.2f} {np.median(mine) if mine.size else float('nan'):21.3f} {p99:6.3f}")
+        print(f"    median: {np.median(cores):.2f} of a core, p99 {np.nanmedian(p99s):.3f} s; "
+              f"p99 < 1 s in {sum(p < 1.0 for p in p99s)} of {repeats} sections")
     return {"frames_fed": nodes * (frames - 2 - warm), "channel_seconds": nodes * channels * (frames - 2 - warm) * frame_period_s,
             "estimates_made": sum(e.estimates_out for _, e in edges) - est0, "messages_got": len(lat),
             "estimates_got": sum(rows_got), "p99_s": float(np.nanpercentile(arr, 99)),
@@ -459,6 +486,8 @@ def main() -> None:
                     help="paced run: device seconds fed first, unpaced, to fill the windows (600: steady state)")
     ap.add_argument("--cadences", default=f"1,{ESTIMATE_EVERY_S:g},60",
                     help="live path: estimate cadences to time, s (a full 600 s window needs --frames > 600)")
+    ap.add_argument("--paced-repeats", type=int, default=1,
+                    help="paced run: sections of --paced-s after the one warm-up, each reported, and their medians")
     ap.add_argument("--paced-stagger", action="store_true",
                     help="paced run: nodes' frames spread over the frame period (else all at once)")
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
@@ -491,7 +520,7 @@ def main() -> None:
             broker.start()
             if a.paced_s > 0:
                 paced(broker, a.paced_nodes, a.channels, a.rows, a.paced_s, root / "spool", a.estimate_every,
-                      a.paced_warm_s, a.paced_stagger)
+                      a.paced_warm_s, a.paced_stagger, a.paced_repeats)
             if a.replugs:
                 replug(broker, root, a.replugs)
         bindir = servers.postgres_bin()
