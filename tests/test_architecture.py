@@ -42,9 +42,14 @@ def test_a_command_imports_no_other_command() -> None:
 
 
 def test_the_top_level_help_lists_every_command_with_its_help() -> None:
+    for argv in (["--help"], ["-h", "analyze"]):  # help before a command is still the whole list
+        r = subprocess.run([sys.executable, "-m", "leakmon", *argv], capture_output=True, text=True, timeout=60)
+        _assert_lists_every_command(r)
+
+
+def _assert_lists_every_command(r: subprocess.CompletedProcess[str]) -> None:
     from leakmon.cli.main import COMMANDS
 
-    r = subprocess.run([sys.executable, "-m", "leakmon", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
     listed = {line.split()[0]: len(line.split()) > 1 for line in r.stdout.splitlines() if line.startswith("    ")
               and not line.startswith("     ")}  # "    name  help...", or the name alone when it is long

@@ -53,9 +53,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_of(argv: list[str]) -> str | None:
-    """The command argv names (the top level takes no option with a value), if it is one."""
-    first = next((a for a in argv if not a.startswith("-")), None)
-    return first if first in COMMANDS else None
+    """The command argv names (the top level takes no option with a value), if it is one;
+    None for help asked before it (`leakmon -h monitor`: the whole list, with its help)."""
+    for a in argv:
+        if a in ("-h", "--help"):
+            return None
+        if not a.startswith("-"):
+            return a if a in COMMANDS else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
