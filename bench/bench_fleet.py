@@ -179,7 +179,6 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     est0 = sum(e.estimates_out for _, e in edges)
     cpu0, thr0, t0 = time.process_time(), time.thread_time(), time.monotonic()
     due0[0] = time.time()
-    behind = 0.0
     per_frame_cpu: list[float] = []  # the feed thread's CPU for each frame period's frames
     per_frame_behind: list[float] = []  # how far behind the feed fell in each frame period
     per_frame_proc: list[float] = []  # the process's CPU (feed, publisher, subscriber) at each period's start
@@ -192,12 +191,12 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
             if stagger or k == 0:
                 node_due = due + k / nodes * frame_period_s if stagger else due
                 ahead = node_due - time.monotonic()
-                behind = max(behind, -ahead)
                 per_frame_behind[-1] = max(per_frame_behind[-1], -ahead)
                 if ahead > 0.0:
                     time.sleep(ahead)
             e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
+    behind = max(per_frame_behind, default=0.0)
     feed_cpu = time.thread_time() - thr0  # this thread: the gateway's read-decode-estimate loop
     period_cpu = np.diff(np.array(per_frame_cpu + [thr0 + feed_cpu]))
     period_proc = np.diff(np.array(per_frame_proc + [time.process_time()]))
@@ -300,14 +299,13 @@ def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float =
         for p in ps:
             p.start()
         caps = []
-        for k in range(n):
-            pids = who.get(timeout=120)
-            if instance_cores:
-                caps.append(cpucap.CpuCap(f"leakmon-bench-writer{k}", instance_cores))
-                for pid in pids:
-                    caps[-1].add(pid)
+        instances = [who.get(timeout=120) for _ in range(n)]  # (writer pid, its backend's pid)
+        for k, pids in enumerate(instances if instance_cores else []):
+            caps.append(cpucap.CpuCap(f"leakmon-bench-writer{k}", instance_cores))
+            for pid in pids:
+                caps[-1].add(pid)
         time.sleep(1.0)
-        cpu = CpuUse(pg, [p.pid for p in ps if p.pid is not None])
+        cpu = CpuUse(pg, [client for client, _ in instances], {backend for _, backend in instances})
         t0 = time.monotonic()
         start.set()
         rates = [q.get(timeout=600) for _ in ps]
@@ -344,13 +342,13 @@ class CpuUse:
     processes, of the writer clients and of the whole machine (psutil; /proc on Linux),
     from now to used(): are the cores saturated, or is there room the design leaves?"""
 
-    def __init__(self, pg: servers.Postgres, clients: list[int]) -> None:
+    def __init__(self, pg: servers.Postgres, clients: list[int], backends: set[int]) -> None:
         import psutil
 
         self.cores = psutil.cpu_count() or 1
         postmaster = psutil.Process(int((pg.folder / "data" / "postmaster.pid").read_text().split()[0]))
         self.pg = [postmaster, *postmaster.children()]
-        self.backends = {p.pid for p in self.pg if "leakmon_writer" in " ".join(p.cmdline())}
+        self.backends = backends
         self.clients = [psutil.Process(pid) for pid in clients]
         self._psutil = psutil
         self.t0 = self._sample()

@@ -34,22 +34,19 @@ class CpuCap:
         try:
             if (_V2 / "cgroup.controllers").exists() and "cpu" in (_V2 / "cgroup.controllers").read_text().split():
                 (_V2 / "cgroup.subtree_control").write_text("+cpu")
-                self.path = _V2 / name
-                self.path.mkdir(exist_ok=True)
-                (self.path / "cpu.max").write_text(f"{quota_us} {PERIOD_US}")
-                self._procs = self.path / "cgroup.procs"
-                self._parent = _V2 / "cgroup.procs"
+                root, limits = _V2, {"cpu.max": f"{quota_us} {PERIOD_US}"}
             elif (_V1 / "cpu.cfs_quota_us").exists():
-                self.path = _V1 / name
-                self.path.mkdir(exist_ok=True)
-                (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                (self.path / "cpu.cfs_quota_us").write_text(str(quota_us))
-                self._procs = self.path / "cgroup.procs"
-                self._parent = _V1 / "cgroup.procs"
+                root, limits = _V1, {"cpu.cfs_period_us": str(PERIOD_US), "cpu.cfs_quota_us": str(quota_us)}
             else:
                 raise CapError("no cgroup CPU controller is mounted at /sys/fs/cgroup")
+            self.path = root / name
+            self.path.mkdir(exist_ok=True)
+            for file, value in limits.items():
+                (self.path / file).write_text(value)
         except OSError as e:
             raise CapError(f"cannot make a cgroup CPU budget ({e.strerror}: {e.filename}); run as root") from e
+        self._procs = self.path / "cgroup.procs"
+        self._parent = root / "cgroup.procs"
 
     def add(self, pid: int) -> None:
         """Move a process (all its threads) into the budget."""

@@ -3,10 +3,11 @@ after the stated wait, then after twice it (the real broker; no serve behind it)
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
-from fleet.fleetkit import gateway_args, wait_until
+from fleet.fleetkit import gateway_args, leakmon_cmd, wait_until
 from leakmon.fleet import envelope
 from leakmon.fleet.creds import parse_broker
 from leakmon.fleet.mqttclient import connect, make_client
@@ -47,10 +48,6 @@ def test_unconfirmed_frames_go_again_after_the_stated_wait(broker, procs, tmp_pa
 
 
 def test_a_wait_that_is_not_positive_is_refused(tmp_path: Path) -> None:
-    import subprocess
-
-    from fleet.fleetkit import leakmon_cmd
-
     for bad in ("0", "-1", "nan", "soon"):
         r = subprocess.run(leakmon_cmd("gateway", "--broker", "mqtt://gw@127.0.0.1:1", "--sim", "1",
                                        "--store-confirm-timeout", bad), capture_output=True, text=True, timeout=60)
