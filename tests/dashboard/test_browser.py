@@ -1,5 +1,5 @@
 """The dashboard in a real browser (Debian's headless Chromium), against
-`leakmon dashboard --sim --scenario leak_onset.toml --speed 120` (dashfix.dashboard).
+`leakmon dashboard --sim --scenario leak_onset.toml --speed 60` (dashfix.dashboard).
 
 Any console error in the browser fails the test. Screenshots of every view at a fixed
 window size go to tests/dashboard/screenshots/ (git-ignored)."""
@@ -22,7 +22,7 @@ LEAK_ONSET_S = 300.0  # device time the hole opens (leak_onset.toml)
 DETECT_BUDGET_S = 180.0
 # And the page must show a raised alarm within this much wall time: one event-stream second
 # plus rendering, with room for a loaded machine. Measured in wall time, not device time:
-# at --speed 120 a feed catching up after a stall runs device time far ahead in a second.
+# at --speed 60 a feed catching up after a stall runs device time far ahead in a second.
 # Measured 0.24-0.52 s on a quiet machine and 5.5 s once in a full CI run on 2 busy cores
 # (at 60x; 0.7-1.0 s at 120x on 2 cores kept busy by another job);
 # a page that does not update live never shows it (the wait below gives up at 120 s).
