@@ -65,6 +65,47 @@ def test_a_frame_in_one_pass_gives_what_block_by_block_gives(seed: int, block_s:
     assert one._cusums[1].alarms and not any(one._cusums[ch].alarms for ch in one._cusums if ch != 1)
 
 
+def _rows_of(frames: list[list[SampleBlock]]) -> list[list[SampleBlock]]:
+    """The same frames as the stream core hands them out: each block one row of (frames,
+    rows) arrays shared by the frame's channels (SampleBlock.same_times holds)."""
+    t = np.stack([f[0].t_s for f in frames])
+    chans = range(len(frames[0]))
+    p = {c: np.stack([f[c].pressure_pa for f in frames]) for c in chans}
+    k = {c: np.stack([f[c].temperature_k for f in frames]) for c in chans}
+    return [[SampleBlock(c, j, t, p[c], k[c], row=j) for c in chans] for j in range(len(frames))]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_frames_of_changing_channel_sets_and_single_blocks_give_what_block_by_block_gives(seed: int) -> None:
+    """Windows filled together are cut once for all (TrailingWindow.add_rows) and the onset
+    detectors share their pending times (LeakCusum.update_rows): a frame of some of the
+    channels, or a block ingested alone, must leave the others as block-by-block does."""
+    rng = np.random.default_rng(seed)
+    frames = _rows_of(_frames(rng, 4, 700, onset_s=float(rng.uniform(200.0, 400.0)), leak_pa_per_s=2.0))
+    assert frames[5][0].same_times(frames[5][3]) and not frames[5][0].same_times(frames[6][0])
+    one, each = LeakTracker(60.0, phase=0.37), LeakTracker(60.0, phase=0.37)
+    firsts_one: list[bool] = []
+    firsts_each: list[bool] = []
+    for blocks in frames:
+        how = rng.uniform()
+        if how < 0.15:  # some channels only: the others' windows fall behind by a frame
+            blocks = [b for b in blocks if rng.uniform() < 0.6]
+        if how > 0.95:  # one at a time
+            firsts_one += [one.ingest(b) for b in blocks]
+        else:
+            firsts_one += one.ingest_many(blocks)
+        firsts_each += [each.ingest(b) for b in blocks]
+    assert firsts_one == firsts_each and any(firsts_one), "the leak must raise an alarm (else nothing is shown)"
+    for ch, c in each._cusums.items():
+        d = one._cusums[ch]
+        assert d.alarms == c.alarms and d.plan == c.plan
+        assert d.statistic == pytest.approx(c.statistic, rel=1e-9, abs=1e-12)
+        w, v = one._windows[ch], each._windows[ch]
+        assert (w.first_index, w.added) == (v.first_index, v.added)
+        for a, b in zip(w.columns(), v.columns()):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_odd_frames_go_block_by_block_with_the_same_refusals() -> None:
     rng = np.random.default_rng(7)
     frames = _frames(rng, 3, 40, onset_s=1e9)

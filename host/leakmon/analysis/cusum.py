@@ -512,7 +512,7 @@ class LeakCusum:
         if self._skip:
             k = min(self._skip, t.size)
             t, v, self._skip = t[k:], v[k:], self._skip - k
-        self._t.append(t.copy())
+        self._t = [*self._t, t.copy()]  # a new list: update_rows may share it among a node's detectors
         self._y.append(v.copy())
         self._pending += t.size
         before = len(self._state.alarms)
@@ -537,8 +537,8 @@ class LeakCusum:
         c0 = cusums[0]
         if any(c.block_n != c0.block_n or c._pending != c0._pending or c._skip != c0._skip for c in cusums):
             return None
-        for c in cusums[1:]:  # the samples pending are on one time axis (shared, or equal)
-            if len(c._t) != len(c0._t) or any(a is not b for a, b in zip(c._t, c0._t)):
+        for c in cusums[1:]:  # the samples pending are on one time axis (one list, or equal)
+            if c._t is not c0._t and (len(c._t) != len(c0._t) or any(a is not b for a, b in zip(c._t, c0._t))):
                 if c0._pending and not np.array_equal(np.concatenate(c._t), np.concatenate(c0._t)):
                     return None
         if c0._skip:
@@ -546,11 +546,13 @@ class LeakCusum:
             t_s, y = t_s[k:], y[:, k:]
             for c in cusums:
                 c._skip -= k
-        t = t_s.copy()
+        # The pending times, one list for all (update() replaces rather than appends to it):
+        # the check above is then one identity test a detector.
+        times = [*c0._t, t_s.copy()]
         for c, row in zip(cusums, y.copy()):
-            c._t.append(t)
+            c._t = times
             c._y.append(row)
-            c._pending += t.size
+            c._pending += t_s.shape[0]
         befores = [len(c._state.alarms) for c in cusums]
         if c0._pending >= c0.block_n:
             tt = np.concatenate(c0._t)
@@ -561,9 +563,9 @@ class LeakCusum:
             rs = row_sums(np.broadcast_to(tb, (len(cusums), nb, c0.block_n)).reshape(-1, c0.block_n),
                           yy[:, :used].reshape(-1, c0.block_n))
             ends, starts = tb[:, -1].tolist(), tb[:, 0].tolist()
-            rest = tt[used:]
+            rest = [tt[used:]]
             for k, c in enumerate(cusums):
                 for i in range(nb):
                     c._state.step(rs, k * nb + i, ends[i], starts[i])
-                c._t, c._y, c._pending = [rest], [yy[k, used:]], rest.size
+                c._t, c._y, c._pending = rest, [yy[k, used:]], rest[0].size
         return [c._state.alarms[b:] for c, b in zip(cusums, befores)]

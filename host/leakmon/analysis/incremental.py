@@ -34,6 +34,10 @@ class TrailingWindow:
         self._head = 0  # first sample in the window
         self._end = 0  # one past the last
         self.added = 0  # samples ever committed: the stream index one past the newest
+        # Windows that add_rows() filled in one call and found equal share a token: their
+        # time rows, positions and capacities are then the same (a node's channels), so the
+        # next call checks and cuts one of them for all. add() and any later call drop it.
+        self._axis: object | None = None
 
     def __len__(self) -> int:
         return self._end - self._head
@@ -55,6 +59,7 @@ class TrailingWindow:
         """Append a batch of finite samples; times must not go backwards."""
         if len(values) != self._cols - 1:
             raise ValueError(f"expected {self._cols - 1} value column(s), got {len(values)}")
+        self._axis = None
         t = np.asarray(t_s, dtype=np.float64)
         shape = t.shape
         for v in values:
@@ -110,14 +115,32 @@ class TrailingWindow:
         if m > 1 and bool((t_s[1:] < t_s[:-1]).any()):
             return False
         t0 = float(t_s[0])
-        if any(w._cols != values.shape[0] + 1 or w.last_t_s > t0 for w in windows):
+        w0 = windows[0]
+        token = w0._axis
+        in_step = token is not None and all(w._axis is token for w in windows)
+        if any(w._cols != values.shape[0] + 1 for w in windows) or (
+                w0.last_t_s > t0 if in_step else any(w.last_t_s > t0 for w in windows)):
             return False
-        for c, w in enumerate(windows):
+        rows = np.empty((len(windows), values.shape[0] + 1, m))  # each window's new columns
+        rows[:, 0] = t_s
+        rows[:, 1:] = values.swapaxes(0, 1)
+        for w, r in zip(windows, rows):
             w._room(m)
-            new = w._buf[:, w._end : w._end + m]
-            new[0] = t_s
-            new[1:] = values[:, c]
-            w._commit(m)
+            w._buf[:, w._end : w._end + m] = r
+        if in_step:  # equal time rows at equal positions: one cut for all
+            w0._commit(m)
+            for w in windows:
+                w._head, w._end, w.added = w0._head, w0._end, w0.added
+        else:
+            for w in windows:
+                w._commit(m)
+            in_step = all(w._head == w0._head and w._end == w0._end and w.added == w0.added
+                          and w.window_s == w0.window_s and w._buf.shape == w0._buf.shape
+                          and np.array_equal(w._buf[0, w._head : w._end], w0._buf[0, w0._head : w0._end])
+                          for w in windows)  # fmt: skip
+        token = object() if in_step else None  # (a new one: windows left out of this call keep the old)
+        for w in windows:
+            w._axis = token
         return True
 
     @property

@@ -136,10 +136,12 @@ class LeakTracker:
         wins = [self._windows.get(ch) for ch in chans]
         if m < 2 or None in wins or len(set(chans)) != len(chans):
             return [self.ingest(b) for b in blocks]  # a node's first blocks, or an odd frame
-        ts = np.stack([b.t_s for b in blocks])
-        if ts.shape != (len(blocks), m) or not bool((ts == t).all()):
-            return [self.ingest(b) for b in blocks]
-        pk = np.stack([[b.pressure_pa for b in blocks], [b.temperature_k for b in blocks]])
+        b0 = blocks[0]
+        if not all(b.same_times(b0) for b in blocks):  # (the core's blocks of a frame share one row)
+            ts = np.stack([b.t_s for b in blocks])
+            if ts.shape != (len(blocks), m) or not bool((ts == t).all()):
+                return [self.ingest(b) for b in blocks]
+        pk = np.array([[b.pressure_pa for b in blocks], [b.temperature_k for b in blocks]])
         if not TrailingWindow.add_rows(wins, t, pk):  # type: ignore[arg-type]
             return [self.ingest(b) for b in blocks]  # (add() says what is wrong)
         cusums = [self._cusum(b) for b in blocks]

@@ -85,6 +85,11 @@ class SampleBlock:
         k = self._arrays[2]
         return k if self._row is None else k[self._row]
 
+    def same_times(self, other: SampleBlock) -> bool:
+        """True when both read one row of one time array (the core's blocks of one frame):
+        their t_s are then equal, without comparing them. False says nothing."""
+        return self._arrays[0] is other._arrays[0] and self._row == other._row
+
     def __repr__(self) -> str:
         return f"SampleBlock(channel={self.channel}, seq={self.seq}, t_s={self.t_s!r}, ...)"
 
