@@ -230,19 +230,28 @@ class EdgeNode:
                   rows: dict[int, list[dict[str, Any]]]) -> None:
         """The blocks of one frame (one per channel): into the tracker in one pass; an alarm
         for a channel's first onset, and the channels now due marked for their estimates."""
-        if any(b.channel in self._due for b in blocks):
+        if self._due and any(b.channel in self._due for b in blocks):
             self._estimate_due(rows)  # their windows as they were at their due blocks, before these
-        if any(len(b.t_s) and float(b.t_s[0]) < self._last_t_s.get(b.channel, -math.inf) for b in blocks):
+        # Each block's first and last device time (None: empty), read once: a node's frame
+        # has one time axis (the core's blocks share its row), so once for all of them.
+        b0 = blocks[0]
+        if all(b.same_times(b0) for b in blocks):
+            t = b0.t_s
+            spans = [(float(t[0]), float(t[-1])) if len(t) else None] * len(blocks)
+        else:
+            spans = [(float(t[0]), float(t[-1])) if len(t) else None for t in (b.t_s for b in blocks)]
+        last = self._last_t_s
+        if any(s is not None and s[0] < last.get(b.channel, -math.inf) for b, s in zip(blocks, spans)):
             self._restart(rows)  # device time went back with no boot heard: the node started again
-        for b in blocks:
-            if len(b.t_s):
-                self._last_t_s[b.channel] = float(b.t_s[-1])
+        for b, s in zip(blocks, spans):
+            if s is not None:
+                last[b.channel] = s[1]
         self._tracked = True
         firsts = self.tracker.ingest_many(blocks)  # O(frame); estimates at their cadence only
-        for item, first_alarm in zip(blocks, firsts):
-            if not len(item.t_s):
+        for item, s, first_alarm in zip(blocks, spans, firsts):
+            if s is None:
                 continue
-            due = self._last_t_s[item.channel] >= self._next_estimate.get(item.channel, -math.inf)
+            due = s[1] >= self._next_estimate.get(item.channel, -math.inf)
             if not (first_alarm or due):
                 continue
             seq = self.keys.seq_of_wire.get(item.seq, item.seq)
