@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from leakmon.errors import HandshakeError, LeakmonError
 from leakmon.fleet.edge import ESTIMATE_EVERY_S, EdgeNode, Outbox
+from leakmon.fleet.load import LoadWatch
 from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.wire import messages
@@ -100,11 +101,13 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
               log: Callable[[str], None] = print, home_assistant: bool = False,
               estimate_every_s: float = ESTIMATE_EVERY_S) -> list[NodeThread]:
     """Run every node until stop is set or each has run duration_s of device time;
-    check() is called meanwhile (it raises the publisher's fatal error)."""
+    check() is called meanwhile (it raises the publisher's fatal error); a process near one
+    CPU core is logged (fleet.load)."""
     threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
                           home_assistant=home_assistant, estimate_every_s=estimate_every_s) for s in sources]
     for t in threads:
         t.start()
+    load = LoadWatch(log)
     try:
         while not all(t.done.is_set() for t in threads):
             for t in threads:
@@ -112,6 +115,7 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
                     raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(
                         f"node {t.src.node_id}: {t.error}")
             check()
+            load.poll()
             stop.wait(0.1)
     finally:
         stop.set()

@@ -1,0 +1,48 @@
+"""Whether a gateway keeps up with its nodes: its process's CPU over wall time, looked at
+once a period, said in the log when it nears one core and again when it is back under.
+
+Python runs one thread at a time (the GIL), so a gateway process near one core is at
+what it can do: its feed falls behind the nodes and, once behind, falls further, since
+the publisher thread then competes with it all the time (bench/RESULTS.md, paced runs).
+An operator who sees the line splits the nodes over more gateway processes or takes a
+longer `--estimate-every` (docs/fleet.md, "Sizing").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+BUSY_CORES = 0.9  # at or above: near one core, said once
+CALM_CORES = 0.7  # below: back under, said once (between the two nothing changes: no flapping)
+PERIOD_S = 60.0
+
+
+class LoadWatch:
+    """poll() often (it is cheap); every period_s it measures and may log one line."""
+
+    def __init__(self, log: Callable[[str], None], period_s: float = PERIOD_S,
+                 cpu_s: Callable[[], float] = time.process_time,
+                 wall_s: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.log = log
+        self.period_s = period_s
+        self._cpu_s, self._wall_s = cpu_s, wall_s
+        self._c0, self._t0 = cpu_s(), wall_s()
+        self.busy = False
+        self.cores: float | None = None  # the last period's CPU seconds per wall second
+
+    def poll(self) -> None:
+        now = self._wall_s()
+        if now - self._t0 < self.period_s:
+            return
+        cpu = self._cpu_s()
+        self.cores = (cpu - self._c0) / (now - self._t0)
+        self._c0, self._t0 = cpu, now
+        if self.cores >= BUSY_CORES and not self.busy:
+            self.busy = True
+            self.log(f"gateway busy: {self.cores:.2f} of a CPU core over the last {self.period_s:.0f} s, near what one "
+                     f"process can do; it may fall behind its nodes (split them over more gateway processes or "
+                     f"take a longer --estimate-every: docs/fleet.md, Sizing)")
+        elif self.cores < CALM_CORES and self.busy:
+            self.busy = False
+            self.log(f"gateway load back to {self.cores:.2f} of a CPU core over the last {self.period_s:.0f} s")
