@@ -38,6 +38,13 @@ class TrailingWindow:
         # time rows, positions and capacities are then the same (a node's channels), so the
         # next call checks and cuts one of them for all. add() and any later call drop it.
         self._axis: object | None = None
+        # add_rows() moves windows in step into one (windows, columns, capacity) array when
+        # they need room: each buffer is then row _slot of _shared, a frame is written to
+        # all in one assignment and stacked() reads them in one slice. A window only ever
+        # writes its own row, so one that leaves the group (add(), a frame without it) is
+        # unaffected; it gets a buffer of its own when it grows.
+        self._shared: FloatArray | None = None
+        self._slot = 0
 
     def __len__(self) -> int:
         return self._end - self._head
@@ -50,7 +57,7 @@ class TrailingWindow:
         if 2 * (n + m) > cap:  # grow: keep at least as much room as the window
             new = np.empty((self._cols, max(2 * (n + m), 2 * cap)))
             new[:, :n] = self._buf[:, self._head : self._end]
-            self._buf = new
+            self._buf, self._shared = new, None
         else:
             self._buf[:, :n] = self._buf[:, self._head : self._end]
         self._head, self._end = 0, n
@@ -124,15 +131,22 @@ class TrailingWindow:
         rows = np.empty((len(windows), values.shape[0] + 1, m))  # each window's new columns
         rows[:, 0] = t_s
         rows[:, 1:] = values.swapaxes(0, 1)
-        for w, r in zip(windows, rows):
-            w._room(m)
-            w._buf[:, w._end : w._end + m] = r
-        if in_step:  # equal time rows at equal positions: one cut for all
+        if in_step:  # equal time rows at equal positions: one room, one write, one cut for all
+            shared = cls._shared_of(windows)
+            if w0._end + m > w0._buf.shape[1]:
+                shared = cls._room_together(windows, shared, m)
+            if shared is not None:
+                shared[:, :, w0._end : w0._end + m] = rows
+            else:
+                for w, r in zip(windows, rows):
+                    w._buf[:, w._end : w._end + m] = r
             w0._commit(m)
             for w in windows:
                 w._head, w._end, w.added = w0._head, w0._end, w0.added
         else:
-            for w in windows:
+            for w, r in zip(windows, rows):
+                w._room(m)
+                w._buf[:, w._end : w._end + m] = r
                 w._commit(m)
             in_step = all(w._head == w0._head and w._end == w0._end and w.added == w0.added
                           and w.window_s == w0.window_s and w._buf.shape == w0._buf.shape
@@ -142,6 +156,52 @@ class TrailingWindow:
         for w in windows:
             w._axis = token
         return True
+
+    @staticmethod
+    def _shared_of(windows: Sequence[TrailingWindow]) -> FloatArray | None:
+        """The array whose rows 0, 1, ... are these windows' buffers, in this order; None if none is."""
+        shared = windows[0]._shared
+        if shared is None or shared.shape[0] != len(windows):
+            return None
+        return shared if all(w._shared is shared and w._slot == c for c, w in enumerate(windows)) else None
+
+    @classmethod
+    def _room_together(cls, windows: Sequence[TrailingWindow], shared: FloatArray | None, m: int) -> FloatArray:
+        """_room(m) of windows in step (equal positions and capacities), as one array:
+        moved back in it, or into a new one (grown as _room grows), which they then share."""
+        w0 = windows[0]
+        head, end, cap = w0._head, w0._end, w0._buf.shape[1]
+        n = end - head
+        if shared is not None and 2 * (n + m) <= cap:
+            shared[:, :, :n] = shared[:, :, head:end]
+        else:
+            grown = max(2 * (n + m), 2 * cap) if 2 * (n + m) > cap else cap
+            new = np.empty((len(windows), w0._cols, grown))
+            for c, w in enumerate(windows):
+                new[c, :, :n] = w._buf[:, head:end]
+                w._buf, w._shared, w._slot = new[c], new, c
+            shared = new
+        for w in windows:
+            w._head, w._end = 0, n
+        return shared
+
+    @classmethod
+    def stacked(cls, windows: Sequence[TrailingWindow], start: int, stop: int,
+                idx: npt.NDArray[np.intp] | None = None) -> FloatArray:  # fmt: skip
+        """np.stack([w.samples(start, stop)[:, idx] for w in windows], axis=1): (columns,
+        windows, ...) of the stream indices start..stop-1 (all of them when idx is None),
+        read only; one slice of their shared array when the windows are in step in one."""
+        w0 = windows[0]
+        part = w0.samples(start, stop)  # (checks the range)
+        shared = cls._shared_of(windows)
+        if shared is None or w0._axis is None or not all(w._axis is w0._axis for w in windows):
+            return np.stack([w.samples(start, stop) if idx is None else w.samples(start, stop)[:, idx]
+                             for w in windows], axis=1)  # fmt: skip
+        lo = start + w0._end - w0.added
+        part = shared[:, :, lo : lo + stop - start] if idx is None else shared[:, :, lo + idx]
+        part = part.swapaxes(0, 1)
+        part.flags.writeable = False
+        return part
 
     @property
     def first_index(self) -> int:

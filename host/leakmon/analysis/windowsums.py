@@ -151,7 +151,7 @@ def catch_up(pairs: Sequence[tuple[TrailingWindow, WindowSums]]) -> None:
         if todo > 0:
             by_pos.setdefault((nxt, todo), []).append((win, ws))
     for (nxt, todo), group in by_pos.items():
-        raw = np.stack([win.samples(nxt, nxt + todo * CHUNK) for win, _ in group], axis=1)  # (3, k, m)
+        raw = TrailingWindow.stacked([win for win, _ in group], nxt, nxt + todo * CHUNK)  # (3, k, m)
         s = _series(raw[0], raw[1], raw[2], np.array([ws.refs for _, ws in group]))
         running = np.cumsum(s.reshape(len(group), SERIES, todo, CHUNK).sum(axis=3).astype(np.longdouble), axis=2)
         for (_, ws), cs in zip(group, running):
@@ -183,7 +183,7 @@ def _prefix_at_edges(pairs: Sequence[tuple[TrailingWindow, WindowSums]]) -> npt.
     first, end = win0.first_index, win0.added
     col, off, count, sign = _edge_plan(first, end, ws0.base, ws0.chunks)
     idx = np.minimum(off[:, None] + _J, end - first - 1)  # (edges, CHUNK)
-    raw = np.stack([win.samples(first, end)[:, idx] for win, _ in pairs], axis=1)  # (3, k, edges, CHUNK)
+    raw = TrailingWindow.stacked([win for win, _ in pairs], first, end, idx)  # (3, k, edges, CHUNK)
     e = idx.shape[0]
     s = _series(raw[0].reshape(k, -1), raw[1].reshape(k, -1), raw[2].reshape(k, -1),
                 np.array([ws.refs for _, ws in pairs])).reshape(k, SERIES, e, CHUNK)  # fmt: skip
