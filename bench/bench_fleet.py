@@ -90,10 +90,9 @@ def cpu_path(nodes: int, channels: int, frames: int, rows: int,
         for k, (hs, fr) in enumerate(streams):
             s = NodeStream()
             e = EdgeNode(f"n{k}", out, 600.0, estimate_every_s=every_s)
-            e.on_bytes(hs)
+            e.follow(s)  # (the frames cut once, as the gateway's runner does)
             e.on_items(s.feed(hs))
             for f in fr:
-                e.on_bytes(f)
                 e.on_items(s.feed(f))
         path = time.process_time() - t0
         name = f"gateway, an estimate every {every_s:g} s" + (" (default)" if every_s == ESTIMATE_EVERY_S else "")
@@ -153,11 +152,10 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
     edges = [(NodeStream(), EdgeNode(f"n{k}", pub, 600.0, estimate_every_s=estimate_every_s))
              for k in range(nodes)]
     for (s, e), (hs, _) in zip(edges, streams):
-        e.on_bytes(hs)
+        e.follow(s)
         e.on_items(s.feed(hs))
     for i in range(2):  # warm-up: the first blocks of each channel allocate its fit; not timed
         for (s, e), (_, fr) in zip(edges, streams):
-            e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
     if warm:  # fill the windows, estimating at the cadence (the running sums current), nothing to the broker
         c0 = time.process_time()
@@ -165,7 +163,6 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
             e.outbox = NullOutbox()
         for i in range(2, 2 + warm):
             for (s, e), (_, fr) in zip(edges, streams):
-                e.on_bytes(fr[i])
                 e.on_items(s.feed(fr[i]))
         for _, e in edges:
             e.outbox = pub
@@ -194,7 +191,6 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
                 per_frame_behind[-1] = max(per_frame_behind[-1], -ahead)
                 if ahead > 0.0:
                     time.sleep(ahead)
-            e.on_bytes(fr[i])
             e.on_items(s.feed(fr[i]))
     behind = max(per_frame_behind, default=0.0)
     feed_cpu = time.thread_time() - thr0  # this thread: the gateway's read-decode-estimate loop

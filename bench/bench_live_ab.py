@@ -48,7 +48,8 @@ def extract(rev: str, into: Path) -> None:
 
 def feed_all(edges: list[tuple[object, object]], streams: list[tuple[bytes, list[bytes]]], i: int) -> None:
     for (s, e), (_, fr) in zip(edges, streams):
-        e.on_bytes(fr[i])  # type: ignore[attr-defined]
+        if not getattr(s, "cut_taps", None):  # (a revision before EdgeNode.follow: its own cut)
+            e.on_bytes(fr[i])  # type: ignore[attr-defined]
         e.on_items(s.feed(fr[i]))  # type: ignore[attr-defined]
 
 
@@ -72,7 +73,10 @@ def main() -> None:
             out = NullOutbox()
             edges = [(stream.NodeStream(), edge.EdgeNode(f"n{k}", out, 600.0)) for k in range(a.nodes)]
             for (s, e), (hs, _) in zip(edges, streams):
-                e.on_bytes(hs)
+                if hasattr(e, "follow"):
+                    e.follow(s)  # as the gateway's runner does
+                else:
+                    e.on_bytes(hs)
                 e.on_items(s.feed(hs))
             for i in range(a.warm_frames):
                 feed_all(edges, streams, i)

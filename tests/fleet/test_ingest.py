@@ -60,6 +60,47 @@ def test_gateway_messages_are_all_accepted_with_contiguous_keys() -> None:
     assert frame_conf[0]["seqs"] == [[seqs[0], seqs[-1]]]
 
 
+def _keyed(chunks: list[bytes], follow: bool, reopen_after: int) -> Box:
+    """A node's reads through an edge that cuts the bytes itself (on_bytes) or keys the
+    frames its NodeStream cut (follow); the port is reopened after read reopen_after, as
+    Node.reopen and the runner do it (both decoders forget a torn frame)."""
+    from leakmon.wire.stream import NodeStream
+
+    box, ticks = Box(), iter(range(1, 10**9))
+    edge = EdgeNode("a1", box, window_s=60.0, estimate_every_s=1.0, clock_us=lambda: 10**15 + next(ticks))
+    stream = NodeStream()
+    if follow:
+        edge.follow(stream)
+    for k, chunk in enumerate(chunks):
+        if not follow:
+            edge.on_bytes(chunk)
+        edge.on_items(stream.feed(chunk))
+        if k == reopen_after:
+            stream.decoder.drop_pending()
+            edge.keys.reopened()
+    return box
+
+
+def test_frames_keyed_from_the_streams_cut_are_those_the_edge_cuts_itself() -> None:
+    """follow() (the runner's way) against on_bytes(): the same frames under the same keys,
+    through steady reads, reads cut anywhere, garbage, a torn frame and a reopen."""
+    hs, data = wiregen.handshake(3), wiregen.samples(120, 3, seq=4)
+    size = len(data) // 120
+    cuts = [0, size, 3 * size, 3 * size + 7, 4 * size - 1] + list(range(6 * size, 60 * size, size))
+    cuts += list(range(60 * size, len(data), size // 2 + 5)) + [len(data)]
+    chunks = [hs] + [data[a:b] for a, b in zip(cuts, cuts[1:])]
+    torn = 20
+    chunks[torn] = chunks[torn][: size // 2]  # the link broke inside a frame
+    chunks.insert(30, b"\x00garbage\xff" * 3)
+    got = {follow: _keyed(chunks, follow, reopen_after=torn) for follow in (False, True)}
+    frames = {f: [envelope.unpack(p) for t, p in box.msgs if t.endswith("/frame")] for f, box in got.items()}
+    assert len(frames[True]) > 100 and [(e.boot, e.seq, e.t_us, e.body) for e in frames[True]] == [
+        (e.boot, e.seq, e.t_us, e.body) for e in frames[False]]
+    assert got[True].retained == got[False].retained
+    est = {f: [json.loads(envelope.unpack(p).body) for t, p in box.msgs if t.endswith("/estimate")] for f, box in got.items()}
+    assert len(est[True]) > 10 and est[True] == est[False]
+
+
 def _alarm_run(every_s: float) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """400 s of two channels whose raw pressure count ramps from 200 s on (a leak's onset)."""
     from leakmon.wire.stream import NodeStream

@@ -1,9 +1,9 @@
 """The gateway's live path for one node: the node's bytes in; out, its frames as received
 (each with its key), the live leak estimates of `monitor` and its onset alarms.
 
-No I/O here: `on_bytes` is a tap on the link's raw bytes, `on_items` takes what the
-link's NodeStream made of them, and every message goes to an Outbox (the MQTT publisher
-with its spool, or the embedded store).
+No I/O here: `follow` taps the frames the link's NodeStream cuts (or `on_bytes` the raw
+bytes, cut here), `on_items` takes what the NodeStream made of them, and every message
+goes to an Outbox (the MQTT publisher with its spool, or the embedded store).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from leakmon import wire
 from leakmon.analysis.tracker import LeakTracker, LeakUpdate
 from leakmon.fleet import envelope, homeassistant
 from leakmon.wire import messages
-from leakmon.wire.framing import Expected, FrameDecoder
-from leakmon.wire.stream import Item, SampleBlock
+from leakmon.wire.framing import Batch, Expected, FrameDecoder
+from leakmon.wire.stream import Item, NodeStream, SampleBlock
 
 
 # A channel's leak estimate is published every ESTIMATE_EVERY_S of device time, a node's
@@ -81,22 +81,31 @@ class FrameKeys:
         self._expect = None
 
     def feed(self, data: bytes) -> None:
+        """The node's raw bytes: cut here (a node whose NodeStream is not at hand)."""
         if self._expect is not None:  # a steady stream: the frames like the last SAMPLES, checked in one pass
             block = self.decoder.take_expected(data, self._expect)
             if block is not None:
-                for seq, row in zip(block[:, wire.OFF_SEQ : wire.OFF_SEQ + 2].view("<u2")[:, 0].tolist(), block):
-                    self._key(wire.T_SAMPLES, seq, False, row.tobytes())
+                self.on_cut(block)
                 return
         batch = self.decoder.take(data)
-        for k in range(len(batch)):
-            fr = batch.frame(k)
-            is_boot = fr.msg_type == wire.T_EVENT and len(fr.payload) > 4 and fr.payload[4] == wire.EV_BOOT
-            self._key(fr.msg_type, fr.seq, is_boot, wire.frame(fr.msg_type, fr.seq, fr.payload))
+        self.on_cut(batch)
         self._expect = None
         if len(batch) and batch.buf[int(batch.start[-1]) + wire.OFF_TYPE] == wire.T_SAMPLES:
             start = int(batch.start[-1])
             head = batch.a[start : start + wire.HEADER_SIZE]
             self._expect = Expected(int(batch.plen[-1]) + wire.OVERHEAD, head & _KEEP, _KEEP)
+
+    def on_cut(self, cut: Batch | np.ndarray) -> None:
+        """Frames already cut (CRC checked): a NodeStream's cut tap, or feed()'s own cut. A
+        (frames, size) array is a steady read's SAMPLES frames, else a Batch of any frames."""
+        if isinstance(cut, np.ndarray):
+            for seq, row in zip(cut[:, wire.OFF_SEQ : wire.OFF_SEQ + 2].view("<u2")[:, 0].tolist(), cut):
+                self._key(wire.T_SAMPLES, seq, False, row.tobytes())
+            return
+        for k in range(len(cut)):
+            fr = cut.frame(k)
+            is_boot = fr.msg_type == wire.T_EVENT and len(fr.payload) > 4 and fr.payload[4] == wire.EV_BOOT
+            self._key(fr.msg_type, fr.seq, is_boot, wire.frame(fr.msg_type, fr.seq, fr.payload))
 
     def _key(self, msg_type: int, wire_seq: int, is_boot: bool, raw: bytes) -> None:
         """Key one frame (its CRC checked: raw is what the node sent) and hold it for take()."""
@@ -187,8 +196,14 @@ class EdgeNode:
         self._next_estimate = {ch: self._due_after(t) for ch, t in self._last_t_s.items()}
 
     def on_bytes(self, data: bytes) -> None:
-        """A tap on the link (Node.rx_taps): every byte the node sent, before decoding."""
+        """A tap on the link (Node.rx_taps): every byte the node sent, before decoding.
+        (follow() instead when the node's NodeStream is at hand: the frames are cut once.)"""
         self.keys.feed(data)
+
+    def follow(self, stream: NodeStream) -> None:
+        """Key the frames the node's NodeStream cuts (its cut_taps) rather than cutting its
+        bytes again here (on_bytes): the same frames, ~5 % of a gateway's CPU less."""
+        stream.cut_taps.append(self.keys.on_cut)
 
     def publish_info(self, hello: messages.Hello, extra: dict[str, Any] | None = None) -> None:
         self._extra = extra or self._extra

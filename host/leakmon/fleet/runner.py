@@ -65,7 +65,7 @@ class NodeThread(threading.Thread):
 
     def run(self) -> None:
         node = self.src.node
-        node.rx_taps.append(self.edge.on_bytes)
+        self.edge.follow(node.stream)
         reader = ReconnectingReader(node, retry_s=RECONNECT_RETRY_S, stop=self.stop,
                                     on_lost=lambda e: self.log(f"node {self.src.node_id}: {e}; reconnecting"),
                                     on_gap=self._gap, on_reopened=self.edge.keys.reopened)

@@ -24,7 +24,7 @@ message was refused, for a handshake that never completes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -196,6 +196,11 @@ class NodeStream:
     _unwrap: TickUnwrapper | None = None
     _next_seq: int | None = None
     _steady: _Steady | None = None  # what the next read likely holds (live path)
+    # Called with the frames each feed() cut, before they are read: a steady read's (frames,
+    # size) uint8 rows (every one a SAMPLES frame like the last), else the Batch. A gateway
+    # keys and publishes the frames a node sent from these (fleet.edge.FrameKeys) instead of
+    # cutting the same bytes a second time.
+    cut_taps: list[Callable[[Batch | np.ndarray], None]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -208,19 +213,26 @@ class NodeStream:
         if self._steady is not None:
             frames = self.decoder.take_expected(data, self._steady.expect)
             if frames is not None:
+                for tap in self.cut_taps:
+                    tap(frames)
                 return self._steady_items(frames)
-        return self._items(self.decoder.take(data))
+        return self._items(self._cut(self.decoder.take(data)))
 
     def finish(self) -> list[Item]:
         """At the end of a recording: what the decoder recovers behind a torn frame."""
-        return self._items(self.decoder.take(b"", final=True))
+        return self._items(self._cut(self.decoder.take(b"", final=True)))
+
+    def _cut(self, batch: Batch) -> Batch:
+        for tap in self.cut_taps:
+            tap(batch)
+        return batch
 
     def feed_table(self, data: bytes | bytearray | memoryview) -> tuple[SampleTable, list[messages.Message]]:
         """The same samples as feed(), as one table, and the messages."""
-        return self._table(self.decoder.take(data))
+        return self._table(self._cut(self.decoder.take(data)))
 
     def finish_table(self) -> tuple[SampleTable, list[messages.Message]]:
-        return self._table(self.decoder.take(b"", final=True))
+        return self._table(self._cut(self.decoder.take(b"", final=True)))
 
     def _items(self, batch: Batch) -> list[Item]:
         out: list[Item] = []
