@@ -39,6 +39,19 @@ def _frames(rng: np.random.Generator, channels: int, frames: int, onset_s: float
             for f in range(frames)]  # fmt: skip
 
 
+def _assert_same_state(one: LeakTracker, each: LeakTracker, firsts_one: list[bool], firsts_each: list[bool]) -> None:
+    """The same first alarms, onset detectors and windows (to the bit) in both trackers."""
+    assert firsts_one == firsts_each and any(firsts_one), "the leak must raise an alarm (else nothing is shown)"
+    for ch, c in each._cusums.items():
+        d = one._cusums[ch]
+        assert d.alarms == c.alarms and d.plan == c.plan
+        assert d.statistic == pytest.approx(c.statistic, rel=1e-9, abs=1e-12)
+        w, v = one._windows[ch], each._windows[ch]
+        assert (w.first_index, w.added) == (v.first_index, v.added)
+        for a, b in zip(w.columns(), v.columns()):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize(("seed", "block_s", "phase"), [(1, 10.0, 0.0), (2, 0.7, 0.0), (3, 3.0, 0.0), (4, 10.0, 0.37)])
 def test_a_frame_in_one_pass_gives_what_block_by_block_gives(seed: int, block_s: float, phase: float) -> None:
     """block_s 0.7: a frame completes one or two CUSUM blocks and leaves samples pending.
@@ -52,13 +65,8 @@ def test_a_frame_in_one_pass_gives_what_block_by_block_gives(seed: int, block_s:
     for blocks in frames:
         firsts_one += one.ingest_many(blocks)
         firsts_each += [each.ingest(b) for b in blocks]
-    assert firsts_one == firsts_each and any(firsts_one), "the leak must raise an alarm (else nothing is shown)"
-    for ch, c in each._cusums.items():
-        d = one._cusums[ch]
-        assert d.alarms == c.alarms and d.plan == c.plan
-        assert d.statistic == pytest.approx(c.statistic, rel=1e-9, abs=1e-12)
-        for a, b in zip(one._windows[ch].columns(), each._windows[ch].columns()):
-            np.testing.assert_array_equal(a, b)
+    _assert_same_state(one, each, firsts_one, firsts_each)
+    for ch in each._cusums:
         u, v = one.update(frames[-1][ch]), each.update(frames[-1][ch])
         assert u is not None and v is not None
         assert u.leak_rate_pa_per_s == pytest.approx(v.leak_rate_pa_per_s, rel=1e-12)
@@ -97,15 +105,7 @@ def test_frames_of_changing_channel_sets_and_single_blocks_give_what_block_by_bl
         else:
             firsts_one += one.ingest_many(blocks)
         firsts_each += [each.ingest(b) for b in blocks]
-    assert firsts_one == firsts_each and any(firsts_one), "the leak must raise an alarm (else nothing is shown)"
-    for ch, c in each._cusums.items():
-        d = one._cusums[ch]
-        assert d.alarms == c.alarms and d.plan == c.plan
-        assert d.statistic == pytest.approx(c.statistic, rel=1e-9, abs=1e-12)
-        w, v = one._windows[ch], each._windows[ch]
-        assert (w.first_index, w.added) == (v.first_index, v.added)
-        for a, b in zip(w.columns(), v.columns()):
-            np.testing.assert_array_equal(a, b)
+    _assert_same_state(one, each, firsts_one, firsts_each)
     # The gateway's estimates from running sums, read from the windows' shared array (one
     # slice) against windows each on its own buffer (np.stack): the same numbers.
     wins = list(one._windows.values())
