@@ -202,7 +202,8 @@ class EdgeNode:
 
     def follow(self, stream: NodeStream) -> None:
         """Key the frames the node's NodeStream cuts (its cut_taps) rather than cutting its
-        bytes again here (on_bytes): the same frames, ~5 % of a gateway's CPU less."""
+        bytes again here (on_bytes): the same frames, cut once (bench_live_ab: 0.83 -> 0.81
+        of 5fe9c95's CPU)."""
         stream.cut_taps.append(self.keys.on_cut)
 
     def publish_info(self, hello: messages.Hello, extra: dict[str, Any] | None = None) -> None:
