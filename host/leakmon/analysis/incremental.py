@@ -192,11 +192,11 @@ class TrailingWindow:
         windows, ...) of the stream indices start..stop-1 (all of them when idx is None),
         read only; one slice of their shared array when the windows are in step in one."""
         w0 = windows[0]
-        part = w0.samples(start, stop)  # (checks the range)
         shared = cls._shared_of(windows)
         if shared is None or w0._axis is None or not all(w._axis is w0._axis for w in windows):
-            return np.stack([w.samples(start, stop) if idx is None else w.samples(start, stop)[:, idx]
-                             for w in windows], axis=1)  # fmt: skip
+            views = [w.samples(start, stop) for w in windows]
+            return np.stack(views if idx is None else [v[:, idx] for v in views], axis=1)
+        w0.samples(start, stop)  # (its range check: in step, it holds for all)
         lo = start + w0._end - w0.added
         part = shared[:, :, lo : lo + stop - start] if idx is None else shared[:, :, lo + idx]
         part = part.swapaxes(0, 1)
