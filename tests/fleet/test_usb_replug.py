@@ -60,7 +60,7 @@ def test_gateway_follows_a_replugged_board_by_serial_number(micropython, broker,
         boots.setdefault(boot, set()).add(seq)
     assert len(boots) == REPLUGS + 1, sorted(boots)
     for boot, seqs in boots.items():  # nothing lost within a boot: its seqs run without a hole
-        assert max(seqs) - min(seqs) + 1 == len(seqs), (boot, sorted(seqs)[:20])
+        assert max(seqs) - min(seqs) + 1 == len(seqs), (boot, sorted(seqs)[:20], log)
     published = int(re.findall(r"node a1: (\d+) frames", log)[-1])
     assert published == sum(len(s) for s in boots.values()), (published, {b: len(s) for b, s in boots.items()})
 

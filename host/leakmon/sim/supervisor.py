@@ -90,6 +90,7 @@ class Supervisor:
         self.client_took_at = time.monotonic()
         self.raw = False  # the client is in the raw REPL (seen from the board's output)
         self.to_client = bytearray()
+        self.sent_unseen = False  # written to the client since we last knew no flush was pending
         self.to_board = bytearray()
         self.hold_until = 0.0  # client input held while a Ctrl-C lands
         self.tail = b""
@@ -192,7 +193,14 @@ class Supervisor:
         if pkt[:1] == b"\x00":
             self.from_client(pkt[1:])
         elif pkt and pkt[0] & TIOCPKT_FLUSHREAD:
-            self.to_client.clear()  # opening the port flushes what the board sent before
+            # Opening the port flushes what the board sent before: the kernel dropped what we
+            # had written, and to_client follows it. But if we wrote since we last saw no flush
+            # pending, that write may have come after the flush and reached the client; then
+            # dropping to_client would cut a hole in the stream (a real port loses only what
+            # came before the open), so it goes on.
+            if not self.sent_unseen:
+                self.to_client.clear()
+            self.sent_unseen = False
 
     def drain_inner(self) -> None:
         """Relay what the interpreter has written and not yet been read (bounded)."""
@@ -319,6 +327,8 @@ class Supervisor:
             r, w, _ = select.select(rd, wr, [], 0.01 if holding else TICK_S)
         except InterruptedError:
             return
+        if self.outer is not None and self.outer.master in rd and self.outer.master not in r:
+            self.sent_unseen = False  # no flush (no packet at all) was pending at select()
         if sys.stdin.fileno() in r:
             self.read_control()
         if status_fd in r:
@@ -334,6 +344,7 @@ class Supervisor:
             self._write(self.outer.master, self.to_client)
             if len(self.to_client) < before:
                 self.client_took_at = time.monotonic()
+                self.sent_unseen = True
         if not self.to_client:
             self.client_took_at = time.monotonic()
         elif (self.drop_unread and len(self.to_client) >= HIGH_WATER
