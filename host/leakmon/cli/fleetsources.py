@@ -41,6 +41,10 @@ def add_node_args(p: argparse.ArgumentParser) -> None:
                         "a node's channels are estimated together from running sums (~0.15 ms of CPU a channel at "
                         "600 s of 10 Hz), so S sets how many channels a core carries; onset alarms go out on the "
                         "block that raises them whatever S is")
+    p.add_argument("--estimate-every-max", type=positive, metavar="S",
+                   help="while the process is busy (0.9 of a CPU core or more over a minute) double the estimate "
+                        "cadence, minute by minute, up to S s of device time; halve it back to --estimate-every, "
+                        "minute by minute, under 0.7 (default: never stretched)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of device time")
     p.add_argument("--notes", action="store_true",
                    help="read operator notes from stdin, one per line: '<node_id> hatch|note <text>'")
@@ -60,6 +64,14 @@ def _default_id(port: str) -> str:
     except Exception:  # noqa: BLE001 - no USB enumeration here: fall back to the name
         pass
     return _sanitize(Path(port).name or port)
+
+
+def estimate_every_max(args: argparse.Namespace) -> float | None:
+    """--estimate-every-max, checked against --estimate-every."""
+    if args.estimate_every_max is not None and args.estimate_every_max < args.estimate_every:
+        raise LeakmonError(f"--estimate-every-max {args.estimate_every_max:g} is shorter than "
+                           f"--estimate-every {args.estimate_every:g}")
+    return args.estimate_every_max
 
 
 def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from leakmon.errors import HandshakeError, LeakmonError
 from leakmon.fleet.edge import ESTIMATE_EVERY_S, EdgeNode, Outbox
-from leakmon.fleet.load import LoadWatch
+from leakmon.fleet.load import Cadence, LoadWatch
 from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.wire import messages
@@ -41,6 +41,9 @@ class NodeThread(threading.Thread):
                              home_assistant=home_assistant)
         self.error: BaseException | None = None
         self.done = threading.Event()
+        # The cadence run_nodes wants (a gateway busy may stretch it): read by this thread
+        # between reads, so the edge is only ever touched here.
+        self.estimate_every_s = estimate_every_s
 
     def _handshake(self) -> messages.Hello | None:
         """A node that does not answer yet (still booting, busy) is asked again every few
@@ -78,6 +81,8 @@ class NodeThread(threading.Thread):
             t_first: float | None = None
             while not self.stop.is_set():
                 self.src.alive()
+                if self.estimate_every_s != self.edge.estimate_every_s:
+                    self.edge.set_estimate_every(self.estimate_every_s)
                 items = reader.read()
                 self.edge.on_items(items)
                 if self.duration_s is not None:
@@ -99,15 +104,18 @@ class NodeThread(threading.Thread):
 def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, *, gateway_id: str = "",
               window_s: float = 600.0, duration_s: float | None = None, check: Callable[[], None] = lambda: None,
               log: Callable[[str], None] = print, home_assistant: bool = False,
-              estimate_every_s: float = ESTIMATE_EVERY_S) -> list[NodeThread]:
+              estimate_every_s: float = ESTIMATE_EVERY_S, estimate_every_max_s: float | None = None,
+              load: LoadWatch | None = None) -> list[NodeThread]:
     """Run every node until stop is set or each has run duration_s of device time;
     check() is called meanwhile (it raises the publisher's fatal error); a process near one
-    CPU core is logged (fleet.load)."""
+    CPU core is logged (fleet.load), and its estimate cadence stretched up to
+    estimate_every_max_s if that is longer than estimate_every_s (fleet.load.Cadence)."""
     threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
                           home_assistant=home_assistant, estimate_every_s=estimate_every_s) for s in sources]
     for t in threads:
         t.start()
-    load = LoadWatch(log)
+    load = load or LoadWatch(log)
+    cadence = Cadence(estimate_every_s, estimate_every_max_s or estimate_every_s, log)
     try:
         while not all(t.done.is_set() for t in threads):
             for t in threads:
@@ -115,7 +123,10 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
                     raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(
                         f"node {t.src.node_id}: {t.error}")
             check()
-            load.poll()
+            cores = load.poll()
+            if cores is not None and cadence.after(cores):
+                for t in threads:
+                    t.estimate_every_s = cadence.every_s
             stop.wait(0.1)
     finally:
         stop.set()

@@ -10,6 +10,7 @@ from pathlib import Path
 from leakmon.cli.argtypes import positive
 from leakmon.cli.fleetsources import (
     add_node_args,
+    estimate_every_max,
     log,
     open_nodes,
     start_notes,
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise LeakmonError(f"gateway needs the fleet extra ({e.name} is missing): pip install 'leakmon[fleet]'") from e
 
+    every_max_s = estimate_every_max(args)
     addr = parse_broker(args.broker)
     password = read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker")
     gateway_id = args.gateway_id or addr.username
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 threads = run_nodes(sources, pub, stop, gateway_id=gateway_id, window_s=args.window,
                                     duration_s=args.duration, check=pub.check, log=log,
-                                    home_assistant=args.ha_discovery, estimate_every_s=args.estimate_every)
+                                    home_assistant=args.ha_discovery, estimate_every_s=args.estimate_every,
+                                    estimate_every_max_s=every_max_s)
             except KeyboardInterrupt:
                 stop.set()
                 threads = []

@@ -10,6 +10,7 @@ from typing import Any
 
 from leakmon.cli.fleetsources import (
     add_node_args,
+    estimate_every_max,
     log,
     open_nodes,
     start_notes,
@@ -90,7 +91,7 @@ def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) ->
         log(f"storing {len(sources)} node(s) into {'PostgreSQL' if args.db else args.store}")
         try:
             threads = run_nodes(sources, outbox, stop, window_s=args.window, duration_s=args.duration, log=log,
-                                estimate_every_s=args.estimate_every)
+                                estimate_every_s=args.estimate_every, estimate_every_max_s=estimate_every_max(args))
         finally:
             outbox.flush()
         for t in threads:
@@ -127,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return _dump(args)
     if args.broker and (args.port or args.sim):
         raise LeakmonError("give --broker (consume gateways) or --port/--sim (read nodes here), not both")
+    estimate_every_max(args)  # refused before anything is opened
     try:
         if args.init_db:
             if not args.db:
