@@ -45,7 +45,8 @@ class LoadWatch:
             self.busy = True
             self.log(f"gateway busy: {self.cores:.2f} of a CPU core over the last {self.period_s:.0f} s, near what one "
                      f"process can do; it may fall behind its nodes (split them over more gateway processes or "
-                     f"take a longer --estimate-every: docs/fleet.md, Sizing)")
+                     f"take a longer --estimate-every, or let it stretch with --estimate-every-max: "
+                     f"docs/fleet.md, Sizing)")
         elif self.cores < CALM_CORES and self.busy:
             self.busy = False
             self.log(f"gateway load back to {self.cores:.2f} of a CPU core over the last {self.period_s:.0f} s")
