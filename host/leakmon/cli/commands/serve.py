@@ -91,7 +91,7 @@ def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) ->
         log(f"storing {len(sources)} node(s) into {'PostgreSQL' if args.db else args.store}")
         try:
             threads = run_nodes(sources, outbox, stop, window_s=args.window, duration_s=args.duration, log=log,
-                                estimate_every_s=args.estimate_every, estimate_every_max_s=estimate_every_max(args))
+                                estimate_every_s=args.estimate_every, estimate_every_max_s=args.estimate_every_max)
         finally:
             outbox.flush()
         for t in threads:
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return _dump(args)
     if args.broker and (args.port or args.sim):
         raise LeakmonError("give --broker (consume gateways) or --port/--sim (read nodes here), not both")
-    estimate_every_max(args)  # refused before anything is opened
+    estimate_every_max(args)  # checked here, before anything is opened; used as given below
     try:
         if args.init_db:
             if not args.db:
