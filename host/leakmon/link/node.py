@@ -19,10 +19,9 @@ from leakmon.errors import (
     HandshakeTimeoutError,
     TransportError,
 )
+from leakmon.link.portpoll import READ_CHUNK, PortPoller
 from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream
-
-READ_CHUNK = 4096
 
 
 class Node:
@@ -35,6 +34,11 @@ class Node:
         # Raw byte taps (a recorder): called with every chunk read or written, before decoding.
         self.rx_taps: list[Callable[[bytes], None]] = []
         self.tx_taps: list[Callable[[bytes], None]] = []
+        # How long read() waits for bytes when none have come; None: the port's own timeout.
+        # A gateway waits longer (a wake-up per frame, not twenty a second) and wakes its
+        # nodes' reads with wake() when it stops.
+        self.wait_s: float | None = None
+        self._poller = PortPoller()
 
     @classmethod
     def open(cls, url: str, baudrate: int = 115200) -> "Node":
@@ -68,11 +72,22 @@ class Node:
         self.close()
 
     # -- raw I/O ---------------------------------------------------------------
-    def _read_items(self) -> list[Item]:
+    def wake(self) -> None:
+        """Make a read() that is waiting return now (with what has come, maybe nothing)."""
         try:
-            data = self.port.read(max(1, min(READ_CHUNK, self.port.in_waiting or 1)))
-            if self.port.in_waiting:
-                data += self.port.read(min(READ_CHUNK, self.port.in_waiting))
+            self.port.cancel_read()
+        except (serial.SerialException, OSError, NotImplementedError, AttributeError):
+            pass  # a port that cannot be woken returns at its timeout
+
+    def _read_items(self, wait_s: float | None = None) -> list[Item]:
+        try:
+            fds = PortPoller.fds_of(self.port)
+            if fds is not None:  # a POSIX tty: poll(2), any descriptor number (link/portpoll.py)
+                data = self._poller.read(self.port, fds, self.port.timeout if wait_s is None else wait_s)
+            else:
+                data = self.port.read(max(1, min(READ_CHUNK, self.port.in_waiting or 1)))
+                if self.port.in_waiting:
+                    data += self.port.read(min(READ_CHUNK, self.port.in_waiting))
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"link lost: {e}") from e
         for tap in self.rx_taps:
@@ -83,7 +98,11 @@ class Node:
         for tap in self.tx_taps:
             tap(data)
         try:
-            self.port.write(data)
+            fds = PortPoller.fds_of(self.port)
+            if fds is not None:
+                PortPoller.write(fds, data)
+            else:
+                self.port.write(data)
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"link lost: {e}") from e
 
@@ -136,15 +155,16 @@ class Node:
         )
 
     def read(self, timeout_s: float | None = None) -> list[Item]:
-        """What arrived since the last call. Without timeout_s it waits at most the port's
-        own read timeout (50 ms) and may return nothing; with it, it waits until at least
-        one item has come or timeout_s has passed (then it returns an empty list)."""
+        """What arrived since the last call. Without timeout_s it waits at most wait_s
+        (default: the port's own read timeout, 50 ms) and may return nothing; with it, it
+        waits until at least one item has come or timeout_s has passed (then it returns an
+        empty list)."""
         if self._backlog:
             items = list(self._backlog)
             self._backlog.clear()
             return items
         if timeout_s is None:
-            return self._read_items()
+            return self._read_items(self.wait_s)
         deadline = time.monotonic() + timeout_s
         while True:
             items = self._read_items()

@@ -1,0 +1,128 @@
+"""A node on a POSIX serial port is read and written through poll(2) (link/portpoll.py), on
+real pseudo-terminals: past descriptor 1024, where pyserial's select() refused every read
+and write (a gateway of ~200 ports failed); a long wait that wake() cuts short; a write
+that cannot go out, bounded; a vanished device, one TransportError."""
+
+from __future__ import annotations
+
+import os
+import resource
+import threading
+import time
+import tty
+from collections.abc import Iterator
+
+import pytest
+import wiregen
+from leakmon.errors import TransportError
+from leakmon.link.node import Node
+from leakmon.wire.stream import SampleBlock
+
+HIGH_FD = 1100
+
+
+@pytest.fixture
+def pty_pair() -> Iterator[tuple[int, str]]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    yield master, name
+    for fd in (master, slave):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def answer_handshake(master: int, data: bytes) -> threading.Thread:
+    """The board's side: on the host's first command, its HELLO and calibrations."""
+
+    def run() -> None:
+        os.read(master, 4096)
+        os.write(master, data)
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th
+
+
+def test_a_port_past_descriptor_1024_handshakes_and_reads(pty_pair):
+    master, name = pty_pair
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < HIGH_FD + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    filler = []
+    try:
+        while not filler or filler[-1] < HIGH_FD:  # the lower descriptors taken: the port's come above 1024
+            filler.append(os.open(os.devnull, os.O_RDONLY))
+        node = Node.open(name)
+        try:
+            assert node.port.fd > 1024
+            answer_handshake(master, wiregen.handshake(2))
+            hello = node.handshake(timeout_s=3.0)
+            assert [c.channel for c in hello.channels] == [0, 1]
+            os.write(master, wiregen.samples(3, channels=2, seq=3))
+            blocks: list[SampleBlock] = []
+            deadline = time.monotonic() + 3.0
+            while len(blocks) < 6 and time.monotonic() < deadline:
+                blocks += [it for it in node.read() if isinstance(it, SampleBlock)]
+            assert len(blocks) == 6
+        finally:
+            node.close()
+    finally:
+        for fd in filler:
+            os.close(fd)
+
+
+def test_a_long_wait_is_cut_short_by_wake(pty_pair):
+    _, name = pty_pair
+    node = Node.open(name)
+    node.wait_s = 30.0
+    got: list[float] = []
+
+    def reader() -> None:
+        t0 = time.monotonic()
+        node.read()
+        got.append(time.monotonic() - t0)
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    time.sleep(0.3)
+    assert not got  # waiting: nothing has come
+    node.wake()
+    th.join(5.0)
+    node.close()
+    assert got and got[0] < 2.0
+
+
+def test_bytes_end_a_long_wait_at_once(pty_pair):
+    master, name = pty_pair
+    node = Node.open(name)
+    node.wait_s = 30.0
+    threading.Timer(0.2, os.write, (master, wiregen.handshake(1))).start()
+    t0 = time.monotonic()
+    items = node.read()
+    node.close()
+    assert time.monotonic() - t0 < 2.0
+    assert items
+
+
+def test_a_write_that_cannot_go_out_is_bounded(pty_pair):
+    master, name = pty_pair
+    node = Node.open(name)
+    t0 = time.monotonic()
+    with pytest.raises(TransportError, match="Write timeout"):
+        for _ in range(10000):  # the board reads nothing: the tty's buffer fills
+            node._write(b"x" * 4096)
+    node.close()
+    assert time.monotonic() - t0 < 10.0
+
+
+def test_a_vanished_device_is_one_transport_error(pty_pair):
+    master, name = pty_pair
+    node = Node.open(name)
+    os.close(master)
+    with pytest.raises(TransportError, match="link lost"):
+        for _ in range(50):
+            node.read()
+    node.close()
