@@ -74,6 +74,27 @@ def estimate_every_max(args: argparse.Namespace) -> float | None:
     return args.estimate_every_max
 
 
+FDS_PER_PORT = 6  # an open port: its tty, pyserial's two abort pipes (four), and one to spare
+FDS_BESIDE_PORTS = 256  # the broker, the spool, the database, Python's own
+
+
+def make_room_for_nodes(args: argparse.Namespace) -> None:
+    """Raise this process's open-files limit (soft, up to the hard one) to what the nodes'
+    ports need, or refuse in one line; called before anything is opened. The usual soft
+    limit, 1024, holds ~130 ports."""
+    import resource
+
+    ports = len(args.port) + len(args.usb) or max(args.sim, 1)
+    need = FDS_PER_PORT * ports + FDS_BESIDE_PORTS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise LeakmonError(f"{ports} nodes need about {need} open files, and this process may open {hard} "
+                           "(ulimit -Hn): raise that limit, or split the nodes over several gateways")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
 def open_nodes(args: argparse.Namespace, stack: ExitStack) -> list[Any]:
     """NodeSources for --port/--sim (leakmon.fleet.runner), opened and closed by stack."""
     from leakmon.fleet.runner import NodeSource

@@ -11,6 +11,7 @@ from leakmon.cli.argtypes import positive
 from leakmon.cli.fleetsources import (
     add_node_args,
     estimate_every_max,
+    make_room_for_nodes,
     log,
     open_nodes,
     start_notes,
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise LeakmonError(f"gateway needs the fleet extra ({e.name} is missing): pip install 'leakmon[fleet]'") from e
 
     every_max_s = estimate_every_max(args)
+    make_room_for_nodes(args)
     addr = parse_broker(args.broker)
     password = read_secret(args.mqtt_password_file, MQTT_PASSWORD_ENV, "broker")
     gateway_id = args.gateway_id or addr.username

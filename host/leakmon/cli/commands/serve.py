@@ -11,6 +11,7 @@ from typing import Any
 from leakmon.cli.fleetsources import (
     add_node_args,
     estimate_every_max,
+    make_room_for_nodes,
     log,
     open_nodes,
     start_notes,
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if args.broker and (args.port or args.sim):
         raise LeakmonError("give --broker (consume gateways) or --port/--sim (read nodes here), not both")
     estimate_every_max(args)  # checked here, before anything is opened; used as given below
+    make_room_for_nodes(args)
     try:
         if args.init_db:
             if not args.db:
