@@ -1,6 +1,7 @@
-"""Runs the live path of several nodes at once, a thread per node (each blocks on its
-port), into one Outbox. Used by `gateway` (Outbox = broker) and by the embedded
-`serve` (Outbox = SQLite)."""
+"""Runs the live path of several nodes at once into one Outbox: a thread per node for what
+blocks (its handshake, reopening a re-plugged port), and one thread that reads all their
+ports through one poll(2) (fleet.portloop) for the frames. Used by `gateway` (Outbox =
+broker) and by the embedded `serve` (Outbox = SQLite)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from leakmon.errors import HandshakeError, LeakmonError
+from leakmon.errors import HandshakeError, LeakmonError, TransportError
 from leakmon.fleet.edge import ESTIMATE_EVERY_S, EdgeNode, Outbox
 from leakmon.fleet.load import Cadence, LoadWatch
+from leakmon.fleet.portloop import PortLoop
 from leakmon.link.node import Node
 from leakmon.link.reconnect import Gap, ReconnectingReader
 from leakmon.wire import messages
-from leakmon.wire.stream import SampleBlock
+from leakmon.wire.stream import Item, SampleBlock
 
 HANDSHAKE_RETRY_S = 2.0
 RECONNECT_RETRY_S = 0.1  # a re-plugged board is looked for this often: finding it costs a directory listing
+# A port the loop cannot poll (loop://, socket://) is read by its thread, each read waiting
+# this long for bytes (a frame comes every second or so): at the port's own 50 ms a thread
+# woke twenty times a second for nothing. Stopping wakes the reads (Node.wake).
+NODE_WAIT_S = 1.0
 
 
 @dataclass
@@ -31,7 +37,8 @@ class NodeSource:
 class NodeThread(threading.Thread):
     def __init__(self, src: NodeSource, outbox: Outbox, stop: threading.Event, *, gateway_id: str,
                  window_s: float, duration_s: float | None, log: Callable[[str], None],
-                 home_assistant: bool = False, estimate_every_s: float = ESTIMATE_EVERY_S) -> None:
+                 home_assistant: bool = False, estimate_every_s: float = ESTIMATE_EVERY_S,
+                 loop: PortLoop | None = None) -> None:
         super().__init__(name=f"leakmon-node-{src.node_id}", daemon=True)
         self.src = src
         self.stop = stop
@@ -41,9 +48,65 @@ class NodeThread(threading.Thread):
                              home_assistant=home_assistant)
         self.error: BaseException | None = None
         self.done = threading.Event()
-        # The cadence run_nodes wants (a gateway busy may stretch it): read by this thread
-        # between reads, so the edge is only ever touched here.
+        # The cadence run_nodes wants (a gateway busy may stretch it): read between reads,
+        # by whichever thread has the node then (this one, or the port loop's).
         self.estimate_every_s = estimate_every_s
+        self.loop = loop
+        self._back = threading.Event()
+        self._why: BaseException | None = None
+        self._reader: ReconnectingReader | None = None
+        self._t_first: float | None = None
+
+    @property
+    def node(self) -> Node:
+        return self.src.node
+
+    # -- what the port loop calls while it has the node (fleet.portloop.Reading) ------------
+    def step(self) -> bool:
+        """Take what the port holds (without waiting) through the live path; True when
+        duration_s of device time has run."""
+        assert self._reader is not None
+        if self.estimate_every_s != self.edge.estimate_every_s:
+            self.edge.set_estimate_every(self.estimate_every_s)
+        return self._take(self._reader.seen(self.src.node.read()))
+
+    def check(self) -> None:
+        self.src.alive()
+
+    def give_back(self, why: BaseException | None) -> None:
+        self._why = why
+        self._back.set()
+
+    def _take(self, items: list[Item]) -> bool:
+        self.edge.on_items(items)
+        if self.duration_s is not None:
+            for it in items:
+                if isinstance(it, SampleBlock):
+                    self._t_first = float(it.t_s[0]) if self._t_first is None else self._t_first
+                    if float(it.t_s[-1]) - self._t_first >= self.duration_s:
+                        return True
+        return False
+
+    def _lend(self) -> bool:
+        """Hand the node to the port loop until it gives it back; True when the node is
+        done (duration reached, or stopped). A lost port is reopened here, then lent again."""
+        assert self.loop is not None and self._reader is not None
+        node = self.src.node
+        self._back.clear()
+        node.wait_s = 0.0  # the loop reads only what poll said is there
+        try:
+            if not self.loop.hand_over(self):
+                return True  # the loop has ended: the gateway is stopping
+            self._back.wait()
+        finally:
+            node.wait_s = NODE_WAIT_S
+        why = self._why
+        if why is None:
+            return True
+        if isinstance(why, TransportError):
+            self._reader.lost(why)  # reopen until it is back (or stop), as read() would
+            return False
+        raise why
 
     def _handshake(self) -> messages.Hello | None:
         """A node that does not answer yet (still booting, busy) is asked again every few
@@ -68,29 +131,28 @@ class NodeThread(threading.Thread):
 
     def run(self) -> None:
         node = self.src.node
+        node.wait_s = NODE_WAIT_S
         self.edge.follow(node.stream)
-        reader = ReconnectingReader(node, retry_s=RECONNECT_RETRY_S, stop=self.stop,
-                                    on_lost=lambda e: self.log(f"node {self.src.node_id}: {e}; reconnecting"),
-                                    on_gap=self._gap, on_reopened=self.edge.keys.reopened)
+        reader = self._reader = ReconnectingReader(
+            node, retry_s=RECONNECT_RETRY_S, stop=self.stop,
+            on_lost=lambda e: self.log(f"node {self.src.node_id}: {e}; reconnecting"),
+            on_gap=self._gap, on_reopened=self.edge.keys.reopened)  # fmt: skip
         try:
             hello = self._handshake()
             if hello is None:
                 return
             self.edge.publish_info(hello, self.src.info)
             self.edge.publish_state(True)
-            t_first: float | None = None
             while not self.stop.is_set():
                 self.src.alive()
+                if self.loop is not None and PortLoop.can_take(node):
+                    if self._lend():
+                        return
+                    continue
                 if self.estimate_every_s != self.edge.estimate_every_s:
                     self.edge.set_estimate_every(self.estimate_every_s)
-                items = reader.read()
-                self.edge.on_items(items)
-                if self.duration_s is not None:
-                    for it in items:
-                        if isinstance(it, SampleBlock):
-                            t_first = float(it.t_s[0]) if t_first is None else t_first
-                            if float(it.t_s[-1]) - t_first >= self.duration_s:
-                                return
+                if self._take(reader.read()):
+                    return
         except LeakmonError as e:
             self.error = e
         except Exception as e:  # noqa: BLE001 - reported by the main thread as one line
@@ -110,8 +172,11 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
     check() is called meanwhile (it raises the publisher's fatal error); a process near one
     CPU core is logged (fleet.load), and its estimate cadence stretched up to
     estimate_every_max_s if that is longer than estimate_every_s (fleet.load.Cadence)."""
+    loop = PortLoop(stop)
     threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
-                          home_assistant=home_assistant, estimate_every_s=estimate_every_s) for s in sources]
+                          home_assistant=home_assistant, estimate_every_s=estimate_every_s, loop=loop)
+               for s in sources]  # fmt: skip
+    loop.start()
     for t in threads:
         t.start()
     load = load or LoadWatch(log)
@@ -123,6 +188,8 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
                     raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(
                         f"node {t.src.node_id}: {t.error}")
             check()
+            if stop.is_set():
+                break
             cores = load.poll()
             if cores is not None and cadence.after(cores):
                 for t in threads:
@@ -130,8 +197,13 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
             stop.wait(0.1)
     finally:
         stop.set()
+        loop.wake()
+        for t in threads:
+            t.src.node.wake()
+        loop.join(timeout=5)
         for t in threads:
             t.join(timeout=5)
+        loop.close()
     for t in threads:
         if t.error is not None:
             raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(f"node {t.src.node_id}: {t.error}")

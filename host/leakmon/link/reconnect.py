@@ -52,10 +52,20 @@ class ReconnectingReader:
         try:
             items = self.node.read()
         except TransportError as e:
-            self.on_lost(e)
-            self._outage = (self._clock(), self.node.stream.stats.lost_frames, self._last_block)
-            self._reconnect(e)
+            self.lost(e)
             return []
+        return self.seen(items)
+
+    def lost(self, e: TransportError) -> None:
+        """The port failed (read() calls this; so does a caller that read the node itself):
+        reopen it until it is back and answers, as read() does."""
+        self.on_lost(e)
+        self._outage = (self._clock(), self.node.stream.stats.lost_frames, self._last_block)
+        self._reconnect(e)
+
+    def seen(self, items: list[Item]) -> list[Item]:
+        """Items the node sent (read() calls this; so does a caller that read the node
+        itself): a restart or the first samples after an outage are reported."""
         for item in items:
             if isinstance(item, messages.Event) and item.code == wire.EV_BOOT and self._outage is not None:
                 self._restarted = True
