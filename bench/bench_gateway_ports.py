@@ -1,0 +1,206 @@
+"""Benchmark: the real `leakmon gateway` command reading N nodes on N serial ports.
+
+bench_fleet.py times the gateway's live path in one thread (decode, ingest, estimates,
+publisher). A user runs the command: a thread per node, each blocked on its own port
+through pyserial, the runner's checks, the spool and the broker. This runs exactly that, as
+a separate process, on pseudo-terminals: a feeder process answers each node's handshake
+with a real HELLO and calibrations, then writes its SAMPLES frames at the real rate (10 Hz,
+a frame of --rows rows per node, every node due at one instant or --stagger'ed over the
+frame period). A subscriber takes the estimates from Mosquitto. Printed: the gateway
+process's CPU (user + system, /proc) per wall second and per node-frame, over the second
+half of the run (the first half starts the nodes), with nothing fed as well (what the
+ports cost idle), and p50/p99 from a frame's due time to its estimate at the subscriber.
+
+    .venv/bin/python bench/bench_gateway_ports.py --nodes 100 [--seconds 60] [--stagger] [--idle-s 10]
+
+No warm-up: the windows are partly filled, so the estimates cost less than at steady
+state (bench_fleet.py --paced-warm-s 600 measures that); this measures what the port layer
+adds to the same live path.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import argparse
+import multiprocessing as mp
+import os
+import secrets
+import select
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import tty
+
+import numpy as np
+import servers
+from bench_fleet import node_frames
+
+from leakmon.fleet import envelope
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idle_s: float,
+           conn: "mp.connection.Connection") -> None:  # fmt: skip
+    """Own the masters of N ptys; answer each node's first command with its handshake; after
+    every node has answered, idle_s of nothing, then frames at the real rate."""
+    period_s = rows * 0.1
+    masters, names, slaves = [], [], []
+    for _ in range(nodes):
+        m, s = os.openpty()
+        tty.setraw(s)
+        masters.append(m)
+        slaves.append(s)  # held open: a master with no slave open reads EIO
+        names.append(os.ttyname(s))
+    streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
+    conn.send(names)
+    waiting = {m: k for k, m in enumerate(masters)}
+    poller = select.poll()
+    for m in masters:
+        poller.register(m, select.POLLIN)
+    deadline = time.monotonic() + 120.0
+    while waiting and time.monotonic() < deadline:
+        for fd, _ in poller.poll(200):
+            os.read(fd, 4096)
+            k = waiting.pop(fd, None)
+            if k is not None:
+                os.write(fd, streams[k][0])
+    if waiting:
+        conn.send(("error", f"{len(waiting)} nodes never asked for their handshake"))
+        return
+    conn.send(("ready", time.time()))
+    time.sleep(idle_s)
+    t0_wall, t0 = time.time(), time.monotonic()
+    conn.send(("t0", t0_wall))
+    behind = 0.0
+    for i in range(frames):
+        for k, m in enumerate(masters):
+            due = t0 + (i + (k / nodes if stagger else 0.0)) * period_s
+            ahead = due - time.monotonic()
+            if ahead > 0.0:
+                time.sleep(ahead)
+            else:
+                behind = max(behind, -ahead)
+            os.write(m, streams[k][1][i])
+        while True:  # drain what the gateway wrote (nothing, normally)
+            ready = poller.poll(0)
+            if not ready:
+                break
+            for fd, _ in ready:
+                os.read(fd, 4096)
+    conn.send(("done", behind))
+    conn.recv()  # held open until the gateway has stopped
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=100)
+    ap.add_argument("--channels", type=int, default=10)
+    ap.add_argument("--rows", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60.0, help="frames fed at the real rate, s")
+    ap.add_argument("--idle-s", type=float, default=10.0, help="after the handshakes, nothing fed for this long")
+    ap.add_argument("--stagger", action="store_true", help="nodes' frames spread over the frame period")
+    ap.add_argument("--estimate-every", type=float, default=10.0)
+    ap.add_argument("--leakmon", default=str(ROOT / ".venv" / "bin" / "leakmon"), help="the leakmon command to run")
+    a = ap.parse_args()
+    period_s = a.rows * 0.1
+    frames = int(a.seconds / period_s)
+    root = Path(tempfile.mkdtemp(prefix="leakmon-bench-ports-"))
+    root.chmod(0o711)
+    users = {u: secrets.token_urlsafe(12) for u in ("gw", "reader")}
+    broker = servers.Broker(root / "mq", users, ["user gw", "topic write leakmon/#", "user reader", "topic read leakmon/#"])
+    broker.folder.mkdir(parents=True)
+    broker.folder.chmod(0o755)
+    broker.start()
+    parent, child = mp.Pipe()
+    feed = mp.Process(target=feeder, args=(a.nodes, a.channels, a.rows, frames, a.stagger, a.idle_s, child), daemon=True)
+    feed.start()
+    names = parent.recv()
+    from leakmon.fleet.creds import parse_broker
+    from leakmon.fleet.mqttclient import connect, make_client
+
+    t0 = [0.0]
+    lat: list[tuple[float, float]] = []  # (due time, latency)
+
+    def on_message(c, u, m) -> None:  # type: ignore[no-untyped-def]
+        env = envelope.unpack(m.payload)
+        now = time.time()
+        k = int(env.node_id[1:])
+        due = t0[0] + ((env.seq - 1 - a.channels) + (k / a.nodes if a.stagger else 0.0)) * period_s
+        lat.append((due, now - due))
+
+    addr = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
+    sub = make_client(addr, users["reader"], "bench-ports-sub", clean_session=True)
+    connect(sub, addr)
+    sub.on_message = on_message
+    sub.subscribe(envelope.topic("+", "estimate"), 1)
+    sub.loop_start()
+    cmd = [a.leakmon, "gateway", "--broker", f"mqtt://gw@127.0.0.1:{broker.port}", "--no-store-confirm",
+           "--spool", str(root / "spool"), "--estimate-every", str(a.estimate_every)]
+    for k, name in enumerate(names):
+        cmd += ["--port", name, "--node-id", f"n{k}"]
+    env = dict(os.environ, LEAKMON_MQTT_PASSWORD=users["gw"])
+    log = (root / "gateway.log").open("wb")
+    gw = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        print(f"  started the gateway on {len(names)} ports; waiting for the handshakes", file=sys.stderr, flush=True)
+        kind, value = parent.recv()
+        print(f"  {kind}", file=sys.stderr, flush=True)
+        if kind == "error":
+            sys.exit(f"bench_gateway_ports.py: {value}")
+        time.sleep(min(2.0, a.idle_s / 2))
+        c0, w0 = cpu_s(gw.pid), time.monotonic()
+        kind, t0[0] = parent.recv()
+        idle = (cpu_s(gw.pid) - c0) / (time.monotonic() - w0)
+        half = t0[0] + frames * period_s / 2
+        time.sleep(max(0.0, half - time.time()))
+        c1, w1 = cpu_s(gw.pid), time.monotonic()
+        kind, behind = parent.recv()
+        c2, w2 = cpu_s(gw.pid), time.monotonic()
+        time.sleep(3.0)
+        if gw.poll() is not None:
+            sys.exit(f"bench_gateway_ports.py: the gateway stopped: {(root / 'gateway.log').read_text()[-2000:]}")
+    finally:
+        gw.terminate()
+        try:
+            gw.wait(10)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+        parent.send("stop")
+        feed.join(5)
+        sub.loop_stop()
+        broker.stop()
+        tail = (root / "gateway.log").read_text()[-600:]
+        shutil.rmtree(root, ignore_errors=True)
+    busy = (c2 - c1) / (w2 - w1)
+    node_frames_s = a.nodes / period_s
+    second = np.array([x for d, x in lat if d >= half]) if lat else np.array([np.nan])
+    print(f"leakmon gateway on {a.nodes} ports (pseudo-terminals) x {a.channels} ch = {a.nodes * a.channels} channels "
+          f"at 10 Hz, {'staggered' if a.stagger else 'every node due at one instant'}, an estimate every "
+          f"{a.estimate_every:g} s, {frames * period_s:g} s fed")
+    print(f"  idle (handshaken, nothing fed): {idle:.3f} cores = {idle / a.nodes * 1e3:.2f} ms CPU per port per second")
+    print(f"  fed, second half: {busy:.3f} cores = {busy / node_frames_s * 1e6:.0f} us CPU per node-frame "
+          f"({node_frames_s:g} node-frames/s); the feeder fell behind by at most {behind:.2f} s")
+    if second.size:
+        print(f"  frame due -> estimate at a subscriber (second half): p50 {np.nanpercentile(second, 50) * 1e3:.0f} ms, "
+              f"p99 {np.nanpercentile(second, 99) * 1e3:.0f} ms ({second.size} estimate messages)")
+    if "Traceback" in tail or "error" in tail.lower():
+        print(f"  gateway log ends: {tail!r}")
+
+
+if __name__ == "__main__":
+    main()
