@@ -54,6 +54,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v) - v[3] - v[4]) / CLOCK_TICKS
+
+
 def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idle_s: float,
            conn: "mp.connection.Connection") -> None:  # fmt: skip
     """Own the masters of N ptys; answer each node's first command with its handshake; after
@@ -168,9 +174,12 @@ def main() -> None:
         idle = (cpu_s(gw.pid) - c0) / (time.monotonic() - w0)
         half = t0[0] + frames * period_s / 2
         time.sleep(max(0.0, half - time.time()))
-        c1, w1 = cpu_s(gw.pid), time.monotonic()
+        others = {"feeder": feed.pid, "broker": broker.proc.pid if broker.proc else None}
+        o1 = {k: cpu_s(p) for k, p in others.items() if p}
+        c1, w1, m1 = cpu_s(gw.pid), time.monotonic(), machine_busy_s()
         kind, behind = parent.recv()
-        c2, w2 = cpu_s(gw.pid), time.monotonic()
+        c2, w2, m2 = cpu_s(gw.pid), time.monotonic(), machine_busy_s()
+        o2 = {k: cpu_s(p) for k, p in others.items() if p}
         time.sleep(3.0)
         if gw.poll() is not None:
             sys.exit(f"bench_gateway_ports.py: the gateway stopped: {(root / 'gateway.log').read_text()[-2000:]}")
@@ -195,6 +204,8 @@ def main() -> None:
     print(f"  idle (handshaken, nothing fed): {idle:.3f} cores = {idle / a.nodes * 1e3:.2f} ms CPU per port per second")
     print(f"  fed, second half: {busy:.3f} cores = {busy / node_frames_s * 1e6:.0f} us CPU per node-frame "
           f"({node_frames_s:g} node-frames/s); the feeder fell behind by at most {behind:.2f} s")
+    print(f"  the machine meanwhile: {(m2 - m1) / (w2 - w1):.2f} of its {os.cpu_count()} cores busy; "
+          + ", ".join(f"{k} {(o2[k] - o1[k]) / (w2 - w1):.2f}" for k in o1) + " cores")
     if second.size:
         print(f"  frame due -> estimate at a subscriber (second half): p50 {np.nanpercentile(second, 50) * 1e3:.0f} ms, "
               f"p99 {np.nanpercentile(second, 99) * 1e3:.0f} ms ({second.size} estimate messages)")
