@@ -21,8 +21,9 @@ def test_the_soft_limit_is_raised_to_what_the_ports_need():
     code = ("import resource; import argparse; from leakmon.cli.fleetsources import make_room_for_nodes; make_room_for_nodes(argparse.Namespace(port=['p'] * 300, usb=[], sim=0)); "
             "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    if hard != resource.RLIM_INFINITY:
-        assert hard >= 2100, "this machine's hard limit is too low for the test"
+    if hard != resource.RLIM_INFINITY and hard < 2100:
+        assert os.geteuid() == 0, "this account's hard limit is too low for the test"
+        hard = 4096  # root may raise it
     out = subprocess.run([sys.executable, "-c", code], preexec_fn=limited(1024, hard), capture_output=True,
                          text=True, timeout=60, check=True)
     assert int(out.stdout) >= 300 * 6
