@@ -31,17 +31,16 @@ import argparse
 import multiprocessing as mp
 import os
 import secrets
-import select
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-import tty
 
 import numpy as np
 import servers
 from bench_fleet import node_frames
+from ptyboards import PtyBoards
 
 from leakmon.fleet import envelope
 
@@ -65,28 +64,13 @@ def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idl
     """Own the masters of N ptys; answer each node's first command with its handshake; after
     every node has answered, idle_s of nothing, then frames at the real rate."""
     period_s = rows * 0.1
-    masters, names, slaves = [], [], []
-    for _ in range(nodes):
-        m, s = os.openpty()
-        tty.setraw(s)
-        masters.append(m)
-        slaves.append(s)  # held open: a master with no slave open reads EIO
-        names.append(os.ttyname(s))
+    boards = PtyBoards(nodes)
+    masters = boards.masters
     streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
-    conn.send(names)
-    waiting = {m: k for k, m in enumerate(masters)}
-    poller = select.poll()
-    for m in masters:
-        poller.register(m, select.POLLIN)
-    deadline = time.monotonic() + 120.0
-    while waiting and time.monotonic() < deadline:
-        for fd, _ in poller.poll(200):
-            os.read(fd, 4096)
-            k = waiting.pop(fd, None)
-            if k is not None:
-                os.write(fd, streams[k][0])
-    if waiting:
-        conn.send(("error", f"{len(waiting)} nodes never asked for their handshake"))
+    conn.send(boards.names)
+    never = boards.answer_handshakes([hs for hs, _ in streams], 120.0)
+    if never:
+        conn.send(("error", f"{never} nodes never asked for their handshake"))
         return
     conn.send(("ready", time.time()))
     time.sleep(idle_s)
@@ -102,12 +86,6 @@ def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idl
             else:
                 behind = max(behind, -ahead)
             os.write(m, streams[k][1][i])
-        while True:  # drain what the gateway wrote (nothing, normally)
-            ready = poller.poll(0)
-            if not ready:
-                break
-            for fd, _ in ready:
-                os.read(fd, 4096)
     conn.send(("done", behind))
     conn.recv()  # held open until the gateway has stopped
 

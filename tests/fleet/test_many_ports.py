@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import select
 import signal
 import tempfile
 import threading
 import time
-import tty
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pytest
 import servers
 import wiregen
 from fleet.fleetkit import wait_until
+from ptyboards import PtyBoards
 
 from leakmon.fleet import envelope
 from leakmon.fleet.brokerconf import acl_lines
@@ -46,17 +45,11 @@ def many_broker(server_root: Path):  # type: ignore[no-untyped-def]
     b.stop()
 
 
-class Boards:
-    """The boards' side of NODES ptys: the handshake on the first command, then frames."""
+class Boards(PtyBoards):
+    """NODES boards that answer the handshake, then send FRAMES frames each, in turn."""
 
     def __init__(self) -> None:
-        self.masters, self.slaves, self.names = [], [], []
-        for _ in range(NODES):
-            m, s = os.openpty()
-            tty.setraw(s)
-            self.masters.append(m)
-            self.slaves.append(s)
-            self.names.append(os.ttyname(s))
+        super().__init__(NODES)
         self.frames = [wiregen.samples(FRAMES, CHANNELS, seq=1 + CHANNELS, seed=k) for k in range(NODES)]
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -64,18 +57,8 @@ class Boards:
 
     def _run(self) -> None:
         try:
-            poller = select.poll()
-            for m in self.masters:
-                poller.register(m, select.POLLIN)
-            waiting = dict(zip(self.masters, range(NODES)))
-            deadline = time.monotonic() + 60.0
-            while waiting and time.monotonic() < deadline:
-                for fd, _ in poller.poll(200):
-                    os.read(fd, 4096)
-                    k = waiting.pop(fd, None)
-                    if k is not None:
-                        os.write(fd, wiregen.handshake(CHANNELS))
-            assert not waiting, f"{len(waiting)} nodes never asked for their handshake"
+            never = self.answer_handshakes([wiregen.handshake(CHANNELS)] * NODES, 60.0)
+            assert not never, f"{never} nodes never asked for their handshake"
             one = len(self.frames[0]) // FRAMES
             for i in range(FRAMES):  # frame by frame, every node in turn
                 for k, m in enumerate(self.masters):
@@ -83,16 +66,6 @@ class Boards:
                 time.sleep(0.02)
         except BaseException as e:  # noqa: BLE001 - reported by the test
             self.error = e
-
-    def vanish(self, k: int) -> None:
-        for fd in (self.masters[k], self.slaves[k]):
-            os.close(fd)
-
-    def close(self) -> None:
-        for k in range(NODES):
-            if k != GONE:
-                os.close(self.masters[k])
-                os.close(self.slaves[k])
 
 
 def test_a_gateway_of_many_ports_publishes_every_frame_and_survives_a_vanished_board(many_broker, procs, tmp_path):
@@ -122,7 +95,7 @@ def test_a_gateway_of_many_ports_publishes_every_frame_and_survives_a_vanished_b
         every = NODES * (1 + CHANNELS + FRAMES)  # the handshake's frames too: all as received
         assert wait_until(lambda: sum(len(v) for v in seqs.values()) >= every, 30), (
             f"{sum(len(v) for v in seqs.values())} of {every} frames; {gw.log[-2000:]}")
-        boards.vanish(GONE)
+        boards.close(GONE)
         gw.wait_log(f"node m{GONE}: link lost", 10)
         more = wiregen.samples(3, CHANNELS, seq=1 + CHANNELS + FRAMES, seed=99)
         os.write(boards.masters[0], more)  # the others still flow
@@ -131,7 +104,7 @@ def test_a_gateway_of_many_ports_publishes_every_frame_and_survives_a_vanished_b
         assert gw.wait(20) == 0, gw.log[-2000:]
     finally:
         sub.loop_stop()
-        boards.close()
+        boards.close_all()
     for k in range(NODES):
         want = list(range(1 + CHANNELS + FRAMES + (3 if k == 0 else 0)))
         assert seqs[f"m{k}"] == want, f"node m{k}: {seqs[f'm{k}'][:8]}..."
