@@ -4,10 +4,13 @@ firmware answers INFO."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import select
 import time
 import tty
+from collections.abc import Iterator
 
 
 class PtyBoards:
@@ -50,3 +53,24 @@ class PtyBoards:
     def close_all(self) -> None:
         for k in range(len(self.masters)):
             self.close(k)
+
+
+@contextlib.contextmanager
+def descriptors_past(first_free: int) -> Iterator[None]:
+    """Take every descriptor below first_free (raising the open-files limit as needed;
+    root may raise the hard one too), so that what opens next lands past it, as in a
+    gateway with hundreds of ports open; let them go after."""
+    need = first_free + 64
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        if hard < need and os.geteuid() == 0:
+            hard = need
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, 4096)), hard))
+    taken: list[int] = []
+    try:
+        while not taken or taken[-1] < first_free - 1:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)

@@ -19,12 +19,12 @@ import pytest
 import servers
 import wiregen
 from fleet.fleetkit import wait_until
-from ptyboards import PtyBoards
+from ptyboards import PtyBoards, descriptors_past
 
 from leakmon.fleet import envelope
 from leakmon.fleet.brokerconf import acl_lines
 from leakmon.fleet.creds import parse_broker
-from leakmon.fleet.mqttclient import connect, make_client
+from leakmon.fleet.mqttclient import connect, make_client, pump
 
 NODES = 40
 CHANNELS = 2
@@ -111,3 +111,37 @@ def test_a_gateway_of_many_ports_publishes_every_frame_and_survives_a_vanished_b
     published = gw.published()
     assert published == {f"m{k}": len(seqs[f"m{k}"]) for k in range(NODES)}, published
     assert "Traceback" not in gw.log
+
+
+def test_the_broker_connection_works_past_descriptor_1024(many_broker):
+    """The ports take the low descriptors: a broker that comes (back) later gets a socket
+    past 1024, where select() refused it and the gateway could never connect."""
+    got: list[bytes] = []
+    addr_r = parse_broker(f"mqtt://reader@127.0.0.1:{many_broker.port}")
+    sub = make_client(addr_r, many_broker.users["reader"], "high-sub", clean_session=True)
+    connect(sub, addr_r)
+    sub.on_message = lambda c, u, m: got.append(m.payload)
+    sub.subscribe(envelope.topic("m0", "frame"), 1)
+    sub.loop_start()
+    try:
+        with descriptors_past(1100):
+            addr = parse_broker(f"mqtt://gw-m@127.0.0.1:{many_broker.port}")
+            c = make_client(addr, many_broker.users["gw-m"], "high-gw", clean_session=True)
+            connect(c, addr)
+            assert c.socket().fileno() > 1024
+            c.publish(envelope.topic("m0", "frame"), b"past 1024", qos=1)
+            deadline = time.monotonic() + 5.0
+            while not got and time.monotonic() < deadline:
+                assert pump(c, 0.1) == 0
+            c.disconnect()
+    finally:
+        sub.loop_stop()
+    assert got == [b"past 1024"]
+
+
+def test_a_virtual_board_starts_past_descriptor_1024():
+    from leakmon.sim import scenario as scenario_mod
+    from leakmon.sim.board import VirtualBoard
+
+    with descriptors_past(1100), VirtualBoard(scenario_mod.load("steady_leak"), 1, 0.0) as board:
+        assert board.port

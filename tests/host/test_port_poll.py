@@ -1,12 +1,11 @@
 """A node on a POSIX serial port is read and written through poll(2) (link/portpoll.py), on
 real pseudo-terminals: past descriptor 1024, where pyserial's select() refused every read
-and write (a gateway of ~200 ports failed); a long wait that wake() cuts short; a write
-that cannot go out, bounded; a vanished device, one TransportError."""
+and write (a gateway of ~200 ports failed); a long wait that bytes end at once; a write
+that cannot go out, bounded; a vanished device, one TransportError; spy:// still spies."""
 
 from __future__ import annotations
 
 import os
-import resource
 import threading
 import time
 import tty
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import wiregen
+from ptyboards import descriptors_past
 from leakmon.errors import TransportError
 from leakmon.link.node import Node
 from leakmon.wire.stream import SampleBlock
@@ -48,16 +48,7 @@ def answer_handshake(master: int, data: bytes) -> threading.Thread:
 
 def test_a_port_past_descriptor_1024_handshakes_and_reads(pty_pair):
     master, name = pty_pair
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = HIGH_FD + 64
-    if soft < need:
-        if hard < need and os.geteuid() == 0:
-            hard = need  # root may raise the hard limit too
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, 4096)), hard))
-    filler = []
-    try:
-        while not filler or filler[-1] < HIGH_FD:  # the lower descriptors taken: the port's come above 1024
-            filler.append(os.open(os.devnull, os.O_RDONLY))
+    with descriptors_past(HIGH_FD):
         node = Node.open(name)
         try:
             assert node.port.fd > 1024
@@ -72,30 +63,6 @@ def test_a_port_past_descriptor_1024_handshakes_and_reads(pty_pair):
             assert len(blocks) == 6
         finally:
             node.close()
-    finally:
-        for fd in filler:
-            os.close(fd)
-
-
-def test_a_long_wait_is_cut_short_by_wake(pty_pair):
-    _, name = pty_pair
-    node = Node.open(name)
-    node.wait_s = 30.0
-    got: list[float] = []
-
-    def reader() -> None:
-        t0 = time.monotonic()
-        node.read()
-        got.append(time.monotonic() - t0)
-
-    th = threading.Thread(target=reader, daemon=True)
-    th.start()
-    time.sleep(0.3)
-    assert not got  # waiting: nothing has come
-    node.wake()
-    th.join(5.0)
-    node.close()
-    assert got and got[0] < 2.0
 
 
 def test_bytes_end_a_long_wait_at_once(pty_pair):
@@ -129,3 +96,18 @@ def test_a_vanished_device_is_one_transport_error(pty_pair):
         for _ in range(50):
             node.read()
     node.close()
+
+
+def test_a_spy_port_still_logs_what_it_reads(pty_pair, tmp_path):
+    """spy:// is a subclass of pyserial's Serial that logs in its own read(): not polled around it."""
+    master, name = pty_pair
+    log = tmp_path / "spy.txt"
+    node = Node.open(f"spy://{name}?file={log}")
+    os.write(master, wiregen.handshake(1))
+    deadline = time.monotonic() + 3.0
+    items = []
+    while not items and time.monotonic() < deadline:
+        items = node.read()
+    node.close()
+    assert items
+    assert "RX" in log.read_text()

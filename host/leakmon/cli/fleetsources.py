@@ -74,14 +74,14 @@ def estimate_every_max(args: argparse.Namespace) -> float | None:
     return args.estimate_every_max
 
 
-FDS_PER_PORT = 6  # an open port: its tty, pyserial's two abort pipes (four), and one to spare
+FDS_PER_PORT = 8  # a port: its tty and pyserial's two abort pipes; a virtual board: its pipes; a spare
 FDS_BESIDE_PORTS = 256  # the broker, the spool, the database, Python's own
 
 
 def make_room_for_nodes(args: argparse.Namespace) -> None:
     """Raise this process's open-files limit (soft, up to the hard one) to what the nodes'
     ports need, or refuse in one line; called before anything is opened. The usual soft
-    limit, 1024, holds ~130 ports."""
+    limit, 1024, holds ~100 ports."""
     import resource
 
     ports = len(args.port) + len(args.usb) or max(args.sim, 1)

@@ -46,11 +46,19 @@ def pump(c: mqtt.Client, timeout_s: float) -> mqtt.MQTTErrorCode:
     if sock is None:
         return mqtt.MQTT_ERR_NO_CONN
     pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS bytes select cannot see
+    # poll(2), not select(2): a gateway of many ports holds descriptors past 1024, where
+    # select refuses the broker's socket (fleet/portloop.py).
+    waiter = select.poll()
     try:
-        readable, writable, _ = select.select([sock], [sock] if c.want_write() else [], [],
-                                              0.0 if pending else timeout_s)  # fmt: skip
+        waiter.register(sock, select.POLLIN | (select.POLLOUT if c.want_write() else 0))
+        events = waiter.poll(0 if pending else round(timeout_s * 1000))
     except (OSError, ValueError, TypeError):  # closed under us: the connection is gone
         return mqtt.MQTT_ERR_CONN_LOST
+    flags = 0
+    for _, ev in events:
+        flags |= ev
+    readable = flags & (select.POLLIN | select.POLLERR | select.POLLHUP | select.POLLNVAL)
+    writable = flags & select.POLLOUT
     if readable or pending:
         rc = c.loop_read()
         if rc or c.socket() is None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from leakmon.errors import LeakmonError
 from leakmon.link.node import Node
 from leakmon.link.portpoll import PortPoller
 
@@ -91,15 +92,20 @@ class PortLoop(threading.Thread):
         # epoll on Linux (kqueue on the BSDs): a wait costs what is ready, not what is
         # registered, which with a thousand ports and frames arriving one by one matters.
         sel = selectors.DefaultSelector()
-        sel.register(self._wake_r, selectors.EVENT_READ)
         by_fd: dict[int, Reading] = {}
-        next_check = time.monotonic() + CHECK_EVERY_S
+        failure: BaseException | None = None
 
         def release(fd: int, why: BaseException | None) -> None:
-            sel.unregister(fd)
-            by_fd.pop(fd).give_back(why)
+            r = by_fd.pop(fd)
+            try:
+                sel.unregister(fd)
+            except (KeyError, ValueError, OSError):
+                pass  # closed meanwhile: the selector has dropped it already
+            r.give_back(why)
 
         try:
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            next_check = time.monotonic() + CHECK_EVERY_S
             while not self.stop.is_set():
                 with self._lock:
                     incoming, self._incoming = self._incoming, []
@@ -108,8 +114,12 @@ class PortLoop(threading.Thread):
                     if fds is None:  # closed meanwhile: its thread finds out why
                         r.give_back(None)
                         continue
+                    try:
+                        sel.register(fds[0], selectors.EVENT_READ)
+                    except (KeyError, ValueError, OSError) as e:
+                        r.give_back(LeakmonError(f"cannot wait on {r.node.port.port}: {e}"))
+                        continue
                     by_fd[fds[0]] = r
-                    sel.register(fds[0], selectors.EVENT_READ)
                     # Bytes may already wait in the node's own backlog (read during its handshake).
                     self._step(fds[0], r, release)
                 for key, _ in sel.select(CHECK_EVERY_S):
@@ -128,15 +138,21 @@ class PortLoop(threading.Thread):
                             r.check()
                         except Exception as e:  # noqa: BLE001 - handed to the node's thread, which reports it
                             release(fd, e)
+        except BaseException as e:
+            failure = e
+            raise
         finally:
-            for fd in list(by_fd):
-                release(fd, None)
-            sel.close()
+            # First refuse new nodes, then give every node back: with the loop's failure, so
+            # that the gateway stops with it rather than ending its nodes as if done.
             with self._lock:
                 self._ended = True
                 incoming, self._incoming = self._incoming, []
+            why = None if failure is None else LeakmonError(f"the port loop failed: {failure!r}")
+            for fd in list(by_fd):
+                release(fd, why)
             for r in incoming:
-                r.give_back(None)
+                r.give_back(why)
+            sel.close()
 
     @staticmethod
     def _step(fd: int, r: Reading, release: Callable[[int, BaseException | None], None]) -> None:

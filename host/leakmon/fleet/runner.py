@@ -1,11 +1,12 @@
 """Runs the live path of several nodes at once into one Outbox: a thread per node for what
 blocks (its handshake, reopening a re-plugged port), and one thread that reads all their
-ports through one poll(2) (fleet.portloop) for the frames. Used by `gateway` (Outbox =
+ports through one wait (fleet.portloop, epoll on Linux) for the frames. Used by `gateway` (Outbox =
 broker) and by the embedded `serve` (Outbox = SQLite)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,10 +21,7 @@ from leakmon.wire.stream import Item, SampleBlock
 
 HANDSHAKE_RETRY_S = 2.0
 RECONNECT_RETRY_S = 0.1  # a re-plugged board is looked for this often: finding it costs a directory listing
-# A port the loop cannot poll (loop://, socket://) is read by its thread, each read waiting
-# this long for bytes (a frame comes every second or so): at the port's own 50 ms a thread
-# woke twenty times a second for nothing. Stopping wakes the reads (Node.wake).
-NODE_WAIT_S = 1.0
+STOP_WAIT_S = 10.0  # for the port loop and every node's thread to end, in all
 
 
 @dataclass
@@ -93,13 +91,13 @@ class NodeThread(threading.Thread):
         assert self.loop is not None and self._reader is not None
         node = self.src.node
         self._back.clear()
-        node.wait_s = 0.0  # the loop reads only what poll said is there
+        node.wait_s = 0.0  # the loop reads only what its wait said is there
         try:
             if not self.loop.hand_over(self):
                 return True  # the loop has ended: the gateway is stopping
             self._back.wait()
         finally:
-            node.wait_s = NODE_WAIT_S
+            node.wait_s = None
         why = self._why
         if why is None:
             return True
@@ -131,7 +129,6 @@ class NodeThread(threading.Thread):
 
     def run(self) -> None:
         node = self.src.node
-        node.wait_s = NODE_WAIT_S
         self.edge.follow(node.stream)
         reader = self._reader = ReconnectingReader(
             node, retry_s=RECONNECT_RETRY_S, stop=self.stop,
@@ -173,15 +170,16 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
     CPU core is logged (fleet.load), and its estimate cadence stretched up to
     estimate_every_max_s if that is longer than estimate_every_s (fleet.load.Cadence)."""
     loop = PortLoop(stop)
-    threads = [NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s, log=log,
-                          home_assistant=home_assistant, estimate_every_s=estimate_every_s, loop=loop)
-               for s in sources]  # fmt: skip
-    loop.start()
-    for t in threads:
-        t.start()
+    threads: list[NodeThread] = []
     load = load or LoadWatch(log)
     cadence = Cadence(estimate_every_s, estimate_every_max_s or estimate_every_s, log)
     try:
+        loop.start()
+        for s in sources:
+            threads.append(NodeThread(s, outbox, stop, gateway_id=gateway_id, window_s=window_s, duration_s=duration_s,
+                                      log=log, home_assistant=home_assistant, estimate_every_s=estimate_every_s,
+                                      loop=loop))  # fmt: skip
+            threads[-1].start()
         while not all(t.done.is_set() for t in threads):
             for t in threads:
                 if t.error is not None:
@@ -190,6 +188,8 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
             check()
             if stop.is_set():
                 break
+            if not loop.is_alive():
+                raise LeakmonError("the port loop stopped")
             cores = load.poll()
             if cores is not None and cadence.after(cores):
                 for t in threads:
@@ -198,12 +198,12 @@ def run_nodes(sources: list[NodeSource], outbox: Outbox, stop: threading.Event, 
     finally:
         stop.set()
         loop.wake()
-        for t in threads:
-            t.src.node.wake()
-        loop.join(timeout=5)
-        for t in threads:
-            t.join(timeout=5)
-        loop.close()
+        deadline = time.monotonic() + STOP_WAIT_S  # one wait for them all, not one each
+        for th in [loop, *threads]:
+            if th.ident is not None:  # (started)
+                th.join(timeout=max(0.0, deadline - time.monotonic()))
+        if not loop.is_alive():
+            loop.close()  # (else its pipe stays open: it may still wait on it)
     for t in threads:
         if t.error is not None:
             raise t.error if isinstance(t.error, LeakmonError) else LeakmonError(f"node {t.src.node_id}: {t.error}")

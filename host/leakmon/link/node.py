@@ -34,9 +34,8 @@ class Node:
         # Raw byte taps (a recorder): called with every chunk read or written, before decoding.
         self.rx_taps: list[Callable[[bytes], None]] = []
         self.tx_taps: list[Callable[[bytes], None]] = []
-        # How long read() waits for bytes when none have come; None: the port's own timeout.
-        # A gateway waits longer (a wake-up per frame, not twenty a second) and wakes its
-        # nodes' reads with wake() when it stops.
+        # How long read() waits for bytes on a POSIX tty when none have come; None: the
+        # port's own timeout. The gateway's port loop reads with 0 (it waited already).
         self.wait_s: float | None = None
         self._poller = PortPoller()
 
@@ -72,13 +71,6 @@ class Node:
         self.close()
 
     # -- raw I/O ---------------------------------------------------------------
-    def wake(self) -> None:
-        """Make a read() that is waiting return now (with what has come, maybe nothing)."""
-        try:
-            self.port.cancel_read()
-        except (serial.SerialException, OSError, NotImplementedError, AttributeError):
-            pass  # a port that cannot be woken returns at its timeout
-
     def _read_items(self, wait_s: float | None = None) -> list[Item]:
         try:
             fds = PortPoller.fds_of(self.port)
@@ -155,8 +147,8 @@ class Node:
         )
 
     def read(self, timeout_s: float | None = None) -> list[Item]:
-        """What arrived since the last call. Without timeout_s it waits at most wait_s
-        (default: the port's own read timeout, 50 ms) and may return nothing; with it, it
+        """What arrived since the last call. Without timeout_s it waits at most wait_s on a
+        POSIX tty, else the port's own read timeout (50 ms), and may return nothing; with it, it
         waits until at least one item has come or timeout_s has passed (then it returns an
         empty list)."""
         if self._backlog:

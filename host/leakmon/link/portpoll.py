@@ -12,7 +12,8 @@ every write, even when all was written.
 so `Serial.cancel_read()` still wakes it) with poll, which has no such limit, for as long
 as its caller says, then takes what is there in one `os.read`; it writes with `os.write`,
 polling for room only when the tty's buffer is full, for a bounded time. A port without
-those descriptors (loop://, socket://, a Windows port) goes through pyserial as before.
+those descriptors (loop://, socket://, spy://, a Windows port) goes through pyserial as
+before.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import serial
 
 READ_CHUNK = 4096
 WRITE_WAIT_S = 2.0  # a command is a few dozen bytes: a tty with no room for that long is stuck
-_RETRY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+_RETRY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK})
+_GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL if hasattr(select, "poll") else 0
 
 
 class PortPoller:
@@ -34,11 +36,14 @@ class PortPoller:
 
     def __init__(self) -> None:
         self._fds: tuple[int, int] | None = None
-        self._poll = select.poll()
+        self._poll: select.poll | None = None  # made at the first read (Windows has no poll)
 
     @staticmethod
     def fds_of(port: serial.SerialBase) -> tuple[int, int] | None:
-        """(tty, abort pipe) of an open POSIX pyserial port, else None."""
+        """(tty, abort pipe) of an open POSIX pyserial port, else None. Only pyserial's
+        own POSIX class: a subclass (spy://, alt://) reads through its own methods."""
+        if type(port) is not serial.Serial:
+            return None
         fd, abort = getattr(port, "fd", None), getattr(port, "pipe_abort_read_r", None)
         return (fd, abort) if isinstance(fd, int) and isinstance(abort, int) else None
 
@@ -46,16 +51,13 @@ class PortPoller:
         """What the port holds, up to READ_CHUNK bytes, waiting up to wait_s (None: until
         bytes come or cancel_read) for the first; b"" on timeout or cancel. Raises
         SerialException when the device is gone, as pyserial does."""
-        if fds != self._fds:
+        if fds != self._fds or self._poll is None:
             self._poll = select.poll()
             for fd in fds:
                 self._poll.register(fd, select.POLLIN)
             self._fds = fds
         tty_fd, abort = fds
-        try:
-            events = self._poll.poll(None if wait_s is None else max(0, round(wait_s * 1000)))
-        except InterruptedError:
-            return b""
+        events = self._poll.poll(None if wait_s is None else max(0, round(wait_s * 1000)))
         tty_ready = False
         for fd, _ in events:
             if fd == abort:
@@ -99,4 +101,6 @@ class PortPoller:
             if room is None:
                 room = select.poll()
                 room.register(tty_fd, select.POLLOUT)
-            room.poll(max(1, round(left_s * 1000)))
+            for _, ev in room.poll(max(1, round(left_s * 1000))):
+                if ev & _GONE:  # no room will ever come
+                    raise serial.SerialException("write failed: the device is gone")

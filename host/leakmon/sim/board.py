@@ -110,7 +110,9 @@ class VirtualBoard:
                 tail = self.log_tail(3)
                 self.close()
                 raise SimulatorError(f"virtual board did not start: {tail or 'no output'}")
-            select.select([self._proc.stdout], [], [], 0.05)
+            waiter = select.poll()  # (not select(2): past descriptor 1024 it refuses)
+            waiter.register(self._proc.stdout, select.POLLIN)
+            waiter.poll(50)
             self.events()
         return self.port
 
