@@ -106,12 +106,14 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="leakmon-bench-ports-"))
     root.chmod(0o711)
     users = {u: secrets.token_urlsafe(12) for u in ("gw", "reader")}
-    broker = servers.Broker(root / "mq", users, ["user gw", "topic write leakmon/#", "user reader", "topic read leakmon/#"])
+    acl = ["user gw", "topic write leakmon/#", "user reader", "topic read leakmon/#"]
+    broker = servers.Broker(root / "mq", users, acl)
     broker.folder.mkdir(parents=True)
     broker.folder.chmod(0o755)
     broker.start()
     parent, child = mp.Pipe()
-    feed = mp.Process(target=feeder, args=(a.nodes, a.channels, a.rows, frames, a.stagger, a.idle_s, child), daemon=True)
+    feed = mp.Process(target=feeder, args=(a.nodes, a.channels, a.rows, frames, a.stagger, a.idle_s, child),
+                      daemon=True)  # fmt: skip
     feed.start()
     names = parent.recv()
     from leakmon.fleet.creds import parse_broker
@@ -185,7 +187,8 @@ def main() -> None:
     print(f"  the machine meanwhile: {(m2 - m1) / (w2 - w1):.2f} of its {os.cpu_count()} cores busy; "
           + ", ".join(f"{k} {(o2[k] - o1[k]) / (w2 - w1):.2f}" for k in o1) + " cores")
     if second.size:
-        print(f"  frame due -> estimate at a subscriber (second half): p50 {np.nanpercentile(second, 50) * 1e3:.0f} ms, "
+        print(f"  frame due -> estimate at a subscriber (second half): "
+              f"p50 {np.nanpercentile(second, 50) * 1e3:.0f} ms, "
               f"p99 {np.nanpercentile(second, 99) * 1e3:.0f} ms ({second.size} estimate messages)")
     if "Traceback" in tail or "error" in tail.lower():
         print(f"  gateway log ends: {tail!r}")

@@ -1,7 +1,7 @@
 """Runs the live path of several nodes at once into one Outbox: a thread per node for what
 blocks (its handshake, reopening a re-plugged port), and one thread that reads all their
-ports through one wait (fleet.portloop, epoll on Linux) for the frames. Used by `gateway` (Outbox =
-broker) and by the embedded `serve` (Outbox = SQLite)."""
+ports through one wait (fleet.portloop, epoll on Linux) for the frames. Used by `gateway`
+(Outbox = broker) and by the embedded `serve` (Outbox = SQLite)."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ class Node:
         try:
             fds = PortPoller.fds_of(self.port)
             if fds is not None:  # a POSIX tty: poll(2), any descriptor number (link/portpoll.py)
-                data = self._poller.read(self.port, fds, self.port.timeout if wait_s is None else wait_s)
+                data = self._poller.read(fds, self.port.timeout if wait_s is None else wait_s)
             else:
                 data = self.port.read(max(1, min(READ_CHUNK, self.port.in_waiting or 1)))
                 if self.port.in_waiting:
@@ -148,9 +148,9 @@ class Node:
 
     def read(self, timeout_s: float | None = None) -> list[Item]:
         """What arrived since the last call. Without timeout_s it waits at most wait_s on a
-        POSIX tty, else the port's own read timeout (50 ms), and may return nothing; with it, it
-        waits until at least one item has come or timeout_s has passed (then it returns an
-        empty list)."""
+        POSIX tty, else the port's own read timeout (50 ms), and may return nothing; with
+        it, it waits until at least one item has come or timeout_s has passed (then it
+        returns an empty list)."""
         if self._backlog:
             items = list(self._backlog)
             self._backlog.clear()

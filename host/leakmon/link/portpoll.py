@@ -47,7 +47,7 @@ class PortPoller:
         fd, abort = getattr(port, "fd", None), getattr(port, "pipe_abort_read_r", None)
         return (fd, abort) if isinstance(fd, int) and isinstance(abort, int) else None
 
-    def read(self, port: serial.SerialBase, fds: tuple[int, int], wait_s: float | None) -> bytes:
+    def read(self, fds: tuple[int, int], wait_s: float | None) -> bytes:
         """What the port holds, up to READ_CHUNK bytes, waiting up to wait_s (None: until
         bytes come or cancel_read) for the first; b"" on timeout or cancel. Raises
         SerialException when the device is gone, as pyserial does."""
