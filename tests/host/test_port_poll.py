@@ -111,3 +111,20 @@ def test_a_spy_port_still_logs_what_it_reads(pty_pair, tmp_path):
     node.close()
     assert items
     assert "RX" in log.read_text()
+
+
+def test_off_linux_pyserial_reads_as_before(pty_pair, monkeypatch):
+    """Elsewhere (macOS's poll does not take ttys) nothing is polled: pyserial reads."""
+    from leakmon.link import portpoll
+
+    monkeypatch.setattr(portpoll, "_LINUX", False)
+    master, name = pty_pair
+    node = Node.open(name)
+    assert portpoll.PortPoller.fds_of(node.port) is None
+    os.write(master, wiregen.handshake(1))
+    items: list[object] = []
+    deadline = time.monotonic() + 3.0
+    while not items and time.monotonic() < deadline:
+        items = node.read()
+    node.close()
+    assert items

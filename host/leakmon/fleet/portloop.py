@@ -59,7 +59,8 @@ class PortLoop(threading.Thread):
 
     @staticmethod
     def can_take(node: Node) -> bool:
-        """A POSIX tty can be polled; loop://, socket:// and the like are read by their thread."""
+        """A tty on Linux can be waited on here; loop://, socket:// and the like, and ports on
+        other systems, are read by their own thread (link/portpoll.py)."""
         return PortPoller.fds_of(node.port) is not None
 
     def hand_over(self, r: Reading) -> bool:

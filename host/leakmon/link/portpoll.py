@@ -11,9 +11,9 @@ every write, even when all was written.
 `PortPoller` waits on the same two descriptors pyserial does (the tty and its abort pipe,
 so `Serial.cancel_read()` still wakes it) with poll, which has no such limit, for as long
 as its caller says, then takes what is there in one `os.read`; it writes with `os.write`,
-polling for room only when the tty's buffer is full, for a bounded time. A port without
-those descriptors (loop://, socket://, spy://, a Windows port) goes through pyserial as
-before.
+polling for room only when the tty's buffer is full, for a bounded time. On Linux only;
+a port without those descriptors (loop://, socket://, spy://) or on another system goes
+through pyserial as before.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ from __future__ import annotations
 import errno
 import os
 import select
+import sys
 import time
 
 import serial
 
 READ_CHUNK = 4096
 WRITE_WAIT_S = 2.0  # a command is a few dozen bytes: a tty with no room for that long is stuck
+# Linux only: macOS's poll(2) does not take devices (POLLNVAL on a tty) and the other
+# systems are untested here; there pyserial reads and writes as before.
+_LINUX = sys.platform.startswith("linux")
 _RETRY = frozenset({errno.EAGAIN, errno.EWOULDBLOCK})
 _GONE = select.POLLERR | select.POLLHUP | select.POLLNVAL if hasattr(select, "poll") else 0
 
@@ -42,7 +46,7 @@ class PortPoller:
     def fds_of(port: serial.SerialBase) -> tuple[int, int] | None:
         """(tty, abort pipe) of an open POSIX pyserial port, else None. Only pyserial's
         own POSIX class: a subclass (spy://, alt://) reads through its own methods."""
-        if type(port) is not serial.Serial:
+        if not _LINUX or type(port) is not serial.Serial:
             return None
         fd, abort = getattr(port, "fd", None), getattr(port, "pipe_abort_read_r", None)
         return (fd, abort) if isinstance(fd, int) and isinstance(abort, int) else None
