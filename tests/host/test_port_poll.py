@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-import tty
 from collections.abc import Iterator
 
 import pytest
 import wiregen
-from ptyboards import descriptors_past
+from ptyboards import PtyBoards, descriptors_past
 from leakmon.errors import TransportError
 from leakmon.link.node import Node
 from leakmon.wire.stream import SampleBlock
@@ -22,37 +21,24 @@ HIGH_FD = 1100
 
 
 @pytest.fixture
-def pty_pair() -> Iterator[tuple[int, str]]:
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    name = os.ttyname(slave)
-    yield master, name
-    for fd in (master, slave):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+def pty_board() -> Iterator[PtyBoards]:
+    boards = PtyBoards(1)
+    yield boards
+    boards.close_all()
 
 
-def answer_handshake(master: int, data: bytes) -> threading.Thread:
-    """The board's side: on the host's first command, its HELLO and calibrations."""
-
-    def run() -> None:
-        os.read(master, 4096)
-        os.write(master, data)
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    return th
+def answer_handshake(boards: PtyBoards, data: bytes) -> None:
+    """The board's side, meanwhile: on the host's first command, its HELLO and calibrations."""
+    threading.Thread(target=boards.answer_handshakes, args=([data], 5.0), daemon=True).start()
 
 
-def test_a_port_past_descriptor_1024_handshakes_and_reads(pty_pair):
-    master, name = pty_pair
+def test_a_port_past_descriptor_1024_handshakes_and_reads(pty_board):
+    master, name = pty_board.masters[0], pty_board.names[0]
     with descriptors_past(HIGH_FD):
         node = Node.open(name)
         try:
             assert node.port.fd > 1024
-            answer_handshake(master, wiregen.handshake(2))
+            answer_handshake(pty_board, wiregen.handshake(2))
             hello = node.handshake(timeout_s=3.0)
             assert [c.channel for c in hello.channels] == [0, 1]
             os.write(master, wiregen.samples(3, channels=2, seq=3))
@@ -65,8 +51,8 @@ def test_a_port_past_descriptor_1024_handshakes_and_reads(pty_pair):
             node.close()
 
 
-def test_bytes_end_a_long_wait_at_once(pty_pair):
-    master, name = pty_pair
+def test_bytes_end_a_long_wait_at_once(pty_board):
+    master, name = pty_board.masters[0], pty_board.names[0]
     node = Node.open(name)
     node.wait_s = 30.0
     threading.Timer(0.2, os.write, (master, wiregen.handshake(1))).start()
@@ -77,9 +63,8 @@ def test_bytes_end_a_long_wait_at_once(pty_pair):
     assert items
 
 
-def test_a_write_that_cannot_go_out_is_bounded(pty_pair):
-    master, name = pty_pair
-    node = Node.open(name)
+def test_a_write_that_cannot_go_out_is_bounded(pty_board):
+    node = Node.open(pty_board.names[0])
     t0 = time.monotonic()
     with pytest.raises(TransportError, match="Write timeout"):
         for _ in range(10000):  # the board reads nothing: the tty's buffer fills
@@ -88,19 +73,19 @@ def test_a_write_that_cannot_go_out_is_bounded(pty_pair):
     assert time.monotonic() - t0 < 10.0
 
 
-def test_a_vanished_device_is_one_transport_error(pty_pair):
-    master, name = pty_pair
+def test_a_vanished_device_is_one_transport_error(pty_board):
+    name = pty_board.names[0]
     node = Node.open(name)
-    os.close(master)
+    pty_board.close(0)  # the board is gone: its pty with it
     with pytest.raises(TransportError, match="link lost"):
         for _ in range(50):
             node.read()
     node.close()
 
 
-def test_a_spy_port_still_logs_what_it_reads(pty_pair, tmp_path):
+def test_a_spy_port_still_logs_what_it_reads(pty_board, tmp_path):
     """spy:// is a subclass of pyserial's Serial that logs in its own read(): not polled around it."""
-    master, name = pty_pair
+    master, name = pty_board.masters[0], pty_board.names[0]
     log = tmp_path / "spy.txt"
     node = Node.open(f"spy://{name}?file={log}")
     os.write(master, wiregen.handshake(1))
@@ -113,12 +98,12 @@ def test_a_spy_port_still_logs_what_it_reads(pty_pair, tmp_path):
     assert "RX" in log.read_text()
 
 
-def test_off_linux_pyserial_reads_as_before(pty_pair, monkeypatch):
+def test_off_linux_pyserial_reads_as_before(pty_board, monkeypatch):
     """Elsewhere (macOS's poll does not take ttys) nothing is polled: pyserial reads."""
     from leakmon.link import portpoll
 
     monkeypatch.setattr(portpoll, "_LINUX", False)
-    master, name = pty_pair
+    master, name = pty_board.masters[0], pty_board.names[0]
     node = Node.open(name)
     assert portpoll.PortPoller.fds_of(node.port) is None
     os.write(master, wiregen.handshake(1))
