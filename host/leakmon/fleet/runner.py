@@ -64,8 +64,6 @@ class NodeThread(threading.Thread):
         """Take what the port holds (without waiting) through the live path; True when
         duration_s of device time has run."""
         assert self._reader is not None
-        if self.estimate_every_s != self.edge.estimate_every_s:
-            self.edge.set_estimate_every(self.estimate_every_s)
         return self._take(self._reader.seen(self.src.node.read()))
 
     def check(self) -> None:
@@ -76,6 +74,10 @@ class NodeThread(threading.Thread):
         self._back.set()
 
     def _take(self, items: list[Item]) -> bool:
+        """Items read, through the live path at the cadence wanted now; True when duration_s
+        of device time has run."""
+        if self.estimate_every_s != self.edge.estimate_every_s:
+            self.edge.set_estimate_every(self.estimate_every_s)
         self.edge.on_items(items)
         if self.duration_s is not None:
             for it in items:
@@ -146,8 +148,6 @@ class NodeThread(threading.Thread):
                     if self._lend():
                         return
                     continue
-                if self.estimate_every_s != self.edge.estimate_every_s:
-                    self.edge.set_estimate_every(self.estimate_every_s)
                 if self._take(reader.read()):
                     return
         except LeakmonError as e:
