@@ -5,8 +5,10 @@
    one (CPU of the path alone, against the bare NodeStream decode in the same run), then
    the real one (spool + paho into Mosquitto) paced at the nodes' real rate, with the
    p99 latency from a frame's bytes arriving to its estimate reaching a subscriber.
-2. Central writer: rows/s the PostgreSQL writer (binary COPY + ON CONFLICT insert)
-   sustains, one process and two at once; then `leakmon serve` end to end (broker ->
+2. Central writer: rows/s the PostgreSQL writer sustains, one process and two at once,
+   by each of its two ways in the same run (binary COPY straight into the tables, and
+   the staged way, COPY into temporary tables + INSERT ... ON CONFLICT, that it falls
+   back on when a batch meets a row already stored); then `leakmon serve` end to end (broker ->
    serve -> PostgreSQL), one instance and two in a shared subscription; with the CPU
    used by the PostgreSQL backends, the clients and the whole machine meanwhile.
 3. USB re-plug: `leakmon gateway --usb` following a virtual board through re-plugs
@@ -240,11 +242,13 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
 
 
 def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.Queue[float]",
-            who: "mp.Queue[tuple[int, int]]", start: "mp.Event", finish: "mp.Event") -> None:  # type: ignore[type-arg]
+            who: "mp.Queue[tuple[int, int]]", start: "mp.Event", finish: "mp.Event",  # type: ignore[type-arg]
+            direct: bool = True) -> None:
     from leakmon.fleet.ingest import Batch
     from leakmon.fleet.pgstore import PgStore
 
     store = PgStore(url, password)
+    store.direct = direct
     frame = wiregen.samples(1, 1, 10)
     t_us = time.time_ns() // 1000
     batches = []
@@ -260,16 +264,20 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
     for b in batches[1:]:
         store.write(b)
     out.put((rows - batch) / (time.monotonic() - t0))
+    assert store.rewritten == 0, "fresh rows met stored ones"
     finish.wait(60)  # the backend stays until its CPU time is read
     store.close()
 
 
-def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float = 0.0, rounds: int = 1) -> str:
+def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float = 0.0, rounds: int = 1,
+            ways: tuple[str, ...] = ("staged", "direct")) -> str:
     """instance_cores > 0: each instance (a writer and its PostgreSQL backend) held to that
     many cores by a cgroup (cpucap: root only), so that two fit on the machine's cores.
     rounds: one instance then two, that many times (each round's x is of its own one; on a
     shared virtual machine one process's rate moves by 15 % from second to second), and
-    the median x at the end."""
+    the median x at the end. ways: "direct" (COPY into the tables, the writer's first
+    way) and "staged" (temporary tables + ON CONFLICT, its fallback and its only way
+    before), each round timing both, so that the two are compared in one run."""
     import psycopg
 
     from leakmon.fleet.pgstore import init_db
@@ -283,14 +291,17 @@ def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float =
     print(f"central writer: frame rows (84-byte frames) into PostgreSQL, batches of {batch}, wall clock"
           + (f"; each instance (writer + its backend) held to {instance_cores:g} of a core" if instance_cores else ""))
     ctx = mp.get_context("spawn")
-    xs: list[float] = []
-    for rnd, n in [(r, n) for r in range(rounds) for n in (1, 2)]:
+    xs: dict[str, list[float]] = {w: [] for w in ways}
+    ones: dict[str, list[float]] = {w: [] for w in ways}
+    for rnd, way, n in [(r, w, n) for r in range(rounds) for w in ways for n in (1, 2)]:
         if n == 1:
             single = single_cpu = 0.0
+            print(f"  {way}:")
         q: mp.Queue[float] = ctx.Queue()
         who: mp.Queue[tuple[int, int]] = ctx.Queue()
         start, finish = ctx.Event(), ctx.Event()
-        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{rnd}-{n}-{k}", rows, batch, q, who, start, finish))
+        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{rnd}-{way}-{n}-{k}", rows, batch, q, who, start, finish,
+                                                way == "direct"))
               for k in range(n)]
         for p in ps:
             p.start()
@@ -326,10 +337,14 @@ def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float =
         print(f"    per CPU second of the write path (backends, PostgreSQL's others, clients): {per_cpu / 1e3:.1f} k rows, "
               f"x{per_cpu / single_cpu:.2f} of one instance's (near 1: the writers scale with the cores they get)")
         if n == 2:
-            xs.append(total / single)
-    if rounds > 1:
-        print(f"  median of {rounds} rounds: two instances x{np.median(xs):.2f} of one "
-              f"(rounds: {', '.join(f'{x:.2f}' for x in xs)})")
+            xs[way].append(total / single)
+        else:
+            ones[way].append(total)
+    for way in ways:
+        print(f"  {way}, median of {rounds} round(s): one instance {np.median(ones[way]) / 1e3:.1f} k rows/s"
+              + (f" ({np.median(ones[way]) / np.median(ones['staged']):.2f}x the staged way's)" if way != "staged"
+                 and "staged" in ways else "")
+              + f"; two instances x{np.median(xs[way]):.2f} of one (rounds: {', '.join(f'{x:.2f}' for x in xs[way])})")
     return pw
 
 
