@@ -11,11 +11,13 @@ process's CPU (user + system, /proc) per wall second and per node-frame, over th
 half of the run (the first half starts the nodes), with nothing fed as well (what the
 ports cost idle), and p50/p99 from a frame's due time to its estimate at the subscriber.
 
-    .venv/bin/python bench/bench_gateway_ports.py --nodes 100 [--seconds 60] [--stagger] [--idle-s 10]
+    .venv/bin/python bench/bench_gateway_ports.py --nodes 100 [--seconds 60] [--stagger] [--idle-s 10] [--warm-s 600]
 
-No warm-up: the windows are partly filled, so the estimates cost less than at steady
-state (bench_fleet.py --paced-warm-s 600 measures that); this measures what the port layer
-adds to the same live path.
+By default no warm-up: the windows are partly filled, so the estimates cost less than at
+steady state; this measures what the port layer adds to the same live path. --warm-s W
+first writes W seconds of device time to every port as fast as the gateway takes them
+(round robin, a frame per node at a time) and waits until every node's last warm-up
+estimate has reached the subscriber, so that the timed part runs on full windows.
 """
 
 from __future__ import annotations
@@ -59,14 +61,15 @@ def machine_busy_s() -> float:
     return (sum(v) - v[3] - v[4]) / CLOCK_TICKS
 
 
-def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idle_s: float,
+def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idle_s: float, warm: int,
            conn: "mp.connection.Connection") -> None:  # fmt: skip
     """Own the masters of N ptys; answer each node's first command with its handshake; after
-    every node has answered, idle_s of nothing, then frames at the real rate."""
+    every node has answered, idle_s of nothing, then `warm` frames per node unpaced, then
+    frames at the real rate."""
     period_s = rows * 0.1
     boards = PtyBoards(nodes)
     masters = boards.masters
-    streams = [node_frames(channels, frames, rows, k) for k in range(nodes)]
+    streams = [node_frames(channels, warm + frames, rows, k) for k in range(nodes)]
     conn.send(boards.names)
     never = boards.answer_handshakes([hs for hs, _ in streams], 120.0)
     if never:
@@ -74,6 +77,13 @@ def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idl
         return
     conn.send(("ready", time.time()))
     time.sleep(idle_s)
+    conn.send(("warming", time.time()))
+    for i in range(warm):
+        for k, m in enumerate(masters):
+            os.write(m, streams[k][1][i])  # blocks while the gateway has not read the last ones
+    if warm:
+        conn.send(("written", time.time()))
+        conn.recv()  # the gateway has caught up
     t0_wall, t0 = time.time(), time.monotonic()
     conn.send(("t0", t0_wall))
     behind = 0.0
@@ -85,7 +95,7 @@ def feeder(nodes: int, channels: int, rows: int, frames: int, stagger: bool, idl
                 time.sleep(ahead)
             else:
                 behind = max(behind, -ahead)
-            os.write(m, streams[k][1][i])
+            os.write(m, streams[k][1][warm + i])
     conn.send(("done", behind))
     conn.recv()  # held open until the gateway has stopped
 
@@ -99,10 +109,13 @@ def main() -> None:
     ap.add_argument("--idle-s", type=float, default=10.0, help="after the handshakes, nothing fed for this long")
     ap.add_argument("--stagger", action="store_true", help="nodes' frames spread over the frame period")
     ap.add_argument("--estimate-every", type=float, default=10.0)
+    ap.add_argument("--warm-s", type=float, default=0.0,
+                    help="device seconds written unpaced first, to fill the windows (600: steady state)")
     ap.add_argument("--leakmon", default=str(ROOT / ".venv" / "bin" / "leakmon"), help="the leakmon command to run")
     a = ap.parse_args()
     period_s = a.rows * 0.1
     frames = int(a.seconds / period_s)
+    warm = int(a.warm_s / period_s)
     root = Path(tempfile.mkdtemp(prefix="leakmon-bench-ports-"))
     root.chmod(0o711)
     users = {u: secrets.token_urlsafe(12) for u in ("gw", "reader")}
@@ -112,7 +125,7 @@ def main() -> None:
     broker.folder.chmod(0o755)
     broker.start()
     parent, child = mp.Pipe()
-    feed = mp.Process(target=feeder, args=(a.nodes, a.channels, a.rows, frames, a.stagger, a.idle_s, child),
+    feed = mp.Process(target=feeder, args=(a.nodes, a.channels, a.rows, frames, a.stagger, a.idle_s, warm, child),
                       daemon=True)  # fmt: skip
     feed.start()
     names = parent.recv()
@@ -121,12 +134,14 @@ def main() -> None:
 
     t0 = [0.0]
     lat: list[tuple[float, float]] = []  # (due time, latency)
+    newest = np.full(a.nodes, -1)  # each node's newest frame index with an estimate
 
     def on_message(c, u, m) -> None:  # type: ignore[no-untyped-def]
         env = envelope.unpack(m.payload)
         now = time.time()
         k = int(env.node_id[1:])
-        due = t0[0] + ((env.seq - 1 - a.channels) + (k / a.nodes if a.stagger else 0.0)) * period_s
+        newest[k] = max(newest[k], env.seq - 1 - a.channels)
+        due = t0[0] + ((env.seq - 1 - a.channels - warm) + (k / a.nodes if a.stagger else 0.0)) * period_s
         lat.append((due, now - due))
 
     addr = parse_broker(f"mqtt://reader@127.0.0.1:{broker.port}")
@@ -150,8 +165,17 @@ def main() -> None:
             sys.exit(f"bench_gateway_ports.py: {value}")
         time.sleep(min(2.0, a.idle_s / 2))
         c0, w0 = cpu_s(gw.pid), time.monotonic()
-        kind, t0[0] = parent.recv()
+        kind, warm_wall = parent.recv()
         idle = (cpu_s(gw.pid) - c0) / (time.monotonic() - w0)
+        if warm:
+            parent.recv()
+            last_due = warm - 1 - int(a.estimate_every / period_s)
+            while newest.min() < last_due and gw.poll() is None:
+                time.sleep(0.2)
+            time.sleep(1.0)
+            parent.send("go")
+        kind, t0[0] = parent.recv()
+        warm_took_s = t0[0] - warm_wall
         half = t0[0] + frames * period_s / 2
         time.sleep(max(0.0, half - time.time()))
         others = {"feeder": feed.pid, "broker": broker.proc.pid if broker.proc else None}
@@ -180,7 +204,8 @@ def main() -> None:
     second = np.array([x for d, x in lat if d >= half]) if lat else np.array([np.nan])
     print(f"leakmon gateway on {a.nodes} ports (pseudo-terminals) x {a.channels} ch = {a.nodes * a.channels} channels "
           f"at 10 Hz, {'staggered' if a.stagger else 'every node due at one instant'}, an estimate every "
-          f"{a.estimate_every:g} s, {frames * period_s:g} s fed")
+          f"{a.estimate_every:g} s, {frames * period_s:g} s fed"
+          + (f" after {warm * period_s:g} s of device time written unpaced (took {warm_took_s:.0f} s)" if warm else ""))
     print(f"  idle (handshaken, nothing fed): {idle:.3f} cores = {idle / a.nodes * 1e3:.2f} ms CPU per port per second")
     print(f"  fed, second half: {busy:.3f} cores = {busy / node_frames_s * 1e6:.0f} us CPU per node-frame "
           f"({node_frames_s:g} node-frames/s); the feeder fell behind by at most {behind:.2f} s")
