@@ -170,7 +170,11 @@ def main() -> None:
         if warm:
             parent.recv()
             last_due = warm - 1 - int(a.estimate_every / period_s)
+            give_up = time.monotonic() + 1800.0
             while newest.min() < last_due and gw.poll() is None:
+                if time.monotonic() > give_up:
+                    sys.exit(f"bench_gateway_ports.py: after 30 min, {int((newest < last_due).sum())} nodes' "
+                             "last warm-up estimates never came")
                 time.sleep(0.2)
             time.sleep(1.0)
             parent.send("go")
@@ -205,7 +209,8 @@ def main() -> None:
     print(f"leakmon gateway on {a.nodes} ports (pseudo-terminals) x {a.channels} ch = {a.nodes * a.channels} channels "
           f"at 10 Hz, {'staggered' if a.stagger else 'every node due at one instant'}, an estimate every "
           f"{a.estimate_every:g} s, {frames * period_s:g} s fed"
-          + (f" after {warm * period_s:g} s of device time written unpaced (took {warm_took_s:.0f} s)" if warm else ""))
+          + (f" after {warm * period_s:g} s of device time written unpaced (written and caught up in {warm_took_s:.0f} s)"
+             if warm else ""))
     print(f"  idle (handshaken, nothing fed): {idle:.3f} cores = {idle / a.nodes * 1e3:.2f} ms CPU per port per second")
     print(f"  fed, second half: {busy:.3f} cores = {busy / node_frames_s * 1e6:.0f} us CPU per node-frame "
           f"({node_frames_s:g} node-frames/s); the feeder fell behind by at most {behind:.2f} s")

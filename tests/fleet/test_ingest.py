@@ -166,6 +166,9 @@ def test_refusals() -> None:
         "estimate": ("leakmon/a1/estimate", envelope.pack_json("a1", 1, 1, 0, [{"channel": "x"}])),
         "info": ("leakmon/a1/info", json.dumps({"node_id": "b1"}).encode()),
         "scheme": ("leakmon/a/b/c", b""),
+        "time before 1970": ("leakmon/a1/frame", envelope.pack("a1", 1, 7, -1, good)),
+        "time from 2200": ("leakmon/a1/frame", envelope.pack("a1", 1, 7, ingest.T_US_END, good)),
+        "time far off": ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, 2**62, {"kind": "hatch", "text": "x"})),
     }
     for what, (topic, payload) in cases.items():
         batch = ingest.Batch()
@@ -174,7 +177,8 @@ def test_refusals() -> None:
         assert sum(batch.rejected.values()) == 1, what
     ok = ingest.Batch()
     ingest.add(ok, "leakmon/a1/frame", envelope.pack("a1", 1, 7, 0, good))
-    ingest.add(ok, "leakmon/a1/note", envelope.pack_json("a1", 1, 2, 0, {"kind": "hatch", "text": "hatch 3 closed"}))
+    ingest.add(ok, "leakmon/a1/note", envelope.pack_json("a1", 1, 2, ingest.T_US_END - 1,
+                                                         {"kind": "hatch", "text": "hatch 3 closed"}))
     assert len(ok.frames) == 1 and len(ok.notes) == 1 and not ok.rejected
 
 

@@ -3,6 +3,9 @@
 Refused (counted, logged once per node and reason, never stored):
 - an envelope whose node id is not the node of its topic (a forged node id);
 - a frame whose bytes are not one whole wire frame with a good CRC;
+- a gateway time (t_us) before 1970 or from 2200 on: no clock is there, and the database
+  could not file it (its day's partition; and past 2^53 us the staged write's float
+  arithmetic would round it, so a redelivery would not be known for one);
 - an estimate, alarm, note or info that is not the JSON its kind promises.
 A refused message is still acknowledged to the broker: sending it again cannot mend it.
 """
@@ -23,6 +26,7 @@ from leakmon.fleet import envelope
 NOTE_KINDS = ("hatch", "note")
 MAX_NOTE_CHARS = 4096
 _WIRE_HDR = struct.Struct("<2sBBHH")
+T_US_END = 7_258_118_400_000_000  # 2200-01-01 UTC, us since 1970: gateway times are in [0, this)
 
 FrameRow = tuple[str, int, int, int, int, int, bool, bytes]
 EstimateRow = tuple[str, int, int, int, int, float, float, float, float, float, float, float, int, float, bool]
@@ -101,6 +105,8 @@ def add(batch: Batch, topic: str, payload: bytes) -> None:
         batch.confirm.setdefault((node_id, kind, env.boot), []).append(env.seq)
         if env.node_id != node_id:
             raise ProtocolError(f"forged node id {env.node_id!r} on the topic of {node_id!r}")
+        if not 0 <= env.t_us < T_US_END:
+            raise ProtocolError("gateway time outside 1970-2200")
         _add_kind(batch, kind, env)
     except (ProtocolError, ValueError, TypeError, KeyError, AttributeError) as e:
         reason = str(e) if isinstance(e, ProtocolError) else f"malformed {kind}: {e}"
