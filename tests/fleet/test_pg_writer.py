@@ -4,6 +4,8 @@ tables + INSERT ... ON CONFLICT DO NOTHING). Real PostgreSQL, as the writer role
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytest.importorskip("psycopg")
@@ -80,3 +82,20 @@ def test_each_message_is_stored_once_and_exactly_by_either_way(db) -> None:
     assert got["estimates"] == want.estimates
     assert got["alarms"] == want.alarms
     assert got["notes"] == [r[:6] for r in want.notes]
+
+
+def test_a_late_message_for_a_day_retention_dropped_is_stored_not_fatal(db) -> None:
+    """A spool replayed after a long cut can bring a day that retention has dropped since
+    this writer made its partition: the partition is made again, nothing stops."""
+    three_days_ago_us = (int(time.time() // 86400) - 3) * DAY_US + 12_345
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"), retention_days=1)
+    try:
+        early, late = Batch(), Batch()
+        early.frames = [("n1", 1, s, three_days_ago_us + s, 3, s, True, b"e") for s in range(5)]
+        late.frames = [("n1", 1, s, three_days_ago_us + s, 3, s, True, b"l") for s in range(5, 9)]
+        store.write(early)  # stored, then its day's partition dropped by the retention pass
+        assert db.query("SELECT count(*) FROM leakmon.frames") == [(0,)]
+        store.write(late)
+    finally:
+        store.close()
+    assert db.query("SELECT seq, frame FROM leakmon.frames ORDER BY seq") == [(s, b"l") for s in range(5, 9)]

@@ -152,7 +152,13 @@ class PgStore:
         try:
             conn = self._connection()
             try:
-                self._transaction(conn, batch, self.direct)
+                try:
+                    self._transaction(conn, batch, self.direct)
+                except psycopg.errors.CheckViolation:
+                    # No partition for a row: a day this writer made was dropped since
+                    # (retention, here or in another instance). Make them again.
+                    self._days.clear()
+                    self._transaction(conn, batch, self.direct)
             except psycopg.errors.UniqueViolation:
                 self.rewritten += 1  # rolled back whole: write it again, keeping what was stored
                 self._transaction(conn, batch, False)
