@@ -168,6 +168,10 @@ def test_refusals() -> None:
         "scheme": ("leakmon/a/b/c", b""),
         "time before 1970": ("leakmon/a1/frame", envelope.pack("a1", 1, 7, -1, good)),
         "time from 2200": ("leakmon/a1/frame", envelope.pack("a1", 1, 7, ingest.T_US_END, good)),
+        "NUL in a note": ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, 0, {"kind": "note", "text": "a\x00"})),
+        "NUL in a note's key": ("leakmon/a1/note",
+                                envelope.pack_json("a1", 1, 2, 0, {"kind": "note", "text": "a", "\x00": 1})),
+        "NUL in info": ("leakmon/a1/info", json.dumps({"node_id": "a1", "gateway": "g", "fw": ["\x00"]}).encode()),
         "time far off": ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, 2**62, {"kind": "hatch", "text": "x"})),
     }
     for what, (topic, payload) in cases.items():

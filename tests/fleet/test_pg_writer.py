@@ -10,6 +10,9 @@ import pytest
 
 pytest.importorskip("psycopg")
 
+import json  # noqa: E402
+
+from leakmon.fleet import envelope, ingest  # noqa: E402
 from leakmon.fleet.ingest import Batch  # noqa: E402
 from leakmon.fleet.pgstore import DAY_US, PgStore  # noqa: E402
 
@@ -99,3 +102,24 @@ def test_a_late_message_for_a_day_retention_dropped_is_stored_not_fatal(db) -> N
     finally:
         store.close()
     assert db.query("SELECT seq, frame FROM leakmon.frames ORDER BY seq") == [(s, b"l") for s in range(5, 9)]
+
+
+def test_messages_the_database_cannot_store_are_refused_before_it(db) -> None:
+    """A NUL in a note or a node's info fails PostgreSQL's text and jsonb; such a write
+    would stop serve at every redelivery. ingest refuses them; the rest of the batch is
+    stored."""
+    b = Batch()
+    for topic, payload in [
+        ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, T0_US, {"kind": "hatch", "text": "a\x00b"})),
+        ("leakmon/a1/note", envelope.pack_json("a1", 1, 3, T0_US, {"kind": "hatch", "text": "ok", "x": "\x00"})),
+        ("leakmon/a1/info", json.dumps({"node_id": "a1", "gateway": "g\x00"}).encode()),
+        ("leakmon/a1/note", envelope.pack_json("a1", 1, 4, T0_US, {"kind": "hatch", "text": "hatch 2 open"})),
+    ]:
+        ingest.add(b, topic, payload)
+    assert sum(b.rejected.values()) == 3
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    try:
+        store.write(b)
+    finally:
+        store.close()
+    assert db.query("SELECT seq, text FROM leakmon.notes") == [(4, "hatch 2 open")]

@@ -6,7 +6,9 @@ Refused (counted, logged once per node and reason, never stored):
 - a gateway time (t_us) before 1970 or from 2200 on: no clock is there, and the database
   could not file it (its day's partition; and past 2^53 us the staged write's float
   arithmetic would round it, so a redelivery would not be known for one);
-- an estimate, alarm, note or info that is not the JSON its kind promises.
+- an estimate, alarm, note or info that is not the JSON its kind promises;
+- a note or info holding a NUL character anywhere: PostgreSQL's text and jsonb cannot
+  store one, and the failed write would stop serve at every redelivery;
 A refused message is still acknowledged to the broker: sending it again cannot mend it.
 """
 
@@ -78,6 +80,21 @@ def _opt(d: dict[str, Any], key: str) -> float | None:
     return None if d.get(key) is None else _num(d, key)
 
 
+def _check_no_nul(obj: Any) -> None:
+    """Refuse a NUL in any string or key of a JSON value (PostgreSQL cannot store it)."""
+    todo = [obj]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, str):
+            if "\x00" in x:
+                raise ProtocolError("a NUL character, which the database cannot store")
+        elif isinstance(x, dict):
+            todo.extend(x.keys())
+            todo.extend(x.values())
+        elif isinstance(x, list):
+            todo.extend(x)
+
+
 def _channel(d: dict[str, Any]) -> int:
     ch = d.get("channel")
     if not isinstance(ch, int) or not 0 <= ch < 256:
@@ -97,6 +114,7 @@ def add(batch: Batch, topic: str, payload: bytes) -> None:
             info = json.loads(payload)
             if not isinstance(info, dict) or info.get("node_id") != node_id:
                 raise ProtocolError("info names another node")
+            _check_no_nul(info)
             batch.nodes[node_id] = (node_id, str(info.get("gateway", "")), json.dumps(info), 0)
             return
         if kind not in envelope.STORED_KINDS:
@@ -137,6 +155,7 @@ def _add_kind(batch: Batch, kind: str, env: envelope.Envelope) -> None:
         note_kind, text = r.get("kind"), r.get("text")
         if note_kind not in NOTE_KINDS or not isinstance(text, str) or len(text) > MAX_NOTE_CHARS:
             raise ProtocolError(f"a note needs kind in {NOTE_KINDS} and a text of at most {MAX_NOTE_CHARS} characters")
+        _check_no_nul(r)
         batch.notes.append((*key, env.t_us, note_kind, text, json.dumps(r)))
 
 
