@@ -172,6 +172,10 @@ def test_refusals() -> None:
         "NUL in a note's key": ("leakmon/a1/note",
                                 envelope.pack_json("a1", 1, 2, 0, {"kind": "note", "text": "a", "\x00": 1})),
         "NUL in info": ("leakmon/a1/info", json.dumps({"node_id": "a1", "gateway": "g", "fw": ["\x00"]}).encode()),
+        "a number of 400 digits": ("leakmon/a1/estimate",
+                                   envelope.pack_json("a1", 1, 1, 0, [{"channel": 0, "t_s": 10**400}])),
+        "a count past 4 bytes": ("leakmon/a1/estimate",
+                                 envelope.pack_json("a1", 1, 1, 0, [{"channel": 0, "n_samples": 2**31}])),
         "time far off": ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, 2**62, {"kind": "hatch", "text": "x"})),
     }
     for what, (topic, payload) in cases.items():
@@ -198,3 +202,55 @@ def test_boot_event_starts_a_new_boot_and_seq_unwraps() -> None:
     k.feed(wire.frame(wire.T_EVENT, 0, ev) + wire.frame(wire.T_STATUS, 1, b""))
     after = k.take()
     assert k.boot != boot0 and [s for s, *_ in after] == [0, 1]
+
+
+NASTY = [None, True, -1, 2**31, 2**63, 10**400, -(10**400), 1e308, float("inf"), float("nan"), "", "\x00", "é" * 5000,
+         [], {}, [[[[]]]], {"\x00": 1}, "hatch", "note", 0, 255, 256]
+
+
+def test_no_message_stops_ingest_and_what_it_accepts_fits_the_database() -> None:
+    """Bounded fuzz: the gateway's own messages with one JSON value replaced by a nasty one,
+    or with bytes flipped. ingest.add never raises, and every row it accepts is one the
+    database columns hold (PostgreSQL: int2 channel, int4 count, int8 keys, text without NUL,
+    a time in 1970-2200)."""
+    import random
+
+    box, _ = _edge_messages(frames=20)
+    box.msgs.append(("leakmon/a1/note", envelope.pack_json("a1", 1, 99, 10**15, {"kind": "hatch", "text": "hatch 1"})))
+    box.msgs.append(("leakmon/a1/info", json.dumps({"node_id": "a1", "gateway": "g1", "fw": "1.1"}).encode()))
+    rnd = random.Random(20261202)
+    batch = ingest.Batch()
+    for _ in range(4000):
+        topic, payload = rnd.choice(box.msgs)
+        if rnd.random() < 0.5 and not topic.endswith("/frame"):
+            if topic.endswith("/info"):
+                obj, head = json.loads(payload), b""
+            else:
+                env = envelope.unpack(payload)
+                obj, head = env.json(), None
+            target = obj[rnd.randrange(len(obj))] if isinstance(obj, list) and obj else obj
+            if isinstance(target, dict) and target:
+                target[rnd.choice([*target, "extra"])] = rnd.choice(NASTY)
+            body = json.dumps(obj).encode()
+            payload = body if head is not None else envelope.pack(env.node_id, env.boot, env.seq, env.t_us, body)
+        else:
+            b = bytearray(payload)
+            for _ in range(rnd.randint(1, 4)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            payload = bytes(b)
+        ingest.add(batch, topic, payload)
+    assert sum(batch.rejected.values()) > 500 and len(batch.frames) + len(batch.estimates) > 500
+
+    def fits(v: object) -> bool:
+        if isinstance(v, str):
+            return "\x00" not in v
+        if isinstance(v, int) and not isinstance(v, bool):
+            return -(2**63) <= v < 2**63
+        return True
+
+    for rows in (batch.frames, batch.estimates, batch.alarms, batch.notes, list(batch.nodes.values())):
+        for r in rows:
+            assert all(fits(v) for v in r), r
+    assert all(0 <= r[3] < ingest.T_US_END for r in batch.frames)
+    assert all(0 <= r[3] < 256 and 0 <= r[4] < ingest.T_US_END and 0 <= r[12] < 2**31 for r in batch.estimates)
+    assert all(0 <= r[3] < 256 and 0 <= r[4] < ingest.T_US_END for r in batch.alarms)

@@ -73,7 +73,18 @@ def _num(d: dict[str, Any], key: str) -> float:
         return math.nan
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         raise ProtocolError(f"{key} is not a number")
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ProtocolError(f"{key} is out of range") from None
+
+
+def _count(d: dict[str, Any], key: str) -> int:
+    """A whole number the database keeps as a 4-byte integer."""
+    v = _num(d, key)
+    if not (0 <= v < 2**31 and v == int(v)):
+        raise ProtocolError(f"{key} is not a count")
+    return int(v)
 
 
 def _opt(d: dict[str, Any], key: str) -> float | None:
@@ -144,7 +155,7 @@ def _add_kind(batch: Batch, kind: str, env: envelope.Envelope) -> None:
             batch.estimates.append((*key, _channel(r), env.t_us, _num(r, "t_s"), _num(r, "pressure_pa"),
                                     _num(r, "temperature_k"), _num(r, "leak_rate_pa_per_s"),
                                     _num(r, "leak_rate_ci95_low_pa_per_s"), _num(r, "leak_rate_ci95_high_pa_per_s"),
-                                    _num(r, "leak_rate_stderr_pa_per_s"), int(_num(r, "n_samples")),
+                                    _num(r, "leak_rate_stderr_pa_per_s"), _count(r, "n_samples"),
                                     _num(r, "n_eff"), env.historical))
     elif kind == "alarm":
         r = env.json()
