@@ -123,3 +123,27 @@ def test_messages_the_database_cannot_store_are_refused_before_it(db) -> None:
     finally:
         store.close()
     assert db.query("SELECT seq, text FROM leakmon.notes") == [(4, "hatch 2 open")]
+
+
+def test_a_row_the_database_refuses_is_refused_alone(db) -> None:
+    """Should a row reach the writer that the database will not take (ingest refuses every
+    kind known: these bypass it), the rest of its batch is stored and only that row is
+    counted as refused, instead of stopping serve at every redelivery."""
+    b = batch(list(range(0, 12)))
+    b.notes.append(("n1", 7, 100, T0_US, "bogus", "a kind the table's check refuses", "{}"))
+    b.notes.append(("n1", 7, 101, T0_US, "note", "a NUL \x00 in text", "{}"))
+    b.nodes["n1"] = ("n1", "gw\x00", "{}", 0)
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    try:
+        store.write(b)
+        assert sum(b.rejected.values()) == 3, b.rejected
+        assert all(r.startswith("n1: the database refused it: ") for r in b.rejected)
+        again = batch(list(range(0, 12)))
+        store.write(again)  # a redelivery of the good part: stored once
+        assert not again.rejected
+    finally:
+        store.close()
+    want = batch(list(range(0, 12)))
+    got = stored(db)
+    assert got["frames"] == want.frames and got["estimates"] == want.estimates and got["alarms"] == want.alarms
+    assert got["notes"] == [r[:6] for r in want.notes]

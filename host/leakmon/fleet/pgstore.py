@@ -152,16 +152,12 @@ class PgStore:
         try:
             conn = self._connection()
             try:
-                try:
-                    self._transaction(conn, batch, self.direct)
-                except psycopg.errors.CheckViolation:
-                    # No partition for a row: a day this writer made was dropped since
-                    # (retention, here or in another instance). Make them again.
-                    self._days.clear()
-                    self._transaction(conn, batch, self.direct)
-            except psycopg.errors.UniqueViolation:
-                self.rewritten += 1  # rolled back whole: write it again, keeping what was stored
-                self._transaction(conn, batch, False)
+                self._store(conn, batch)
+            except (psycopg.DataError, psycopg.IntegrityError):
+                # A row the database will not take (ingest refuses every kind known): store
+                # the batch a row at a time and refuse only such rows, rather than stop on a
+                # message the broker would bring back at every start.
+                self._store_each(conn, batch)
             self.rows += len(batch)
             self._retention(conn)
         except psycopg.errors.InsufficientPrivilege as e:
@@ -169,6 +165,38 @@ class PgStore:
         except psycopg.OperationalError as e:
             self.close()
             raise FleetError(f"lost {redact_db_url(self.url)}: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
+
+    def _store(self, conn: psycopg.Connection, batch: Batch) -> None:
+        try:
+            try:
+                self._transaction(conn, batch, self.direct)
+            except psycopg.errors.CheckViolation:
+                # No partition for a row: a day this writer made was dropped since
+                # (retention, here or in another instance). Make them again.
+                self._days.clear()
+                self._transaction(conn, batch, self.direct)
+        except psycopg.errors.UniqueViolation:
+            self.rewritten += 1  # rolled back whole: write it again, keeping what was stored
+            self._transaction(conn, batch, False)
+
+    def _store_each(self, conn: psycopg.Connection, batch: Batch) -> None:
+        """Each row in a transaction of its own, the staged way; a row the database refuses
+        is counted in batch.rejected (logged once per reason by the caller)."""
+        self._days.clear()
+        singles: list[tuple[str, Batch]] = []
+        for table in ("frames", "estimates", "alarms", "notes"):
+            for row in getattr(batch, table):
+                one = Batch()
+                setattr(one, table, [row])
+                singles.append((str(row[0]), one))
+        for node_id, node in batch.nodes.items():
+            singles.append((node_id, Batch(nodes={node_id: node})))
+        for node_id, one in singles:
+            try:
+                self._transaction(conn, one, False)
+            except (psycopg.DataError, psycopg.IntegrityError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                batch.rejected[f"{node_id}: the database refused it: {first}"] += 1
 
     def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> None:
         with conn.transaction():
