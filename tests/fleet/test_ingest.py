@@ -176,6 +176,11 @@ def test_refusals() -> None:
                                    envelope.pack_json("a1", 1, 1, 0, [{"channel": 0, "t_s": 10**400}])),
         "a count past 4 bytes": ("leakmon/a1/estimate",
                                  envelope.pack_json("a1", 1, 1, 0, [{"channel": 0, "n_samples": 2**31}])),
+        "lone surrogate in a note": ("leakmon/a1/note", envelope.pack(
+            "a1", 1, 2, 0, b'{"kind": "note", "text": "\\ud800"}')),
+        "lone surrogate in info": ("leakmon/a1/info", b'{"node_id": "a1", "gateway": "\\udfff"}'),
+        "NaN in a note": ("leakmon/a1/note", envelope.pack("a1", 1, 2, 0, b'{"kind": "note", "text": "x", "v": NaN}')),
+        "infinity in info": ("leakmon/a1/info", b'{"node_id": "a1", "gateway": "g", "v": -Infinity}'),
         "time far off": ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, 2**62, {"kind": "hatch", "text": "x"})),
     }
     for what, (topic, payload) in cases.items():
@@ -205,7 +210,7 @@ def test_boot_event_starts_a_new_boot_and_seq_unwraps() -> None:
 
 
 NASTY = [None, True, -1, 2**31, 2**63, 10**400, -(10**400), 1e308, float("inf"), float("nan"), "", "\x00", "é" * 5000,
-         [], {}, [[[[]]]], {"\x00": 1}, "hatch", "note", 0, 255, 256]
+         [], {}, [[[[]]]], {"\x00": 1}, "\ud800", {"\udfff": -float("inf")}, "hatch", "note", 0, 255, 256]
 
 
 def test_no_message_stops_ingest_and_what_it_accepts_fits_the_database() -> None:
@@ -243,7 +248,7 @@ def test_no_message_stops_ingest_and_what_it_accepts_fits_the_database() -> None
 
     def fits(v: object) -> bool:
         if isinstance(v, str):
-            return "\x00" not in v
+            return "\x00" not in v and v.encode("utf-8", "surrogatepass") == v.encode("utf-8", "replace")
         if isinstance(v, int) and not isinstance(v, bool):
             return -(2**63) <= v < 2**63
         return True
@@ -254,3 +259,9 @@ def test_no_message_stops_ingest_and_what_it_accepts_fits_the_database() -> None
     assert all(0 <= r[3] < ingest.T_US_END for r in batch.frames)
     assert all(0 <= r[3] < 256 and 0 <= r[4] < ingest.T_US_END and 0 <= r[12] < 2**31 for r in batch.estimates)
     assert all(0 <= r[3] < 256 and 0 <= r[4] < ingest.T_US_END for r in batch.alarms)
+
+    def no_constant(name: str) -> object:
+        raise AssertionError(f"{name} in JSON the database is given")
+
+    for text in [r[6] for r in batch.notes] + [r[2] for r in batch.nodes.values()]:
+        json.loads(text, parse_constant=no_constant)  # jsonb takes it: no NaN, no infinity

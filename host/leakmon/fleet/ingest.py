@@ -7,8 +7,9 @@ Refused (counted, logged once per node and reason, never stored):
   could not file it (its day's partition; and past 2^53 us the staged write's float
   arithmetic would round it, so a redelivery would not be known for one);
 - an estimate, alarm, note or info that is not the JSON its kind promises;
-- a note or info holding a NUL character anywhere: PostgreSQL's text and jsonb cannot
-  store one, and the failed write would stop serve at every redelivery;
+- a note or info holding, anywhere, a NUL character, a lone surrogate (JSON "\\ud800":
+  no UTF-8 for it), or NaN or infinity (not JSON to jsonb): the databases cannot store
+  them, and the failed write would stop serve at every redelivery;
 A refused message is still acknowledged to the broker: sending it again cannot mend it.
 """
 
@@ -91,19 +92,29 @@ def _opt(d: dict[str, Any], key: str) -> float | None:
     return None if d.get(key) is None else _num(d, key)
 
 
-def _check_no_nul(obj: Any) -> None:
-    """Refuse a NUL in any string or key of a JSON value (PostgreSQL cannot store it)."""
+def _storable_json(obj: Any) -> str:
+    """The JSON text of a note or info, or ProtocolError for what the databases cannot store:
+    a NUL in a string or key (PostgreSQL's text and jsonb), a lone surrogate (no UTF-8),
+    NaN or infinity (not JSON, refused by jsonb)."""
     todo = [obj]
     while todo:
         x = todo.pop()
         if isinstance(x, str):
             if "\x00" in x:
                 raise ProtocolError("a NUL character, which the database cannot store")
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProtocolError("a lone surrogate character, which has no UTF-8") from None
         elif isinstance(x, dict):
             todo.extend(x.keys())
             todo.extend(x.values())
         elif isinstance(x, list):
             todo.extend(x)
+    try:
+        return json.dumps(obj, allow_nan=False)
+    except ValueError:
+        raise ProtocolError("NaN or infinity, which JSON cannot hold") from None
 
 
 def _channel(d: dict[str, Any]) -> int:
@@ -125,8 +136,7 @@ def add(batch: Batch, topic: str, payload: bytes) -> None:
             info = json.loads(payload)
             if not isinstance(info, dict) or info.get("node_id") != node_id:
                 raise ProtocolError("info names another node")
-            _check_no_nul(info)
-            batch.nodes[node_id] = (node_id, str(info.get("gateway", "")), json.dumps(info), 0)
+            batch.nodes[node_id] = (node_id, str(info.get("gateway", "")), _storable_json(info), 0)
             return
         if kind not in envelope.STORED_KINDS:
             return  # state and other topics are not stored
@@ -166,8 +176,7 @@ def _add_kind(batch: Batch, kind: str, env: envelope.Envelope) -> None:
         note_kind, text = r.get("kind"), r.get("text")
         if note_kind not in NOTE_KINDS or not isinstance(text, str) or len(text) > MAX_NOTE_CHARS:
             raise ProtocolError(f"a note needs kind in {NOTE_KINDS} and a text of at most {MAX_NOTE_CHARS} characters")
-        _check_no_nul(r)
-        batch.notes.append((*key, env.t_us, note_kind, text, json.dumps(r)))
+        batch.notes.append((*key, env.t_us, note_kind, text, _storable_json(r)))
 
 
 def confirmations(batch: Batch) -> list[tuple[str, bytes]]:
