@@ -132,11 +132,12 @@ def test_a_row_the_database_refuses_is_refused_alone(db) -> None:
     b = batch(list(range(0, 12)))
     b.notes.append(("n1", 7, 100, T0_US, "bogus", "a kind the table's check refuses", "{}"))
     b.notes.append(("n1", 7, 101, T0_US, "note", "a NUL \x00 in text", "{}"))
+    b.notes.append(("n1", 7, 102, T0_US, "note", "a lone surrogate \ud800", "{}"))
     b.nodes["n1"] = ("n1", "gw\x00", "{}", 0)
     store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
     try:
         store.write(b)
-        assert sum(b.rejected.values()) == 3, b.rejected
+        assert sum(b.rejected.values()) == 4, b.rejected
         assert all(r.startswith("n1: the database refused it: ") for r in b.rejected)
         again = batch(list(range(0, 12)))
         store.write(again)  # a redelivery of the good part: stored once

@@ -153,8 +153,8 @@ class PgStore:
             conn = self._connection()
             try:
                 self._store(conn, batch)
-            except (psycopg.DataError, psycopg.IntegrityError):
-                # A row the database will not take (ingest refuses every kind known): store
+            except (psycopg.DataError, psycopg.IntegrityError, UnicodeError):
+                # A row the database (or UTF-8) will not take (ingest refuses every kind known): store
                 # the batch a row at a time and refuse only such rows, rather than stop on a
                 # message the broker would bring back at every start.
                 self._store_each(conn, batch)
@@ -194,8 +194,10 @@ class PgStore:
         for node_id, one in singles:
             try:
                 self._transaction(conn, one, False)
-            except (psycopg.DataError, psycopg.IntegrityError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            except (psycopg.DataError, psycopg.IntegrityError, UnicodeError) as e:
+                # one reason per kind of error (RejectLog logs each once): no positions or values
+                first = (str(e).strip().splitlines()[0] if isinstance(e, psycopg.Error) and str(e).strip()
+                         else type(e).__name__)
                 batch.rejected[f"{node_id}: the database refused it: {first}"] += 1
 
     def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> None:
