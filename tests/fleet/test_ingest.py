@@ -181,6 +181,8 @@ def test_refusals() -> None:
         "lone surrogate in info": ("leakmon/a1/info", b'{"node_id": "a1", "gateway": "\\udfff"}'),
         "NaN in a note": ("leakmon/a1/note", envelope.pack("a1", 1, 2, 0, b'{"kind": "note", "text": "x", "v": NaN}')),
         "infinity in info": ("leakmon/a1/info", b'{"node_id": "a1", "gateway": "g", "v": -Infinity}'),
+        "JSON nested too deep": ("leakmon/a1/note", envelope.pack("a1", 1, 2, 0, b"[" * 100_000 + b"]" * 100_000)),
+        "info nested too deep": ("leakmon/a1/info", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
         "time far off": ("leakmon/a1/note", envelope.pack_json("a1", 1, 2, 2**62, {"kind": "hatch", "text": "x"})),
     }
     for what, (topic, payload) in cases.items():

@@ -147,6 +147,8 @@ def add(batch: Batch, topic: str, payload: bytes) -> None:
         if not 0 <= env.t_us < T_US_END:
             raise ProtocolError("gateway time outside 1970-2200")
         _add_kind(batch, kind, env)
+    except RecursionError:  # JSON nested past the parser's depth
+        batch.rejected[f"{node_id}: malformed {kind}: nested too deep"] += 1
     except (ProtocolError, ValueError, TypeError, KeyError, AttributeError) as e:
         reason = str(e) if isinstance(e, ProtocolError) else f"malformed {kind}: {e}"
         batch.rejected[f"{node_id}: {reason}"] += 1
