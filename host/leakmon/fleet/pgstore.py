@@ -10,8 +10,8 @@ replayed spool) is stored once:
 
 The second way alone costs each row twice and truncates the temporary tables at every
 commit, which also broadcasts a cache invalidation to every other backend: one writer
-stored 2.3x fewer rows a second, and two writers slowed each other more
-(bench/RESULTS.md). Duplicates are rare, so they pay for themselves. The caller
+stored ~1.5x fewer rows a second, and two writers slowed each other more
+(bench/RESULTS.md, "The central writer: COPY straight into the tables"). Duplicates are rare, so they pay for themselves. The caller
 acknowledges the messages to the broker only after the commit.
 """
 
