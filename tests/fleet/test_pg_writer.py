@@ -139,6 +139,7 @@ def test_a_row_the_database_refuses_is_refused_alone(db) -> None:
         store.write(b)
         assert sum(b.rejected.values()) == 4, b.rejected
         assert all(r.startswith("n1: the database refused it: ") for r in b.rejected)
+        assert store.rows == len(b) - 4  # refused rows are not counted as stored
         again = batch(list(range(0, 12)))
         store.write(again)  # a redelivery of the good part: stored once
         assert not again.rejected
@@ -148,3 +149,52 @@ def test_a_row_the_database_refuses_is_refused_alone(db) -> None:
     got = stored(db)
     assert got["frames"] == want.frames and got["estimates"] == want.estimates and got["alarms"] == want.alarms
     assert got["notes"] == [r[:6] for r in want.notes]
+
+
+def test_one_bad_row_in_a_large_batch_costs_few_transactions(db, monkeypatch) -> None:
+    """A row at a time would be 2,000 transactions with no MQTT keepalive between them;
+    halving is about 2 log2(n)."""
+    b = batch(list(range(0, 1500)))
+    b.notes.append(("n1", 7, 5000, T0_US, "bogus", "a kind the table's check refuses", "{}"))
+    n_rows = len(b)
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    tries = []
+    real = store._transaction
+    monkeypatch.setattr(store, "_transaction", lambda conn, one, direct: (tries.append(len(one)), real(conn, one, direct)))
+    try:
+        store.write(b)
+    finally:
+        store.close()
+    assert sum(b.rejected.values()) == 1 and store.rows == n_rows - 1
+    assert len(tries) <= 2 + 2 * (n_rows.bit_length() + 1), len(tries)
+    want = batch(list(range(0, 1500)))
+    got = stored(db)
+    assert got["frames"] == want.frames and got["estimates"] == want.estimates and got["alarms"] == want.alarms
+
+
+def test_frames_decades_apart_in_one_batch_are_stored(db) -> None:
+    """A gateway whose clock once read 1970 beside one that reads today: the partitions are
+    made per run of days (the database's function takes at most 400 days at once), not
+    for the 20,000 days between, which stopped serve at every redelivery."""
+    today_us = int(time.time() // 86400) * DAY_US + 777
+    b = Batch()
+    b.frames = [("n1", 1, 0, 5, 3, 0, True, b"old"), ("n1", 1, 1, DAY_US + 5, 3, 1, True, b"old2"),
+                ("n2", 1, 0, today_us, 3, 0, False, b"new")]
+    b.estimates = [("n2", 1, 0, 0, 12, 0.0, 1e5, 293.0, 0.0, -1.0, 1.0, 0.5, 10, 5.0, False)]
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    try:
+        store.write(b)
+    finally:
+        store.close()
+    assert not b.rejected
+    assert db.query("SELECT node_id, seq, frame FROM leakmon.frames ORDER BY node_id, seq") == [
+        ("n1", 0, b"old"), ("n1", 1, b"old2"), ("n2", 0, b"new")]
+    assert db.query("SELECT count(*) FROM leakmon.estimates") == [(1,)]
+
+
+def test_day_runs_split_at_gaps_and_at_the_functions_limit() -> None:
+    from leakmon.fleet.pgstore import day_runs
+    assert day_runs(set()) == []
+    assert day_runs({0, 1, 2, 20_000, 20_001}) == [(0, 2), (20_000, 20_001)]
+    runs = day_runs(set(range(1000)))
+    assert runs == [(0, 399), (400, 799), (800, 999)] and all(b - a < 400 for a, b in runs)

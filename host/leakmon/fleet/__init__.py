@@ -16,4 +16,11 @@ class AuthError(FleetError, PermissionError):
     """The broker or the database refused our credentials or a topic."""
 
 
-__all__ = ["AuthError", "FleetError"]
+def first_line(e: BaseException) -> str:
+    """An error's first line, for a one-line message (a database error carries detail,
+    context and positions after it); its type's name if it has no text."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+__all__ = ["AuthError", "FleetError", "first_line"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from leakmon import wire
-from leakmon.fleet import FleetError
+from leakmon.fleet import FleetError, first_line
 from leakmon.link.recording import RecordingWriter
 
 BATCH_ROWS = 5000
@@ -69,7 +69,7 @@ def pg_rows(url: str, password: str | None, node_id: str, t_from_us: int, t_to_u
     try:
         conn = _connect(url, password)
     except psycopg.Error as e:  # e.g. a malformed connection string (not an OperationalError)
-        raise FleetError(f"cannot use {redact_db_url(url)}: {str(e).strip().splitlines()[0]}") from e
+        raise FleetError(f"cannot use {redact_db_url(url)}: {first_line(e)}") from e
     with conn:
         try:
             conn.read_only = True  # belt and braces: this path never writes, whatever the role may
@@ -88,12 +88,12 @@ def pg_rows(url: str, password: str | None, node_id: str, t_from_us: int, t_to_u
                             (node_id, t_from_us, t_to_us))
                 yield from _with_handshakes(iter(lambda: cur.fetchmany(batch_rows), []), earlier)
         except psycopg.errors.InsufficientPrivilege as e:
-            raise FleetError(f"this role may not read frames (use the reader role): {str(e).splitlines()[0]}") from e
+            raise FleetError(f"this role may not read frames (use the reader role): {first_line(e)}") from e
         except psycopg.errors.UndefinedTable as e:
             raise FleetError(f"{redact_db_url(url)} has no leakmon schema (run `leakmon serve --init-db` as its "
-                             f"owner): {str(e).splitlines()[0]}") from e
+                             f"owner): {first_line(e)}") from e
         except psycopg.OperationalError as e:
-            raise FleetError(f"lost {redact_db_url(url)}: {str(e).strip().splitlines()[0]}") from e
+            raise FleetError(f"lost {redact_db_url(url)}: {first_line(e)}") from e
 
 
 def sqlite_rows(path: str, node_id: str, t_from_us: int, t_to_us: int,
@@ -140,7 +140,7 @@ def pg_notes(url: str, password: str | None, node_ids: list[str], t_from_us: int
                 "SELECT node_id, (extract(epoch FROM t) * 1000000)::bigint, kind, text FROM leakmon.notes "
                 f"WHERE node_id = ANY(%s) AND t >= {_T} AND t < {_T} ORDER BY t", (node_ids, t_from_us, t_to_us))]
         except psycopg.Error as e:
-            raise FleetError(f"{redact_db_url(url)}: cannot read notes: {str(e).strip().splitlines()[0]}") from e
+            raise FleetError(f"{redact_db_url(url)}: cannot read notes: {first_line(e)}") from e
 
 
 def sqlite_notes(path: str, node_ids: list[str], t_from_us: int, t_to_us: int) -> list[NoteRow]:

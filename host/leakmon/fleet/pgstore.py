@@ -28,7 +28,7 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from leakmon.fleet import AuthError, FleetError
+from leakmon.fleet import AuthError, FleetError, first_line
 from leakmon.fleet.creds import redact_db_url
 from leakmon.fleet.ingest import Batch
 
@@ -61,6 +61,8 @@ PARTITIONED = ("frames", "estimates")
 # Copied straight into the table: every column as staged, t_us as the table's t. (notes
 # casts its detail to jsonb, and always goes through its staging table: notes are few.)
 DIRECT = ("frames", "estimates", "alarms")
+# what the database refuses for a row's data, not for its connection or our rights
+REFUSED = (psycopg.DataError, psycopg.IntegrityError, UnicodeError)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC, PostgreSQL's binary timestamptz zero, in Unix us
 _INT8 = struct.Struct(">q")
 
@@ -80,12 +82,24 @@ def schema_sql() -> str:
     return importlib.resources.files("leakmon.fleet").joinpath("pgschema.sql").read_text(encoding="utf-8")
 
 
+def day_runs(days: set[int], most: int = 400) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive days, none longer than `most` days: a
+    frame stamped 1970 beside one stamped today asks for two days, not 20,000."""
+    runs: list[tuple[int, int]] = []
+    for d in sorted(days):
+        if runs and d == runs[-1][1] + 1 and d - runs[-1][0] < most:
+            runs[-1] = (runs[-1][0], d)
+        else:
+            runs.append((d, d))
+    return runs
+
+
 def _connect(url: str, password: str | None) -> psycopg.Connection:
     try:
         return psycopg.connect(url, password=password, connect_timeout=5) if password else \
             psycopg.connect(url, connect_timeout=5)
     except psycopg.OperationalError as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = first_line(e)
         if "password authentication failed" in text or "no password supplied" in text:
             raise AuthError(f"{redact_db_url(url)} refused the login: {text}") from e
         raise FleetError(f"cannot reach {redact_db_url(url)}: {text}") from e
@@ -114,6 +128,16 @@ def init_db(url: str, password: str | None, writer_role: str, reader_role: str) 
             "ALTER DEFAULT PRIVILEGES IN SCHEMA leakmon GRANT SELECT ON TABLES TO {r}",
         ):
             conn.execute(sql.SQL(stmt).format(db=db, w=w, r=r))
+
+
+def _batch_of(items: Sequence[tuple[str, str, object]]) -> Batch:
+    one = Batch()
+    for node_id, table, row in items:
+        if table == "nodes":
+            one.nodes[node_id] = row  # type: ignore[assignment]
+        else:
+            getattr(one, table).append(row)
+    return one
 
 
 class PgStore:
@@ -153,18 +177,18 @@ class PgStore:
             conn = self._connection()
             try:
                 self._store(conn, batch)
-            except (psycopg.DataError, psycopg.IntegrityError, UnicodeError):
-                # A row the database (or UTF-8) will not take (ingest refuses every kind known): store
-                # the batch a row at a time and refuse only such rows, rather than stop on a
-                # message the broker would bring back at every start.
-                self._store_each(conn, batch)
-            self.rows += len(batch)
+                self.rows += len(batch)
+            except REFUSED:
+                # A row the database (or UTF-8) will not take (ingest refuses every kind known):
+                # store the rest and refuse only such rows, rather than stop on a message the
+                # broker would bring back at every start.
+                self.rows += self._store_parts(conn, batch)
             self._retention(conn)
         except psycopg.errors.InsufficientPrivilege as e:
-            raise AuthError(f"{redact_db_url(self.url)}: {str(e).splitlines()[0]}") from e
+            raise AuthError(f"{redact_db_url(self.url)}: {first_line(e)}") from e
         except psycopg.OperationalError as e:
             self.close()
-            raise FleetError(f"lost {redact_db_url(self.url)}: {str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
+            raise FleetError(f"lost {redact_db_url(self.url)}: {first_line(e)}") from e
 
     def _store(self, conn: psycopg.Connection, batch: Batch) -> None:
         try:
@@ -179,26 +203,33 @@ class PgStore:
             self.rewritten += 1  # rolled back whole: write it again, keeping what was stored
             self._transaction(conn, batch, False)
 
-    def _store_each(self, conn: psycopg.Connection, batch: Batch) -> None:
-        """Each row in a transaction of its own, the staged way; a row the database refuses
-        is counted in batch.rejected (logged once per reason by the caller)."""
+    def _store_parts(self, conn: psycopg.Connection, batch: Batch) -> int:
+        """Store a batch the database refused, in halves, and halves of the halves that fail,
+        down to single rows, which are counted in batch.rejected (logged once per reason by
+        the caller). One bad row among n costs about 2 log2(n) transactions, not n. Returns
+        the rows stored."""
         self._days.clear()
-        singles: list[tuple[str, Batch]] = []
-        for table in ("frames", "estimates", "alarms", "notes"):
-            for row in getattr(batch, table):
-                one = Batch()
-                setattr(one, table, [row])
-                singles.append((str(row[0]), one))
-        for node_id, node in batch.nodes.items():
-            singles.append((node_id, Batch(nodes={node_id: node})))
-        for node_id, one in singles:
+        items: list[tuple[str, str, object]] = [
+            (str(row[0]), table, row) for table in ("frames", "estimates", "alarms", "notes")
+            for row in getattr(batch, table)]
+        items += [(node_id, "nodes", node) for node_id, node in batch.nodes.items()]
+        stored = 0
+        todo = [items[:len(items) // 2], items[len(items) // 2:]]  # the whole failed already
+        while todo:
+            part = todo.pop()
+            if not part:
+                continue
             try:
-                self._transaction(conn, one, False)
-            except (psycopg.DataError, psycopg.IntegrityError, UnicodeError) as e:
-                # one reason per kind of error (RejectLog logs each once): no positions or values
-                first = (str(e).strip().splitlines()[0] if isinstance(e, psycopg.Error) and str(e).strip()
-                         else type(e).__name__)
-                batch.rejected[f"{node_id}: the database refused it: {first}"] += 1
+                self._transaction(conn, _batch_of(part), False)
+                stored += len(part)
+            except REFUSED as e:
+                if len(part) > 1:
+                    todo += [part[len(part) // 2:], part[:len(part) // 2]]
+                else:
+                    # one reason per kind of error: no positions or values
+                    batch.rejected[f"{part[0][0]}: the database refused it: "
+                                   f"{first_line(e) if isinstance(e, psycopg.Error) else type(e).__name__}"] += 1
+        return stored
 
     def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> None:
         with conn.transaction():
@@ -218,10 +249,9 @@ class PgStore:
     def _partitions(self, conn: psycopg.Connection, batch: Batch) -> set[int]:
         days = {r[3] // DAY_US for r in batch.frames} | {r[4] // DAY_US for r in batch.estimates}
         missing = days - self._days
-        if missing:
-            first = EPOCH + dt.timedelta(days=min(missing))
-            last = EPOCH + dt.timedelta(days=max(missing))
-            conn.execute("SELECT leakmon.ensure_partitions(%s, %s)", (first.date(), last.date()))
+        for first, last in day_runs(missing):
+            conn.execute("SELECT leakmon.ensure_partitions(%s, %s)",
+                         ((EPOCH + dt.timedelta(days=first)).date(), (EPOCH + dt.timedelta(days=last)).date()))
         return missing
 
     def _copy_direct(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
