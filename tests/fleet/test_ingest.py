@@ -267,3 +267,37 @@ def test_no_message_stops_ingest_and_what_it_accepts_fits_the_database() -> None
 
     for text in [r[6] for r in batch.notes] + [r[2] for r in batch.nodes.values()]:
         json.loads(text, parse_constant=no_constant)  # jsonb takes it: no NaN, no infinity
+
+
+def test_a_node_id_with_a_trailing_newline_is_not_an_id() -> None:
+    """A regular expression's "$" matches before a final newline: the id must match whole."""
+    assert envelope.parse_topic("leakmon/a1/frame") == ("a1", "frame")
+    assert envelope.parse_topic("leakmon/a1\n/frame") is None
+    for bad in ("a1\n", "a1\r\n", "\na1"):
+        try:
+            envelope.check_id(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} accepted as an id")
+
+
+def test_a_flood_of_different_refusals_is_logged_bounded_and_counted_whole() -> None:
+    """Reasons can carry what a sender chose; a flood of distinct ones must neither fill the
+    log nor grow memory without bound, and every refusal is still counted."""
+    from collections import Counter
+
+    from leakmon.fleet.consumer import RejectLog
+
+    lines: list[str] = []
+    log = RejectLog(lines.append)
+    for i in range(5000):
+        log.add(Counter({f"node{i}: malformed note: x" + "y" * (i % 700): 2}))
+    log.add(Counter({"node0: control \x1b[2J\n characters": 1}))
+    assert log.total == 10_001
+    assert len(log.counts) <= RejectLog.MAX_REASONS + 1
+    assert len(lines) <= RejectLog.MAX_REASONS + 1
+    assert all(len(line) <= RejectLog.REASON_CHARS + 20 and "\n" not in line and "\x1b" not in line
+               for line in lines)
+    again = len(lines)
+    log.add(Counter({"node1: malformed note: x" + "y": 3}))  # a reason already logged: counted, not logged
+    assert len(lines) == again and log.total == 10_004

@@ -35,8 +35,21 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def _printable(text: str) -> str:
+    """One log line whatever a sender put in: control characters escaped."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class RejectLog:
-    """Refusals logged once per reason (with counts later), so a flood cannot fill a disk."""
+    """Refusals logged once per reason (with counts later), so a flood cannot fill a disk.
+
+    A reason may carry text a sender chose (a forged node id, a position in bad JSON), so
+    a flood of different ones is bounded too: at most MAX_REASONS are kept and logged, each
+    cut to REASON_CHARS; any further reason is counted under OTHER."""
+
+    MAX_REASONS = 256
+    REASON_CHARS = 200
+    OTHER = "(further reasons, not logged one by one)"
 
     def __init__(self, log: Callable[[str], None]) -> None:
         self.log = log
@@ -44,8 +57,15 @@ class RejectLog:
 
     def add(self, rejected: Counter[str]) -> None:
         for reason, n in rejected.items():
+            reason = reason if len(reason) <= self.REASON_CHARS else reason[:self.REASON_CHARS - 3] + "..."
             if reason not in self.counts:
-                self.log(f"refused: {reason}")
+                if len(self.counts) >= self.MAX_REASONS:
+                    if self.OTHER not in self.counts:
+                        self.log(f"refused: more than {self.MAX_REASONS} different reasons; "
+                                 "further ones are only counted")
+                    reason = self.OTHER
+                else:
+                    self.log(f"refused: {_printable(reason)}")
             self.counts[reason] += n
 
     @property

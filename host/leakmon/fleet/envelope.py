@@ -39,12 +39,12 @@ VERSION = 1
 FLAG_HISTORICAL = 0x01  # sent from the spool after an outage, not live
 FLAGS_OFFSET = 3
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" would let a trailing newline in
 
 
 def check_id(node_id: str, what: str = "node id") -> str:
     """A node or gateway id is one topic level: letters, digits, '_', '.', '-' (<= 64)."""
-    if not _ID.match(node_id) or node_id == GATEWAY_LEVEL:
+    if not _ID.fullmatch(node_id) or node_id == GATEWAY_LEVEL:
         raise ValueError(f"{what} {node_id!r}: use 1-64 letters, digits, '_', '.', '-' (and not {GATEWAY_LEVEL!r})")
     return node_id
 
@@ -62,7 +62,7 @@ def parse_topic(t: str) -> tuple[str, str] | None:
     parts = t.split("/")
     if len(parts) != 3 or parts[0] != ROOT or parts[1] == GATEWAY_LEVEL:
         return None
-    if not _ID.match(parts[1]):
+    if not _ID.fullmatch(parts[1]):
         return None
     return parts[1], parts[2]
 
