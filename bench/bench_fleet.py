@@ -241,9 +241,11 @@ def paced(broker: servers.Broker, nodes: int, channels: int, rows: int, seconds:
             "p99_due_s": float(np.nanpercentile(arr_due, 99))}
 
 
-def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.Queue[float]",
+def _writer(url: str, password: str, boot: int, nodes: int, rows: int, batch: int, out: "mp.Queue[float]",
             who: "mp.Queue[tuple[int, int]]", start: "mp.Event", finish: "mp.Event",  # type: ignore[type-arg]
             direct: bool = True) -> None:
+    """Frame rows of `nodes` nodes taking turns, as a shared subscription hands each
+    instance messages of every node; `boot` keeps each writer's keys its own."""
     from leakmon.fleet.ingest import Batch
     from leakmon.fleet.pgstore import PgStore
 
@@ -254,7 +256,8 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
     batches = []
     for b0 in range(0, rows, batch):
         b = Batch()
-        b.frames = [(node, 1, s, t_us + s, 3, s & 0xFFFF, False, frame) for s in range(b0, min(rows, b0 + batch))]
+        b.frames = [(f"n{s % nodes}", boot, s // nodes, t_us + s, 3, s & 0xFFFF, False, frame)
+                    for s in range(b0, min(rows, b0 + batch))]
         batches.append(b)
     store.write(batches[0])  # connect, partitions
     assert store._conn is not None
@@ -269,26 +272,50 @@ def _writer(url: str, password: str, node: str, rows: int, batch: int, out: "mp.
     store.close()
 
 
+def _bench_db(pg: servers.Postgres, pw: str, dbname: str = "bench") -> str:
+    """A database with the schema, and the writer role (made once per cluster); returns
+    the server version."""
+    import psycopg
+
+    from leakmon.fleet.pgstore import init_db
+
+    with psycopg.connect(pg.dsn(), password=pg.password, autocommit=True) as c:
+        version = str(c.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        c.execute(f"CREATE DATABASE {dbname}")
+        if not c.execute("SELECT 1 FROM pg_roles WHERE rolname = 'leakmon_writer'").fetchone():
+            c.execute(f"CREATE ROLE leakmon_writer LOGIN PASSWORD '{pw}'")
+    init_db(pg.dsn("postgres", dbname), pg.password, "leakmon_writer", "leakmon_reader")
+    return version
+
+
 def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float = 0.0, rounds: int = 1,
-            ways: tuple[str, ...] = ("staged", "direct")) -> str:
+            ways: tuple[str, ...] = ("staged", "direct"), apart: servers.Postgres | None = None,
+            apart_db: bool = False, nodes: int = 100) -> str:
     """instance_cores > 0: each instance (a writer and its PostgreSQL backend) held to that
     many cores by a cgroup (cpucap: root only), so that two fit on the machine's cores.
     rounds: one instance then two, that many times (each round's x is of its own one; on a
     shared virtual machine one process's rate moves by 15 % from second to second), and
     the median x at the end. ways: "direct" (COPY into the tables, the writer's first
     way) and "staged" (temporary tables + ON CONFLICT, its fallback and its only way
-    before), each round timing both, so that the two are compared in one run."""
-    import psycopg
-
-    from leakmon.fleet.pgstore import init_db
-
+    before), each round timing both, so that the two are compared in one run.
+    Controls, direct writes with the second instance writing elsewhere:
+    - apart (a second cluster): two writers that share nothing in PostgreSQL (no table,
+      lock, WAL or buffer), what this machine gives two of them at best;
+    - apart_db: the way "other db", a second database in the same cluster (WAL and
+      buffers shared, no table)."""
     pw = secrets.token_urlsafe(12)
-    with psycopg.connect(pg.dsn(), password=pg.password, autocommit=True) as c:
-        c.execute("CREATE DATABASE bench")
-        c.execute(f"CREATE ROLE leakmon_writer LOGIN PASSWORD '{pw}'")
-    init_db(pg.dsn("postgres", "bench"), pg.password, "leakmon_writer", "leakmon_reader")
-    url = pg.dsn("leakmon_writer", "bench")
-    print(f"central writer: frame rows (84-byte frames) into PostgreSQL, batches of {batch}, wall clock"
+    version = _bench_db(pg, pw)
+    main_url = pg.dsn("leakmon_writer", "bench")
+    urls = {way: [main_url, main_url] for way in ways}
+    if apart is not None:
+        _bench_db(apart, pw)
+        urls["other cluster"] = [main_url, apart.dsn("leakmon_writer", "bench")]
+    if apart_db:
+        _bench_db(pg, pw, "bench2")
+        urls["other db"] = [main_url, pg.dsn("leakmon_writer", "bench2")]
+    ways = tuple(urls)
+    print(f"central writer: frame rows (84-byte frames) of {nodes} nodes into PostgreSQL {version}, batches of {batch}, "
+          "wall clock"
           + (f"; each instance (writer + its backend) held to {instance_cores:g} of a core" if instance_cores else ""))
     ctx = mp.get_context("spawn")
     xs: dict[str, list[float]] = {w: [] for w in ways}
@@ -302,8 +329,8 @@ def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float =
         q: mp.Queue[float] = ctx.Queue()
         who: mp.Queue[tuple[int, int]] = ctx.Queue()
         start, finish = ctx.Event(), ctx.Event()
-        ps = [ctx.Process(target=_writer, args=(url, pw, f"w{rnd}-{way}-{n}-{k}", rows, batch, q, who, start, finish,
-                                                way == "direct"))
+        ps = [ctx.Process(target=_writer, args=(urls[way][k], pw, 1000 * rnd + 10 * ways.index(way) + 3 * n + k,
+                                                nodes, rows, batch, q, who, start, finish, way != "staged"))
               for k in range(n)]
         for p in ps:
             p.start()
@@ -314,7 +341,7 @@ def central(pg: servers.Postgres, rows: int, batch: int, instance_cores: float =
             for pid in pids:
                 caps[-1].add(pid)
         time.sleep(1.0)
-        cpu = CpuUse(pg, [client for client, _ in instances], {backend for _, backend in instances})
+        cpu = CpuUse([pg] if apart is None else [pg, apart], [client for client, _ in instances], {backend for _, backend in instances})
         t0 = time.monotonic()
         start.set()
         rates = [q.get(timeout=600) for _ in ps]
@@ -355,12 +382,14 @@ class CpuUse:
     processes, of the writer clients and of the whole machine (psutil; /proc on Linux),
     from now to used(): are the cores saturated, or is there room the design leaves?"""
 
-    def __init__(self, pg: servers.Postgres, clients: list[int], backends: set[int]) -> None:
+    def __init__(self, pgs: list[servers.Postgres], clients: list[int], backends: set[int]) -> None:
         import psutil
 
         self.cores = psutil.cpu_count() or 1
-        postmaster = psutil.Process(int((pg.folder / "data" / "postmaster.pid").read_text().split()[0]))
-        self.pg = [postmaster, *postmaster.children()]
+        self.pg = []
+        for pg in pgs:
+            postmaster = psutil.Process(int((pg.folder / "data" / "postmaster.pid").read_text().split()[0]))
+            self.pg += [postmaster, *postmaster.children()]
         self.backends = backends
         self.clients = [psutil.Process(pid) for pid in clients]
         self._psutil = psutil
@@ -504,7 +533,14 @@ def main() -> None:
     ap.add_argument("--estimate-every", type=float, default=ESTIMATE_EVERY_S, help="paced run: estimate cadence, s")
     ap.add_argument("--pg-rows", type=int, default=200_000, help="rows for the central writer (0: skip it)")
     ap.add_argument("--pg-batch", type=int, default=2000)
+    ap.add_argument("--pg-nodes", type=int, default=100, help="central writer: nodes whose rows take turns in a batch")
     ap.add_argument("--pg-rounds", type=int, default=1, help="central writer: one instance then two, this many times")
+    ap.add_argument("--pg-bindir", type=Path, default=None,
+                    help="PostgreSQL's bin folder to bench against (default: the newest /usr/lib/postgresql/*/bin)")
+    ap.add_argument("--pg-apart", default="", type=lambda v: set(v.split(",")) - {""},
+                    help="central writer controls, comma-separated: 'cluster' (the second instance writes to "
+                         "a second cluster: sharing nothing in PostgreSQL, the most two can get on this machine), "
+                         "'database' (to a second database of the same cluster: sharing its WAL and buffers)")
     ap.add_argument("--writer-cores", type=float, default=0.0,
                     help="hold each writer instance (its process and its PostgreSQL backend) to this many cores "
                          "(a cgroup; root only), so that two fit beside each other (bench/RESULTS.md: this VM's vCPUs still slow each other)")
@@ -519,7 +555,7 @@ def main() -> None:
     cpu_path(a.nodes, a.channels, a.frames, a.rows, tuple(float(c) for c in a.cadences.split(",")))
     root = Path(tempfile.mkdtemp(prefix="leakmon-bench-"))
     root.chmod(0o711)
-    broker = pg = None
+    broker = pg = pg2 = None
     try:
         if servers.have_mosquitto():
             users = {u: secrets.token_urlsafe(12) for u in ("gw", "reader", "serve")}
@@ -534,19 +570,25 @@ def main() -> None:
                       a.paced_warm_s, a.paced_stagger, a.paced_repeats)
             if a.replugs:
                 replug(broker, root, a.replugs)
-        bindir = servers.postgres_bin()
+        bindir = a.pg_bindir or servers.postgres_bin()
         if bindir is not None and a.pg_rows > 0:
             pg = servers.Postgres(root / "pg", bindir)
             pg.init()
             pg.start()
-            writer_pw = central(pg, a.pg_rows, a.pg_batch, a.writer_cores, a.pg_rounds)
+            if "cluster" in a.pg_apart:
+                pg2 = servers.Postgres(root / "pg2", bindir)
+                pg2.init()
+                pg2.start()
+            writer_pw = central(pg, a.pg_rows, a.pg_batch, a.writer_cores, a.pg_rounds, apart=pg2,
+                                apart_db="database" in a.pg_apart, nodes=a.pg_nodes)
             if broker is not None and a.e2e_messages:
                 through_broker(broker, pg, writer_pw, a.e2e_messages)
     finally:
         if broker is not None:
             broker.stop()
-        if pg is not None:
-            pg.stop("immediate")
+        for cluster in (pg, pg2):
+            if cluster is not None:
+                cluster.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
 
 
