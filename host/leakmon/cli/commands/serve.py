@@ -78,7 +78,10 @@ def _serve_broker(args: argparse.Namespace, store: Any, stop: threading.Event) -
     try:
         consumer.run(stop)
     finally:
-        log(f"{consumer.messages} messages stored, {consumer.rejects.total} refused")
+        rewritten = getattr(store, "rewritten", 0)  # PgStore: batches that met stored rows (redeliveries)
+        log(f"{consumer.messages} messages received, {store.rows} rows stored, {consumer.rejects.total} refused"
+            + (f"; {rewritten} batches met rows already stored (redelivered or replayed) and were merged"
+               if rewritten else ""))
 
 
 def _serve_local(args: argparse.Namespace, store: Any, stop: threading.Event) -> None:
