@@ -6,44 +6,15 @@ import json
 import math
 
 import wiregen
+from fleet.gatewaymsgs import Box, alarm_box, edge_messages, every_kind, fuzzed
 
 from leakmon import wire
 from leakmon.fleet import envelope, ingest
 from leakmon.fleet.edge import EdgeNode
 
 
-class Box:
-    def __init__(self) -> None:
-        self.msgs: list[tuple[str, bytes]] = []
-        self.retained: dict[str, bytes] = {}
-
-    def put(self, topic: str, payload: bytes) -> None:
-        self.msgs.append((topic, payload))
-
-    def put_retained(self, topic: str, payload: bytes) -> None:
-        self.retained[topic] = payload
-
-
-def _edge_messages(frames: int = 40, channels: int = 2) -> tuple[Box, bytes]:
-    """The messages of a node's bytes read in pieces of every size (a whole frame, several,
-    a frame cut anywhere), and those bytes."""
-    from leakmon.wire.stream import NodeStream
-
-    box = Box()
-    edge = EdgeNode("a1", box, window_s=60.0, estimate_every_s=1.0)
-    stream = NodeStream()
-    hs, data = wiregen.handshake(channels), wiregen.samples(frames, channels, seq=1 + channels)
-    size = len(data) // frames
-    cuts = [0, size, 3 * size, 3 * size + 7, 4 * size - 1, 6 * size]
-    cuts += list(range(cuts[-1], len(data), size // 2 + 3)) + [len(data)]
-    for chunk in [hs] + [data[a:b] for a, b in zip(cuts, cuts[1:])]:
-        edge.on_bytes(chunk)
-        edge.on_items(stream.feed(chunk))
-    return box, hs + data
-
-
 def test_gateway_messages_are_all_accepted_with_contiguous_keys() -> None:
-    box, sent = _edge_messages()
+    box, sent = edge_messages()
     batch = ingest.Batch()
     for t, p in box.msgs:
         ingest.add(batch, t, p)
@@ -102,15 +73,7 @@ def test_frames_keyed_from_the_streams_cut_are_those_the_edge_cuts_itself() -> N
 
 
 def _alarm_run(every_s: float) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """400 s of two channels whose raw pressure count ramps from 200 s on (a leak's onset)."""
-    from leakmon.wire.stream import NodeStream
-
-    box, stream = Box(), NodeStream()
-    edge = EdgeNode("a1", box, window_s=120.0, estimate_every_s=every_s)
-    data = wiregen.samples(400, 2, seq=3, ramp_from_row=2000, ramp_counts_per_row=20.0)
-    for chunk in (wiregen.handshake(2), data):
-        edge.on_bytes(chunk)
-        edge.on_items(stream.feed(chunk))
+    box = alarm_box(every_s)
     bodies = {k: [r for t, p in box.msgs if t.endswith(k) for r in json.loads(envelope.unpack(p).body)]
               for k in ("/estimate", "/alarm")}  # fmt: skip
     return bodies["/estimate"], bodies["/alarm"]
@@ -211,40 +174,13 @@ def test_boot_event_starts_a_new_boot_and_seq_unwraps() -> None:
     assert k.boot != boot0 and [s for s, *_ in after] == [0, 1]
 
 
-NASTY = [None, True, -1, 2**31, 2**63, 10**400, -(10**400), 1e308, float("inf"), float("nan"), "", "\x00", "é" * 5000,
-         [], {}, [[[[]]]], {"\x00": 1}, "\ud800", {"\udfff": -float("inf")}, "hatch", "note", 0, 255, 256]
-
-
 def test_no_message_stops_ingest_and_what_it_accepts_fits_the_database() -> None:
     """Bounded fuzz: the gateway's own messages with one JSON value replaced by a nasty one,
     or with bytes flipped. ingest.add never raises, and every row it accepts is one the
     database columns hold (PostgreSQL: int2 channel, int4 count, int8 keys, text without NUL,
     a time in 1970-2200)."""
-    import random
-
-    box, _ = _edge_messages(frames=20)
-    box.msgs.append(("leakmon/a1/note", envelope.pack_json("a1", 1, 99, 10**15, {"kind": "hatch", "text": "hatch 1"})))
-    box.msgs.append(("leakmon/a1/info", json.dumps({"node_id": "a1", "gateway": "g1", "fw": "1.1"}).encode()))
-    rnd = random.Random(20261202)
     batch = ingest.Batch()
-    for _ in range(4000):
-        topic, payload = rnd.choice(box.msgs)
-        if rnd.random() < 0.5 and not topic.endswith("/frame"):
-            if topic.endswith("/info"):
-                obj, head = json.loads(payload), b""
-            else:
-                env = envelope.unpack(payload)
-                obj, head = env.json(), None
-            target = obj[rnd.randrange(len(obj))] if isinstance(obj, list) and obj else obj
-            if isinstance(target, dict) and target:
-                target[rnd.choice([*target, "extra"])] = rnd.choice(NASTY)
-            body = json.dumps(obj).encode()
-            payload = body if head is not None else envelope.pack(env.node_id, env.boot, env.seq, env.t_us, body)
-        else:
-            b = bytearray(payload)
-            for _ in range(rnd.randint(1, 4)):
-                b[rnd.randrange(len(b))] = rnd.randrange(256)
-            payload = bytes(b)
+    for topic, payload in fuzzed(every_kind(), 4000, 20261202):
         ingest.add(batch, topic, payload)
     assert sum(batch.rejected.values()) > 500 and len(batch.frames) + len(batch.estimates) > 500
 

@@ -198,3 +198,60 @@ def test_day_runs_split_at_gaps_and_at_the_functions_limit() -> None:
     assert day_runs({0, 1, 2, 20_000, 20_001}) == [(0, 2), (20_000, 20_001)]
     runs = day_runs(set(range(1000)))
     assert runs == [(0, 399), (400, 799), (800, 999)] and all(b - a < 400 for a, b in runs)
+
+
+def test_fuzzed_gateway_messages_are_stored_whole_or_refused_by_ingest(db, tmp_path) -> None:
+    """Bounded fuzz through the real stores: the gateway's messages of every kind (frames,
+    estimates, alarms, notes, node info) for two nodes, half with a nasty JSON value, half
+    with bytes overwritten, in batches as serve makes them. Neither PostgreSQL nor SQLite
+    may raise or refuse a row ingest accepted, and each holds exactly the keys accepted
+    and each node's last accepted info."""
+    import sqlite3
+
+    from fleet.gatewaymsgs import every_kind, fuzzed
+
+    from leakmon.fleet.sqlitestore import SqliteStore
+
+    msgs = fuzzed(every_kind("a1") + every_kind("b2"), 3000, 20261203)
+    pg = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    lite = SqliteStore(tmp_path / "fuzz.sqlite")
+    keys: dict[str, set[tuple]] = {"frames": set(), "estimates": set(), "alarms": set(), "notes": set()}
+    info: dict[str, str] = {}
+    accepted = 0
+    try:
+        for k in range(0, len(msgs), 250):
+            for store in (pg, lite):
+                b = Batch()
+                for topic, payload in msgs[k:k + 250]:
+                    ingest.add(b, topic, payload)
+                store.write(b)
+                assert not [r for r in b.rejected if "database refused" in r], b.rejected
+            accepted += len(b)
+            keys["frames"] |= {(r[0], r[1], r[2], r[3]) for r in b.frames}
+            keys["estimates"] |= {(r[0], r[1], r[2], r[3], r[4]) for r in b.estimates}
+            keys["alarms"] |= {r[:4] for r in b.alarms}
+            keys["notes"] |= {r[:3] for r in b.notes}
+            info |= {n: row[2] for n, row in b.nodes.items()}
+    finally:
+        pg.close()
+        lite.close()
+    assert all(keys.values()) and accepted < 3000 and set(info) == {"a1", "b2"}, {k: len(v) for k, v in keys.items()}
+    us = "(extract(epoch from t) * 1000000)::int8"
+    got_pg = {
+        "frames": set(db.query(f"SELECT node_id, boot, seq, {us} FROM leakmon.frames")),
+        "estimates": set(db.query(f"SELECT node_id, boot, seq, channel, {us} FROM leakmon.estimates")),
+        "alarms": set(db.query("SELECT node_id, boot, seq, channel FROM leakmon.alarms")),
+        "notes": set(db.query("SELECT node_id, boot, seq FROM leakmon.notes")),
+    }
+    assert got_pg == keys
+    assert {n: i for n, i in db.query("SELECT node_id, info FROM leakmon.nodes")} == \
+        {n: json.loads(i) for n, i in info.items()}
+    with sqlite3.connect(tmp_path / "fuzz.sqlite") as c:
+        # SQLite keys frames and estimates without the time: a forged time is the same row
+        assert set(c.execute("SELECT node_id, boot, seq FROM frames")) == {r[:3] for r in keys["frames"]}
+        assert set(c.execute("SELECT node_id, boot, seq, channel FROM estimates")) == \
+            {r[:4] for r in keys["estimates"]}
+        assert set(c.execute("SELECT node_id, boot, seq, channel FROM alarms")) == keys["alarms"]
+        assert set(c.execute("SELECT node_id, boot, seq FROM notes")) == keys["notes"]
+        assert {n: json.loads(i) for n, i in c.execute("SELECT node_id, info FROM nodes")} == \
+            {n: json.loads(i) for n, i in info.items()}
