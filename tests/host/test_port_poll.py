@@ -73,6 +73,20 @@ def test_a_write_that_cannot_go_out_is_bounded(pty_board):
     assert time.monotonic() - t0 < 10.0
 
 
+def test_a_write_waits_no_longer_than_the_ports_write_timeout(pty_board):
+    """A port opened with its own write timeout keeps it on the poll path (before, every
+    write waited the 2 s default, whatever the port said)."""
+    node = Node.open(pty_board.names[0])
+    node.port.write_timeout = 0.2
+    with pytest.raises(TransportError, match="Write timeout"):
+        for _ in range(10000):  # the board reads nothing: the tty's buffer fills
+            t0 = time.monotonic()
+            node._write(b"x" * 4096)
+    last = time.monotonic() - t0
+    node.close()
+    assert 0.15 < last < 1.2, last
+
+
 def test_a_vanished_device_is_one_transport_error(pty_board):
     name = pty_board.names[0]
     node = Node.open(name)

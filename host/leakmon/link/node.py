@@ -19,7 +19,7 @@ from leakmon.errors import (
     HandshakeTimeoutError,
     TransportError,
 )
-from leakmon.link.portpoll import READ_CHUNK, PortPoller
+from leakmon.link.portpoll import READ_CHUNK, WRITE_WAIT_S, PortPoller
 from leakmon.wire import messages
 from leakmon.wire.stream import Item, NodeStream
 
@@ -91,8 +91,9 @@ class Node:
             tap(data)
         try:
             fds = PortPoller.fds_of(self.port)
-            if fds is not None:
-                PortPoller.write(fds, data)
+            if fds is not None:  # the port's own write timeout if it has one; never unbounded
+                wt = self.port.write_timeout
+                PortPoller.write(fds, data, WRITE_WAIT_S if wt is None else wt)
             else:
                 self.port.write(data)
         except (serial.SerialException, OSError) as e:
