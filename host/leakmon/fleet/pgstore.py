@@ -21,6 +21,7 @@ import datetime as dt
 import importlib.resources
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import psycopg
@@ -214,7 +215,8 @@ class PgStore:
             for row in getattr(batch, table)]
         items += [(node_id, "nodes", node) for node_id, node in batch.nodes.items()]
         stored = 0
-        todo = [items[:len(items) // 2], items[len(items) // 2:]]  # the whole failed already
+        refused: Counter[str] = Counter()  # into the batch once all is done: a retry after a lost
+        todo = [items[:len(items) // 2], items[len(items) // 2:]]  # connection counts none twice
         while todo:
             part = todo.pop()
             if not part:
@@ -223,12 +225,19 @@ class PgStore:
                 self._transaction(conn, _batch_of(part), False)
                 stored += len(part)
             except REFUSED as e:
+                if isinstance(e, psycopg.errors.CheckViolation) and self._days:
+                    # perhaps no partition: a day dropped since (retention elsewhere). Make the
+                    # days again and try once more; with none remembered it is the row.
+                    self._days.clear()
+                    todo.append(part)
+                    continue
                 if len(part) > 1:
                     todo += [part[len(part) // 2:], part[:len(part) // 2]]
                 else:
                     # one reason per kind of error: no positions or values
-                    batch.rejected[f"{part[0][0]}: the database refused it: "
-                                   f"{first_line(e) if isinstance(e, psycopg.Error) else type(e).__name__}"] += 1
+                    refused[f"{part[0][0]}: the database refused it: "
+                            f"{first_line(e) if isinstance(e, psycopg.Error) else type(e).__name__}"] += 1
+        batch.rejected.update(refused)
         return stored
 
     def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> None:
