@@ -226,14 +226,15 @@ def test_a_flood_of_different_refusals_is_logged_bounded_and_counted_whole() -> 
 
     lines: list[str] = []
     log = RejectLog(lines.append)
+    log.add(Counter({"node0: control \x1b[2J\n characters": 1, "node0: " + "\0" * 400: 1}))
     for i in range(5000):
         log.add(Counter({f"node{i}: malformed note: x" + "y" * (i % 700): 2}))
-    log.add(Counter({"node0: control \x1b[2J\n characters": 1}))
-    assert log.total == 10_001
+    assert log.total == 10_002
     assert len(log.counts) <= RejectLog.MAX_REASONS + 1
     assert len(lines) <= RejectLog.MAX_REASONS + 1
+    assert "refused: node0: control \\x1b[2J\\n characters" in lines  # logged, escaped
     assert all(len(line) <= RejectLog.REASON_CHARS + 20 and "\n" not in line and "\x1b" not in line
-               for line in lines)
+               and "\0" not in line for line in lines)
     again = len(lines)
     log.add(Counter({"node1: malformed note: x" + "y": 3}))  # a reason already logged: counted, not logged
-    assert len(lines) == again and log.total == 10_004
+    assert len(lines) == again and log.total == 10_005

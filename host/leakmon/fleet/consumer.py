@@ -57,6 +57,7 @@ class RejectLog:
 
     def add(self, rejected: Counter[str]) -> None:
         for reason, n in rejected.items():
+            reason = _printable(reason)  # escaped first, so that the cut bounds what is logged
             reason = reason if len(reason) <= self.REASON_CHARS else reason[:self.REASON_CHARS - 3] + "..."
             if reason not in self.counts:
                 if len(self.counts) >= self.MAX_REASONS:
@@ -65,7 +66,7 @@ class RejectLog:
                                  "further ones are only counted")
                     reason = self.OTHER
                 else:
-                    self.log(f"refused: {_printable(reason)}")
+                    self.log(f"refused: {reason}")
             self.counts[reason] += n
 
     @property
