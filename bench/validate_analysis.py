@@ -68,8 +68,8 @@ def battery(runs: int, seed: int) -> None:
         print(f"   {family:28} " + " ".join(f"{100 * share:9.1f}%: {100 * c:5.1f}%    "
                                           for share, c in cells))  # fmt: skip
     print("   a walk or flicker that hides under the white floor at modes 2..15 still dominates "
-          "at the slope's scale:\n   where the window looks white, no interval that keeps white "
-          "noise <= 97 % covers it (bench/RESULTS.md)")
+          "at the slope's scale:\n   bench/coverage_frontier.py bounds what any rule on these "
+          "modes can cover for a given white-noise coverage")
 
 
 def by_exponent(family: str, runs: int, seed: int) -> list[tuple[float, float]]:

@@ -9,10 +9,12 @@ Long-memory noise (flicker, random walk) is held to what one window's 14 batch m
 tell (bench/RESULTS.md, 2026-12-01): where the fitted spectrum shows the slow component
 (noise_exponent > 0) the interval holds the leak in at least 91 % of records; where the
 window looks white, a walk or flicker can hide under the white floor at modes 2..15 and
-still dominate at the slope's own scale, and no interval that keeps white noise at <= 97 %
-covers those. Overall coverage is held to its measured level, not to 93 %. Unmeasured
-gas-temperature drift cannot be told from a leak: the interval must widen or the output
-must say so.
+still dominate at the slope's own scale. bench/coverage_frontier.py: a rule on those modes
+that never narrows a window below white noise's interval covers at most 91 % of short
+random-walk records with white noise at 97 %; this estimator narrows white-looking windows
+to 0.9 of it, so that frontier does not bound it (bench/RESULTS.md, 2026-12-03). Overall
+coverage is held to its measured level, not to 93 %. Unmeasured gas-temperature drift cannot
+be told from a leak: the interval must widen or the output must say so.
 """
 
 from __future__ import annotations

@@ -36,13 +36,18 @@ Why this estimator (measured in bench/validate_analysis.py, table in bench/RESUL
   steepness is seen: windows fitted that steep were covered 100 %, and the cap takes a
   third off their width at no measured cost in coverage. White noise comes out at 96-96.5 %
   (6000 drawn records, seeds apart from the CI test's and the bench's).
-- Not identifiable from one window: a random walk or flicker can hide under the white floor
+- Hidden in one window, in part: a random walk or flicker can hide under the white floor
   at modes 2..15 (each mode's power is one chi-square(1) draw: a mode-2 power ten times the
   floor on average comes out below it a quarter of the time) and still dominate at the
   slope's own scale. Windows that look white then hold a walk's slope in about 75 % of
   cases, against 95 % for white noise, and widening white-looking windows until white noise
-  reaches 97 % does not bring random walk to 93 % (bench/RESULTS.md, 2026-12-01). Where the
-  window shows the slow component (exponent > 0) coverage is 95-99 %.
+  reaches 97 % does not bring random walk to 93 % (bench/RESULTS.md, 2026-12-01). The best
+  rule on these modes that never gives a window less than white noise's textbook interval
+  (it even knows the family) covers at most 91 % of short random-walk records with white
+  noise at 97 % (bench/coverage_frontier.py); this estimator gives white-looking windows 0.9
+  of it, so that frontier does not bound it (88 % with white at 95.2 %, where the frontier
+  is 76 %), and coverage alone cannot bound rules that narrow (bench/RESULTS.md,
+  2026-12-03). Where the window shows the slow component (exponent > 0) coverage is 95-99 %.
 Below MIN_SAMPLES samples there is too little to see correlation; the textbook white-noise
 interval is used and noise_exponent is NaN.
 """
