@@ -160,7 +160,7 @@ def test_one_bad_row_in_a_large_batch_costs_few_transactions(db, monkeypatch) ->
     store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
     tries = []
     real = store._transaction
-    monkeypatch.setattr(store, "_transaction", lambda conn, one, direct: (tries.append(len(one)), real(conn, one, direct)))
+    monkeypatch.setattr(store, "_transaction", lambda conn, one, direct: (tries.append(len(one)), real(conn, one, direct))[1])
     try:
         store.write(b)
     finally:
@@ -190,6 +190,70 @@ def test_frames_decades_apart_in_one_batch_are_stored(db) -> None:
     assert db.query("SELECT node_id, seq, frame FROM leakmon.frames ORDER BY node_id, seq") == [
         ("n1", 0, b"old"), ("n1", 1, b"old2"), ("n2", 0, b"new")]
     assert db.query("SELECT count(*) FROM leakmon.estimates") == [(1,)]
+
+
+def test_a_batch_spread_over_many_days_is_stored_in_parts(db) -> None:
+    """A gateway with a broken clock (or a hostile one) can spread one batch over
+    thousands of days. In one transaction their partitions ran out of PostgreSQL's lock
+    space ("out of shared memory") and serve retried that batch for ever. Now at most
+    DAYS_PER_TRANSACTION days go in a transaction."""
+    from leakmon.fleet.pgstore import DAYS_PER_TRANSACTION, by_days
+
+    b = Batch()
+    first_day = 10_957  # 2000-01-01
+    b.frames = [("n1", 1, s, (first_day + 2 * s) * DAY_US + 9, 3, s, True, b"f") for s in range(1_500)]
+    b.estimates = [("n1", 1, s, 0, (first_day + 2 * s) * DAY_US + 9, 0.0, 1e5, 293.0, 0.0, -1.0, 1.0, 0.5, 10, 5.0,
+                    True) for s in range(0, 1_500, 50)]
+    b.notes = [("n1", 1, 1, first_day * DAY_US, "note", "n", "{}")]
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    try:
+        store.write(b)
+        assert not b.rejected and store.rows == len(b)
+    finally:
+        store.close()
+    parts = by_days(b)
+    assert len(parts) == -(-1_500 // DAYS_PER_TRANSACTION) and sum(len(p) for p in parts) == len(b)
+    assert db.query("SELECT count(*), count(DISTINCT t::date) FROM leakmon.frames") == [(1_500, 1_500)]
+    assert db.query("SELECT count(*) FROM leakmon.estimates") == [(30,)]
+    assert db.query("SELECT count(*) FROM leakmon.notes") == [(1,)]
+
+
+def test_rows_stored_count_only_new_rows_and_a_lost_retention_pass_retries_nothing(db) -> None:
+    """The exit line's "rows stored" is what the database took: a redelivered batch adds
+    none. The connection lost in the retention pass, after the batch was committed, must
+    not make the caller write (and count) that batch again: the pass is tried after the
+    next batch."""
+    lines: list[str] = []
+
+    class CutInRetention(PgStore):
+        cuts = 1
+
+        def _retention(self, conn) -> None:  # the server ends this session (as a restart would)
+            if self.cuts:
+                self.cuts -= 1
+                pid = conn.info.backend_pid
+                db.query(f"SELECT pg_terminate_backend({pid})")
+            super()._retention(conn)
+
+    today_us = int(time.time() // 86400) * DAY_US + 5
+    old_us = today_us - 3 * DAY_US
+    b = Batch()
+    b.frames = [("n1", 1, s, old_us + s, 3, s, True, b"x") for s in range(10)]
+    b.frames += [("n1", 1, 10 + s, today_us + s, 3, s, False, b"x") for s in range(10)]
+    b.notes = [("n1", 1, 1, today_us, "bogus", "a kind the table's check refuses", "{}")]
+    store = CutInRetention(db.url("leakmon_writer"), db.password("leakmon_writer"), retention_days=1, log=lines.append)
+    try:
+        store.write(b)  # no FleetError: stored and counted once
+        assert store.rows == 20 and sum(b.rejected.values()) == 1
+        assert any(line.startswith("retention: lost ") for line in lines), lines
+        assert db.query("SELECT count(*) FROM leakmon.frames") == [(20,)]  # the pass did not run
+        again = Batch()
+        again.frames = b.frames[10:]
+        store.write(again)  # a redelivery: nothing new stored or counted; the pass runs now
+        assert store.rows == 20 and store.rewritten == 1
+    finally:
+        store.close()
+    assert db.query("SELECT count(*) FROM leakmon.frames") == [(10,)]  # the old day dropped
 
 
 def test_day_runs_split_at_gaps_and_at_the_functions_limit() -> None:

@@ -83,6 +83,34 @@ def schema_sql() -> str:
     return importlib.resources.files("leakmon.fleet").joinpath("pgschema.sql").read_text(encoding="utf-8")
 
 
+# Distinct days of frames and estimates one transaction makes partitions for and writes:
+# each day locks a few relations (two partitions and their indexes), and a batch spread
+# over 1,400 days ran out of PostgreSQL's lock space (max_locks_per_transaction) for good.
+DAYS_PER_TRANSACTION = 32
+
+
+def _days_of(batch: Batch) -> set[int]:
+    return {r[3] // DAY_US for r in batch.frames} | {r[4] // DAY_US for r in batch.estimates}
+
+
+def by_days(batch: Batch, most: int = DAYS_PER_TRANSACTION) -> list[Batch]:
+    """The batch in parts of at most `most` distinct days, each stored in its own
+    transaction; alarms, notes and node info go with the first. A connection lost between
+    parts loses nothing: the batch is retried whole, and a part already stored is met
+    again and rewritten (nothing twice)."""
+    days = sorted(_days_of(batch))
+    if len(days) <= most:
+        return [batch]
+    group = {d: i // most for i, d in enumerate(days)}
+    parts = [Batch() for _ in range(group[days[-1]] + 1)]
+    for f in batch.frames:
+        parts[group[f[3] // DAY_US]].frames.append(f)
+    for e in batch.estimates:
+        parts[group[e[4] // DAY_US]].estimates.append(e)
+    parts[0].alarms, parts[0].notes, parts[0].nodes = batch.alarms, batch.notes, batch.nodes
+    return parts
+
+
 def day_runs(days: set[int], most: int = 400) -> list[tuple[int, int]]:
     """(first, last) of each run of consecutive days, none longer than `most` days: a
     frame stamped 1970 beside one stamped today asks for two days, not 20,000."""
@@ -174,56 +202,69 @@ class PgStore:
     def write(self, batch: Batch) -> None:
         """Store one batch, idempotently. Raises FleetError if the database is unreachable
         (the caller retries with the same batch); AuthError if it refuses us."""
+        stored, refused = 0, Counter[str]()
         try:
             conn = self._connection()
-            try:
-                self._store(conn, batch)
-                self.rows += len(batch)
-            except REFUSED:
-                # A row the database (or UTF-8) will not take (ingest refuses every kind known):
-                # store the rest and refuse only such rows, rather than stop on a message the
-                # broker would bring back at every start.
-                self.rows += self._store_parts(conn, batch)
-            self._retention(conn)
+            for part in by_days(batch):
+                try:
+                    stored += self._store(conn, part)
+                except REFUSED:
+                    # A row the database (or UTF-8) will not take (ingest refuses every kind
+                    # known): store the rest and refuse only such rows, rather than stop on
+                    # a message the broker would bring back at every start.
+                    n, why = self._store_parts(conn, part)
+                    stored, refused = stored + n, refused + why
         except psycopg.errors.InsufficientPrivilege as e:
             raise AuthError(f"{redact_db_url(self.url)}: {first_line(e)}") from e
         except psycopg.OperationalError as e:
             self.close()
             raise FleetError(f"lost {redact_db_url(self.url)}: {first_line(e)}") from e
+        # Counted once the whole batch is stored: a batch retried after a lost connection
+        # counts nothing twice (its stored parts are met again, and insert nothing).
+        batch.rejected.update(refused)
+        self.rows += stored
+        try:
+            self._retention(conn)
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise AuthError(f"{redact_db_url(self.url)}: {first_line(e)}") from e
+        except psycopg.OperationalError as e:
+            # The batch is committed; it must not be retried for this. Tried after the next.
+            self.close()
+            self.log(f"retention: lost {redact_db_url(self.url)}: {first_line(e)}; tried again after the next batch")
 
-    def _store(self, conn: psycopg.Connection, batch: Batch) -> None:
+    def _store(self, conn: psycopg.Connection, batch: Batch) -> int:
+        """Rows of the batch stored now (not those already stored)."""
         try:
             try:
-                self._transaction(conn, batch, self.direct)
+                return self._transaction(conn, batch, self.direct)
             except psycopg.errors.CheckViolation:
                 # No partition for a row: a day this writer made was dropped since
                 # (retention, here or in another instance). Make them again.
                 self._days.clear()
-                self._transaction(conn, batch, self.direct)
+                return self._transaction(conn, batch, self.direct)
         except psycopg.errors.UniqueViolation:
             self.rewritten += 1  # rolled back whole: write it again, keeping what was stored
-            self._transaction(conn, batch, False)
+            return self._transaction(conn, batch, False)
 
-    def _store_parts(self, conn: psycopg.Connection, batch: Batch) -> int:
+    def _store_parts(self, conn: psycopg.Connection, batch: Batch) -> tuple[int, Counter[str]]:
         """Store a batch the database refused, in halves, and halves of the halves that fail,
-        down to single rows, which are counted in batch.rejected (logged once per reason by
-        the caller). One bad row among n costs about 2 log2(n) transactions, not n. Returns
-        the rows stored."""
+        down to single rows, which are counted by reason (no positions or values) for the
+        caller to log once each. One bad row among n costs about 2 log2(n) transactions, not
+        n. Returns (rows stored now, refusals)."""
         self._days.clear()
         items: list[tuple[str, str, object]] = [
             (str(row[0]), table, row) for table in ("frames", "estimates", "alarms", "notes")
             for row in getattr(batch, table)]
         items += [(node_id, "nodes", node) for node_id, node in batch.nodes.items()]
         stored = 0
-        refused: Counter[str] = Counter()  # into the batch once all is done: a retry after a lost
-        todo = [items[:len(items) // 2], items[len(items) // 2:]]  # connection counts none twice
+        refused: Counter[str] = Counter()
+        todo = [items[:len(items) // 2], items[len(items) // 2:]]
         while todo:
             part = todo.pop()
             if not part:
                 continue
             try:
-                self._transaction(conn, _batch_of(part), False)
-                stored += len(part)
+                stored += self._transaction(conn, _batch_of(part), False)
             except REFUSED as e:
                 if isinstance(e, psycopg.errors.CheckViolation) and self._days:
                     # perhaps no partition: a day dropped since (retention elsewhere). Make the
@@ -237,34 +278,37 @@ class PgStore:
                     # one reason per kind of error: no positions or values
                     refused[f"{part[0][0]}: the database refused it: "
                             f"{first_line(e) if isinstance(e, psycopg.Error) else type(e).__name__}"] += 1
-        batch.rejected.update(refused)
-        return stored
+        return stored, refused
 
-    def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> None:
+    def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> int:
+        """Rows inserted (and node infos set) by one transaction."""
+        stored = 0
         with conn.transaction():
             missing = self._partitions(conn, batch)
             for table, rows in (("frames", batch.frames), ("estimates", batch.estimates),
                                 ("alarms", batch.alarms), ("notes", batch.notes)):
                 if rows:
-                    (self._copy_direct if direct and table in DIRECT else self._copy)(conn, table, rows)
+                    stored += (self._copy_direct if direct and table in DIRECT else self._copy)(conn, table, rows)
             if batch.nodes:
+                stored += len(batch.nodes)
                 with conn.cursor() as cur:
                     cur.executemany(
                         "INSERT INTO leakmon.nodes (node_id, gateway, info) VALUES (%s, %s, %s::jsonb) "
                         "ON CONFLICT (node_id) DO UPDATE SET gateway = excluded.gateway, info = excluded.info, "
                         "updated_at = now()", [(n, g, i) for n, g, i, _ in batch.nodes.values()])
         self._days |= missing  # committed: a rolled-back transaction took its partitions with it
+        return stored
 
     def _partitions(self, conn: psycopg.Connection, batch: Batch) -> set[int]:
-        days = {r[3] // DAY_US for r in batch.frames} | {r[4] // DAY_US for r in batch.estimates}
-        missing = days - self._days
+        missing = _days_of(batch) - self._days
         for first, last in day_runs(missing):
             conn.execute("SELECT leakmon.ensure_partitions(%s, %s)",
                          ((EPOCH + dt.timedelta(days=first)).date(), (EPOCH + dt.timedelta(days=last)).date()))
         return missing
 
-    def _copy_direct(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """Binary COPY into the table itself; a row already stored raises UniqueViolation."""
+    def _copy_direct(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """Binary COPY into the table itself; a row already stored raises UniqueViolation
+        (so every row is stored, or none)."""
         cols, _ = TABLES[table]
         names = ["t" if c == "t_us" else c for c, _ in cols]
         with conn.cursor() as cur:
@@ -274,9 +318,11 @@ class PgStore:
                 cp.set_types(["timestamptz" if c == "t_us" else t for c, t in cols])
                 for r in rows:
                     cp.write_row(r)
+        return len(rows)
 
-    def _copy(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """Binary COPY into the staging table, then INSERT ... ON CONFLICT DO NOTHING."""
+    def _copy(self, conn: psycopg.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """Binary COPY into the staging table, then INSERT ... ON CONFLICT DO NOTHING;
+        returns the rows inserted (not those already stored)."""
         cols, select = TABLES[table]
         stage = sql.Identifier(f"stage_{table}")
         with conn.cursor() as cur:
@@ -287,6 +333,7 @@ class PgStore:
                     cp.write_row(r)
             cur.execute(sql.SQL("INSERT INTO {} SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
                 sql.Identifier("leakmon", table), sql.SQL(select), stage))
+            return max(cur.rowcount, 0)
 
     def _retention(self, conn: psycopg.Connection) -> None:
         if self.retention_days is None:
