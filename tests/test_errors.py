@@ -72,3 +72,27 @@ def test_a_silent_node_is_a_timeout_and_a_port_that_will_not_open_a_connection_e
         node.command(wire.C_INFO, timeout_s=0.2)
     with pytest.raises(ConnectionError, match="cannot open"):
         Node.open(str(tmp_path / "no-such-port"))
+
+
+def test_a_port_hung_up_while_the_raw_repl_waits_is_a_lost_link():
+    """A board unplugged between two reads of the raw REPL: pyserial's in_waiting raises
+    EIO on the hung-up tty, which must reach the user as "link lost" (flash then repairs
+    the copy next time), not as an OSError traceback (seen in CI, mid-paste)."""
+    import os
+    import pty
+    import sys
+
+    import serial
+    from leakmon.deploy.rawrepl import RawRepl
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a pty hang-up reads as EIO on Linux")
+    master, slave = pty.openpty()
+    port = serial.Serial(os.ttyname(slave), timeout=0.05)
+    try:
+        os.close(master)  # the device goes away
+        with pytest.raises(TransportError, match="link lost"):
+            RawRepl(port).drain(0.1, 0.5)
+    finally:
+        port.close()
+        os.close(slave)

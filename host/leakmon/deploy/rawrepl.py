@@ -53,6 +53,13 @@ class RawRepl:
         except (serial.SerialException, OSError) as e:
             raise TransportError(f"link lost: {e}") from e
 
+    def _waiting(self) -> int:
+        """Bytes waiting to be read; a port unplugged meanwhile is a lost link like a read's."""
+        try:
+            return int(self.port.in_waiting)
+        except LINK_ERRORS as e:
+            raise TransportError(f"link lost: {e}") from e
+
     def read_until(self, ending: bytes, timeout_s: float, abort: bytes | None = None) -> bytes:
         """Bytes up to and including ending; whatever came if the deadline passes
         or the abort marker shows up first."""
@@ -77,7 +84,7 @@ class RawRepl:
         end = time.monotonic() + max_s
         last = time.monotonic()
         while time.monotonic() < end and time.monotonic() - last < quiet_s:
-            got = self._read(4096 if self.port.in_waiting else 1)
+            got = self._read(4096 if self._waiting() else 1)
             if got:
                 last = time.monotonic()
                 seen = (seen + got)[-4096:]
@@ -139,7 +146,7 @@ class RawRepl:
         i = 0
         deadline = time.monotonic() + timeout_s
         while i < len(src):
-            while room == 0 or self.port.in_waiting:
+            while room == 0 or self._waiting():
                 if time.monotonic() > deadline:
                     raise TransportError(f"{self.port.port}: raw paste stalled")
                 b = self._read(1)
