@@ -14,6 +14,7 @@ import json  # noqa: E402
 
 from leakmon.fleet import envelope, ingest  # noqa: E402
 from leakmon.fleet.ingest import Batch  # noqa: E402
+from leakmon.fleet import FleetError  # noqa: E402
 from leakmon.fleet.pgstore import DAY_US, PgStore  # noqa: E402
 
 DAY_2025_11_25_US = 20_417 * 86_400_000_000
@@ -205,17 +206,62 @@ def test_a_batch_spread_over_many_days_is_stored_in_parts(db) -> None:
     b.estimates = [("n1", 1, s, 0, (first_day + 2 * s) * DAY_US + 9, 0.0, 1e5, 293.0, 0.0, -1.0, 1.0, 0.5, 10, 5.0,
                     True) for s in range(0, 1_500, 50)]
     b.notes = [("n1", 1, 1, first_day * DAY_US, "note", "n", "{}")]
-    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    lines: list[str] = []
+    store = PgStore(db.url("leakmon_writer"), db.password("leakmon_writer"), log=lines.append)
     try:
         store.write(b)
         assert not b.rejected and store.rows == len(b)
+        assert db.query("SELECT count(*), count(DISTINCT t::date) FROM leakmon.frames") == [(1_500, 1_500)]
+        assert db.query("SELECT count(*) FROM leakmon.estimates") == [(30,)]
+        assert db.query("SELECT count(*) FROM leakmon.notes") == [(1,)]
+        again = Batch()
+        again.frames, again.estimates, again.notes = list(b.frames), list(b.estimates), list(b.notes)
+        store.write(again)  # a redelivery: one batch met stored rows, none stored again
+        assert store.rewritten == 1 and store.rows == len(b)
+        # Retention then drops those 3,000 partitions, a transaction's worth at a time: in one
+        # it ran out of lock space at every pass (and logged a lost connection).
+        store.retention_days = 30
+        store.write(Batch())
+        assert lines == ["retention: dropped 3000 daily partitions before "
+                         f"{time.strftime('%Y-%m-%d', time.gmtime(time.time() - 30 * 86400))}"], lines
     finally:
         store.close()
     parts = by_days(b)
     assert len(parts) == -(-1_500 // DAYS_PER_TRANSACTION) and sum(len(p) for p in parts) == len(b)
-    assert db.query("SELECT count(*), count(DISTINCT t::date) FROM leakmon.frames") == [(1_500, 1_500)]
-    assert db.query("SELECT count(*) FROM leakmon.estimates") == [(30,)]
-    assert db.query("SELECT count(*) FROM leakmon.notes") == [(1,)]
+    assert db.query("SELECT count(*) FROM leakmon.frames") == [(0,)]
+    assert db.query("SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
+                    "WHERE p.relname IN ('frames', 'estimates')") == [(0,)]
+
+
+def test_rows_stored_survive_a_connection_lost_between_parts(db) -> None:
+    """Parts of a many-day batch commit one by one; the connection lost after the first
+    makes the caller retry the batch, which meets that part stored. Each row is counted
+    once, and a node's info (set again at every redelivery) not at all."""
+
+    class CutAfterFirstPart(PgStore):
+        calls = 0
+
+        def _transaction(self, conn, batch, direct):
+            self.calls += 1
+            if self.calls == 2:
+                db.query(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
+            return super()._transaction(conn, batch, direct)
+
+    b = Batch()
+    b.frames = [("n1", 1, s, (10_957 + s) * DAY_US + 9, 3, s, True, b"f") for s in range(100)]
+    b.nodes["n1"] = ("n1", "gw-a", "{}", 0)
+    store = CutAfterFirstPart(db.url("leakmon_writer"), db.password("leakmon_writer"))
+    try:
+        with pytest.raises(FleetError, match="lost"):
+            store.write(b)
+        assert store.rows == 32  # the first part committed
+        store.write(b)  # the caller's retry
+        assert store.rows == 100 and store.rewritten == 1
+        store.write(b)  # a redelivery stores and counts nothing
+        assert store.rows == 100 and store.rewritten == 2
+    finally:
+        store.close()
+    assert db.query("SELECT count(*) FROM leakmon.frames") == [(100,)]
 
 
 def test_rows_stored_count_only_new_rows_and_a_lost_retention_pass_retries_nothing(db) -> None:

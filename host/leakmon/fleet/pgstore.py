@@ -89,6 +89,16 @@ def schema_sql() -> str:
 DAYS_PER_TRANSACTION = 32
 
 
+# The days of the partitions older than a cutoff (what drop_partitions_before drops);
+# the catalogs are readable by every role.
+_PARTITION_DAYS_BEFORE = (
+    "SELECT DISTINCT to_date(right(c.relname, 8), 'YYYYMMDD') AS day FROM pg_inherits i "
+    "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+    "JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = 'leakmon' "
+    "AND p.relname IN ('frames', 'estimates') AND c.relname ~ '_[0-9]{8}$' "
+    "AND to_date(right(c.relname, 8), 'YYYYMMDD') < %s ORDER BY day")
+
+
 def _days_of(batch: Batch) -> set[int]:
     return {r[3] // DAY_US for r in batch.frames} | {r[4] // DAY_US for r in batch.estimates}
 
@@ -202,27 +212,30 @@ class PgStore:
     def write(self, batch: Batch) -> None:
         """Store one batch, idempotently. Raises FleetError if the database is unreachable
         (the caller retries with the same batch); AuthError if it refuses us."""
-        stored, refused = 0, Counter[str]()
+        refused, met = Counter[str](), False
         try:
             conn = self._connection()
             for part in by_days(batch):
                 try:
-                    stored += self._store(conn, part)
+                    stored, rewrote = self._store(conn, part)
+                    met |= rewrote
                 except REFUSED:
                     # A row the database (or UTF-8) will not take (ingest refuses every kind
                     # known): store the rest and refuse only such rows, rather than stop on
                     # a message the broker would bring back at every start.
-                    n, why = self._store_parts(conn, part)
-                    stored, refused = stored + n, refused + why
+                    stored, why = self._store_parts(conn, part)
+                    refused += why
+                # Rows as each part commits: a batch retried after a lost connection meets
+                # its stored parts again, which insert (and count) nothing.
+                self.rows += stored
         except psycopg.errors.InsufficientPrivilege as e:
             raise AuthError(f"{redact_db_url(self.url)}: {first_line(e)}") from e
         except psycopg.OperationalError as e:
             self.close()
             raise FleetError(f"lost {redact_db_url(self.url)}: {first_line(e)}") from e
-        # Counted once the whole batch is stored: a batch retried after a lost connection
-        # counts nothing twice (its stored parts are met again, and insert nothing).
+        # Refusals once the whole batch is stored: a retry refuses them again.
         batch.rejected.update(refused)
-        self.rows += stored
+        self.rewritten += met
         try:
             self._retention(conn)
         except psycopg.errors.InsufficientPrivilege as e:
@@ -232,19 +245,20 @@ class PgStore:
             self.close()
             self.log(f"retention: lost {redact_db_url(self.url)}: {first_line(e)}; tried again after the next batch")
 
-    def _store(self, conn: psycopg.Connection, batch: Batch) -> int:
-        """Rows of the batch stored now (not those already stored)."""
+    def _store(self, conn: psycopg.Connection, batch: Batch) -> tuple[int, bool]:
+        """(rows of the batch stored now, not those already stored; whether it met stored
+        rows and was written again the staged way)."""
         try:
             try:
-                return self._transaction(conn, batch, self.direct)
+                return self._transaction(conn, batch, self.direct), False
             except psycopg.errors.CheckViolation:
                 # No partition for a row: a day this writer made was dropped since
                 # (retention, here or in another instance). Make them again.
                 self._days.clear()
-                return self._transaction(conn, batch, self.direct)
+                return self._transaction(conn, batch, self.direct), False
         except psycopg.errors.UniqueViolation:
-            self.rewritten += 1  # rolled back whole: write it again, keeping what was stored
-            return self._transaction(conn, batch, False)
+            # rolled back whole: write it again, keeping what was stored
+            return self._transaction(conn, batch, False), True
 
     def _store_parts(self, conn: psycopg.Connection, batch: Batch) -> tuple[int, Counter[str]]:
         """Store a batch the database refused, in halves, and halves of the halves that fail,
@@ -281,7 +295,8 @@ class PgStore:
         return stored, refused
 
     def _transaction(self, conn: psycopg.Connection, batch: Batch, direct: bool) -> int:
-        """Rows inserted (and node infos set) by one transaction."""
+        """Rows inserted by one transaction (node infos, set again at every redelivery, are
+        not counted)."""
         stored = 0
         with conn.transaction():
             missing = self._partitions(conn, batch)
@@ -290,7 +305,6 @@ class PgStore:
                 if rows:
                     stored += (self._copy_direct if direct and table in DIRECT else self._copy)(conn, table, rows)
             if batch.nodes:
-                stored += len(batch.nodes)
                 with conn.cursor() as cur:
                     cur.executemany(
                         "INSERT INTO leakmon.nodes (node_id, gateway, info) VALUES (%s, %s, %s::jsonb) "
@@ -343,10 +357,18 @@ class PgStore:
             return
         cutoff = (EPOCH + dt.timedelta(days=today - self.retention_days)).date()
         with conn.transaction():
-            n = conn.execute("SELECT leakmon.drop_partitions_before(%s)", (cutoff,)).fetchone()
+            days = [d for (d,) in conn.execute(_PARTITION_DAYS_BEFORE, (cutoff,))]
+        dropped = 0
+        for end in range(0, len(days), DAYS_PER_TRANSACTION):
+            # Days a transaction at a time: thousands (a broken gateway clock) in one ran
+            # out of lock space at every pass.
+            upto = days[min(end + DAYS_PER_TRANSACTION, len(days)) - 1] + dt.timedelta(days=1)
+            with conn.transaction():
+                n = conn.execute("SELECT leakmon.drop_partitions_before(%s)", (min(upto, cutoff),)).fetchone()
+            dropped += int(n[0]) if n and n[0] else 0
         self._retention_done_day = today
-        if n and n[0]:
-            self.log(f"retention: dropped {n[0]} daily partitions before {cutoff}")
+        if dropped:
+            self.log(f"retention: dropped {dropped} daily partitions before {cutoff}")
 
     def close(self) -> None:
         if self._conn is not None:
