@@ -233,7 +233,7 @@ def main() -> None:
                 print(f"   {100 * target:13.1f}%   {100 * b[1]:25.1f}% ({100 * b[2]:4.1f}%)   {100 * e[1]:15.1f}%")
             b = batch.at_white(white)
             print(f"   this estimator (fit_slope, {a.runs} battery records, seed {a.seed}): white {100 * white:.1f} %, "
-                  f"{family} {100 * ours:.1f} %; the bound at white {100 * white:.1f} %: {100 * b[1]:.1f} %  "
+                  f"{family} {100 * ours:.1f} %; the frontier at white {100 * white:.1f} % (its class only): {100 * b[1]:.1f} %  "
                   f"({time.process_time() - c0:.0f} s CPU)")
 
 
