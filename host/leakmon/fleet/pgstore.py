@@ -228,22 +228,15 @@ class PgStore:
                 # Rows as each part commits: a batch retried after a lost connection meets
                 # its stored parts again, which insert (and count) nothing.
                 self.rows += stored
+            # Refusals once the whole batch is stored: a retry refuses them again.
+            batch.rejected.update(refused)
+            self.rewritten += met
+            self._retention(conn)
         except psycopg.errors.InsufficientPrivilege as e:
             raise AuthError(f"{redact_db_url(self.url)}: {first_line(e)}") from e
         except psycopg.OperationalError as e:
             self.close()
             raise FleetError(f"lost {redact_db_url(self.url)}: {first_line(e)}") from e
-        # Refusals once the whole batch is stored: a retry refuses them again.
-        batch.rejected.update(refused)
-        self.rewritten += met
-        try:
-            self._retention(conn)
-        except psycopg.errors.InsufficientPrivilege as e:
-            raise AuthError(f"{redact_db_url(self.url)}: {first_line(e)}") from e
-        except psycopg.OperationalError as e:
-            # The batch is committed; it must not be retried for this. Tried after the next.
-            self.close()
-            self.log(f"retention: lost {redact_db_url(self.url)}: {first_line(e)}; tried again after the next batch")
 
     def _store(self, conn: psycopg.Connection, batch: Batch) -> tuple[int, bool]:
         """(rows of the batch stored now, not those already stored; whether it met stored
@@ -356,16 +349,22 @@ class PgStore:
         if today == self._retention_done_day:
             return
         cutoff = (EPOCH + dt.timedelta(days=today - self.retention_days)).date()
-        with conn.transaction():
-            days = [d for (d,) in conn.execute(_PARTITION_DAYS_BEFORE, (cutoff,))]
         dropped = 0
-        for end in range(0, len(days), DAYS_PER_TRANSACTION):
-            # Days a transaction at a time: thousands (a broken gateway clock) in one ran
-            # out of lock space at every pass.
-            upto = days[min(end + DAYS_PER_TRANSACTION, len(days)) - 1] + dt.timedelta(days=1)
+        try:
             with conn.transaction():
-                n = conn.execute("SELECT leakmon.drop_partitions_before(%s)", (min(upto, cutoff),)).fetchone()
-            dropped += int(n[0]) if n and n[0] else 0
+                days = [d for (d,) in conn.execute(_PARTITION_DAYS_BEFORE, (cutoff,))]
+            for first in range(0, len(days), DAYS_PER_TRANSACTION):
+                # Days a transaction at a time: thousands (a broken gateway clock) in one ran
+                # out of lock space at every pass.
+                upto = days[first:first + DAYS_PER_TRANSACTION][-1] + dt.timedelta(days=1)
+                with conn.transaction():
+                    n = conn.execute("SELECT leakmon.drop_partitions_before(%s)", (min(upto, cutoff),)).fetchone()
+                dropped += int(n[0]) if n and n[0] else 0
+        except psycopg.OperationalError as e:
+            # The batch is committed; it must not be retried for this. Tried after the next.
+            self.close()
+            self.log(f"retention: lost {redact_db_url(self.url)}: {first_line(e)}; tried again after the next batch")
+            return
         self._retention_done_day = today
         if dropped:
             self.log(f"retention: dropped {dropped} daily partitions before {cutoff}")
